@@ -1,0 +1,73 @@
+//! start: always as a standby (`paf.md` §2.5).
+
+use super::{validate, Ctx, Outcome};
+use crate::error::{Error, Result};
+use crate::instance::state::InstanceState;
+use crate::instance::Instance;
+use crate::ocf::status::OcfStatus;
+
+pub fn start(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
+    let name = instance.datadir().display().to_string();
+    let was_primary = match instance.settled_state(&ctx.deadline)? {
+        InstanceState::Standby => {
+            log::info!("instance \"{name}\" already started as a standby");
+            return Ok(Outcome::new(OcfStatus::Success));
+        }
+        InstanceState::Stopped { was_primary } => was_primary,
+        InstanceState::CrashedStandby => {
+            log::warn!("instance \"{name}\" crashed as a standby: it recovers as a standby");
+            false
+        }
+        InstanceState::Primary => {
+            return Err(Error::State(format!(
+                "instance \"{name}\" is running as a primary: start expects it stopped"
+            )))
+        }
+        InstanceState::CrashedPrimary(state) => {
+            return Err(Error::State(format!(
+                "instance \"{name}\" crashed as a primary (pg_control: \"{state}\"): it may have \
+                 diverged from the new primary, refusing to start it as a standby"
+            )))
+        }
+        InstanceState::Transitional(why) | InstanceState::Broken(why) => {
+            return Err(Error::State(format!(
+                "instance \"{name}\" cannot be started: {why}"
+            )))
+        }
+    };
+    validate::server_settings(ctx, instance)?;
+
+    instance.write_standby_signal()?;
+    log::info!("starting instance \"{name}\" as a standby");
+    instance.pg_ctl_start(&ctx.deadline)?;
+    match instance.settled_state(&ctx.deadline)? {
+        InstanceState::Standby => log::info!("instance \"{name}\" started"),
+        other => {
+            return Err(Error::State(format!(
+                "instance \"{name}\" is not running as a standby after start: {other:?}"
+            )))
+        }
+    }
+    if was_primary {
+        first_start_score(ctx)?;
+    }
+    Ok(Outcome::new(OcfStatus::Success))
+}
+
+/// PAF's first-start rule: a cleanly shut down primary, in a cluster where no node has a
+/// promotion score, gets score 1 so that Pacemaker promotes it. This is how a new cluster
+/// finds its primary.
+fn first_start_score(ctx: &Ctx) -> Result<()> {
+    for node in ctx.cluster.partition_nodes()? {
+        if ctx
+            .cluster
+            .promotion_score(&node)?
+            .is_some_and(|score| score >= 0)
+        {
+            return Ok(());
+        }
+    }
+    log::info!("no promotion score in the partition: setting mine to 1");
+    ctx.cluster.set_promotion_score(ctx.node(), 1)?;
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! Time left for the current operation.
+//!
+//! Pacemaker SIGKILLs the agent's whole process group when `OCF_RESKEY_CRM_meta_timeout`
+//! expires. Every wait in pgha is bounded by a `Deadline` that ends a margin earlier, so the
+//! agent gets to say what it was waiting for instead of dying silently.
+
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    start: Instant,
+    end: Instant,
+}
+
+impl Deadline {
+    /// The operation timeout minus a margin: a tenth of it, at least 1 s and at most 5 s
+    /// (half the timeout when that is shorter than 2 s).
+    pub fn for_operation(timeout: Duration) -> Deadline {
+        let margin = if timeout < Duration::from_secs(2) {
+            timeout / 2
+        } else {
+            (timeout / 10).clamp(Duration::from_secs(1), Duration::from_secs(5))
+        };
+        Deadline::after(timeout - margin)
+    }
+
+    pub fn after(budget: Duration) -> Deadline {
+        let start = Instant::now();
+        Deadline {
+            start,
+            end: start + budget,
+        }
+    }
+
+    pub fn remaining(&self) -> Duration {
+        self.end.saturating_duration_since(Instant::now())
+    }
+
+    pub fn expired(&self) -> bool {
+        self.remaining().is_zero()
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// A shorter deadline inside this one.
+    pub fn at_most(&self, budget: Duration) -> Deadline {
+        Deadline {
+            start: Instant::now(),
+            end: self.end.min(Instant::now() + budget),
+        }
+    }
+
+    /// Calls `probe` every `every` until it returns `Some`, fails, or the deadline passes;
+    /// then the error names `what` was awaited.
+    pub fn poll<T>(
+        &self,
+        what: &str,
+        every: Duration,
+        mut probe: impl FnMut() -> Result<Option<T>, Error>,
+    ) -> Result<T, Error> {
+        loop {
+            if let Some(value) = probe()? {
+                return Ok(value);
+            }
+            let left = self.remaining();
+            if left.is_zero() {
+                return Err(Error::Timeout {
+                    what: what.to_owned(),
+                    waited: self.elapsed(),
+                });
+            }
+            sleep(every.min(left));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn margin_is_a_tenth_bounded() {
+        let close = |d: Deadline, want: u64| {
+            let left = d.remaining().as_millis() as u64;
+            assert!(left <= want && left + 50 >= want, "{left} vs {want}");
+        };
+        close(Deadline::for_operation(Duration::from_secs(10)), 9_000);
+        close(Deadline::for_operation(Duration::from_secs(20)), 18_000);
+        close(Deadline::for_operation(Duration::from_secs(120)), 115_000);
+        close(Deadline::for_operation(Duration::from_secs(5)), 4_000);
+        close(Deadline::for_operation(Duration::from_secs(1)), 500);
+    }
+
+    #[test]
+    fn poll_returns_the_first_answer() {
+        let mut n = 0;
+        let got = Deadline::after(Duration::from_secs(5))
+            .poll("n to reach 3", Duration::from_millis(1), || {
+                n += 1;
+                Ok((n >= 3).then_some(n))
+            })
+            .unwrap();
+        assert_eq!(got, 3);
+    }
+
+    #[test]
+    fn poll_times_out_naming_what_it_waited_for() {
+        let err = Deadline::after(Duration::from_millis(30))
+            .poll("godot", Duration::from_millis(5), || Ok(None::<()>))
+            .unwrap_err();
+        assert!(err.to_string().contains("godot"), "{err}");
+    }
+
+    #[test]
+    fn at_most_never_extends() {
+        let outer = Deadline::after(Duration::from_millis(100));
+        assert!(outer.at_most(Duration::from_secs(10)).remaining() <= Duration::from_millis(100));
+        assert!(outer.at_most(Duration::from_millis(10)).remaining() <= Duration::from_millis(10));
+    }
+}

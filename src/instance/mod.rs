@@ -1,0 +1,369 @@
+//! The local PostgreSQL instance: where it lives, its binaries, and what it is doing.
+//!
+//! Knows PostgreSQL, not Pacemaker. Observing the instance (pg_control, the pid file, SQL)
+//! spawns no process; changing it goes through `pg_ctl` as the system user.
+
+pub mod conninfo;
+pub mod control;
+pub mod postmaster;
+pub mod sql;
+pub mod state;
+
+use std::os::unix::fs::{chown, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::deadline::Deadline;
+use crate::error::{Error, Result};
+use crate::ocf::params::Params;
+use crate::process::{Cmd, RunAs};
+use control::ControlFile;
+use postmaster::Postmaster;
+use sql::{Session, SqlError, Target};
+use state::{InstanceState, SqlProbe};
+
+/// The oldest major version pgha manages: `standby.signal` and recovery settings in the
+/// main configuration came with PostgreSQL 12.
+pub const MIN_MAJOR: u32 = 12;
+
+/// How often transitional states are looked at again.
+const POLL: Duration = Duration::from_millis(100);
+
+/// The instance as configured on this node, with what was found on disk.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub params: Params,
+    pub user: RunAs,
+    /// Major version from `PG_VERSION`.
+    pub major: u32,
+    pub bindir: PathBuf,
+}
+
+/// What the local checks found missing; the probe turns these into "not running".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Absence {
+    Pgdata,
+    Datadir,
+    PgVersion,
+    Binaries,
+}
+
+impl Instance {
+    /// The local checks of validate-all level 10 that need no child process: the user, the
+    /// directories, `PG_VERSION`, and the binaries of that major version.
+    pub fn resolve(params: &Params) -> std::result::Result<Instance, (Option<Absence>, Error)> {
+        let user = RunAs::lookup(&params.system_user).map_err(|e| (None, e.into()))?;
+        if !params.pgdata.is_dir() {
+            return Err((
+                Some(Absence::Pgdata),
+                Error::LocalSetup(format!(
+                    "PGDATA \"{}\" does not exist",
+                    params.pgdata.display()
+                )),
+            ));
+        }
+        if !params.datadir.is_dir() {
+            return Err((
+                Some(Absence::Datadir),
+                Error::LocalSetup(format!(
+                    "data_directory \"{}\" does not exist",
+                    params.datadir.display()
+                )),
+            ));
+        }
+        let version_file = params.datadir.join("PG_VERSION");
+        let version = std::fs::read_to_string(&version_file).map_err(|e| {
+            (
+                Some(Absence::PgVersion),
+                Error::LocalSetup(format!("could not read {}: {e}", version_file.display())),
+            )
+        })?;
+        let major = parse_major(&version).ok_or_else(|| {
+            (
+                None,
+                Error::LocalSetup(format!(
+                    "{} holds {:?}, not a PostgreSQL major version",
+                    version_file.display(),
+                    version.trim()
+                )),
+            )
+        })?;
+        if major < MIN_MAJOR {
+            return Err((
+                None,
+                Error::NotInstalled(format!(
+                    "PostgreSQL {} in \"{}\" is not supported: pgha needs {MIN_MAJOR} or newer",
+                    version.trim(),
+                    params.datadir.display()
+                )),
+            ));
+        }
+        let bindir = match &params.bindir {
+            Some(dir) => dir.clone(),
+            None => default_bindir(major),
+        };
+        let missing: Vec<String> = ["pg_ctl", "postgres"]
+            .iter()
+            .map(|name| bindir.join(name))
+            .filter(|path| !is_executable(path))
+            .map(|path| path.display().to_string())
+            .collect();
+        if !missing.is_empty() {
+            return Err((
+                Some(Absence::Binaries),
+                Error::LocalSetup(format!(
+                    "missing PostgreSQL {major} binaries: {} (set bindir)",
+                    missing.join(", ")
+                )),
+            ));
+        }
+        Ok(Instance {
+            params: params.clone(),
+            user,
+            major,
+            bindir,
+        })
+    }
+
+    pub fn bin(&self, name: &str) -> PathBuf {
+        self.bindir.join(name)
+    }
+
+    pub fn datadir(&self) -> &Path {
+        &self.params.datadir
+    }
+
+    pub fn control(&self) -> std::result::Result<ControlFile, control::ControlError> {
+        control::read(self.datadir())
+    }
+
+    pub fn postmaster(&self) -> Postmaster {
+        Postmaster::probe(self.datadir())
+    }
+
+    pub fn target(&self) -> Target {
+        Target {
+            host: self.params.pghost.clone(),
+            port: self.params.pgport,
+            user: self.params.system_user.clone(),
+            dbname: "postgres".into(),
+        }
+    }
+
+    pub fn connect(&self, deadline: &Deadline) -> std::result::Result<Session, SqlError> {
+        Session::connect(&self.target(), Some(&self.user), deadline)
+    }
+
+    /// One SQL look at the instance.
+    pub fn probe_sql(&self, deadline: &Deadline) -> SqlProbe {
+        let session = match self.connect(deadline) {
+            Ok(s) => s,
+            Err(SqlError::NoServer { .. }) => return SqlProbe::NoServer,
+            Err(SqlError::Rejected { message, .. }) => return SqlProbe::Rejecting(message),
+            Err(e) => return SqlProbe::Failed(e.to_string()),
+        };
+        match session.in_recovery(deadline) {
+            Ok(true) => SqlProbe::Standby,
+            Ok(false) => SqlProbe::Primary,
+            Err(e) => SqlProbe::Failed(e.to_string()),
+        }
+    }
+
+    /// One observation of the instance's state.
+    pub fn observe(&self, deadline: &Deadline) -> Result<InstanceState> {
+        let sql = self.probe_sql(deadline);
+        match sql {
+            SqlProbe::Primary => return Ok(InstanceState::Primary),
+            SqlProbe::Standby => return Ok(InstanceState::Standby),
+            SqlProbe::Rejecting(_) | SqlProbe::NoServer | SqlProbe::Failed(_) => {}
+        }
+        let postmaster = self.postmaster();
+        let control = self.control()?;
+        let backup_label = self.datadir().join("backup_label").exists();
+        Ok(state::decide_offline(
+            &sql,
+            postmaster,
+            control.state,
+            backup_label,
+        ))
+    }
+
+    /// Observes until the state is not transitional, within the deadline.
+    pub fn settled_state(&self, deadline: &Deadline) -> Result<InstanceState> {
+        let mut last = String::new();
+        let found = deadline.poll("the instance to settle", POLL, || {
+            match self.observe(deadline)? {
+                InstanceState::Transitional(why) => {
+                    log::debug!("waiting: {why}");
+                    last = why;
+                    Ok(None)
+                }
+                settled => Ok(Some(settled)),
+            }
+        });
+        match found {
+            Err(Error::Timeout { waited, .. }) => Err(Error::Timeout {
+                what: format!(
+                    "instance \"{}\" to settle (last seen: {last})",
+                    self.datadir().display()
+                ),
+                waited,
+            }),
+            other => other,
+        }
+    }
+
+    /// A `pg_ctl` command for this data directory, run as the system user.
+    fn pg_ctl(&self, deadline: &Deadline) -> Cmd {
+        // pg_ctl's own wait must end before ours, so that it reports what it saw.
+        let secs = deadline.remaining().as_secs().max(1);
+        Cmd::new(self.bin("pg_ctl"))
+            .run_as(&self.user)
+            .arg("--pgdata")
+            .arg(&self.params.pgdata)
+            .arg("-w")
+            .arg("--timeout")
+            .arg(secs.to_string())
+    }
+
+    /// Writes `standby.signal`, so the next start is a standby's.
+    pub fn write_standby_signal(&self) -> Result<()> {
+        let path = self.datadir().join("standby.signal");
+        std::fs::write(&path, b"")
+            .map_err(|e| Error::io(format!("could not write {}", path.display()), e))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::io(format!("could not chmod {}", path.display()), e))?;
+        if self.user.needs_switch() {
+            chown(
+                &path,
+                Some(self.user.uid.as_raw()),
+                Some(self.user.gid.as_raw()),
+            )
+            .map_err(|e| Error::io(format!("could not chown {}", path.display()), e))?;
+        }
+        Ok(())
+    }
+
+    /// `pg_ctl start`, waiting until the server is up.
+    pub fn pg_ctl_start(&self, deadline: &Deadline) -> Result<()> {
+        let mut cmd = self.pg_ctl(deadline).arg("start");
+        if !self.params.start_opts.is_empty() {
+            cmd = cmd.arg("-o").arg(&self.params.start_opts);
+        }
+        // The server inherits pg_ctl's stdout when no log file is given.
+        cmd.discard_stdout().run(deadline)?;
+        Ok(())
+    }
+
+    /// `pg_ctl stop -m fast`, waiting until the server is gone.
+    pub fn pg_ctl_stop(&self, deadline: &Deadline) -> Result<()> {
+        self.pg_ctl(deadline)
+            .args(["--mode", "fast", "stop"])
+            .run(deadline)?;
+        Ok(())
+    }
+
+    /// `pg_ctl promote`, waiting until the server accepts writes.
+    pub fn pg_ctl_promote(&self, deadline: &Deadline) -> Result<()> {
+        self.pg_ctl(deadline).arg("promote").run(deadline)?;
+        Ok(())
+    }
+
+    /// A setting as the server would read it at start (`postgres -C`), as the system user.
+    pub fn configured(&self, name: &str, deadline: &Deadline) -> Result<String> {
+        let mut cmd = Cmd::new(self.bin("postgres"))
+            .run_as(&self.user)
+            .arg("-C")
+            .arg(name)
+            .arg("-D")
+            .arg(&self.params.pgdata);
+        cmd = cmd.args(split_words(&self.params.start_opts));
+        let out = cmd.run(deadline)?;
+        Ok(out.text.trim_end_matches('\n').to_owned())
+    }
+}
+
+/// `PG_VERSION` holds `15`, or `9.6` for old majors.
+fn parse_major(text: &str) -> Option<u32> {
+    let text = text.trim();
+    let first = text.split('.').next()?;
+    first.parse().ok()
+}
+
+/// Debian and PGDG keep each major's binaries apart; anything else is in /usr/bin.
+fn default_bindir(major: u32) -> PathBuf {
+    [
+        format!("/usr/lib/postgresql/{major}/bin"),
+        format!("/usr/pgsql-{major}/bin"),
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|dir| is_executable(&dir.join("pg_ctl")))
+    .unwrap_or_else(|| PathBuf::from("/usr/bin"))
+}
+
+fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Splits `start_opts` into arguments the way a shell would for simple quoting, for
+/// `postgres -C`; pg_ctl gets the string itself.
+fn split_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quote: Option<char> = None;
+    let mut in_word = false;
+    for c in text.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn major_versions() {
+        assert_eq!(parse_major("15\n"), Some(15));
+        assert_eq!(parse_major("9.6\n"), Some(9));
+        assert_eq!(parse_major("x"), None);
+    }
+
+    #[test]
+    fn start_opts_words() {
+        assert_eq!(
+            split_words("-c config_file=/etc/pg.conf  -c 'work_mem=4MB' -c \"a b\""),
+            [
+                "-c",
+                "config_file=/etc/pg.conf",
+                "-c",
+                "work_mem=4MB",
+                "-c",
+                "a b"
+            ]
+        );
+        assert!(split_words("  ").is_empty());
+        assert_eq!(split_words("''"), [""]);
+    }
+}

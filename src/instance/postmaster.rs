@@ -1,0 +1,91 @@
+//! Is a postmaster running for this data directory? Answered from `postmaster.pid` and a
+//! signal-0 probe, with no child process.
+
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Postmaster {
+    /// A live process named postgres owns the pid file.
+    Running(i32),
+    /// No pid file, or a stale one (dead pid, or a pid reused by another program).
+    NotRunning,
+}
+
+impl Postmaster {
+    pub fn probe(datadir: &Path) -> Postmaster {
+        let Ok(content) = std::fs::read_to_string(datadir.join("postmaster.pid")) else {
+            return Postmaster::NotRunning;
+        };
+        let Some(pid) = parse_pid_file(&content) else {
+            return Postmaster::NotRunning;
+        };
+        let alive = match kill(Pid::from_raw(pid), None) {
+            Ok(()) | Err(Errno::EPERM) => true,
+            Err(_) => false,
+        };
+        if alive && is_postgres(pid) {
+            Postmaster::Running(pid)
+        } else {
+            Postmaster::NotRunning
+        }
+    }
+
+    pub fn is_running(self) -> bool {
+        matches!(self, Postmaster::Running(_))
+    }
+}
+
+/// The first line of `postmaster.pid` is the postmaster's pid.
+fn parse_pid_file(content: &str) -> Option<i32> {
+    content
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|pid: &i32| *pid > 0)
+}
+
+/// Guards against pid reuse after a crash: the live process must be a postgres binary.
+/// Where /proc cannot tell (another pid namespace), the signal probe alone decides.
+fn is_postgres(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
+        Ok(comm) => matches!(comm.trim(), "postgres" | "postmaster"),
+        Err(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pid_file_first_line() {
+        assert_eq!(
+            parse_pid_file("1234\n/var/lib/pg\n1700000000\n5432\n"),
+            Some(1234)
+        );
+        assert_eq!(parse_pid_file(""), None);
+        assert_eq!(parse_pid_file("abc\n"), None);
+        assert_eq!(parse_pid_file("-5\n"), None);
+    }
+
+    #[test]
+    fn missing_or_stale_pid_file_is_not_running() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Postmaster::probe(dir.path()), Postmaster::NotRunning);
+        // Our own pid is alive but is not a postgres process.
+        std::fs::write(
+            dir.path().join("postmaster.pid"),
+            format!("{}\n", std::process::id()),
+        )
+        .unwrap();
+        assert_eq!(Postmaster::probe(dir.path()), Postmaster::NotRunning);
+        std::fs::write(dir.path().join("postmaster.pid"), "999999999\n").unwrap();
+        assert_eq!(Postmaster::probe(dir.path()), Postmaster::NotRunning);
+    }
+}

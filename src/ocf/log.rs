@@ -1,0 +1,117 @@
+//! The agent's logger: `ocf_log` of the shell library, natively.
+//!
+//! Lines go to syslog under the tag `pgsqlms(<instance>)[<pid>]` with the facility Pacemaker
+//! passes in `HA_LOGFACILITY`, and to stderr when stderr is a terminal (a hand run) or when no
+//! facility is set. Each line reads `<LEVEL>: <action>: <message>`. Debug lines only with
+//! `HA_debug=1`. Exit reasons are logged through the target [`EXIT_REASON`], which never goes
+//! to stderr: the reason line itself is already there.
+
+use std::io::{IsTerminal, Write};
+use std::str::FromStr;
+use std::sync::Mutex;
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+use syslog::{Facility, Formatter3164, LoggerBackend};
+
+/// Log target for the copy of an exit reason that goes to syslog only.
+pub const EXIT_REASON: &str = "pgha::exit_reason";
+
+/// Where and how this run logs.
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// Agent name, `pgsqlms`.
+    pub agent: String,
+    /// `OCF_RESOURCE_INSTANCE`, if known.
+    pub instance: Option<String>,
+    /// The action being run, prefixed to every line.
+    pub action: String,
+    pub facility: Option<String>,
+    pub debug: bool,
+}
+
+struct OcfLogger {
+    tag: String,
+    action: String,
+    syslog: Option<Mutex<syslog::Logger<LoggerBackend, Formatter3164>>>,
+    stderr: bool,
+    level: LevelFilter,
+}
+
+/// Installs the logger for this process. Safe to call once; later calls are ignored.
+pub fn init(settings: &LogSettings) {
+    let process = match &settings.instance {
+        Some(instance) => format!("{}({instance})", settings.agent),
+        None => settings.agent.clone(),
+    };
+    let pid = std::process::id();
+    let syslog = settings.facility.as_deref().and_then(|name| {
+        let facility = Facility::from_str(name).unwrap_or(Facility::LOG_DAEMON);
+        let formatter = Formatter3164 {
+            facility,
+            hostname: None,
+            process: process.clone(),
+            pid,
+        };
+        syslog::unix(formatter).ok().map(Mutex::new)
+    });
+    // A syslog we could not reach must not make the agent silent.
+    let stderr = std::io::stderr().is_terminal() || syslog.is_none();
+    let level = if settings.debug {
+        LevelFilter::Debug
+    } else {
+        LevelFilter::Info
+    };
+    let logger = OcfLogger {
+        tag: format!("{process}[{pid}]"),
+        action: settings.action.clone(),
+        syslog,
+        stderr,
+        level,
+    };
+    if log::set_boxed_logger(Box::new(logger)).is_ok() {
+        log::set_max_level(level);
+    }
+}
+
+fn level_word(level: Level) -> &'static str {
+    match level {
+        Level::Error => "ERROR",
+        Level::Warn => "WARNING",
+        Level::Info => "INFO",
+        Level::Debug | Level::Trace => "DEBUG",
+    }
+}
+
+impl Log for OcfLogger {
+    fn enabled(&self, metadata: &Metadata) -> bool {
+        metadata.level() <= self.level
+    }
+
+    fn log(&self, record: &Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let line = format!(
+            "{}: {}: {}",
+            level_word(record.level()),
+            self.action,
+            record.args()
+        );
+        if let Some(syslog) = &self.syslog {
+            if let Ok(mut syslog) = syslog.lock() {
+                // A lost syslog line is not worth failing an action for.
+                let _ = match record.level() {
+                    Level::Error => syslog.err(&line),
+                    Level::Warn => syslog.warning(&line),
+                    Level::Info => syslog.info(&line),
+                    Level::Debug | Level::Trace => syslog.debug(&line),
+                };
+            }
+        }
+        if self.stderr && record.target() != EXIT_REASON {
+            let _ = writeln!(std::io::stderr(), "{}: {line}", self.tag);
+        }
+    }
+
+    fn flush(&self) {}
+}

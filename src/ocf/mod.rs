@@ -1,0 +1,8 @@
+//! Pacemaker's OCF contract, with no PostgreSQL knowledge: exit codes, the environment,
+//! parameters, meta-data and logging.
+
+pub mod env;
+pub mod log;
+pub mod metadata;
+pub mod params;
+pub mod status;

@@ -1,0 +1,178 @@
+//! Pacemaker's side: node names, membership and node attributes, through its command-line
+//! tools (`crm_node`, `crm_attribute`, `attrd_updater`) found in `HA_SBIN_DIR`.
+//!
+//! Actions talk to the small [`Cluster`] trait; [`Tools`] is the real implementation. Tests of
+//! the actions may point `HA_SBIN_DIR` at scripts; what the cluster really does is proven on
+//! the cluster harness (`tests/cluster/`). Interfaces as on Pacemaker 2.1.5
+//! (`ocf-pacemaker.md` §2): `crm_attribute --promotion` (lifetime reboot), exit 105 when an
+//! attribute does not exist.
+
+use std::path::PathBuf;
+
+use crate::deadline::Deadline;
+use crate::process::{Cmd, ToolError};
+
+/// Pacemaker's "no such attribute" (`CRM_EX_NOSUCH`).
+const EXIT_NO_SUCH: i32 = 105;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    #[error("{tool} printed {output:?}, which is not {expected}")]
+    Parse {
+        tool: &'static str,
+        output: String,
+        expected: &'static str,
+    },
+}
+
+/// What the actions need from the cluster.
+pub trait Cluster {
+    /// This node's name as Pacemaker knows it.
+    fn local_node(&self) -> Result<String, ClusterError>;
+    /// Members of this node's partition.
+    fn partition_nodes(&self) -> Result<Vec<String>, ClusterError>;
+    /// The promotion score (`master-<rsc>`) of a node, if set.
+    fn promotion_score(&self, node: &str) -> Result<Option<i64>, ClusterError>;
+    fn set_promotion_score(&self, node: &str, score: i64) -> Result<(), ClusterError>;
+}
+
+/// The real cluster, through Pacemaker's tools.
+pub struct Tools<'a> {
+    sbin: PathBuf,
+    resource: String,
+    deadline: &'a Deadline,
+}
+
+impl<'a> Tools<'a> {
+    pub fn new(sbin: impl Into<PathBuf>, resource: &str, deadline: &'a Deadline) -> Tools<'a> {
+        Tools {
+            sbin: sbin.into(),
+            resource: resource.to_owned(),
+            deadline,
+        }
+    }
+
+    fn tool(&self, name: &str) -> Cmd {
+        Cmd::new(self.sbin.join(name))
+    }
+
+    fn promotion_arg(&self) -> String {
+        format!("--promotion={}", self.resource)
+    }
+}
+
+impl Cluster for Tools<'_> {
+    fn local_node(&self) -> Result<String, ClusterError> {
+        let out = self.tool("crm_node").arg("-n").run(self.deadline)?;
+        parse_node_name(&out.text)
+    }
+
+    fn partition_nodes(&self) -> Result<Vec<String>, ClusterError> {
+        let out = self.tool("crm_node").arg("-p").run(self.deadline)?;
+        Ok(parse_partition(&out.text))
+    }
+
+    fn promotion_score(&self, node: &str) -> Result<Option<i64>, ClusterError> {
+        let result = self
+            .tool("crm_attribute")
+            .args([self.promotion_arg().as_str(), "-N", node, "-G", "-q"])
+            .run(self.deadline);
+        match result {
+            Ok(out) => parse_score(&out.text).map(Some),
+            Err(e) if e.exit_code() == Some(EXIT_NO_SUCH) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn set_promotion_score(&self, node: &str, score: i64) -> Result<(), ClusterError> {
+        self.tool("crm_attribute")
+            .args([
+                self.promotion_arg().as_str(),
+                "-N",
+                node,
+                "-v",
+                &score.to_string(),
+            ])
+            .run(self.deadline)?;
+        Ok(())
+    }
+}
+
+/// The name of the node this agent runs on: what Pacemaker passed, else `crm_node -n`, else
+/// the kernel's host name (a hand run on a node with no cluster).
+pub fn local_node_name(on_node: Option<&str>, cluster: &dyn Cluster) -> String {
+    if let Some(name) = on_node {
+        return name.to_owned();
+    }
+    match cluster.local_node() {
+        Ok(name) => name,
+        Err(e) => {
+            log::debug!("crm_node -n failed ({e}); using the host name");
+            nix::sys::utsname::uname()
+                .map(|u| u.nodename().to_string_lossy().into_owned())
+                .unwrap_or_default()
+        }
+    }
+}
+
+fn parse_node_name(text: &str) -> Result<String, ClusterError> {
+    let name = text.trim();
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        return Err(ClusterError::Parse {
+            tool: "crm_node -n",
+            output: text.into(),
+            expected: "a node name",
+        });
+    }
+    Ok(name.to_owned())
+}
+
+fn parse_partition(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_owned).collect()
+}
+
+/// `crm_attribute -G -q` prints the bare value; INFINITY scores print as words.
+fn parse_score(text: &str) -> Result<i64, ClusterError> {
+    let value = text.trim();
+    match value.to_ascii_uppercase().as_str() {
+        "INFINITY" | "+INFINITY" => Ok(1_000_000),
+        "-INFINITY" => Ok(-1_000_000),
+        _ => value.parse().map_err(|_| ClusterError::Parse {
+            tool: "crm_attribute -G -q",
+            output: text.into(),
+            expected: "a score",
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores() {
+        assert_eq!(parse_score("1001\n").unwrap(), 1001);
+        assert_eq!(parse_score("-1000").unwrap(), -1000);
+        assert_eq!(parse_score("INFINITY").unwrap(), 1_000_000);
+        assert_eq!(parse_score("-INFINITY").unwrap(), -1_000_000);
+        assert!(parse_score("scope=status  name=master-pgsqld value=1000").is_err());
+    }
+
+    #[test]
+    fn partition_is_whitespace_separated() {
+        assert_eq!(
+            parse_partition("srv1 srv2 srv3\n"),
+            ["srv1", "srv2", "srv3"]
+        );
+        assert!(parse_partition("\n").is_empty());
+    }
+
+    #[test]
+    fn node_name_is_one_word() {
+        assert_eq!(parse_node_name("node1\n").unwrap(), "node1");
+        assert!(parse_node_name("").is_err());
+        assert!(parse_node_name("error: not connected").is_err());
+    }
+}

@@ -1,0 +1,397 @@
+//! The one place pgha starts other programs.
+//!
+//! Every child gets an absolute program path, `LC_ALL=C`/`LANG=C` (so its output parses and
+//! pg_rewind's messages are English), stdin from /dev/null, `/` as working directory (the
+//! postgres user may not read the caller's), stdout and stderr drained together on a thread
+//! (no full-pipe deadlock), and a wait bounded by the operation's [`Deadline`], after which it
+//! is killed. Children stay in the agent's process group, so Pacemaker's timeout kill reaches
+//! them too (`pg_ctl` detaches the server itself).
+
+use std::ffi::{OsStr, OsString};
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use nix::unistd::{Gid, Uid, User};
+
+use crate::deadline::Deadline;
+
+/// An OS account to run children as, resolved before any fork.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunAs {
+    pub name: String,
+    pub uid: Uid,
+    pub gid: Gid,
+    /// Supplementary groups: std's `Command::uid` would drop them, and Debian's postgres
+    /// reads its TLS key through `ssl-cert`.
+    pub groups: Vec<Gid>,
+    pub home: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error("system user {0:?} does not exist")]
+    Unknown(String),
+    #[error("could not look up system user {name:?}: {source}")]
+    Lookup { name: String, source: nix::Error },
+}
+
+impl RunAs {
+    pub fn lookup(name: &str) -> Result<RunAs, UserError> {
+        let user = User::from_name(name)
+            .map_err(|source| UserError::Lookup {
+                name: name.to_owned(),
+                source,
+            })?
+            .ok_or_else(|| UserError::Unknown(name.to_owned()))?;
+        let groups = std::ffi::CString::new(name)
+            .ok()
+            .and_then(|cname| nix::unistd::getgrouplist(&cname, user.gid).ok())
+            .unwrap_or_else(|| vec![user.gid]);
+        Ok(RunAs {
+            name: user.name,
+            uid: user.uid,
+            gid: user.gid,
+            groups,
+            home: user.dir,
+        })
+    }
+
+    /// Whether children must switch to this user: only root can, and needs to.
+    pub fn needs_switch(&self) -> bool {
+        Uid::effective().is_root() && !self.uid.is_root()
+    }
+}
+
+/// How a child ended badly. Carries the command line and the tail of its output.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("could not run {program}: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("{command} exited with code {code}{}", tail(.output))]
+    Exit {
+        command: String,
+        code: i32,
+        output: String,
+    },
+    #[error("{command} was killed by signal {signal}{}", tail(.output))]
+    Signal {
+        command: String,
+        signal: i32,
+        output: String,
+    },
+    #[error("{command} did not finish within {after:?} and was killed{}", tail(.output))]
+    Timeout {
+        command: String,
+        after: Duration,
+        output: String,
+    },
+}
+
+impl ToolError {
+    pub fn exit_code(&self) -> Option<i32> {
+        match self {
+            ToolError::Exit { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    pub fn output(&self) -> &str {
+        match self {
+            ToolError::Spawn { .. } => "",
+            ToolError::Exit { output, .. }
+            | ToolError::Signal { output, .. }
+            | ToolError::Timeout { output, .. } => output,
+        }
+    }
+}
+
+/// The last lines of a child's output, for messages.
+fn tail(output: &str) -> String {
+    let lines: Vec<&str> = output.trim().lines().collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let start = lines.len().saturating_sub(3);
+    format!(": {}", lines.get(start..).unwrap_or_default().join(" | "))
+}
+
+/// What a child printed (stdout and stderr interleaved) and how it ended.
+#[derive(Debug)]
+pub struct Output {
+    pub status: ExitStatus,
+    pub text: String,
+}
+
+/// A child to run; see the module doc for what every child gets.
+#[derive(Debug)]
+pub struct Cmd {
+    program: PathBuf,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    user: Option<RunAs>,
+    discard_stdout: bool,
+}
+
+impl Cmd {
+    pub fn new(program: impl AsRef<Path>) -> Cmd {
+        Cmd {
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            env: Vec::new(),
+            user: None,
+            discard_stdout: false,
+        }
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Cmd {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Cmd {
+        self.env
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    /// Runs the child as `user` (uid, gid and supplementary groups) when we are root.
+    pub fn run_as(mut self, user: &RunAs) -> Cmd {
+        self.user = Some(user.clone());
+        self
+    }
+
+    /// Sends stdout to /dev/null: `pg_ctl start` hands its stdout to the server it starts,
+    /// which would hold a pipe open forever.
+    pub fn discard_stdout(mut self) -> Cmd {
+        self.discard_stdout = true;
+        self
+    }
+
+    /// The command line, for logs and errors.
+    pub fn display(&self) -> String {
+        let mut line = self.program.display().to_string();
+        for arg in &self.args {
+            line.push(' ');
+            line.push_str(&arg.to_string_lossy());
+        }
+        line
+    }
+
+    /// Runs to completion; a non-zero exit is an error.
+    pub fn run(self, deadline: &Deadline) -> Result<Output, ToolError> {
+        let command = self.display();
+        let out = self.run_status(deadline)?;
+        match (out.status.code(), out.status.signal()) {
+            (Some(0), _) => Ok(out),
+            (Some(code), _) => Err(ToolError::Exit {
+                command,
+                code,
+                output: out.text,
+            }),
+            (None, Some(signal)) => Err(ToolError::Signal {
+                command,
+                signal,
+                output: out.text,
+            }),
+            (None, None) => Err(ToolError::Signal {
+                command,
+                signal: 0,
+                output: out.text,
+            }),
+        }
+    }
+
+    /// Runs to completion and returns how it ended, whatever the exit code.
+    pub fn run_status(self, deadline: &Deadline) -> Result<Output, ToolError> {
+        let command = self.display();
+        let program = self.program.display().to_string();
+        let spawn_err = |source| ToolError::Spawn {
+            program: program.clone(),
+            source,
+        };
+
+        let (reader, writer) = std::io::pipe().map_err(spawn_err)?;
+        let stdout = if self.discard_stdout {
+            Stdio::null()
+        } else {
+            Stdio::from(writer.try_clone().map_err(spawn_err)?)
+        };
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args)
+            .env("LC_ALL", "C")
+            .env("LANG", "C")
+            .env_remove("LANGUAGE")
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(Stdio::from(writer));
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        if let Some(user) = self.user.as_ref().filter(|u| u.needs_switch()) {
+            let (uid, gid, groups) = (user.uid, user.gid, user.groups.clone());
+            cmd.env("HOME", &user.home)
+                .env("USER", &user.name)
+                .env("LOGNAME", &user.name);
+            // SAFETY: setgroups/setgid/setuid are async-signal-safe system calls and the
+            // closure allocates nothing: everything it uses was resolved before the fork.
+            unsafe {
+                cmd.pre_exec(move || {
+                    nix::unistd::setgroups(&groups)?;
+                    nix::unistd::setgid(gid)?;
+                    nix::unistd::setuid(uid)?;
+                    Ok(())
+                });
+            }
+        }
+        let mut child = cmd.spawn().map_err(spawn_err)?;
+        // Our copies of the pipe's write end must go, or the reader never sees its end.
+        drop(cmd);
+
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let (done_tx, done_rx) = mpsc::channel();
+        {
+            let buffer = Arc::clone(&buffer);
+            let mut reader = reader;
+            thread::spawn(move || {
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = reader.read(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut b) = buffer.lock() {
+                        b.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                    }
+                }
+                let _ = done_tx.send(());
+            });
+        }
+        let text = |buffer: &Arc<Mutex<Vec<u8>>>| {
+            buffer
+                .lock()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default()
+        };
+
+        let mut pause = Duration::from_millis(1);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) => {}
+                Err(source) => return Err(ToolError::Spawn { program, source }),
+            }
+            if deadline.expired() {
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = done_rx.recv_timeout(Duration::from_millis(100));
+                return Err(ToolError::Timeout {
+                    command,
+                    after: deadline.elapsed(),
+                    output: text(&buffer),
+                });
+            }
+            thread::sleep(pause.min(deadline.remaining()));
+            pause = (pause * 2).min(Duration::from_millis(20));
+        };
+        // A grandchild that kept the pipe (a server started without a log file) must not
+        // hold us: take what arrived shortly after the exit.
+        let _ = done_rx.recv_timeout(Duration::from_millis(200));
+        Ok(Output {
+            status,
+            text: text(&buffer),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn soon() -> Deadline {
+        Deadline::after(Duration::from_secs(10))
+    }
+
+    #[test]
+    fn captures_stdout_and_stderr_together() {
+        let out = Cmd::new("/bin/sh")
+            .args(["-c", "echo out; echo err >&2"])
+            .run(&soon())
+            .unwrap();
+        assert!(
+            out.text.contains("out") && out.text.contains("err"),
+            "{}",
+            out.text
+        );
+    }
+
+    #[test]
+    fn children_get_the_c_locale_and_root_cwd() {
+        let out = Cmd::new("/bin/sh")
+            .args(["-c", "echo $LC_ALL $LANG; pwd"])
+            .run(&soon())
+            .unwrap();
+        assert_eq!(out.text, "C C\n/\n");
+    }
+
+    #[test]
+    fn non_zero_exit_is_an_error_with_output() {
+        let err = Cmd::new("/bin/sh")
+            .args(["-c", "echo boom; exit 3"])
+            .run(&soon())
+            .unwrap_err();
+        assert_eq!(err.exit_code(), Some(3));
+        assert!(err.to_string().contains("boom"), "{err}");
+    }
+
+    #[test]
+    fn missing_program_is_a_spawn_error() {
+        let err = Cmd::new("/nonexistent/tool").run(&soon()).unwrap_err();
+        assert!(matches!(err, ToolError::Spawn { .. }), "{err}");
+    }
+
+    #[test]
+    fn deadline_kills_the_child() {
+        let deadline = Deadline::after(Duration::from_millis(200));
+        let err = Cmd::new("/bin/sleep").arg("30").run(&deadline).unwrap_err();
+        assert!(matches!(err, ToolError::Timeout { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_grandchild_holding_the_pipe_does_not_block() {
+        let started = std::time::Instant::now();
+        let out = Cmd::new("/bin/sh")
+            .args(["-c", "sleep 5 & echo parent"])
+            .run(&soon())
+            .unwrap();
+        assert!(out.text.contains("parent"));
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn looks_up_users() {
+        let root = RunAs::lookup("root").unwrap();
+        assert!(root.uid.is_root());
+        assert!(matches!(
+            RunAs::lookup("no-such-user-pgha"),
+            Err(UserError::Unknown(_))
+        ));
+    }
+}

@@ -1,0 +1,144 @@
+#!/bin/bash
+# shellcheck disable=SC2034 # (whole file) variables meant for the scenarios that source it
+# common.sh - sourced by every tests/cluster/scenarios/NN-name.sh (and demo.sh).
+#
+# A scenario: `source lib/common.sh; scenario_begin; cluster_up; ...checks...; scenario_end`.
+# Each check prints PASS/FAIL; the scenario exits non-zero if any check failed. Whatever
+# happens (failure, Ctrl-C, timeout), the EXIT trap keeps the nodes' logs in
+# artifacts/<scenario>-<time>/ when something failed, then takes the cluster down.
+#
+# Settings (environment): PGHA_AGENT=ocf:pgha:pgsqlms (ocf:heartbeat:pgsqlms = PAF)
+#   PGHA_KEEP_ARTIFACTS=1 keep logs even when the scenario passed. Harness settings: harness.sh.
+
+CLUSTER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REPO=$(cd "$CLUSTER_DIR/../.." && pwd)
+H=$CLUSTER_DIR/harness.sh
+export PGHA_CLUSTER_ROOT=${PGHA_CLUSTER_ROOT:-/var/tmp/pgha-cluster}
+AGENT=${PGHA_AGENT:-ocf:pgha:pgsqlms}
+NET=${PGHA_NET:-10.200.0}
+VIP=$NET.10
+RSC=pgsqld               # the clone's primitive (crm_mon reports instances under this id)
+CLONE=pgsqld-clone
+PGDATA=/var/lib/postgresql/15/data
+SCENARIO=$(basename "${0%.sh}")
+PASS=0
+FAIL=0
+T_BEGIN=$(date +%s.%N)
+CLUSTER_STARTED=0
+
+h() { "$H" "$@"; }
+now() { date +%s.%N; }
+since() { printf '%.1f' "$(echo "$(now) - $1" | bc)"; }
+say() { echo "[$SCENARIO +$(since "$T_BEGIN")s] $*"; }
+ok() { PASS=$((PASS + 1)); say "PASS: $*"; }
+ko() { FAIL=$((FAIL + 1)); say "FAIL: $*"; }
+check() { local desc=$1; shift; if "$@"; then ok "$desc"; else ko "$desc"; fi; }
+# fatal: the scenario cannot go on (its remaining checks would only repeat the failure)
+fatal() { ko "$*"; exit 1; }
+
+on_exit() {
+  local rc=$? dest
+  trap - EXIT INT TERM
+  if [ "$CLUSTER_STARTED" = 1 ]; then
+    if [ "$rc" != 0 ] || [ "$FAIL" -gt 0 ] || [ "${PGHA_KEEP_ARTIFACTS:-0}" = 1 ]; then
+      dest=$REPO/artifacts/$SCENARIO-$(date +%Y%m%d-%H%M%S)
+      h collect "$dest" >/dev/null 2>&1 || true
+      say "logs of every node kept in ${dest#"$REPO"/}"
+    fi
+    h down || say "WARNING: harness down failed"
+  fi
+  if [ "$rc" != 0 ] && [ "$FAIL" = 0 ]; then FAIL=1; say "FAIL: aborted (exit code $rc)"; fi
+  say "$PASS checks passed, $FAIL failed ($(since "$T_BEGIN") s)"
+  [ "$FAIL" = 0 ] || exit 1
+  exit 0
+}
+
+scenario_begin() {
+  trap on_exit EXIT
+  trap 'exit 130' INT TERM
+  say "agent: $AGENT"
+}
+scenario_end() { exit 0; }   # the EXIT trap reports and cleans up
+
+# A scenario that needs the agent's promotion says so; it FAILS (never skips) without it.
+needs_promotion() { say "this scenario needs the agent's promote action"; }
+
+# Fails early and clearly if the agent under test is not there.
+require_agent() {
+  case $AGENT in
+    ocf:pgha:*) [ -x "$REPO/target/release/pgha" ] || fatal "target/release/pgha is not built (make build)" ;;
+    ocf:heartbeat:pgsqlms) [ -x /usr/lib/ocf/resource.d/heartbeat/pgsqlms ] \
+                             || fatal "PAF is not installed (apt-get install resource-agents-paf)" ;;
+  esac
+}
+
+cluster_up() {
+  local t0; t0=$(now)
+  if h status >/dev/null; then fatal "a previous cluster is still up: run $H down"; fi
+  CLUSTER_STARTED=1
+  h up || fatal "cluster up"
+  ok "cluster up: $(h mon | xmllint --xpath 'count(//node[@online="true"])' -) nodes online, fencing on ($(since "$t0") s)"
+}
+
+# PostgreSQL: primary on node1 + streaming standbys, then handed over (clean shutdowns).
+pg_ready() {
+  local t0; t0=$(now)
+  h pg-init || fatal "pg-init: primary + streaming standbys"
+  h pg-handover || fatal "pg-handover: clean shutdowns"
+  ok "PostgreSQL primary + $(( ${PGHA_NODES:-3} - 1 )) streaming standbys built, shut down cleanly ($(since "$t0") s)"
+}
+
+# The resources, exactly as the user example does it.
+create_resources_pcs() {
+  local t0; t0=$(now)
+  require_agent
+  h exec node1 env PGHA_AGENT="$AGENT" PGHA_VIP="$VIP" PGDATA="$PGDATA" \
+    bash "$PGHA_CLUSTER_ROOT/crm-examples/pcs-3nodes-vip.sh" >/dev/null \
+    || fatal "crm-examples/pcs-3nodes-vip.sh"
+  ok "resources created by crm-examples/pcs-3nodes-vip.sh ($(since "$t0") s)"
+}
+
+# XPath pieces on crm_mon --output-as=xml
+xp_role_count() { echo "count(//resource[@id='$RSC' and @role='$1' and @failed='false'])"; }
+xp_roles() { echo "$(xp_role_count Promoted)=$1 and $(xp_role_count Unpromoted)=$2"; }
+xp_vip_on() { echo "//resource[@id='pgsql-vip' and @role='Started']/node[@name='$1']"; }
+
+wait_roles() {         # wait_roles NPROMOTED NUNPROMOTED [TIMEOUT]
+  h wait-mon "$1 Promoted + $2 Unpromoted $RSC" "$(xp_roles "$1" "$2")" "${3:-}"
+}
+promoted_node() { h promoted "$RSC"; }
+
+psql_on() {            # psql_on NODE SQL: local socket, unaligned, quiet
+  h exec "$1" runuser -u postgres -- psql -h /run/postgresql -X -q -At -c "$2"
+}
+streaming_names() {    # application_names streaming from NODE's instance, sorted, one line
+  psql_on "$1" "select application_name from pg_stat_replication where state='streaming' order by 1" \
+    2>/dev/null | tr '\n' ' ' | sed 's/ $//'
+}
+wait_streaming() {     # wait_streaming PRIMARY "node2 node3" [TIMEOUT]
+  local deadline=$(( $(date +%s) + ${3:-60} )) got=""
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    got=$(streaming_names "$1") || got=""
+    [ "$got" = "$2" ] && return 0
+    sleep 0.5
+  done
+  say "streaming from $1: '$got', wanted '$2'"; return 1
+}
+other_nodes() { local n; for n in node1 node2 node3; do [ "$n" = "$1" ] || echo "$n"; done | tr '\n' ' ' | sed 's/ $//'; }
+
+# fenced NODE [BEFORE]: the fence daemon has powered NODE off more than BEFORE times
+fence_count() {
+  local c; c=$(grep -c "off $1 -> rc=0" "$PGHA_CLUSTER_ROOT/fence/daemon.log" 2>/dev/null) || true
+  echo "${c:-0}"
+}
+fenced() { [ "$(fence_count "$1")" -gt "${2:-0}" ]; }
+
+show_mon() { h exec "${1:-node1}" crm_mon -1 -r 2>/dev/null | sed -n '/Node List/,$p'; }
+
+# Dump the last agent log lines of each node (for a failure's context in the test output).
+agent_log_tail() {
+  local nd
+  for nd in "$PGHA_CLUSTER_ROOT"/nodes/*; do
+    echo "--- ${nd##*/} agents.log (last ${1:-10})"; tail -n "${1:-10}" "$nd/agents.log" 2>/dev/null
+  done
+}
