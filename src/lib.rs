@@ -7,6 +7,7 @@
 pub mod actions;
 pub mod cli;
 pub mod deadline;
+pub mod election;
 pub mod error;
 pub mod instance;
 pub mod lsn;

@@ -6,6 +6,7 @@ mod demote;
 mod monitor;
 mod notify;
 mod promote;
+mod scores;
 mod start;
 mod stop;
 mod validate;

@@ -8,6 +8,13 @@ use crate::ocf::status::OcfStatus;
 
 pub fn monitor(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
     let state = instance.settled_state(&ctx.deadline)?;
+    if state == InstanceState::Primary {
+        // A healthy primary whose scores could not be kept stays a healthy primary: failing
+        // its monitor would have Pacemaker restart it.
+        if let Err(e) = super::scores::maintain(ctx, instance) {
+            log::error!("could not update promotion scores: {e}");
+        }
+    }
     Ok(outcome(
         state,
         &instance.params.datadir.display().to_string(),

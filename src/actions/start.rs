@@ -48,8 +48,12 @@ pub fn start(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
             )))
         }
     }
+    // The instance runs as asked; a score we could not set is worth a warning, not a
+    // failed start that Pacemaker would answer with a restart.
     if was_primary {
-        first_start_score(ctx)?;
+        if let Err(e) = first_start_score(ctx) {
+            log::warn!("could not check or set the first-start promotion score: {e}");
+        }
     }
     Ok(Outcome::new(OcfStatus::Success))
 }

@@ -224,7 +224,7 @@ pub enum DecodeError {
     )]
     NotPgControl(u32),
     /// Bytes `[0, 288)` do not match the CRC-32C stored at 288. A file from a 32-bit build
-    /// also ends here, as its CRC sits elsewhere.
+    /// would most likely end here too (believed, not tried): its CRC sits at another offset.
     #[error(
         "pg_control CRC mismatch: stored {stored:#010x}, computed {computed:#010x} over \
          bytes 0..288: the file is corrupt"
@@ -267,6 +267,7 @@ impl ControlError {
         matches!(self, ControlError::Missing { .. })
     }
 
+    /// The file the error is about.
     pub fn path(&self) -> &Path {
         match self {
             ControlError::Missing { path }

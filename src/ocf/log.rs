@@ -84,7 +84,8 @@ fn level_word(level: Level) -> &'static str {
 
 impl Log for OcfLogger {
     fn enabled(&self, metadata: &Metadata) -> bool {
-        metadata.level() <= self.level
+        // Our lines only: libraries' debug output (tokio-postgres) is not the agent's log.
+        metadata.level() <= self.level && metadata.target().starts_with("pgha")
     }
 
     fn log(&self, record: &Record) {

@@ -488,9 +488,9 @@ fn zeros_are_not_a_pg_control() {
 fn text_is_not_a_pg_control() {
     let text = "# PostgreSQL configuration file\n".repeat(300);
     let err = decode_err(text.as_bytes());
-    // Bytes 8..12 are "ConfigurationQL" -> "SQL " read little-endian.
-    assert_eq!(err, DecodeError::NotPgControl(u32::from_le_bytes(*b"SQL ")));
-    assert!(err.to_string().contains("0x204c5153"), "{err}");
+    // Bytes 8..12 are "eSQL", read as a little-endian number.
+    assert_eq!(err, DecodeError::NotPgControl(u32::from_le_bytes(*b"eSQL")));
+    assert!(err.to_string().contains("(0x4c515365)"), "{err}");
 }
 
 #[test]
@@ -814,7 +814,8 @@ proptest! {
     fn any_flip_of_the_stored_crc_is_refused(base in any_fixture(), at in AT_CRC..AT_CRC + 4, mask in 1u8..=255) {
         let mut bytes = base.to_vec();
         bytes[at] ^= mask;
-        prop_assert!(matches!(decode(&bytes), Err(DecodeError::Crc { .. })));
+        let result = decode(&bytes);
+        prop_assert!(matches!(result, Err(DecodeError::Crc { .. })), "{:?}", result);
     }
 
     /// The struct's tail padding and the zeros after it are never read.

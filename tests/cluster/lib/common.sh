@@ -33,6 +33,8 @@ say() { echo "[$SCENARIO +$(since "$T_BEGIN")s] $*"; }
 ok() { PASS=$((PASS + 1)); say "PASS: $*"; }
 ko() { FAIL=$((FAIL + 1)); say "FAIL: $*"; }
 check() { local desc=$1; shift; if "$@"; then ok "$desc"; else ko "$desc"; fi; }
+# require: a check the rest of the scenario depends on (stops the scenario when it fails)
+require() { local desc=$1; shift; if "$@"; then ok "$desc"; else fatal "$desc"; fi; }
 # fatal: the scenario cannot go on (its remaining checks would only repeat the failure)
 fatal() { ko "$*"; exit 1; }
 
@@ -142,3 +144,6 @@ agent_log_tail() {
     echo "--- ${nd##*/} agents.log (last ${1:-10})"; tail -n "${1:-10}" "$nd/agents.log" 2>/dev/null
   done
 }
+
+# xpath_ok XML XPATH: boolean(XPATH) on an XML document (a CIB, a crm_mon output)
+xpath_ok() { [ "$(xmllint --xpath "boolean($2)" - <<<"$1" 2>/dev/null)" = true ]; }

@@ -1,0 +1,194 @@
+//! The primary's monitor keeps the promotion scores (`paf.md` §4.3), writing only changes.
+//!
+//! Reading every node's score costs one `crm_attribute` per node, on every monitor. pgha
+//! remembers what it wrote in a small file under `HA_RSCTMP` (a tmpfs, emptied at boot) and
+//! talks to Pacemaker only when what it sees of replication differs from what it wrote, or
+//! when that memory is older than [`CACHE_TTL`] (someone else may have changed a score). So a
+//! monitor whose scores did not change starts no process.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio_postgres::types::PgLsn;
+
+use super::Ctx;
+use crate::election::{desired_scores, Replica};
+use crate::error::{Error, Result};
+use crate::instance::Instance;
+
+/// How long remembered scores are trusted without asking Pacemaker.
+const CACHE_TTL: Duration = Duration::from_secs(300);
+
+const REPLICATION_SQL: &str = "SELECT application_name, state, write_lsn, sync_state, \
+     pg_wal_lsn_diff(pg_current_wal_lsn(), write_lsn)::bigint \
+     FROM pg_stat_replication";
+
+/// What the primary last wrote.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Remembered {
+    written_at: u64,
+    partition: Vec<String>,
+    scores: Vec<(String, i64)>,
+}
+
+pub fn maintain(ctx: &Ctx, instance: &Instance) -> Result<()> {
+    let replicas = replicas(ctx, instance)?;
+    let node = ctx.node().to_owned();
+    let cache = cache_path(&ctx.env.instance);
+    let now = unix_now();
+    if let Some(memory) = load(&cache) {
+        let fresh = now.saturating_sub(memory.written_at) < CACHE_TTL.as_secs();
+        let wanted = desired_scores(&node, &memory.partition, &replicas, instance.params.maxlag);
+        if fresh && wanted == memory.scores {
+            return Ok(());
+        }
+    }
+    let partition = ctx.cluster.partition_nodes()?;
+    let wanted = desired_scores(&node, &partition, &replicas, instance.params.maxlag);
+    for (target, score) in &wanted {
+        let current = ctx.cluster.promotion_score(target)?;
+        if current != Some(*score) {
+            log::info!(
+                "promotion score of {target}: {} -> {score} ({})",
+                current.map_or_else(|| "unset".to_owned(), |s| s.to_string()),
+                why(&node, target, &replicas)
+            );
+            ctx.cluster.set_promotion_score(target, *score)?;
+        }
+    }
+    let memory = Remembered {
+        written_at: now,
+        partition,
+        scores: wanted,
+    };
+    if let Err(e) = save(&cache, &memory) {
+        log::warn!(
+            "could not remember promotion scores in {}: {e}",
+            cache.display()
+        );
+    }
+    Ok(())
+}
+
+fn why(local: &str, target: &str, replicas: &[Replica]) -> String {
+    if target == local {
+        return "primary".into();
+    }
+    match replicas.iter().find(|r| r.application_name == target) {
+        Some(r) => format!(
+            "{} {}, wrote up to {}, lag {} bytes",
+            r.sync_state,
+            r.state,
+            r.write_lsn.map_or_else(|| "?".into(), |l| l.to_string()),
+            r.lag
+        ),
+        None => "not connected to the primary".into(),
+    }
+}
+
+fn replicas(ctx: &Ctx, instance: &Instance) -> Result<Vec<Replica>> {
+    let session = instance.connect(&ctx.deadline)?;
+    let rows = session.query(REPLICATION_SQL, &[], &ctx.deadline)?;
+    rows.iter()
+        .map(|row| {
+            let lsn: Option<PgLsn> = row.try_get(2).map_err(column_error)?;
+            let lag: Option<i64> = row.try_get(4).map_err(column_error)?;
+            Ok(Replica {
+                application_name: row
+                    .try_get::<_, Option<String>>(0)
+                    .map_err(column_error)?
+                    .unwrap_or_default(),
+                state: row
+                    .try_get::<_, Option<String>>(1)
+                    .map_err(column_error)?
+                    .unwrap_or_default(),
+                write_lsn: lsn.map(Into::into),
+                sync_state: row
+                    .try_get::<_, Option<String>>(3)
+                    .map_err(column_error)?
+                    .unwrap_or_default(),
+                lag: lag.map_or(0, |l| u64::try_from(l).unwrap_or(0)),
+            })
+        })
+        .collect()
+}
+
+fn column_error(e: tokio_postgres::Error) -> Error {
+    Error::Internal(format!("unexpected column in pg_stat_replication: {e}"))
+}
+
+fn cache_path(instance: &str) -> PathBuf {
+    let dir = std::env::var("HA_RSCTMP").unwrap_or_else(|_| "/run/resource-agents".into());
+    Path::new(&dir).join(format!("pgha-{instance}.scores"))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn load(path: &Path) -> Option<Remembered> {
+    parse(&std::fs::read_to_string(path).ok()?)
+}
+
+fn save(path: &Path, memory: &Remembered) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, render(memory))?;
+    std::fs::rename(tmp, path)
+}
+
+fn render(memory: &Remembered) -> String {
+    let mut text = format!(
+        "written_at {}\npartition {}\n",
+        memory.written_at,
+        memory.partition.join(" ")
+    );
+    for (node, score) in &memory.scores {
+        text.push_str(&format!("score {node} {score}\n"));
+    }
+    text
+}
+
+fn parse(text: &str) -> Option<Remembered> {
+    let mut memory = Remembered::default();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        match words.next()? {
+            "written_at" => memory.written_at = words.next()?.parse().ok()?,
+            "partition" => memory.partition = words.map(str::to_owned).collect(),
+            "score" => {
+                let node = words.next()?.to_owned();
+                memory.scores.push((node, words.next()?.parse().ok()?));
+            }
+            _ => return None,
+        }
+    }
+    (memory.written_at > 0).then_some(memory)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_round_trips() {
+        let memory = Remembered {
+            written_at: 1_700_000_000,
+            partition: vec!["n1".into(), "n2".into()],
+            scores: vec![("n1".into(), 1001), ("n2".into(), -1000)],
+        };
+        assert_eq!(parse(&render(&memory)), Some(memory));
+    }
+
+    #[test]
+    fn damaged_memory_is_ignored() {
+        assert_eq!(parse(""), None);
+        assert_eq!(parse("written_at x\n"), None);
+        assert_eq!(parse("written_at 5\nscore n1\n"), None);
+        assert_eq!(parse("garbage\n"), None);
+    }
+}

@@ -1,0 +1,58 @@
+#!/bin/bash
+# 02-examples-pcs: every pcs example of crm-examples/ applied to a live cluster, each followed
+# by crm_verify -L: pcs-3nodes-vip.sh (promotable clone + VIP + constraints),
+# pcs-switchover.sh (move --promoted + clear), pcs-maintenance.sh (on/off), pcs-debug.sh.
+# NEEDS PROMOTION (the agent's promote action): 1 Promoted + 2 Unpromoted, switchover.
+set -euo pipefail
+# shellcheck source=../lib/common.sh
+source "$(dirname "$0")/../lib/common.sh"
+EX=$PGHA_CLUSTER_ROOT/crm-examples
+
+scenario_begin
+needs_promotion
+cluster_up
+pg_ready
+create_resources_pcs
+check "crm_verify -L after pcs-3nodes-vip.sh" h exec node1 crm_verify -L
+x=$(h exec node1 cibadmin -Q -o configuration)
+check "pgsqld-clone is promotable with notify=true" xpath_ok "$x" \
+  "//clone[@id='pgsqld-clone']/meta_attributes[nvpair[@name='promotable' and @value='true'] and nvpair[@name='notify' and @value='true']]"
+check "monitor ops: 15s Promoted / 16s Unpromoted" xpath_ok "$x" \
+  "//primitive[@id='pgsqld']/operations[op[@name='monitor' and @interval='15s' and @role='Promoted'] and op[@name='monitor' and @interval='16s' and @role='Unpromoted']]"
+check "VIP colocated with Promoted, ordered promote->start and demote->stop" xpath_ok "$x" \
+  "//rsc_colocation[@rsc='pgsql-vip' and @with-rsc='pgsqld-clone' and @with-rsc-role='Promoted'] and //rsc_order[@first-action='promote' and @then-action='start'] and //rsc_order[@first-action='demote' and @then-action='stop']"
+
+t0=$(now)
+require "1 Promoted + 2 Unpromoted" wait_roles 1 2
+p=$(promoted_node)
+say "first promotion on $p after $(since "$t0") s"
+check "VIP on the primary $p" h wait-mon "VIP on $p" "$(xp_vip_on "$p")"
+check "2 standbys streaming from $p" wait_streaming "$p" "$(other_nodes "$p")"
+
+# switchover to a standby
+target=$(other_nodes "$p" | cut -d' ' -f2); t0=$(now)
+check "pcs-switchover.sh $target" h exec node1 bash "$EX/pcs-switchover.sh" "$target"
+check "$target is the primary after the switchover" h wait-mon "$target Promoted" \
+  "//resource[@id='$RSC' and @role='Promoted']/node[@name='$target'] and $(xp_roles 1 2)"
+say "switchover $p -> $target: $(since "$t0") s"
+check "VIP followed to $target" h wait-mon "VIP on $target" "$(xp_vip_on "$target")"
+check "old primary $p streams from $target" wait_streaming "$target" "$(other_nodes "$target")"
+check "no move constraint left" bash -c "! '$H' exec node1 cibadmin -Q -o constraints | grep -q cli-"
+check "crm_verify -L after pcs-switchover.sh" h exec node1 crm_verify -L
+
+# maintenance on/off
+check "pcs-maintenance.sh on" h exec node1 bash "$EX/pcs-maintenance.sh" on
+check "cluster in maintenance, resources unmanaged" h wait-mon "maintenance" \
+  "//cluster_options[@maintenance-mode='true'] and //resource[@id='$RSC' and @managed='false']" 20
+check "crm_verify -L in maintenance" h exec node1 crm_verify -L
+check "pcs-maintenance.sh off" h exec node1 bash "$EX/pcs-maintenance.sh" off
+check "managed again, roles kept" h wait-mon "managed, 1+2" \
+  "//cluster_options[@maintenance-mode='false'] and //resource[@id='$RSC' and @managed='true'] and //resource[@id='$RSC' and @role='Promoted']/node[@name='$target'] and $(xp_roles 1 2)" 30
+
+# debug runs of the monitor: rc 8 on the primary, 0 on a standby
+rc=0; h exec "$target" bash "$EX/pcs-debug.sh" monitor >/dev/null 2>&1 || rc=$?
+check "pcs-debug.sh monitor on the primary $target: rc 8 (got $rc)" test "$rc" = 8
+rc=0; h exec "$p" bash "$EX/pcs-debug.sh" monitor >/dev/null 2>&1 || rc=$?
+check "pcs-debug.sh monitor on the standby $p: rc 0 (got $rc)" test "$rc" = 0
+check "crm_verify -L at the end" h exec node1 crm_verify -L
+scenario_end
