@@ -59,6 +59,7 @@ pid1_of() { cat "$ROOT/nodes/$1/pid1" 2>/dev/null; }
 # A recorded PID is only trusted if it is still our node-init: PIDs wrap around, and
 # nsenter into a recycled PID would run the command on the host.
 is_node_pid() { [ -n "${2:-}" ] && tr '\0' ' ' 2>/dev/null < "/proc/$2/cmdline" | grep -q "node-init $1 "; }
+is_fence_daemon() { tr '\0' ' ' 2>/dev/null < "/proc/$1/cmdline" | grep -q "harness.sh fence-daemon"; }
 alive() { local p; p=$(pid1_of "$1") && is_node_pid "$1" "$p"; }
 log() { echo "[harness $(date +%T.%3N)] $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -366,7 +367,7 @@ cmd_crash() {          # power cut: every process of the node dies at once, vola
   p=$(pid1_of "$n") || true
   if is_node_pid "$n" "$p"; then
     kill -KILL "$p"
-    while kill -0 "$p" 2>/dev/null; do sleep 0.05; done
+    while is_node_pid "$n" "$p"; do sleep 0.05; done
   fi
   ip -n "$PFX-$n" addr flush dev eth0 2>/dev/null || true   # a power cycle loses the VIP
 }
@@ -513,9 +514,11 @@ cmd_down() {
   if [ -f "$ROOT/fence/daemon.pid" ]; then   # daemon is a setsid group leader: kill its group
     touch "$ROOT/fence/stop"                  # (includes pending "reboot" subshells)
     p=$(cat "$ROOT/fence/daemon.pid")
-    if tr '\0' ' ' 2>/dev/null < "/proc/$p/cmdline" | grep -q fence-daemon; then
+    if is_fence_daemon "$p"; then
       kill -TERM -- "-$p" 2>/dev/null || true
-      while kill -0 "$p" 2>/dev/null; do sleep 0.05; done
+      # not `kill -0`: the daemon's parent is gone, so it stays a zombie until the host's
+      # init reaps it (seconds, on some machines); a zombie has an empty cmdline
+      while is_fence_daemon "$p"; do sleep 0.05; done
     fi
   fi
   for nd in "$ROOT"/nodes/*; do
