@@ -185,3 +185,100 @@ mod tests {
         assert!(!s.iter().any(|(n, _)| n == "n22"));
     }
 }
+
+/// Where a node's WAL ends: its timeline, then its position. Ordered: a later timeline
+/// wins over a larger LSN, as in PAF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    pub timeline: crate::lsn::TimelineId,
+    pub lsn: Lsn,
+}
+
+impl Position {
+    /// PAF's `lsn_location` attribute: `TL#LSN`, the LSN in decimal (`21#100672008`), so a
+    /// cluster switching from PAF reads the same values.
+    pub fn to_attribute(self) -> String {
+        format!("{}#{}", self.timeline, self.lsn.0)
+    }
+
+    pub fn from_attribute(text: &str) -> Option<Position> {
+        let (tl, lsn) = text.trim().split_once('#')?;
+        Some(Position {
+            timeline: tl.parse().ok()?,
+            lsn: Lsn(lsn.parse().ok()?),
+        })
+    }
+}
+
+/// The node to promote instead of `designated`, if another is strictly ahead. Ties keep the
+/// designated node, so the election never moves on equal data.
+pub fn better_candidate(
+    designated: Position,
+    others: &[(String, Position)],
+) -> Option<&(String, Position)> {
+    others
+        .iter()
+        .filter(|(_, pos)| *pos > designated)
+        .max_by_key(|(_, pos)| *pos)
+}
+
+#[cfg(test)]
+mod election_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pos(timeline: u32, lsn: u64) -> Position {
+        Position {
+            timeline,
+            lsn: Lsn(lsn),
+        }
+    }
+
+    #[test]
+    fn attribute_round_trip_in_pafs_format() {
+        assert_eq!(pos(21, 100_672_008).to_attribute(), "21#100672008");
+        assert_eq!(
+            Position::from_attribute("21#100672008"),
+            Some(pos(21, 100_672_008))
+        );
+        assert_eq!(Position::from_attribute("21"), None);
+        assert_eq!(Position::from_attribute("x#1"), None);
+    }
+
+    #[test]
+    fn higher_timeline_beats_higher_lsn() {
+        let others = vec![("pg2".to_string(), pos(4, 0x300_0000))];
+        assert_eq!(
+            better_candidate(pos(3, 0x900_0000), &others).map(|c| c.0.as_str()),
+            Some("pg2")
+        );
+    }
+
+    #[test]
+    fn lsn_decides_within_a_timeline_and_ties_keep_the_designated() {
+        let others = vec![
+            ("pg2".to_string(), pos(4, 100)),
+            ("pg3".to_string(), pos(4, 200)),
+        ];
+        assert_eq!(
+            better_candidate(pos(4, 150), &others).map(|c| c.0.as_str()),
+            Some("pg3")
+        );
+        assert_eq!(better_candidate(pos(4, 200), &others), None);
+    }
+
+    proptest! {
+        #[test]
+        fn the_winner_is_never_behind_anyone(own in (1u32..5, 0u64..1000),
+                                             others in proptest::collection::vec((1u32..5, 0u64..1000), 0..6)) {
+            let own = pos(own.0, own.1);
+            let others: Vec<(String, Position)> =
+                others.iter().enumerate().map(|(i, (t, l))| (format!("n{i}"), pos(*t, *l))).collect();
+            let winner = better_candidate(own, &others).map_or(own, |c| c.1);
+            prop_assert!(winner >= own);
+            for (_, p) in &others {
+                prop_assert!(winner >= *p);
+            }
+        }
+    }
+}

@@ -1,16 +1,85 @@
-//! notify: Pacemaker ignores its result, so it always succeeds.
+//! notify: the exchange behind the election (`paf.md` §4.4, §6). Pacemaker ignores the
+//! result, so it always succeeds; failures are logged.
 //!
-//! The agent core logs the notification; the election through pre-promote notifications is
-//! built on top of this in the election module.
+//! pre-promote: every standby publishes where its WAL ends (`lsn_location-<rsc>`, PAF's
+//! `TL#LSN`), and the node to promote records the candidates (`nodes-<rsc>`), or notes an
+//! in-place recovery of the primary (`recover_primary-<rsc>`). post-promote clears them.
 
 use super::{Ctx, Outcome};
 use crate::error::Result;
+use crate::instance::state::InstanceState;
 use crate::instance::Instance;
+use crate::ocf::notify::Notification;
 use crate::ocf::status::OcfStatus;
 
-pub fn notify(ctx: &Ctx, _instance: &Instance) -> Result<Outcome> {
-    let kind = std::env::var("OCF_RESKEY_CRM_meta_notify_type").unwrap_or_default();
-    let operation = std::env::var("OCF_RESKEY_CRM_meta_notify_operation").unwrap_or_default();
-    log::debug!("{kind}-{operation} notification on {}", ctx.node());
+pub const LSN_LOCATION: &str = "lsn_location";
+pub const NODES: &str = "nodes";
+pub const RECOVER_PRIMARY: &str = "recover_primary";
+
+/// The attribute's name for this resource, as PAF names it.
+pub fn attribute(ctx: &Ctx, name: &str) -> String {
+    format!("{name}-{}", ctx.env.instance)
+}
+
+pub fn notify(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
+    let n = Notification::from_lookup(|k| std::env::var(k).ok());
+    let result = match (n.kind.as_str(), n.operation.as_str()) {
+        ("pre", "promote") => pre_promote(ctx, instance, &n),
+        ("post", "promote") => {
+            clear(ctx);
+            Ok(())
+        }
+        _ => Ok(()),
+    };
+    if let Err(e) = result {
+        log::error!("{}-{} notification: {e}", n.kind, n.operation);
+    }
     Ok(Outcome::new(OcfStatus::Success))
+}
+
+fn clear(ctx: &Ctx) {
+    for name in [LSN_LOCATION, NODES, RECOVER_PRIMARY] {
+        if let Err(e) = ctx
+            .cluster
+            .delete_private_attribute(&attribute(ctx, name), ctx.node())
+        {
+            log::warn!("could not clear {name}: {e}");
+        }
+    }
+}
+
+fn pre_promote(ctx: &Ctx, instance: &Instance, n: &Notification) -> Result<()> {
+    let node = ctx.node();
+    let Some(target) = n.promoting() else {
+        return Ok(());
+    };
+    log::info!("promoting instance on node {target}");
+    clear(ctx);
+    if n.is_primary_recovery(target) {
+        log::warn!("{target} recovers its primary in place: no election");
+        if node == target {
+            ctx.cluster
+                .set_private_attribute(&attribute(ctx, RECOVER_PRIMARY), node, "1")?;
+        }
+        return Ok(());
+    }
+    if instance.observe(&ctx.deadline)? == InstanceState::Standby {
+        let position = instance.wal_position(&ctx.deadline)?;
+        log::info!(
+            "current node TL#LSN: {}#{}",
+            position.timeline,
+            position.lsn
+        );
+        ctx.cluster.set_private_attribute(
+            &attribute(ctx, LSN_LOCATION),
+            node,
+            &position.to_attribute(),
+        )?;
+    }
+    if node == target {
+        let candidates = n.candidates().join(" ");
+        ctx.cluster
+            .set_private_attribute(&attribute(ctx, NODES), node, &candidates)?;
+    }
+    Ok(())
 }

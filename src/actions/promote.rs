@@ -1,8 +1,15 @@
-//! promote: `pg_ctl promote` on a standby, waiting until it accepts writes.
+//! promote: check the election, then `pg_ctl promote`, waiting until writes are accepted.
+//!
+//! The election (`paf.md` §4.5): the designated node compares its WAL position with every
+//! candidate's, as published in pre-promote. If another is strictly ahead, it gives that node
+//! the best score, lowers its own, and fails, so that Pacemaker promotes the better node.
+//! Waiting for a candidate's position is bounded (PAF #131 waited forever).
 
 use std::time::Duration;
 
+use super::notify::{attribute, LSN_LOCATION, NODES, RECOVER_PRIMARY};
 use super::{Ctx, Outcome};
+use crate::election::{better_candidate, Position, BEST_STANDBY_SCORE};
 use crate::error::{Error, Result};
 use crate::instance::state::InstanceState;
 use crate::instance::Instance;
@@ -22,6 +29,9 @@ pub fn promote(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
             )))
         }
     }
+    if let Some(outcome) = election(ctx, instance)? {
+        return Ok(outcome);
+    }
     log::info!("promoting instance \"{name}\"");
     instance.pg_ctl_promote(&ctx.deadline)?;
     ctx.deadline.poll(
@@ -31,4 +41,67 @@ pub fn promote(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
     )?;
     log::info!("instance \"{name}\" promoted");
     Ok(Outcome::new(OcfStatus::Success))
+}
+
+/// `Some` when the promotion must not go on here.
+fn election(ctx: &Ctx, instance: &Instance) -> Result<Option<Outcome>> {
+    let node = ctx.node().to_owned();
+    let private = |name: &str, of: &str| ctx.cluster.private_attribute(&attribute(ctx, name), of);
+    if private(RECOVER_PRIMARY, &node)?.as_deref() == Some("1") {
+        log::info!("recovering the old primary in place: no election needed");
+        return Ok(None);
+    }
+    let Some(nodes) = private(NODES, &node)? else {
+        log::warn!("no election data (promotion without notifications, e.g. a debug run)");
+        return Ok(None);
+    };
+    let own = match private(LSN_LOCATION, &node)?
+        .as_deref()
+        .and_then(Position::from_attribute)
+    {
+        Some(position) => position,
+        None => instance.wal_position(&ctx.deadline)?,
+    };
+    // Leave half of what is left for the promotion itself.
+    let wait = ctx.deadline.at_most(ctx.deadline.remaining() / 2);
+    let mut others = Vec::new();
+    for other in nodes.split_whitespace().filter(|n| *n != node) {
+        let position = wait.poll(
+            &format!("{other} to publish its WAL position"),
+            Duration::from_millis(100),
+            || {
+                Ok(private(LSN_LOCATION, other)?
+                    .as_deref()
+                    .and_then(Position::from_attribute))
+            },
+        )?;
+        others.push((other.to_owned(), position));
+    }
+    let report: Vec<String> = others
+        .iter()
+        .map(|(n, p)| format!("{n} {}#{}", p.timeline, p.lsn))
+        .collect();
+    match better_candidate(own, &others) {
+        None => {
+            log::info!(
+                "elected {node}: TL {} LSN {}; others: {}",
+                own.timeline,
+                own.lsn,
+                report.join(", ")
+            );
+            Ok(None)
+        }
+        Some((best, position)) => {
+            ctx.cluster.set_promotion_score(&node, 1)?;
+            ctx.cluster.set_promotion_score(best, BEST_STANDBY_SCORE)?;
+            Ok(Some(Outcome::because(
+                OcfStatus::ErrGeneric,
+                format!(
+                    "{best} is the best candidate to promote (TL {} LSN {} ahead of ours, TL {} LSN {}), \
+                     aborting current promotion",
+                    position.timeline, position.lsn, own.timeline, own.lsn
+                ),
+            )))
+        }
+    }
 }

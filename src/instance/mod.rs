@@ -42,6 +42,8 @@ pub struct Instance {
 /// What the local checks found missing; the probe turns these into "not running".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Absence {
+    /// No system user: PostgreSQL is not installed here.
+    User,
     Pgdata,
     Datadir,
     PgVersion,
@@ -52,7 +54,11 @@ impl Instance {
     /// The local checks of validate-all level 10 that need no child process: the user, the
     /// directories, `PG_VERSION`, and the binaries of that major version.
     pub fn resolve(params: &Params) -> std::result::Result<Instance, (Option<Absence>, Error)> {
-        let user = RunAs::lookup(&params.system_user).map_err(|e| (None, e.into()))?;
+        let user = RunAs::lookup(&params.system_user).map_err(|e| {
+            let absence =
+                matches!(e, crate::process::UserError::Unknown(_)).then_some(Absence::User);
+            (absence, Error::from(e))
+        })?;
         if !params.pgdata.is_dir() {
             return Err((
                 Some(Absence::Pgdata),
@@ -211,6 +217,42 @@ impl Instance {
             }),
             other => other,
         }
+    }
+
+    /// Where this standby's WAL ends, for the election: the greatest of what it received and
+    /// what it replayed (after a restart the received position is only the start of the
+    /// segment streaming resumes from: PAF #225/#228), on the latest timeline it knows of.
+    pub fn wal_position(&self, deadline: &Deadline) -> Result<crate::election::Position> {
+        const SQL: &str = "SELECT pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), \
+             (SELECT received_tli FROM pg_stat_wal_receiver)::bigint";
+        let session = self.connect(deadline)?;
+        let rows = session.query(SQL, &[], deadline)?;
+        let row = rows
+            .first()
+            .ok_or_else(|| Error::Internal(format!("{SQL} returned no row")))?;
+        let column = |i: usize| -> Result<Option<tokio_postgres::types::PgLsn>> {
+            row.try_get(i)
+                .map_err(|e| Error::Internal(format!("{SQL}: {e}")))
+        };
+        let lsn = column(0)?
+            .into_iter()
+            .chain(column(1)?)
+            .map(crate::lsn::Lsn::from)
+            .max();
+        let received_tli: Option<i64> = row
+            .try_get(2)
+            .map_err(|e| Error::Internal(format!("{SQL}: {e}")))?;
+        let control = self.control()?;
+        let timeline = [
+            control.checkpoint_timeline,
+            control.min_recovery_point_timeline,
+        ]
+        .into_iter()
+        .chain(received_tli.and_then(|t| u32::try_from(t).ok()))
+        .max()
+        .unwrap_or(control.checkpoint_timeline);
+        let lsn = lsn.unwrap_or(control.min_recovery_point.max(control.checkpoint));
+        Ok(crate::election::Position { timeline, lsn })
     }
 
     /// A `pg_ctl` command for this data directory, run as the system user.

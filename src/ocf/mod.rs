@@ -4,5 +4,6 @@
 pub mod env;
 pub mod log;
 pub mod metadata;
+pub mod notify;
 pub mod params;
 pub mod status;

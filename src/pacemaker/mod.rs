@@ -12,6 +12,9 @@ use std::path::PathBuf;
 use crate::deadline::Deadline;
 use crate::process::{Cmd, ToolError};
 
+/// How often an asynchronous attribute update is read back.
+const POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Pacemaker's "no such attribute" (`CRM_EX_NOSUCH`).
 const EXIT_NO_SUCH: i32 = 105;
 
@@ -19,6 +22,8 @@ const EXIT_NO_SUCH: i32 = 105;
 pub enum ClusterError {
     #[error(transparent)]
     Tool(#[from] ToolError),
+    #[error("{0}")]
+    Unconfirmed(String),
     #[error("{tool} printed {output:?}, which is not {expected}")]
     Parse {
         tool: &'static str,
@@ -36,6 +41,15 @@ pub trait Cluster {
     /// The promotion score (`master-<rsc>`) of a node, if set.
     fn promotion_score(&self, node: &str) -> Result<Option<i64>, ClusterError>;
     fn set_promotion_score(&self, node: &str, score: i64) -> Result<(), ClusterError>;
+    /// A private attrd attribute (`attrd_updater -p`), never written to the CIB.
+    fn private_attribute(&self, name: &str, node: &str) -> Result<Option<String>, ClusterError>;
+    fn set_private_attribute(
+        &self,
+        name: &str,
+        node: &str,
+        value: &str,
+    ) -> Result<(), ClusterError>;
+    fn delete_private_attribute(&self, name: &str, node: &str) -> Result<(), ClusterError>;
 }
 
 /// The real cluster, through Pacemaker's tools.
@@ -60,6 +74,14 @@ impl<'a> Tools<'a> {
 
     fn promotion_arg(&self) -> String {
         format!("--promotion={}", self.resource)
+    }
+}
+
+impl Tools<'_> {
+    fn attrd(&self, name: &str, node: &str) -> Cmd {
+        // -N always: on 2.1.5 a query without it answers for every node.
+        self.tool("attrd_updater")
+            .args(["-p", "-n", name, "-N", node])
     }
 }
 
@@ -98,6 +120,45 @@ impl Cluster for Tools<'_> {
             .run(self.deadline)?;
         Ok(())
     }
+
+    fn private_attribute(&self, name: &str, node: &str) -> Result<Option<String>, ClusterError> {
+        let out = self.attrd(name, node).arg("-Q").run_status(self.deadline)?;
+        if !out.status.success() {
+            return Ok(None);
+        }
+        Ok(parse_attrd_value(&out.text).filter(|v| !v.is_empty()))
+    }
+
+    fn set_private_attribute(
+        &self,
+        name: &str,
+        node: &str,
+        value: &str,
+    ) -> Result<(), ClusterError> {
+        self.attrd(name, node)
+            .args(["-U", value])
+            .run(self.deadline)?;
+        // attrd applies updates asynchronously (--wait came in 2.1.6): read it back.
+        self.deadline
+            .poll(
+                &format!("attribute {name} of {node} to read back"),
+                POLL,
+                || {
+                    Ok(self
+                        .private_attribute(name, node)
+                        .ok()
+                        .flatten()
+                        .filter(|v| v == value)
+                        .map(|_| ()))
+                },
+            )
+            .map_err(|e| ClusterError::Unconfirmed(e.to_string()))
+    }
+
+    fn delete_private_attribute(&self, name: &str, node: &str) -> Result<(), ClusterError> {
+        self.attrd(name, node).arg("-D").run(self.deadline)?;
+        Ok(())
+    }
 }
 
 /// The name of the node this agent runs on: what Pacemaker passed, else `crm_node -n`, else
@@ -129,6 +190,14 @@ fn parse_node_name(text: &str) -> Result<String, ClusterError> {
     Ok(name.to_owned())
 }
 
+/// `attrd_updater -Q` prints `name="…" host="…" value="…"`.
+fn parse_attrd_value(text: &str) -> Option<String> {
+    let line = text.lines().find(|l| l.contains("value=\""))?;
+    let start = line.find("value=\"")? + "value=\"".len();
+    let rest = line.get(start..)?;
+    Some(rest.get(..rest.rfind('"')?)?.to_owned())
+}
+
 fn parse_partition(text: &str) -> Vec<String> {
     text.split_whitespace().map(str::to_owned).collect()
 }
@@ -158,6 +227,17 @@ mod tests {
         assert_eq!(parse_score("INFINITY").unwrap(), 1_000_000);
         assert_eq!(parse_score("-INFINITY").unwrap(), -1_000_000);
         assert!(parse_score("scope=status  name=master-pgsqld value=1000").is_err());
+    }
+
+    #[test]
+    fn attrd_query_output() {
+        let line = "name=\"lsn_location-pgsqld\" host=\"srv1\" value=\"1#123\"\n";
+        assert_eq!(parse_attrd_value(line).as_deref(), Some("1#123"));
+        assert_eq!(
+            parse_attrd_value("name=\"x\" host=\"h\" value=\"\"").as_deref(),
+            Some("")
+        );
+        assert_eq!(parse_attrd_value("error"), None);
     }
 
     #[test]

@@ -27,6 +27,8 @@ T_BEGIN=$(date +%s.%N)
 CLUSTER_STARTED=0
 
 h() { "$H" "$@"; }
+# quiet CMD...: run CMD, show its output only if it fails (pcs is chatty)
+quiet() { local out rc=0; out=$("$@" 2>&1) || rc=$?; [ "$rc" = 0 ] || printf '%s\n' "$out" >&2; return "$rc"; }
 now() { date +%s.%N; }
 since() { printf '%.1f' "$(echo "$(now) - $1" | bc)"; }
 say() { echo "[$SCENARIO +$(since "$T_BEGIN")s] $*"; }
@@ -94,8 +96,8 @@ pg_ready() {
 create_resources_pcs() {
   local t0; t0=$(now)
   require_agent
-  h exec node1 env PGHA_AGENT="$AGENT" PGHA_VIP="$VIP" PGDATA="$PGDATA" \
-    bash "$PGHA_CLUSTER_ROOT/crm-examples/pcs-3nodes-vip.sh" >/dev/null \
+  quiet h exec node1 env PGHA_AGENT="$AGENT" PGHA_VIP="$VIP" PGDATA="$PGDATA" \
+    bash "$PGHA_CLUSTER_ROOT/crm-examples/pcs-3nodes-vip.sh" \
     || fatal "crm-examples/pcs-3nodes-vip.sh"
   ok "resources created by crm-examples/pcs-3nodes-vip.sh ($(since "$t0") s)"
 }

@@ -31,7 +31,7 @@ check "2 standbys streaming from $p" wait_streaming "$p" "$(other_nodes "$p")"
 
 # switchover to a standby
 target=$(other_nodes "$p" | cut -d' ' -f2); t0=$(now)
-check "pcs-switchover.sh $target" h exec node1 bash "$EX/pcs-switchover.sh" "$target"
+check "pcs-switchover.sh $target" quiet h exec node1 bash "$EX/pcs-switchover.sh" "$target"
 check "$target is the primary after the switchover" h wait-mon "$target Promoted" \
   "//resource[@id='$RSC' and @role='Promoted']/node[@name='$target'] and $(xp_roles 1 2)"
 say "switchover $p -> $target: $(since "$t0") s"
@@ -41,11 +41,11 @@ check "no move constraint left" bash -c "! '$H' exec node1 cibadmin -Q -o constr
 check "crm_verify -L after pcs-switchover.sh" h exec node1 crm_verify -L
 
 # maintenance on/off
-check "pcs-maintenance.sh on" h exec node1 bash "$EX/pcs-maintenance.sh" on
+check "pcs-maintenance.sh on" quiet h exec node1 bash "$EX/pcs-maintenance.sh" on
 check "cluster in maintenance, resources unmanaged" h wait-mon "maintenance" \
   "//cluster_options[@maintenance-mode='true'] and //resource[@id='$RSC' and @managed='false']" 20
 check "crm_verify -L in maintenance" h exec node1 crm_verify -L
-check "pcs-maintenance.sh off" h exec node1 bash "$EX/pcs-maintenance.sh" off
+check "pcs-maintenance.sh off" quiet h exec node1 bash "$EX/pcs-maintenance.sh" off
 check "managed again, roles kept" h wait-mon "managed, 1+2" \
   "//cluster_options[@maintenance-mode='false'] and //resource[@id='$RSC' and @managed='true'] and //resource[@id='$RSC' and @role='Promoted']/node[@name='$target'] and $(xp_roles 1 2)" 30
 

@@ -1,0 +1,518 @@
+#!/usr/bin/env bash
+# Monitor benchmark: pgha (ocf:pgha:pgsqlms) against PAF 2.3.0 (ocf:heartbeat:pgsqlms, Debian
+# package resource-agents-paf) on the same PostgreSQL 15 primary and streaming standby, with
+# the same environment and the same fake Pacemaker tools, in alternating runs.
+#
+#   make bench                       # or: tests/bench/monitor.sh
+#   BENCH_RUNS=100 make bench        # timed runs per agent and role (default 30)
+#
+# Run as root on Debian 12. Prints a Markdown table and writes it, with the machine and the
+# method, to tests/bench/results-monitor.md.
+#
+# What is measured, per agent and role (one `monitor` action, scores already right):
+#   * wall time: median and p90 of BENCH_RUNS runs, timed in this shell with $EPOCHREALTIME
+#     around fork+exec+wait of the agent; pgha and PAF runs alternate (and which goes first
+#     alternates too), after BENCH_WARMUP untimed runs of each;
+#   * processes spawned: successful execve(2) calls under `strace -f`, minus the one that
+#     starts the agent. For PAF this counts every program perl starts, including the /bin/sh
+#     of each qx{} and the fake Pacemaker tools (themselves /bin/sh scripts that spawn
+#     nothing), but not perl itself (the agent's own execve, via its #! line). Forks
+#     (clone/fork/vfork without CLONE_THREAD) are reported too;
+#   * peak RSS: GNU time's %M, i.e. ru_maxrss of wait4() on the agent, which Linux reports as
+#     the largest maximum RSS of any single process in the agent's tree (the agent or one of
+#     its waited-for descendants), not a sum. pgha is one process; for PAF it is the largest
+#     of perl, postgres -C, psql, ... Maximum over BENCH_RSS_RUNS runs.
+#
+# The fake Pacemaker tools (crm_node, crm_attribute, crm_master, attrd_updater, crm_resource)
+# keep node attributes in files. Scores are preset to what PAF's primary monitor computes
+# (node1, the primary: 1001; node2, the streaming standby: 1000), so both agents run a
+# monitor whose scores do not change; any attribute write during the benchmark aborts it.
+set -euo pipefail
+
+# Run in a clean, fixed environment: both agents inherit exactly what is set below.
+if [[ -z ${PGHA_BENCH_CLEAN:-} ]]; then
+    exec env -i PGHA_BENCH_CLEAN=1 PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C \
+        BENCH_RUNS="${BENCH_RUNS:-}" BENCH_WARMUP="${BENCH_WARMUP:-}" \
+        BENCH_RSS_RUNS="${BENCH_RSS_RUNS:-}" BENCH_STRACE_RUNS="${BENCH_STRACE_RUNS:-}" \
+        PGHA_BIN="${PGHA_BIN:-}" bash "$0" "$@"
+fi
+export -n PGHA_BENCH_CLEAN BENCH_RUNS BENCH_WARMUP BENCH_RSS_RUNS BENCH_STRACE_RUNS PGHA_BIN
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PGHA=${PGHA_BIN:-$ROOT/target/release/pgha}
+PAF=/usr/lib/ocf/resource.d/heartbeat/pgsqlms
+PGBIN=/usr/lib/postgresql/15/bin
+RUNS=${BENCH_RUNS:-30}
+WARMUP=${BENCH_WARMUP:-3}
+RSS_RUNS=${BENCH_RSS_RUNS:-5}
+STRACE_RUNS=${BENCH_STRACE_RUNS:-3}
+RESULTS=$ROOT/tests/bench/results-monitor.md
+RSC=pgsqld
+PRIMARY=node1
+STANDBY=node2
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() {
+    printf 'monitor.sh: FAILED: %s\n' "$*" >&2
+    exit 1
+}
+
+for n in "$RUNS" "$WARMUP" "$RSS_RUNS" "$STRACE_RUNS"; do
+    [[ $n =~ ^[0-9]+$ ]] || die "BENCH_* values must be whole numbers (got \"$n\")"
+done
+((RUNS >= 1 && RSS_RUNS >= 1 && STRACE_RUNS >= 1)) || die "BENCH_* run counts must be at least 1"
+((EUID == 0)) || die "run as root (the agents run PostgreSQL tools as the postgres user)"
+
+# --- 1. What the benchmark needs --------------------------------------------------------------
+missing=()
+for pkg in postgresql-15 postgresql-client-15 resource-agents-paf strace time; do
+    dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    say "installing: ${missing[*]}"
+    # As in `make deps`: keep postinsts from starting corosync/pacemaker on this host.
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+    fi
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+fi
+[[ -x $PAF ]] || die "PAF is not at $PAF"
+[[ -x $PGHA ]] || die "no pgha release binary at $PGHA: run \`make build\` (or \`make bench\`)"
+[[ -x $PGBIN/postgres ]] || die "PostgreSQL 15 is not at $PGBIN"
+
+# --- 2. A primary and a streaming standby ----------------------------------------------------
+WORK=$(mktemp -d /tmp/pgha-bench.XXXXXX)
+chmod 0755 "$WORK"
+SOCK=$WORK/sock
+SBIN=$WORK/sbin
+STATE=$WORK/attrs
+
+cleanup() {
+    local rc=$? node
+    for node in "$PRIMARY" "$STANDBY"; do
+        if [[ -f $WORK/$node/postmaster.pid ]]; then
+            runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/$node" -m immediate -w stop \
+                >/dev/null 2>&1 || true
+        fi
+    done
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+port_is_free() { ! (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+    local p
+    for ((p = $1; p < $1 + 200; p++)); do
+        if port_is_free "$p" && [[ ! -e $SOCK/.s.PGSQL.$p ]]; then
+            echo "$p"
+            return
+        fi
+    done
+    die "no free TCP port from $1"
+}
+
+as_pg() { runuser -u postgres -- "$@"; }
+psql_on() { # port sql
+    as_pg "$PGBIN/psql" -X -A -t -q -h "$SOCK" -p "$1" -U postgres -d postgres -c "$2"
+}
+
+mkdir -p "$WORK/log" "$SOCK" "$SBIN" "$STATE" "$WORK/rsctmp" "$WORK/trace"
+chown postgres: "$SOCK" "$WORK/log"
+chmod 0755 "$WORK/rsctmp"
+PORT1=$(free_port 25432)
+PORT2=$(free_port $((PORT1 + 1)))
+
+say "initdb $PRIMARY (port $PORT1) in $WORK"
+install -d -o postgres -g postgres -m 0700 "$WORK/$PRIMARY" "$WORK/$STANDBY"
+as_pg "$PGBIN/initdb" -D "$WORK/$PRIMARY" -A trust -U postgres --no-instructions \
+    >"$WORK/initdb.log" 2>&1 || die "initdb failed: $(cat "$WORK/initdb.log")"
+cat >>"$WORK/$PRIMARY/postgresql.conf" <<EOF
+
+# pgha monitor benchmark
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$SOCK'
+wal_level = replica
+wal_log_hints = on
+hot_standby = on
+max_wal_senders = 5
+recovery_target_timeline = 'latest'
+logging_collector = off
+port = $PORT1
+primary_conninfo = 'host=127.0.0.1 port=$PORT2 user=postgres application_name=$PRIMARY'
+EOF
+as_pg "$PGBIN/pg_ctl" -D "$WORK/$PRIMARY" -l "$WORK/log/$PRIMARY.log" -w start >/dev/null ||
+    die "the primary did not start: $(tail -n 20 "$WORK/log/$PRIMARY.log")"
+
+say "pg_basebackup $STANDBY (port $PORT2)"
+as_pg "$PGBIN/pg_basebackup" -D "$WORK/$STANDBY" -h 127.0.0.1 -p "$PORT1" -U postgres \
+    -X stream -c fast || die "pg_basebackup failed"
+cat >>"$WORK/$STANDBY/postgresql.conf" <<EOF
+port = $PORT2
+primary_conninfo = 'host=127.0.0.1 port=$PORT1 user=postgres application_name=$STANDBY'
+EOF
+as_pg touch "$WORK/$STANDBY/standby.signal"
+as_pg "$PGBIN/pg_ctl" -D "$WORK/$STANDBY" -l "$WORK/log/$STANDBY.log" -w start >/dev/null ||
+    die "the standby did not start: $(tail -n 20 "$WORK/log/$STANDBY.log")"
+
+for ((i = 0; ; i++)); do
+    state=$(psql_on "$PORT1" "SELECT state FROM pg_stat_replication \
+        WHERE application_name = '$STANDBY'") || true
+    [[ $state == streaming ]] && break
+    ((i < 300)) || die "$STANDBY is not streaming from $PRIMARY (state: \"$state\")"
+    sleep 0.1
+done
+say "$STANDBY is streaming from $PRIMARY"
+
+# --- 3. Fake Pacemaker tools, shared by both agents -------------------------------------------
+# /bin/sh scripts using builtins only (they spawn nothing). Attributes are files in $STATE named
+# after the attribute and the node; PAF's crm_master (lifetime forever) and pgha's
+# crm_attribute --promotion (lifetime reboot) share the same store, as one score per node is
+# all either agent reads. Writes are logged to $STATE/.writes, anything unexpected to
+# $STATE/.unsupported: both must stay empty.
+write_tool() { # name, body on stdin
+    {
+        printf '#!/bin/sh\n# Fake %s for the pgha monitor benchmark (tests/bench/monitor.sh).\n' "$1"
+        printf 'S=%s\n' "$STATE"
+        cat "$SBIN/.common"
+        cat
+    } >"$SBIN/$1"
+    chmod 0755 "$SBIN/$1"
+}
+cat >"$SBIN/.common" <<'EOF'
+ARGS="$*"
+unsupported() { echo "$0 $ARGS" >>"$S/.unsupported"; echo "fake $0: unsupported: $ARGS" >&2; exit 1; }
+get() { # file
+    [ -f "$1" ] || exit 105
+    read -r v <"$1"; printf "%s\n" "$v"
+}
+set_attr() { # file value
+    echo "$0 $1 $2" >>"$S/.writes"; printf "%s\n" "$2" >"$1"
+}
+EOF
+
+write_tool crm_node <<'EOF'
+case "$*" in
+    -n|--name) printf "%s\n" "${OCF_RESKEY_CRM_meta_on_node:?}" ;;
+    -p|--partition) read -r p <"$S/.partition"; printf "%s\n" "$p" ;;
+    *) unsupported ;;
+esac
+EOF
+
+# pgha: crm_attribute --promotion=<rsc> -N <node> -G -q | -v <score>
+write_tool crm_attribute <<'EOF'
+name= node=${OCF_RESKEY_CRM_meta_on_node:?} op= val=
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --promotion=*) name=master-${1#--promotion=} ;;
+        -p|--promotion) name=master-${OCF_RESOURCE_INSTANCE:?} ;;
+        -n|--name) shift; name=$1 ;;
+        --name=*) name=${1#--name=} ;;
+        -N|--node) shift; node=$1 ;;
+        --node=*) node=${1#--node=} ;;
+        -l|--lifetime|-t|--type) shift ;;
+        -q|--quiet) ;;
+        -G|--get-value|--query) op=get ;;
+        -v|--update) shift; op=set; val=$1 ;;
+        *) unsupported ;;
+    esac
+    shift
+done
+[ -n "$name" ] && [ -n "$op" ] || unsupported
+case $op in
+    get) get "$S/$name.$node" ;;
+    set) set_attr "$S/$name.$node" "$val" ;;
+esac
+EOF
+
+# PAF: crm_master --lifetime forever [--node <node>] --quiet --get-value | --update <score>
+write_tool crm_master <<'EOF'
+node=${OCF_RESKEY_CRM_meta_on_node:?} op= val=
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -l|--lifetime) shift ;;
+        -q|--quiet) ;;
+        -N|--node) shift; node=$1 ;;
+        -G|--get-value) op=get ;;
+        -v|--update) shift; op=set; val=$1 ;;
+        *) unsupported ;;
+    esac
+    shift
+done
+f="$S/master-${OCF_RESOURCE_INSTANCE:?}.$node"
+case $op in
+    get) get "$f" ;;
+    set) set_attr "$f" "$val" ;;
+    *) unsupported ;;
+esac
+EOF
+
+# PAF: attrd_updater --private --lifetime reboot --name <n> --query|--update <v>|--delete [--node]
+write_tool attrd_updater <<'EOF'
+name= node=${OCF_RESKEY_CRM_meta_on_node:?} op= val=
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -p|--private) ;;
+        -l|--lifetime) shift ;;
+        -n|--name) shift; name=$1 ;;
+        -N|--node) shift; node=$1 ;;
+        -Q|--query) op=get ;;
+        -U|--update) shift; op=set; val=$1 ;;
+        -D|--delete) op=del ;;
+        *) unsupported ;;
+    esac
+    shift
+done
+f="$S/attrd-$name.$node"
+case $op in
+    get) [ -f "$f" ] || exit 105; read -r v <"$f"
+         printf "name=\"%s\" host=\"%s\" value=\"%s\"\n" "$name" "$node" "$v" ;;
+    set) set_attr "$f" "$val" ;;
+    del) echo "$0 $f delete" >>"$S/.writes"; rm -f "$f" ;;
+    *) unsupported ;;
+esac
+EOF
+
+# PAF 2.3.0 validate-all: crm_resource --resource <rsc> --meta --get-parameter notify
+write_tool crm_resource <<'EOF'
+case "$*" in
+    *"--meta --get-parameter notify") printf "%s\n" "${OCF_RESKEY_CRM_meta_notify:?}" ;;
+    *) unsupported ;;
+esac
+EOF
+
+: >"$STATE/.writes"
+: >"$STATE/.unsupported"
+echo "$PRIMARY $STANDBY" >"$STATE/.partition"
+echo 1001 >"$STATE/master-$RSC.$PRIMARY"
+echo 1000 >"$STATE/master-$RSC.$STANDBY"
+
+# The environment of every agent run: what Pacemaker 2.1 passes to a recurring monitor of a
+# promotable clone (plus PAF's requirements), identical for both agents. PATH starts with
+# the fake tools because PAF finds crm_node through PATH (ocf_local_nodename).
+export PATH="$SBIN:/usr/sbin:/usr/bin:/sbin:/bin"
+export OCF_ROOT=/usr/lib/ocf OCF_RA_VERSION_MAJOR=1 OCF_RA_VERSION_MINOR=1
+export OCF_RESOURCE_INSTANCE=$RSC OCF_RESOURCE_TYPE=pgsqlms
+export OCF_RESKEY_crm_feature_set=3.16.1
+export OCF_RESKEY_CRM_meta_notify=true OCF_RESKEY_CRM_meta_master_max=1
+export OCF_RESKEY_CRM_meta_promoted_max=1 OCF_RESKEY_CRM_meta_clone_max=2
+export OCF_RESKEY_CRM_meta_timeout=10000
+export OCF_RESKEY_bindir=$PGBIN OCF_RESKEY_pghost=$SOCK
+export HA_SBIN_DIR=$SBIN HA_RSCTMP=$WORK/rsctmp HA_LOGFACILITY=none HA_debug=0
+
+# run_agent AGENT ROLE [wrapper...]: one monitor in a subshell that adds the node's variables
+# and execs the (wrapped) agent. Output goes to $WORK/out and $WORK/err; returns its status.
+run_agent() {
+    local agent=$1 role=$2
+    shift 2
+    local node=$PRIMARY port=$PORT1 interval=15000
+    if [[ $role == standby ]]; then
+        node=$STANDBY port=$PORT2 interval=16000
+    fi
+    (
+        export OCF_RESKEY_pgdata=$WORK/$node OCF_RESKEY_pgport=$port
+        export OCF_RESKEY_CRM_meta_on_node=$node OCF_RESKEY_CRM_meta_interval=$interval
+        exec "$@" "$agent" monitor
+    ) >"$WORK/out" 2>"$WORK/err"
+}
+
+agent_path() { if [[ $1 == pgha ]]; then echo "$PGHA"; else echo "$PAF"; fi; }
+expected_rc() { if [[ $1 == primary ]]; then echo 8; else echo 0; fi; }
+
+# check NAME ROLE [wrapper...]: the run returned what the role requires, or abort loudly.
+check() {
+    local name=$1 role=$2 rc=0
+    shift 2
+    run_agent "$(agent_path "$name")" "$role" "$@" || rc=$?
+    if ((rc != $(expected_rc "$role"))); then
+        printf '%s\n' "--- stdout:" "$(cat "$WORK/out")" "--- stderr:" "$(cat "$WORK/err")" >&2
+        die "$name monitor on the $role returned $rc, not $(expected_rc "$role")"
+    fi
+}
+
+check_scores_untouched() {
+    [[ ! -s $STATE/.unsupported ]] ||
+        die "unexpected fake Pacemaker tool calls: $(cat "$STATE/.unsupported")"
+    [[ ! -s $STATE/.writes ]] ||
+        die "a monitor wrote attributes (preset scores are not what it computes): $(cat "$STATE/.writes")"
+}
+
+ROLES=(primary standby)
+AGENTS=(pgha paf)
+for role in "${ROLES[@]}"; do
+    for name in "${AGENTS[@]}"; do
+        check "$name" "$role"
+    done
+done
+check_scores_untouched
+say "both agents: primary -> 8, standby -> 0, no attribute written"
+
+# --- 4. Measurements ----------------------------------------------------------------------------
+declare -A TIMES
+us_now() { local t=$EPOCHREALTIME; REPLY=$((10#${t/./})); }
+timed() { # name role: appends the wall time in µs
+    local name=$1 role=$2 agent t0 rc=0
+    agent=$(agent_path "$name")
+    us_now
+    t0=$REPLY
+    run_agent "$agent" "$role" || rc=$?
+    us_now
+    ((rc == $(expected_rc "$role"))) || { check "$name" "$role"; die "$name returned $rc"; }
+    TIMES[$name.$role]+="$((REPLY - t0)) "
+}
+
+say "warm-up: $WARMUP runs of each"
+for ((i = 0; i < WARMUP; i++)); do
+    for role in "${ROLES[@]}"; do
+        for name in "${AGENTS[@]}"; do
+            check "$name" "$role"
+        done
+    done
+done
+TIMES=()
+say "timing: $RUNS alternating runs per agent and role"
+for ((i = 0; i < RUNS; i++)); do
+    for role in "${ROLES[@]}"; do
+        if ((i % 2 == 0)); then
+            timed pgha "$role"
+            timed paf "$role"
+        else
+            timed paf "$role"
+            timed pgha "$role"
+        fi
+    done
+done
+
+# stat VALUES...: sets MEDIAN and P90 (nearest rank), in µs.
+stat() {
+    local sorted n
+    mapfile -t sorted < <(printf '%s\n' "$@" | sort -n)
+    n=${#sorted[@]}
+    if ((n % 2)); then
+        MEDIAN=${sorted[n / 2]}
+    else
+        MEDIAN=$(((sorted[n / 2 - 1] + sorted[n / 2]) / 2))
+    fi
+    P90=${sorted[(9 * n + 9) / 10 - 1]}
+}
+
+say "peak RSS: $RSS_RUNS runs of each"
+declare -A RSS
+for name in "${AGENTS[@]}"; do
+    for role in "${ROLES[@]}"; do
+        RSS[$name.$role]=0
+        for ((i = 0; i < RSS_RUNS; i++)); do
+            check "$name" "$role" /usr/bin/time -f %M -o "$WORK/rss"
+            kb=$(tail -n 1 "$WORK/rss")
+            [[ $kb =~ ^[0-9]+$ ]] || die "GNU time printed \"$kb\""
+            ((kb > RSS[$name.$role])) && RSS[$name.$role]=$kb
+        done
+    done
+done
+
+# Traces: successful execve and process-creating forks, across the per-process files of -ff.
+say "processes: $STRACE_RUNS strace runs of each"
+declare -A EXECS FORKS SPAWNED
+for name in "${AGENTS[@]}"; do
+    for role in "${ROLES[@]}"; do
+        counts=()
+        for ((i = 0; i < STRACE_RUNS; i++)); do
+            rm -rf "$WORK/trace" && mkdir "$WORK/trace"
+            check "$name" "$role" strace -f -ff -qq -e trace=execve,clone,clone3,fork,vfork \
+                -o "$WORK/trace/t"
+            execs=$(cat "$WORK/trace"/t.* | grep -c '^execve(.*) = 0$' || true)
+            forks=$(cat "$WORK/trace"/t.* | grep -E '^(clone3?|v?fork)\(' |
+                grep -v CLONE_THREAD | grep -cE '= [0-9]+$' || true)
+            counts+=("$((execs - 1))/$forks")
+            # Which programs, by name (not counting the agent itself).
+            SPAWNED[$name.$role]=$(cat "$WORK/trace"/t.* | grep '^execve(.*) = 0$' |
+                sed -E 's/^execve\("([^"]*)".*/\1/' |
+                { grep -vxF "$(agent_path "$name")" || true; } | xargs -r -n1 basename | sort | uniq -c |
+                awk '{printf "%s%s×%s", (NR > 1 ? ", " : ""), $2, $1}')
+        done
+        mapfile -t uniq < <(printf '%s\n' "${counts[@]}" | sort -u)
+        if ((${#uniq[@]} == 1)); then
+            EXECS[$name.$role]=${uniq[0]%/*}
+            FORKS[$name.$role]=${uniq[0]#*/}
+        else # not stable from run to run: show the range
+            e=$(printf '%s\n' "${counts[@]%/*}" | sort -n | sed -n '1p;$p' | paste -sd-)
+            f=$(printf '%s\n' "${counts[@]#*/}" | sort -n | sed -n '1p;$p' | paste -sd-)
+            EXECS[$name.$role]=$e
+            FORKS[$name.$role]=$f
+        fi
+    done
+done
+check_scores_untouched
+
+# --- 5. Report -----------------------------------------------------------------------------------
+ms() { printf '%d.%02d' $(($1 / 1000)) $((($1 % 1000 + 5) / 10)); }
+mib() { awk -v kb="$1" 'BEGIN { printf "%.1f", kb / 1024 }'; }
+label() { if [[ $1 == pgha ]]; then echo "pgha"; else echo "PAF 2.3.0"; fi; }
+
+rev=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+paf_version=$(dpkg-query -W -f='${Version}' resource-agents-paf)
+pg_version=$("$PGBIN/postgres" --version)
+cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+built=$(date -u -r "$PGHA" '+%Y-%m-%d %H:%M UTC')
+
+table() {
+    local name role
+    echo "| agent | role | median ms | p90 ms | processes spawned | forks | peak RSS MiB | speed-up |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|"
+    for role in "${ROLES[@]}"; do
+        # shellcheck disable=SC2086 # the times are a space-separated list of integers
+        stat ${TIMES[paf.$role]}
+        local paf_median=$MEDIAN
+        for name in "${AGENTS[@]}"; do
+            # shellcheck disable=SC2086
+            stat ${TIMES[$name.$role]}
+            local ratio="1×"
+            if [[ $name == pgha ]]; then
+                ratio=$(awk -v a="$paf_median" -v b="$MEDIAN" 'BEGIN { printf "%.1f×", a / b }')
+            fi
+            printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$(label "$name")" "$role" \
+                "$(ms "$MEDIAN")" "$(ms "$P90")" "${EXECS[$name.$role]}" \
+                "${FORKS[$name.$role]}" "$(mib "${RSS[$name.$role]}")" "$ratio"
+        done
+    done
+}
+
+TABLE=$(table)
+{
+    echo "# Monitor benchmark: pgha vs PAF 2.3.0"
+    echo
+    echo "Reproduce (root, Debian 12): \`make bench\` (or \`BENCH_RUNS=$RUNS tests/bench/monitor.sh\`)."
+    echo
+    echo "$TABLE"
+    echo
+    echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) CPU(s), $cpu, Linux $(uname -r)"
+    echo "- $pg_version; PAF $paf_version (resource-agents-paf); pgha $rev (release binary built $built)"
+    echo "- One PostgreSQL 15 primary ($PRIMARY) and one streaming standby ($STANDBY) on this host;"
+    echo "  scores preset and unchanged (primary 1001, standby 1000): no attribute was written."
+    echo "- Wall time: $RUNS runs per agent and role, pgha and PAF alternating, after $WARMUP"
+    echo "  warm-up runs; measured around fork+exec+wait of the agent; speed-up = PAF median / pgha median."
+    echo "- Processes spawned: successful execve under \`strace -f\` minus the agent's own"
+    echo "  (perl for PAF, via the script's #! line, is not counted). Forks: clone/fork/vfork"
+    echo "  creating a process (threads excluded). Pacemaker tools are fake /bin/sh scripts"
+    echo "  that spawn nothing; real ones talk to the CIB/attrd (and \`crm_master\` is itself"
+    echo "  a bash script running \`crm_attribute\`), so PAF's figures here are a lower bound."
+    echo "- Peak RSS: GNU time %M over $RSS_RUNS runs, max: the largest single process of the"
+    echo "  agent's tree (pgha: the agent; PAF: the largest of perl and what it runs)."
+    echo
+    echo "Programs run by one monitor:"
+    echo
+    for role in "${ROLES[@]}"; do
+        for name in "${AGENTS[@]}"; do
+            echo "- $(label "$name"), $role: ${SPAWNED[$name.$role]:-none}"
+        done
+    done
+} >"$RESULTS"
+
+echo
+echo "$TABLE"
+echo
+say "written to ${RESULTS#"$ROOT"/}"

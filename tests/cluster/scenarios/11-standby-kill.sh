@@ -1,0 +1,30 @@
+#!/bin/bash
+# 11-standby-kill: SIGKILL of a standby's postmaster. The Unpromoted monitor notices the
+# crash, Pacemaker recovers the instance (stop + start) on the same node, and it streams
+# again; the primary is untouched.
+# NEEDS PROMOTION (the agent's promote action): the cluster must have a primary first.
+set -euo pipefail
+# shellcheck source=../lib/common.sh
+source "$(dirname "$0")/../lib/common.sh"
+
+scenario_begin
+needs_promotion
+cluster_up
+pg_ready
+create_resources_pcs
+require "1 Promoted + 2 Unpromoted" wait_roles 1 2
+p=$(promoted_node); v=$(other_nodes "$p" | cut -d' ' -f2)
+require "standbys streaming from $p" wait_streaming "$p" "$(other_nodes "$p")"
+old=$(h exec "$v" head -1 "$PGDATA/postmaster.pid")
+t0=$(now)
+h exec "$v" kill -KILL "$old"
+say "SIGKILL to the postmaster of $v (pid $old)"
+check "the failure on $v is detected (failed monitor)" h wait-mon "failure of $RSC on $v" \
+  "//failures/failure[@node='$v']" 40
+check "$v recovered: 1 Promoted + 2 Unpromoted again" wait_roles 1 2 40
+new=$(h exec "$v" head -1 "$PGDATA/postmaster.pid" 2>/dev/null || true)
+check "a new postmaster runs on $v (pid $old -> ${new:-none})" bash -c "[ -n '$new' ] && [ '$new' != '$old' ]"
+check "$v streams again" wait_streaming "$p" "$(other_nodes "$p")" 30
+say "kill -> streaming again: $(since "$t0") s"
+check "the primary stayed on $p" test "$(promoted_node)" = "$p"
+scenario_end
