@@ -6,18 +6,23 @@
 #   make bench                       # or: tests/bench/monitor.sh
 #   BENCH_RUNS=100 make bench        # timed runs per agent and role (default 30)
 #
+# Other knobs: BENCH_WARMUP (3), BENCH_RSS_RUNS (5), BENCH_STRACE_RUNS (3), PGHA_BIN (the
+# binary to measure, default target/release/pgha).
+#
 # Run as root on Debian 12. Prints a Markdown table and writes it, with the machine and the
 # method, to tests/bench/results-monitor.md.
 #
 # What is measured, per agent and role (one `monitor` action, scores already right):
 #   * wall time: median and p90 of BENCH_RUNS runs, timed in this shell with $EPOCHREALTIME
 #     around fork+exec+wait of the agent; pgha and PAF runs alternate (and which goes first
-#     alternates too), after BENCH_WARMUP untimed runs of each;
+#     alternates too), after BENCH_WARMUP untimed runs of each; /bin/true, started the same
+#     way in every round, gives the floor any agent pays on this machine;
 #   * processes spawned: successful execve(2) calls under `strace -f`, minus the one that
 #     starts the agent. For PAF this counts every program perl starts, including the /bin/sh
 #     of each qx{} and the fake Pacemaker tools (themselves /bin/sh scripts that spawn
 #     nothing), but not perl itself (the agent's own execve, via its #! line). Forks
-#     (clone/fork/vfork without CLONE_THREAD) are reported too;
+#     (clone/fork/vfork without CLONE_THREAD) are reported too. The very first monitor of
+#     each (nothing remembered yet) is traced and reported apart;
 #   * peak RSS: GNU time's %M, i.e. ru_maxrss of wait4() on the agent, which Linux reports as
 #     the largest maximum RSS of any single process in the agent's tree (the agent or one of
 #     its waited-for descendants), not a sum. pgha is one process; for PAF it is the largest
@@ -62,6 +67,7 @@ for n in "$RUNS" "$WARMUP" "$RSS_RUNS" "$STRACE_RUNS"; do
 done
 ((RUNS >= 1 && RSS_RUNS >= 1 && STRACE_RUNS >= 1)) || die "BENCH_* run counts must be at least 1"
 ((EUID == 0)) || die "run as root (the agents run PostgreSQL tools as the postgres user)"
+LOAD=$(cut -d" " -f1-3 /proc/loadavg)
 
 # --- 1. What the benchmark needs --------------------------------------------------------------
 missing=()
@@ -320,7 +326,13 @@ run_agent() {
     ) >"$WORK/out" 2>"$WORK/err"
 }
 
-agent_path() { if [[ $1 == pgha ]]; then echo "$PGHA"; else echo "$PAF"; fi; }
+agent_path() {
+    case $1 in
+        pgha) echo "$PGHA" ;;
+        paf) echo "$PAF" ;;
+        floor) echo /bin/true ;;
+    esac
+}
 expected_rc() { if [[ $1 == primary ]]; then echo 8; else echo 0; fi; }
 
 # check NAME ROLE [wrapper...]: the run returned what the role requires, or abort loudly.
@@ -341,64 +353,59 @@ check_scores_untouched() {
         die "a monitor wrote attributes (preset scores are not what it computes): $(cat "$STATE/.writes")"
 }
 
+# trace NAME ROLE: one checked run under strace; sets TRACED to "programs/forks" and
+# PROGRAMS to what was run. Programs: successful execve minus the agent's own; forks:
+# clone/fork/vfork that created a process (threads excluded). -ff gives one file per process,
+# so no line is split by another process's.
+trace() {
+    local name=$1 role=$2 execs forks
+    rm -rf "$WORK/trace" && mkdir "$WORK/trace"
+    check "$name" "$role" strace -f -ff -qq -e trace=execve,clone,clone3,fork,vfork \
+        -o "$WORK/trace/t"
+    execs=$(cat "$WORK/trace"/t.* | grep -c '^execve(.*) = 0$' || true)
+    forks=$(cat "$WORK/trace"/t.* | grep -E '^(clone3?|v?fork)\(' |
+        grep -v CLONE_THREAD | grep -cE '= [0-9]+$' || true)
+    TRACED="$((execs - 1))/$forks"
+    PROGRAMS=$(cat "$WORK/trace"/t.* | grep '^execve(.*) = 0$' |
+        sed -E 's/^execve\("([^"]*)".*/\1/' | { grep -vxF "$(agent_path "$name")" || true; } |
+        xargs -r -n1 basename | sort | uniq -c |
+        awk '{ printf "%s%s×%s", (NR > 1 ? ", " : ""), $2, $1 }')
+}
+
+# First runs, traced: nothing remembered yet (pgha keeps what it wrote under HA_RSCTMP).
 ROLES=(primary standby)
 AGENTS=(pgha paf)
+declare -A FIRST
 for role in "${ROLES[@]}"; do
     for name in "${AGENTS[@]}"; do
-        check "$name" "$role"
+        trace "$name" "$role"
+        FIRST[$name.$role]="${TRACED%/*} (${PROGRAMS:-none})"
     done
 done
 check_scores_untouched
 say "both agents: primary -> 8, standby -> 0, no attribute written"
 
 # --- 4. Measurements ----------------------------------------------------------------------------
-declare -A TIMES
-us_now() { local t=$EPOCHREALTIME; REPLY=$((10#${t/./})); }
-timed() { # name role: appends the wall time in µs
-    local name=$1 role=$2 agent t0 rc=0
-    agent=$(agent_path "$name")
-    us_now
-    t0=$REPLY
-    run_agent "$agent" "$role" || rc=$?
-    us_now
-    ((rc == $(expected_rc "$role"))) || { check "$name" "$role"; die "$name returned $rc"; }
-    TIMES[$name.$role]+="$((REPLY - t0)) "
-}
-
-say "warm-up: $WARMUP runs of each"
-for ((i = 0; i < WARMUP; i++)); do
+say "processes: $STRACE_RUNS strace runs of each"
+declare -A EXECS FORKS SPAWNED
+for name in "${AGENTS[@]}"; do
     for role in "${ROLES[@]}"; do
-        for name in "${AGENTS[@]}"; do
-            check "$name" "$role"
+        counts=()
+        for ((i = 0; i < STRACE_RUNS; i++)); do
+            trace "$name" "$role"
+            counts+=("$TRACED")
+            SPAWNED[$name.$role]=$PROGRAMS
         done
-    done
-done
-TIMES=()
-say "timing: $RUNS alternating runs per agent and role"
-for ((i = 0; i < RUNS; i++)); do
-    for role in "${ROLES[@]}"; do
-        if ((i % 2 == 0)); then
-            timed pgha "$role"
-            timed paf "$role"
-        else
-            timed paf "$role"
-            timed pgha "$role"
+        mapfile -t uniq < <(printf '%s\n' "${counts[@]}" | sort -u)
+        if ((${#uniq[@]} == 1)); then
+            EXECS[$name.$role]=${uniq[0]%/*}
+            FORKS[$name.$role]=${uniq[0]#*/}
+        else # not the same in every run: show the range
+            EXECS[$name.$role]=$(printf '%s\n' "${counts[@]%/*}" | sort -n | sed -n '1p;$p' | paste -sd-)
+            FORKS[$name.$role]=$(printf '%s\n' "${counts[@]#*/}" | sort -n | sed -n '1p;$p' | paste -sd-)
         fi
     done
 done
-
-# stat VALUES...: sets MEDIAN and P90 (nearest rank), in µs.
-stat() {
-    local sorted n
-    mapfile -t sorted < <(printf '%s\n' "$@" | sort -n)
-    n=${#sorted[@]}
-    if ((n % 2)); then
-        MEDIAN=${sorted[n / 2]}
-    else
-        MEDIAN=$(((sorted[n / 2 - 1] + sorted[n / 2]) / 2))
-    fi
-    P90=${sorted[(9 * n + 9) / 10 - 1]}
-}
 
 say "peak RSS: $RSS_RUNS runs of each"
 declare -A RSS
@@ -414,42 +421,66 @@ for name in "${AGENTS[@]}"; do
     done
 done
 
-# Traces: successful execve and process-creating forks, across the per-process files of -ff.
-say "processes: $STRACE_RUNS strace runs of each"
-declare -A EXECS FORKS SPAWNED
-for name in "${AGENTS[@]}"; do
+# PAF's perl alone: its meta-data action loads the agent and its modules and runs nothing.
+/usr/bin/time -f %M -o "$WORK/rss" "$PAF" meta-data >/dev/null || die "PAF meta-data failed"
+PERL_RSS=$(tail -n 1 "$WORK/rss")
+# ... and the largest program it runs, as PAF's validate does (as root, -C first).
+/usr/bin/time -f %M -o "$WORK/rss" "$PGBIN/postgres" -C primary_conninfo -D "$WORK/$PRIMARY" \
+    >/dev/null || die "postgres -C failed"
+PGC_RSS=$(tail -n 1 "$WORK/rss")
+
+declare -A TIMES
+us_now() { local t=$EPOCHREALTIME; REPLY=$((10#${t/./})); }
+timed() { # name role: appends the wall time in µs to TIMES[name.role]
+    local name=$1 role=$2 agent t0 rc=0 want=0
+    agent=$(agent_path "$name")
+    [[ $name == floor ]] || want=$(expected_rc "$role")
+    us_now
+    t0=$REPLY
+    run_agent "$agent" "$role" || rc=$?
+    us_now
+    ((rc == want)) || { check "$name" "$role"; die "$name returned $rc"; }
+    TIMES[$name.$role]+="$((REPLY - t0)) "
+}
+
+say "warm-up: $WARMUP runs of each"
+for ((i = 0; i < WARMUP; i++)); do
     for role in "${ROLES[@]}"; do
-        counts=()
-        for ((i = 0; i < STRACE_RUNS; i++)); do
-            rm -rf "$WORK/trace" && mkdir "$WORK/trace"
-            check "$name" "$role" strace -f -ff -qq -e trace=execve,clone,clone3,fork,vfork \
-                -o "$WORK/trace/t"
-            execs=$(cat "$WORK/trace"/t.* | grep -c '^execve(.*) = 0$' || true)
-            forks=$(cat "$WORK/trace"/t.* | grep -E '^(clone3?|v?fork)\(' |
-                grep -v CLONE_THREAD | grep -cE '= [0-9]+$' || true)
-            counts+=("$((execs - 1))/$forks")
-            # Which programs, by name (not counting the agent itself).
-            SPAWNED[$name.$role]=$(cat "$WORK/trace"/t.* | grep '^execve(.*) = 0$' |
-                sed -E 's/^execve\("([^"]*)".*/\1/' |
-                { grep -vxF "$(agent_path "$name")" || true; } | xargs -r -n1 basename | sort | uniq -c |
-                awk '{printf "%s%s×%s", (NR > 1 ? ", " : ""), $2, $1}')
+        for name in "${AGENTS[@]}"; do
+            check "$name" "$role"
         done
-        mapfile -t uniq < <(printf '%s\n' "${counts[@]}" | sort -u)
-        if ((${#uniq[@]} == 1)); then
-            EXECS[$name.$role]=${uniq[0]%/*}
-            FORKS[$name.$role]=${uniq[0]#*/}
-        else # not stable from run to run: show the range
-            e=$(printf '%s\n' "${counts[@]%/*}" | sort -n | sed -n '1p;$p' | paste -sd-)
-            f=$(printf '%s\n' "${counts[@]#*/}" | sort -n | sed -n '1p;$p' | paste -sd-)
-            EXECS[$name.$role]=$e
-            FORKS[$name.$role]=$f
+    done
+done
+say "timing: $RUNS alternating runs per agent and role"
+for ((i = 0; i < RUNS; i++)); do
+    for role in "${ROLES[@]}"; do
+        if ((i % 2 == 0)); then
+            timed pgha "$role"
+            timed paf "$role"
+        else
+            timed paf "$role"
+            timed pgha "$role"
         fi
     done
+    timed floor primary # /bin/true: the cost of starting any program from here
 done
 check_scores_untouched
 
+# stat VALUES...: sets MEDIAN and P90 (nearest rank), in µs.
+stat() {
+    local sorted n
+    mapfile -t sorted < <(printf '%s\n' "$@" | sort -n)
+    n=${#sorted[@]}
+    if ((n % 2)); then
+        MEDIAN=${sorted[n / 2]}
+    else
+        MEDIAN=$(((sorted[n / 2 - 1] + sorted[n / 2]) / 2))
+    fi
+    P90=${sorted[(9 * n + 9) / 10 - 1]}
+}
+
 # --- 5. Report -----------------------------------------------------------------------------------
-ms() { printf '%d.%02d' $(($1 / 1000)) $((($1 % 1000 + 5) / 10)); }
+ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
 mib() { awk -v kb="$1" 'BEGIN { printf "%.1f", kb / 1024 }'; }
 label() { if [[ $1 == pgha ]]; then echo "pgha"; else echo "PAF 2.3.0"; fi; }
 
@@ -482,32 +513,53 @@ table() {
 }
 
 TABLE=$(table)
+# shellcheck disable=SC2086
+stat ${TIMES[floor.primary]}
+FLOOR=$(ms "$MEDIAN")
 {
     echo "# Monitor benchmark: pgha vs PAF 2.3.0"
     echo
-    echo "Reproduce (root, Debian 12): \`make bench\` (or \`BENCH_RUNS=$RUNS tests/bench/monitor.sh\`)."
+    echo "Reproduce (root, Debian 12): \`make bench\` (\`BENCH_RUNS=$RUNS tests/bench/monitor.sh\`)."
     echo
     echo "$TABLE"
     echo
-    echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) CPU(s), $cpu, Linux $(uname -r)"
-    echo "- $pg_version; PAF $paf_version (resource-agents-paf); pgha $rev (release binary built $built)"
-    echo "- One PostgreSQL 15 primary ($PRIMARY) and one streaming standby ($STANDBY) on this host;"
-    echo "  scores preset and unchanged (primary 1001, standby 1000): no attribute was written."
-    echo "- Wall time: $RUNS runs per agent and role, pgha and PAF alternating, after $WARMUP"
-    echo "  warm-up runs; measured around fork+exec+wait of the agent; speed-up = PAF median / pgha median."
-    echo "- Processes spawned: successful execve under \`strace -f\` minus the agent's own"
-    echo "  (perl for PAF, via the script's #! line, is not counted). Forks: clone/fork/vfork"
-    echo "  creating a process (threads excluded). Pacemaker tools are fake /bin/sh scripts"
-    echo "  that spawn nothing; real ones talk to the CIB/attrd (and \`crm_master\` is itself"
-    echo "  a bash script running \`crm_attribute\`), so PAF's figures here are a lower bound."
-    echo "- Peak RSS: GNU time %M over $RSS_RUNS runs, max: the largest single process of the"
-    echo "  agent's tree (pgha: the agent; PAF: the largest of perl and what it runs)."
+    echo "- $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPU(s), $cpu; Linux $(uname -r);"
+    echo "  load average before the run: $LOAD."
+    echo "- $pg_version; PAF $paf_version (resource-agents-paf); pgha $rev (release binary"
+    echo "  built $built)."
+    echo "- A PostgreSQL 15 primary ($PRIMARY) and a streaming standby ($STANDBY) on this host,"
+    echo "  Unix sockets; scores preset to what the agents compute (1001, 1000) and left"
+    echo "  unchanged: no attribute was written during the benchmark."
+    echo "- Wall time: $RUNS runs per agent and role, pgha and PAF alternating (each first in"
+    echo "  every other round), after $WARMUP warm-up runs; fork+exec+wait of the agent from"
+    echo "  bash. Starting /bin/true the same way takes $FLOOR ms (median) on this machine."
+    echo "  Speed-up = PAF median / pgha median."
+    echo "- Processes spawned: successful execve(2) under \`strace -f\` minus the agent's own"
+    echo "  (so PAF's perl is not counted; its /bin/sh wrappers are). Forks: clone/fork/vfork"
+    echo "  creating a process (threads excluded). Same count in all $STRACE_RUNS traced runs"
+    echo "  unless a range is shown. The Pacemaker tools are fake /bin/sh scripts that spawn"
+    echo "  nothing and answer at once; the real ones talk to the CIB (and \`crm_master\` is a"
+    echo "  bash script running \`crm_attribute\`), so PAF's counts and times are lower bounds."
+    echo "- Peak RSS: GNU time %M (wait4 ru_maxrss), max of $RSS_RUNS runs: the largest single"
+    echo "  process of the agent's tree, not a sum (pgha: the agent; PAF: perl or a child)."
+    echo "  Alone, PAF's perl (its meta-data action, which runs nothing) peaks at"
+    echo "  $(mib "$PERL_RSS") MiB and \`postgres -C primary_conninfo\` (run twice by PAF's validate) at"
+    echo "  $(mib "$PGC_RSS") MiB."
     echo
-    echo "Programs run by one monitor:"
+    echo "Programs run by one steady-state monitor:"
     echo
     for role in "${ROLES[@]}"; do
         for name in "${AGENTS[@]}"; do
             echo "- $(label "$name"), $role: ${SPAWNED[$name.$role]:-none}"
+        done
+    done
+    echo
+    echo "First monitor after setup (nothing remembered yet; pgha keeps the scores it last"
+    echo "wrote under HA_RSCTMP and asks Pacemaker again when they are older than its TTL):"
+    echo
+    for role in "${ROLES[@]}"; do
+        for name in "${AGENTS[@]}"; do
+            echo "- $(label "$name"), $role: ${FIRST[$name.$role]}"
         done
     done
 } >"$RESULTS"
@@ -515,4 +567,4 @@ TABLE=$(table)
 echo
 echo "$TABLE"
 echo
-say "written to ${RESULTS#"$ROOT"/}"
+say "/bin/true floor: $FLOOR ms; details in ${RESULTS#"$ROOT"/}"

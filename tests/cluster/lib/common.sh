@@ -41,7 +41,7 @@ require() { local desc=$1; shift; if "$@"; then ok "$desc"; else fatal "$desc"; 
 fatal() { ko "$*"; exit 1; }
 
 on_exit() {
-  local rc=$? dest
+  local rc=$? dest t0
   trap - EXIT INT TERM
   if [ "$CLUSTER_STARTED" = 1 ]; then
     if [ "$rc" != 0 ] || [ "$FAIL" -gt 0 ] || [ "${PGHA_KEEP_ARTIFACTS:-0}" = 1 ]; then
@@ -49,7 +49,9 @@ on_exit() {
       h collect "$dest" >/dev/null 2>&1 || true
       say "logs of every node kept in ${dest#"$REPO"/}"
     fi
+    t0=$(now)
     h down || say "WARNING: harness down failed"
+    say "cluster down ($(since "$t0") s)"
   fi
   if [ "$rc" != 0 ] && [ "$FAIL" = 0 ]; then FAIL=1; say "FAIL: aborted (exit code $rc)"; fi
   say "$PASS checks passed, $FAIL failed ($(since "$T_BEGIN") s)"
@@ -149,3 +151,14 @@ agent_log_tail() {
 
 # xpath_ok XML XPATH: boolean(XPATH) on an XML document (a CIB, a crm_mon output)
 xpath_ok() { [ "$(xmllint --xpath "boolean($2)" - <<<"$1" 2>/dev/null)" = true ]; }
+
+# wait_scores_positive NODE... [--timeout T]: the primary's monitor has given these standbys a
+# positive promotion score (master-pgsqld): only then can one of them be promoted. Right after
+# a promotion the standbys are not connected yet and get -1000 until the next monitor (15 s).
+wait_scores_positive() {
+  local xp="true()" n
+  for n in "$@"; do
+    xp="$xp and //node_attributes/node[@name='$n']/attribute[@name='master-$RSC' and number(@value) > 0]"
+  done
+  h wait-mon "positive promotion scores on $*" "$xp" 40
+}

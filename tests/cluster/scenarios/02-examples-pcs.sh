@@ -29,7 +29,9 @@ say "first promotion on $p after $(since "$t0") s"
 check "VIP on the primary $p" h wait-mon "VIP on $p" "$(xp_vip_on "$p")"
 check "2 standbys streaming from $p" wait_streaming "$p" "$(other_nodes "$p")"
 
-# switchover to a standby
+# switchover to a standby (once the primary's monitor gave it a positive promotion score)
+# shellcheck disable=SC2046 # one argument per node
+require "standbys $(other_nodes "$p") have positive promotion scores" wait_scores_positive $(other_nodes "$p")
 target=$(other_nodes "$p" | cut -d' ' -f2); t0=$(now)
 check "pcs-switchover.sh $target" quiet h exec node1 bash "$EX/pcs-switchover.sh" "$target"
 check "$target is the primary after the switchover" h wait-mon "$target Promoted" \

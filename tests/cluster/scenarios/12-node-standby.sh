@@ -26,15 +26,19 @@ h exec node1 pcs node unstandby "$s"
 check "$s back: 1 Promoted + 2 Unpromoted" wait_roles 1 2 40
 check "$s streams again" wait_streaming "$p" "$(other_nodes "$p")" 30
 
+# a standby can only be promoted once the primary's monitor gave it a positive score
+# shellcheck disable=SC2046 # one argument per node
+require "standbys $(other_nodes "$p") have positive promotion scores" wait_scores_positive $(other_nodes "$p")
 t0=$(now)
 h exec node1 pcs node standby "$p"
-check "primary's node $p in standby: another node promoted" h wait-mon "new primary" \
+require "primary's node $p in standby: another node promoted" h wait-mon "new primary" \
   "//resource[@id='$RSC' and @role='Promoted']/node[@name!='$p'] and not(//resource[@id='$RSC']/node[@name='$p']) and $(xp_roles 1 1)" 50
 n=$(promoted_node)
 say "switchover $p -> $n by standby mode: $(since "$t0") s"
 check "VIP followed to $n" h wait-mon "VIP on $n" "$(xp_vip_on "$n")"
+# demote = clean stop + start as a standby, then the stop: "shut down in recovery"
 check "old primary $p shut down cleanly" \
-  test "$(h exec "$p" bash "$PGHA_CLUSTER_ROOT/bin/pg-setup.sh" state)" = "shut down"
+  test "$(h exec "$p" bash "$PGHA_CLUSTER_ROOT/bin/pg-setup.sh" state)" = "shut down in recovery"
 h exec node1 pcs node unstandby "$p"
 check "$p back as a standby: 1 Promoted + 2 Unpromoted, $n still primary" h wait-mon "$p back" \
   "//resource[@id='$RSC' and @role='Promoted']/node[@name='$n'] and $(xp_roles 1 2)" 40

@@ -1,0 +1,120 @@
+//! Stand-ins for the Pacemaker tools the agent calls, for `HA_SBIN_DIR`.
+//!
+//! Shell scripts that answer only the forms the agent uses (Pacemaker 2.1.5 syntax, as in
+//! `src/pacemaker/mod.rs`) and keep their state in files, so a test can set the partition and
+//! the promotion scores and read back what the agent wrote. Any other invocation exits 64
+//! with a message, so a new call shows up as a failure instead of a silent "no". What the
+//! real cluster does is tested in `tests/cluster/`.
+//!
+//! ```text
+//! <dir>/sbin/crm_node        -n: this node's name; -p: the partition's members
+//! <dir>/sbin/crm_attribute   --promotion=RSC -N NODE -G -q | -v VALUE | -D
+//! <dir>/state/node, partition, promotion-RSC@NODE, calls (one line per invocation)
+//! ```
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+const CRM_NODE: &str = r#"
+echo "crm_node $*" >> "$STATE/calls"
+case "$1" in
+  -n|--name) cat "$STATE/node" ;;
+  -p|--partition) cat "$STATE/partition" ;;
+  *) echo "fake crm_node: unsupported arguments: $*" >&2; exit 64 ;;
+esac
+"#;
+
+const CRM_ATTRIBUTE: &str = r#"
+echo "crm_attribute $*" >> "$STATE/calls"
+rsc= node= op= value=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --promotion=*) rsc=${1#--promotion=} ;;
+    -N|--node) shift; node=$1 ;;
+    -G|--query) op=get ;;
+    -q|--quiet) ;;
+    -v|--update) shift; op=set; value=$1 ;;
+    -D|--delete) op=delete ;;
+    *) echo "fake crm_attribute: unsupported argument: $1" >&2; exit 64 ;;
+  esac
+  shift
+done
+if [ -z "$rsc" ] || [ -z "$node" ] || [ -z "$op" ]; then
+  echo "fake crm_attribute: need --promotion=RSC, -N NODE and -G, -v or -D" >&2
+  exit 64
+fi
+file="$STATE/promotion-$rsc@$node"
+case "$op" in
+  get)
+    if [ ! -f "$file" ]; then
+      echo "crm_attribute: Error performing operation: No such device or address" >&2
+      exit 105
+    fi
+    cat "$file" ;;
+  set) printf '%s\n' "$value" > "$file" ;;
+  delete) rm -f "$file" ;;
+esac
+"#;
+
+pub struct FakePacemaker {
+    dir: PathBuf,
+}
+
+impl FakePacemaker {
+    /// Installs the tools in `dir` for a cluster of one node, `node`, with no scores.
+    pub fn install(dir: &Path, node: &str) -> FakePacemaker {
+        let fake = FakePacemaker {
+            dir: dir.to_owned(),
+        };
+        fs::create_dir_all(fake.sbin()).unwrap();
+        fs::create_dir_all(fake.state()).unwrap();
+        fs::write(fake.state().join("node"), format!("{node}\n")).unwrap();
+        fake.set_partition(&[node]);
+        for (name, body) in [("crm_node", CRM_NODE), ("crm_attribute", CRM_ATTRIBUTE)] {
+            let path = fake.sbin().join(name);
+            let script = format!(
+                "#!/bin/sh\n# Fake {name} for pgha's integration tests (tests/integration/fake.rs).\n\
+                 STATE='{}'\n{body}",
+                fake.state().display()
+            );
+            fs::write(&path, script).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        fake
+    }
+
+    /// For `HA_SBIN_DIR`.
+    pub fn sbin(&self) -> PathBuf {
+        self.dir.join("sbin")
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    /// What `crm_node -p` prints.
+    pub fn set_partition(&self, nodes: &[&str]) {
+        fs::write(self.state().join("partition"), format!("{}\n", nodes.join(" "))).unwrap();
+    }
+
+    fn score_file(&self, rsc: &str, node: &str) -> PathBuf {
+        self.state().join(format!("promotion-{rsc}@{node}"))
+    }
+
+    pub fn set_promotion_score(&self, rsc: &str, node: &str, score: &str) {
+        fs::write(self.score_file(rsc, node), format!("{score}\n")).unwrap();
+    }
+
+    /// The promotion score the agent left for `node`, if any.
+    pub fn promotion_score(&self, rsc: &str, node: &str) -> Option<String> {
+        fs::read_to_string(self.score_file(rsc, node))
+            .ok()
+            .map(|s| s.trim().to_owned())
+    }
+
+    /// Every invocation so far, one per line.
+    pub fn calls(&self) -> String {
+        fs::read_to_string(self.state().join("calls")).unwrap_or_default()
+    }
+}

@@ -1,0 +1,165 @@
+//! monitor and probes: every row of the decision table (`paf.md` §2.4, §5.3) on a real
+//! instance put in that situation behind the agent's back.
+
+use std::time::Duration;
+
+use crate::agent::agent;
+use crate::pg::{reap, Pg};
+
+/// A running primary and a running standby streaming from it.
+fn primary_and_standby() -> (Pg, Pg) {
+    let primary = Pg::primary("pg1");
+    let standby = Pg::standby_of(&primary, "pg2");
+    primary.start();
+    standby.start();
+    (primary, standby)
+}
+
+#[test]
+fn monitor_running_primary_is_running_promoted() {
+    let pg = Pg::primary("pg1");
+    pg.start();
+    agent().on(&pg).action("monitor").recurring().expect(8);
+    agent().on(&pg).action("monitor").probe().expect(8);
+}
+
+#[test]
+fn monitor_running_standby_is_success() {
+    let (_primary, standby) = primary_and_standby();
+    agent().on(&standby).action("monitor").recurring().expect(0);
+    agent().on(&standby).action("monitor").probe().expect(0);
+}
+
+#[test]
+fn monitor_cleanly_stopped_primary_is_not_running() {
+    let pg = Pg::primary("pg1");
+    pg.start();
+    pg.stop();
+    assert_eq!(pg.control_state(), "shut down");
+    agent().on(&pg).action("monitor").recurring().expect(7);
+    agent().on(&pg).action("monitor").probe().expect(7);
+}
+
+#[test]
+fn monitor_cleanly_stopped_standby_is_not_running() {
+    let (_primary, standby) = primary_and_standby();
+    standby.stop();
+    assert_eq!(standby.control_state(), "shut down in recovery");
+    agent().on(&standby).action("monitor").recurring().expect(7);
+    agent().on(&standby).action("monitor").probe().expect(7);
+}
+
+#[test]
+fn monitor_killed_primary_is_failed_promoted_and_changes_nothing() {
+    let pg = Pg::primary("pg1");
+    pg.start();
+    pg.kill9();
+    let before = pg.snapshot();
+    agent()
+        .on(&pg)
+        .action("monitor")
+        .recurring()
+        .expect_reason(9, "crashed");
+    agent()
+        .on(&pg)
+        .action("monitor")
+        .probe()
+        .expect_reason(9, "crashed");
+    before.assert_same(&pg.snapshot(), "monitor of a crashed primary");
+    pg.assert_not_running();
+}
+
+#[test]
+fn monitor_killed_standby_is_generic_error() {
+    let (_primary, standby) = primary_and_standby();
+    standby.kill9();
+    let before = standby.snapshot();
+    agent()
+        .on(&standby)
+        .action("monitor")
+        .recurring()
+        .expect_reason(1, "crashed");
+    before.assert_same(&standby.snapshot(), "monitor of a crashed standby");
+    standby.assert_not_running();
+}
+
+/// Where pid 1 does not reap orphans (a container's shell, a minimal VM init), a killed
+/// postmaster stays a zombie: `kill(pid, 0)` still succeeds and `/proc/<pid>/comm` still
+/// says postgres, but nothing will ever answer. That is a crash, not a transition to wait
+/// for until the timeout.
+#[test]
+fn killed_primary_left_as_zombie_is_failed_promoted() {
+    let pg = Pg::primary("pg1");
+    pg.start();
+    let zombie = pg.kill9_leaving_zombie();
+    let run = agent()
+        .on(&pg)
+        .action("monitor")
+        .recurring()
+        .timeout_ms(10_000)
+        .run();
+    reap(zombie);
+    assert!(
+        run.code == Some(9) && run.reason().is_some_and(|r| r.contains("crashed")),
+        "a zombie postmaster must read as a crashed primary (9), not as one that is still \
+         starting or stopping\n{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn monitor_fresh_base_backup_never_started_is_not_running() {
+    let primary = Pg::primary("pg1");
+    primary.start();
+    let backup = Pg::base_backup_of(&primary, "pg2");
+    assert!(backup.data().join("backup_label").exists());
+    assert_eq!(backup.control_state(), "in production");
+    agent().on(&backup).action("monitor").probe().expect(7);
+    agent().on(&backup).action("monitor").recurring().expect(7);
+}
+
+/// A standby with hot_standby=off runs but rejects every connection, forever: the agent must
+/// not wait for it past its deadline.
+#[test]
+fn monitor_postmaster_rejecting_connections_fails_within_timeout() {
+    let primary = Pg::primary("pg1");
+    let standby = Pg::standby_of(&primary, "pg2");
+    standby.conf("hot_standby = off");
+    primary.start();
+    standby.start();
+    let run = agent()
+        .on(&standby)
+        .action("monitor")
+        .recurring()
+        .timeout_ms(5_000)
+        .expect_reason(1, "rejects connections");
+    assert!(
+        run.elapsed < Duration::from_secs(5),
+        "monitor ran {:?}, past its 5 s timeout",
+        run.elapsed
+    );
+}
+
+/// PAF #235: a probe on a node where the instance does not exist (yet) must say "not
+/// running", or Pacemaker bans the resource from that node.
+#[test]
+fn paf_235_probe_without_pgdata_is_not_running() {
+    let pg = Pg::primary("pg1");
+    agent()
+        .on(&pg)
+        .param("pgdata", "/nonexistent/pgha/data")
+        .action("monitor")
+        .probe()
+        .expect(7);
+}
+
+#[test]
+fn recurring_monitor_without_pgdata_is_err_args() {
+    let pg = Pg::primary("pg1");
+    agent()
+        .on(&pg)
+        .param("pgdata", "/nonexistent/pgha/data")
+        .action("monitor")
+        .recurring()
+        .expect_reason(2, "/nonexistent/pgha/data");
+}

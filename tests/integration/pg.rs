@@ -1,0 +1,683 @@
+//! PostgreSQL 15 instances for the tests, set up and broken behind the agent's back.
+//!
+//! Each [`Pg`] owns a temporary directory (owned by the `postgres` user):
+//!
+//! ```text
+//! <root>/data           the data directory (PGDATA)
+//! <root>/sock           unix_socket_directories: the agent's pghost
+//! <root>/instance.conf  this instance's settings, included from data/postgresql.conf
+//! <root>/server.log     the log of servers the fixture starts (pg_ctl -l)
+//! <root>/pacemaker/     the fake Pacemaker tools and their state (`fake.rs`)
+//! ```
+//!
+//! Node-specific settings (port, socket, `primary_conninfo`) live outside the data directory,
+//! as on a real node, so a standby copied from a primary does not inherit them. Data
+//! directories are copies of one `initdb` made once per settings (cached in
+//! `CARGO_TARGET_TMPDIR`): `initdb` costs a second, a copy a tenth of one.
+//!
+//! Servers are stopped in `Drop` (immediate mode), so no postgres outlives the test binary.
+//! The test process makes itself the child subreaper: postmasters that `pg_ctl` leaves
+//! behind become its children, and the fixture reaps the ones it kills. Without that, where
+//! pid 1 does not reap orphans (some containers and VMs), a killed postmaster would stay a
+//! zombie that still "exists" for `kill(pid, 0)`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+use std::fs;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::Read;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::{chown, MetadataExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, Once, OnceLock};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use crate::fake::FakePacemaker;
+
+pub const BINDIR: &str = "/usr/lib/postgresql/15/bin";
+const OS_USER: &str = "postgres";
+
+/// Settings every test instance shares, appended to the template's postgresql.conf.
+/// Small and quick: nothing here is about durability.
+const COMMON_CONF: &str = "
+# ---- pgha integration tests (tests/integration/pg.rs) ----
+fsync = off
+wal_log_hints = on
+listen_addresses = '127.0.0.1'
+shared_buffers = 16MB
+autovacuum = off
+wal_retrieve_retry_interval = 1s
+include = '../instance.conf'
+";
+
+/// The test process's view of the postgres OS user.
+pub struct OsUser {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+pub fn os_user() -> &'static OsUser {
+    static USER: OnceLock<OsUser> = OnceLock::new();
+    USER.get_or_init(|| {
+        let user = nix::unistd::User::from_name(OS_USER)
+            .expect("getpwnam(postgres)")
+            .unwrap_or_else(|| panic!("the OS user {OS_USER:?} is missing: install postgresql-15"));
+        OsUser {
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
+        }
+    })
+}
+
+/// Fails the calling test (not skips it) when the machine cannot run these tests.
+#[track_caller]
+pub fn prerequisites() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the integration tests need root: they run PostgreSQL as the postgres user and the \
+         agent switches to it (run `make test` or `cargo test` as root)"
+    );
+    os_user();
+    for tool in ["initdb", "pg_ctl", "postgres", "psql", "pg_basebackup", "pg_controldata"] {
+        let path = Path::new(BINDIR).join(tool);
+        assert!(
+            path.is_file(),
+            "{} is missing: the integration tests need PostgreSQL 15 (apt-get install \
+             postgresql-15, or `make deps`)",
+            path.display()
+        );
+    }
+    static SUBREAPER: Once = Once::new();
+    SUBREAPER.call_once(|| {
+        // SAFETY: prctl with integer arguments only; it changes a flag of this process.
+        let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        assert_eq!(rc, 0, "prctl(PR_SET_CHILD_SUBREAPER): {}", std::io::Error::last_os_error());
+    });
+}
+
+/// A command run as the postgres OS user, in the C locale, from `/`.
+pub fn as_postgres(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let user = os_user();
+    let mut cmd = Command::new(program);
+    cmd.uid(user.uid)
+        .gid(user.gid)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("LC_ALL", "C")
+        .env("HOME", "/var/lib/postgresql")
+        .current_dir("/")
+        .stdin(Stdio::null());
+    cmd
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    Path::new(BINDIR).join(name)
+}
+
+/// Runs a command to completion and fails the test, with its output, if it fails.
+#[track_caller]
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"));
+    if !out.status.success() {
+        panic!(
+            "{cmd:?} failed ({})\n--- stdout\n{}--- stderr\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+/// A TCP port nothing listens on, never handed out twice in this process.
+pub fn free_port() -> u16 {
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let given = given.get_or_insert_with(HashSet::new);
+    for _ in 0..100 {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .expect("bind 127.0.0.1:0")
+            .port();
+        if given.insert(port) {
+            return port;
+        }
+    }
+    panic!("no free TCP port found");
+}
+
+/// A fresh, never started data directory (pg_control: "shut down"), made once per settings.
+fn template() -> &'static Path {
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    TEMPLATE.get_or_init(make_template)
+}
+
+fn make_template() -> PathBuf {
+    let version = run(Command::new(bin("initdb")).arg("--version")).stdout;
+    let mut hasher = DefaultHasher::new();
+    (String::from_utf8_lossy(&version), COMMON_CONF).hash(&mut hasher);
+    let cache_dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let cached = cache_dir.join(format!("pg15-template-{:016x}", hasher.finish()));
+    if cached.join("PG_VERSION").is_file() {
+        return cached;
+    }
+    fs::create_dir_all(cache_dir).unwrap();
+    // initdb runs in /tmp: the repository may sit where postgres cannot enter (/root).
+    let stage = tempfile::Builder::new()
+        .prefix("pgha-initdb-")
+        .tempdir()
+        .unwrap();
+    chown_postgres(stage.path());
+    let data = stage.path().join("data");
+    run(as_postgres(bin("initdb"))
+        .arg("-D")
+        .arg(&data)
+        .args(["-A", "trust", "-U", OS_USER, "-E", "UTF8", "--locale=C"])
+        .args(["--no-sync", "--no-instructions"]));
+    append(&data.join("postgresql.conf"), COMMON_CONF);
+    // One start and clean stop, so that pg_control records the settings (wal_log_hints) as
+    // on a primary that has run: still "shut down", a cleanly stopped primary.
+    fs::write(
+        stage.path().join("instance.conf"),
+        format!(
+            "port = {}\nunix_socket_directories = '{}'\n",
+            free_port(),
+            stage.path().display()
+        ),
+    )
+    .unwrap();
+    let pg_ctl = |args: &[&str]| {
+        run(as_postgres(bin("pg_ctl"))
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(stage.path().join("server.log"))
+            .args(args));
+    };
+    pg_ctl(&["-w", "-t", "30", "start"]);
+    let pid = fs::read_to_string(data.join("postmaster.pid")).unwrap();
+    pg_ctl(&["-w", "-t", "30", "-m", "fast", "stop"]);
+    if let Some(pid) = pid.lines().next().and_then(|l| l.parse().ok()) {
+        wait_gone(pid, Duration::from_secs(10));
+    }
+    let _ = fs::remove_file(stage.path().join("instance.conf"));
+    // Copied under a private name, then renamed: a concurrent test process either sees a
+    // complete template or none.
+    let partial = cache_dir.join(format!(
+        "{}.partial-{}",
+        cached.file_name().unwrap().to_string_lossy(),
+        std::process::id()
+    ));
+    let _ = fs::remove_dir_all(&partial);
+    run(Command::new("cp").arg("-a").arg(&data).arg(&partial));
+    if fs::rename(&partial, &cached).is_err() {
+        let _ = fs::remove_dir_all(&partial);
+        assert!(cached.join("PG_VERSION").is_file(), "template {cached:?} missing");
+    }
+    cached
+}
+
+pub fn chown_postgres(path: &Path) {
+    let user = os_user();
+    chown(path, Some(user.uid), Some(user.gid))
+        .unwrap_or_else(|e| panic!("chown postgres {}: {e}", path.display()));
+}
+
+pub fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    file.write_all(text.as_bytes()).unwrap();
+}
+
+/// One PostgreSQL instance; see the module doc for its layout.
+pub struct Pg {
+    root: tempfile::TempDir,
+    /// The Pacemaker node name: `application_name` in `primary_conninfo`.
+    pub node: String,
+    pub port: u16,
+    fake: FakePacemaker,
+}
+
+impl Pg {
+    /// A never started primary, as `initdb` leaves it (pg_control: "shut down"). Its
+    /// `primary_conninfo` points at itself, as it would through a VIP on the primary.
+    pub fn primary(node: &str) -> Pg {
+        prerequisites();
+        let pg = Pg::empty(node);
+        run(Command::new("cp")
+            .arg("-a")
+            .arg(template())
+            .arg(pg.data()));
+        pg.write_instance_conf(pg.port);
+        pg
+    }
+
+    /// A standby of `primary` copied by hand while the primary is stopped (as after a clean
+    /// shutdown: pg_control says "shut down" until its first start), with `standby.signal`.
+    pub fn standby_of(primary: &Pg, node: &str) -> Pg {
+        assert!(
+            !primary.is_running(),
+            "standby_of copies a stopped primary; use base_backup_of for a running one"
+        );
+        let pg = Pg::empty(node);
+        run(Command::new("cp")
+            .arg("-a")
+            .arg(primary.data())
+            .arg(pg.data()));
+        pg.write_instance_conf(primary.port);
+        pg.touch_standby_signal();
+        pg
+    }
+
+    /// A standby made with `pg_basebackup` from a running primary and never started:
+    /// `backup_label` is there and pg_control still says "in production".
+    pub fn base_backup_of(primary: &Pg, node: &str) -> Pg {
+        assert!(primary.is_running(), "base_backup_of needs a running primary");
+        let pg = Pg::empty(node);
+        run(as_postgres(bin("pg_basebackup"))
+            .arg("-D")
+            .arg(pg.data())
+            .args(["-h", "127.0.0.1", "-p", &primary.port.to_string(), "-U", OS_USER])
+            .args(["--checkpoint=fast", "--no-sync", "-X", "stream"]));
+        pg.write_instance_conf(primary.port);
+        pg.touch_standby_signal();
+        pg
+    }
+
+    fn empty(node: &str) -> Pg {
+        let root = tempfile::Builder::new()
+            .prefix(&format!("pgha-it-{node}-"))
+            .tempdir()
+            .unwrap();
+        chown_postgres(root.path());
+        fs::create_dir(root.path().join("sock")).unwrap();
+        chown_postgres(&root.path().join("sock"));
+        let fake = FakePacemaker::install(&root.path().join("pacemaker"), node);
+        Pg {
+            node: node.to_owned(),
+            port: free_port(),
+            fake,
+            root,
+        }
+    }
+
+    fn write_instance_conf(&self, upstream: u16) {
+        let text = format!(
+            "port = {port}\n\
+             unix_socket_directories = '{sock}'\n\
+             cluster_name = '{node}'\n\
+             primary_conninfo = 'host=127.0.0.1 port={upstream} application_name={node}'\n",
+            port = self.port,
+            sock = self.sock().display(),
+            node = self.node,
+        );
+        fs::write(self.instance_conf(), text).unwrap();
+    }
+
+    fn touch_standby_signal(&self) {
+        let path = self.data().join("standby.signal");
+        fs::write(&path, "").unwrap();
+        chown_postgres(&path);
+    }
+
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.root().join("data")
+    }
+
+    pub fn sock(&self) -> PathBuf {
+        self.root().join("sock")
+    }
+
+    pub fn instance_conf(&self) -> PathBuf {
+        self.root().join("instance.conf")
+    }
+
+    pub fn fake(&self) -> &FakePacemaker {
+        &self.fake
+    }
+
+    /// Adds a setting for this instance (later lines win).
+    pub fn conf(&self, line: &str) {
+        append(&self.instance_conf(), &format!("{line}\n"));
+    }
+
+    /// `pg_ctl start`, waiting until the server accepts connections (or, for a standby
+    /// without hot_standby, until it is consistent).
+    #[track_caller]
+    pub fn start(&self) {
+        let log = self.root().join("server.log");
+        let out = as_postgres(bin("pg_ctl"))
+            .arg("-D")
+            .arg(self.data())
+            .arg("-l")
+            .arg(&log)
+            .args(["-w", "-t", "30", "start"])
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            panic!(
+                "pg_ctl start of {} failed ({}): {}\n--- server log\n{}",
+                self.node,
+                out.status,
+                String::from_utf8_lossy(&out.stderr),
+                fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+    }
+
+    /// `pg_ctl stop -m fast`: a clean shutdown.
+    #[track_caller]
+    pub fn stop(&self) {
+        let pid = self.postmaster_pid();
+        run(as_postgres(bin("pg_ctl"))
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "fast", "-w", "-t", "30", "stop"]));
+        if let Some(pid) = pid {
+            wait_gone(pid, Duration::from_secs(10));
+        }
+    }
+
+    /// The pid in `postmaster.pid`, whether or not that process lives.
+    pub fn postmaster_pid(&self) -> Option<i32> {
+        let text = fs::read_to_string(self.data().join("postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+
+    /// A live (not zombie) postmaster owns `postmaster.pid`.
+    pub fn is_running(&self) -> bool {
+        self.postmaster_pid().is_some_and(is_alive)
+    }
+
+    /// SIGKILL to the postmaster and its children at once, as a power loss or the OOM killer
+    /// would leave them; returns when they are gone (reaped). The pid file and pg_control
+    /// stay as they were.
+    #[track_caller]
+    pub fn kill9(&self) {
+        let victims = self.kill9_without_reaping();
+        for pid in victims {
+            wait_gone(pid, Duration::from_secs(10));
+        }
+    }
+
+    /// Like [`Pg::kill9`] but leaves the postmaster a zombie (killed, not yet reaped by its
+    /// parent), as under a pid 1 that does not reap orphans; the children are reaped. Returns
+    /// the postmaster's pid: reap it with [`reap`].
+    #[track_caller]
+    pub fn kill9_leaving_zombie(&self) -> i32 {
+        let mut victims = self.kill9_without_reaping();
+        let postmaster = victims.remove(0);
+        for pid in victims {
+            wait_gone(pid, Duration::from_secs(10));
+        }
+        let start = Instant::now();
+        while proc_state(postmaster) != Some('Z') {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "postmaster {postmaster} did not become a zombie (state {:?})",
+                proc_state(postmaster)
+            );
+            sleep(Duration::from_millis(10));
+        }
+        postmaster
+    }
+
+    /// Kills; returns the postmaster's pid first, then its children's.
+    #[track_caller]
+    fn kill9_without_reaping(&self) -> Vec<i32> {
+        let postmaster = self
+            .postmaster_pid()
+            .filter(|pid| is_alive(*pid))
+            .unwrap_or_else(|| panic!("kill9: no postmaster runs for {}", self.node));
+        let mut victims = vec![postmaster];
+        victims.extend(children_of(postmaster));
+        for pid in &victims {
+            // SAFETY: kill(2) with a pid read from the pid file and /proc.
+            unsafe { libc::kill(*pid, libc::SIGKILL) };
+        }
+        victims
+    }
+
+    /// `psql -XAt -c sql` as postgres over the socket; the output without its last newline.
+    #[track_caller]
+    pub fn psql(&self, sql: &str) -> String {
+        let out = run(as_postgres(bin("psql"))
+            .arg("-h")
+            .arg(self.sock())
+            .args(["-p", &self.port.to_string(), "-U", OS_USER, "-d", "postgres"])
+            .args(["-XAt", "-v", "ON_ERROR_STOP=1", "-c", sql]));
+        String::from_utf8_lossy(&out.stdout)
+            .trim_end_matches('\n')
+            .to_owned()
+    }
+
+    pub fn in_recovery(&self) -> bool {
+        self.psql("SELECT pg_is_in_recovery()") == "t"
+    }
+
+    /// "Database cluster state" from `pg_controldata`.
+    pub fn control_state(&self) -> String {
+        let out = run(Command::new(bin("pg_controldata"))
+            .env("LC_ALL", "C")
+            .arg(self.data()));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("Database cluster state:"))
+            .map(|s| s.trim().to_owned())
+            .expect("pg_controldata prints the cluster state")
+    }
+
+    /// Every file of the data directory: path, type, mode, owner, size and content hash.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut files = BTreeMap::new();
+        walk(&self.data(), &self.data(), &mut files);
+        Snapshot(files)
+    }
+
+    /// Nothing runs from this data directory and nothing listens on its port.
+    #[track_caller]
+    pub fn assert_not_running(&self) {
+        assert!(
+            !self.is_running(),
+            "a postmaster runs for {}: {:?}",
+            self.node,
+            self.postmaster_pid()
+        );
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        assert!(
+            TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err(),
+            "something listens on port {} of {}",
+            self.port,
+            self.node
+        );
+    }
+
+    /// Polls `check` every 100 ms for up to `within`; fails naming `what`.
+    #[track_caller]
+    pub fn wait_for(&self, what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !check() {
+            if start.elapsed() > within {
+                panic!(
+                    "{} after {within:?}: still waiting for {what}\n--- server log\n{}",
+                    self.node,
+                    fs::read_to_string(self.root().join("server.log")).unwrap_or_default()
+                );
+            }
+            sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        let Some(pid) = self.postmaster_pid() else {
+            return;
+        };
+        if !is_alive(pid) {
+            // Gone, or a zombie a test left behind: ours to reap either way.
+            reap(pid);
+            return;
+        }
+        let _ = as_postgres(bin("pg_ctl"))
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "immediate", "-w", "-t", "10", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if is_alive(pid) {
+            let mut victims = vec![pid];
+            victims.extend(children_of(pid));
+            for pid in victims {
+                // SAFETY: kill(2) with a pid read from the pid file and /proc.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        wait_gone(pid, Duration::from_secs(10));
+    }
+}
+
+/// What a data directory held at one moment; compare two with `assert_eq!`.
+#[derive(PartialEq, Eq)]
+pub struct Snapshot(BTreeMap<String, String>);
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{} entries", self.0.len())?;
+        for (path, what) in &self.0 {
+            writeln!(f, "  {path}: {what}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Snapshot {
+    /// Fails listing the entries that were added, removed or changed.
+    #[track_caller]
+    pub fn assert_same(&self, after: &Snapshot, context: &str) {
+        if self == after {
+            return;
+        }
+        let mut diff = String::new();
+        for (path, before) in &self.0 {
+            match after.0.get(path) {
+                None => writeln!(diff, "  removed {path}").unwrap(),
+                Some(now) if now != before => {
+                    writeln!(diff, "  changed {path}: {before} -> {now}").unwrap()
+                }
+                Some(_) => {}
+            }
+        }
+        for path in after.0.keys().filter(|p| !self.0.contains_key(*p)) {
+            writeln!(diff, "  added {path}").unwrap();
+        }
+        panic!("{context}: the data directory changed:\n{diff}");
+    }
+}
+
+fn walk(base: &Path, dir: &Path, files: &mut BTreeMap<String, String>) {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let meta = fs::symlink_metadata(&path).unwrap();
+        let name = path.strip_prefix(base).unwrap().display().to_string();
+        let head = format!("mode {:o} owner {}:{}", meta.mode(), meta.uid(), meta.gid());
+        if meta.is_dir() {
+            files.insert(name, format!("dir {head}"));
+            walk(base, &path, files);
+        } else if meta.is_file() {
+            let mut hasher = DefaultHasher::new();
+            let mut content = Vec::with_capacity(meta.len() as usize);
+            fs::File::open(&path)
+                .and_then(|mut f| f.read_to_end(&mut content))
+                .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+            content.hash(&mut hasher);
+            files.insert(
+                name,
+                format!("file {head} {} bytes hash {:016x}", meta.len(), hasher.finish()),
+            );
+        } else {
+            let target = fs::read_link(&path).map(|t| t.display().to_string());
+            files.insert(name, format!("other {head} {target:?}"));
+        }
+    }
+}
+
+/// The state letter of `/proc/<pid>/stat` (R, S, Z, …); `None` when the process is gone.
+fn proc_state(pid: i32) -> Option<char> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces: split after the last ')'.
+    stat.rsplit_once(')')?.1.split_whitespace().next()?.chars().next()
+}
+
+/// A process exists and is not a zombie.
+pub fn is_alive(pid: i32) -> bool {
+    matches!(proc_state(pid), Some(state) if state != 'Z' && state != 'X')
+}
+
+fn children_of(parent: i32) -> Vec<i32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?;
+                    ppid.parse::<i32>().ok()
+                })
+                == Some(parent)
+        })
+        .collect()
+}
+
+/// Reaps `pid` if it is (or becomes) a child of this process: with the subreaper flag,
+/// orphaned postmasters are.
+pub fn reap(pid: i32) {
+    // Only postgres processes: a pid from a stale pid file may since belong to a child that
+    // std::process spawned (and will wait for) in another test thread.
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if comm.trim() != "postgres" {
+        return;
+    }
+    // SAFETY: waitpid on one pid, never -1, without keeping the status.
+    unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+}
+
+/// Waits until `pid` no longer exists, reaping it when it is ours.
+fn wait_gone(pid: i32, within: Duration) {
+    let start = Instant::now();
+    loop {
+        reap(pid);
+        match proc_state(pid) {
+            None => return,
+            Some(_) if start.elapsed() > within => {
+                eprintln!(
+                    "pgha tests: process {pid} still there after {within:?} (state {:?})",
+                    proc_state(pid)
+                );
+                return;
+            }
+            Some(_) => sleep(Duration::from_millis(10)),
+        }
+    }
+}

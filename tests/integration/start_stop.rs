@@ -1,0 +1,174 @@
+//! start and stop (`paf.md` §2.5, §2.6): always start as a standby, idempotence, crashes, and
+//! the first-start promotion score.
+
+use std::time::Duration;
+
+use crate::agent::{agent, RSC};
+use crate::pg::Pg;
+
+#[test]
+fn start_stopped_standby_streams_from_primary() {
+    let primary = Pg::primary("pg1");
+    let standby = Pg::standby_of(&primary, "pg2");
+    primary.start();
+    agent().on(&standby).action("start").expect(0);
+    assert!(standby.in_recovery());
+    primary.wait_for("pg2 in pg_stat_replication", Duration::from_secs(10), || {
+        primary
+            .psql("SELECT application_name FROM pg_stat_replication")
+            .lines()
+            .any(|name| name == "pg2")
+    });
+    agent().on(&standby).action("monitor").recurring().expect(0);
+}
+
+#[test]
+fn start_twice_succeeds_both_times() {
+    let primary = Pg::primary("pg1");
+    let standby = Pg::standby_of(&primary, "pg2");
+    primary.start();
+    agent().on(&standby).action("start").expect(0);
+    agent().on(&standby).action("start").expect(0);
+    assert!(standby.in_recovery());
+}
+
+#[test]
+fn stop_twice_succeeds_both_times() {
+    let pg = Pg::primary("pg1");
+    pg.start();
+    agent().on(&pg).action("stop").expect(0);
+    pg.assert_not_running();
+    assert_eq!(pg.control_state(), "shut down");
+    let before = pg.snapshot();
+    agent().on(&pg).action("stop").expect(0);
+    before.assert_same(&pg.snapshot(), "second stop");
+}
+
+#[test]
+fn stop_of_running_standby_is_a_clean_shutdown() {
+    let primary = Pg::primary("pg1");
+    let standby = Pg::standby_of(&primary, "pg2");
+    primary.start();
+    standby.start();
+    agent().on(&standby).action("stop").expect(0);
+    standby.assert_not_running();
+    assert_eq!(standby.control_state(), "shut down in recovery");
+}
+
+/// A primary that crashed may hold writes the new primary never saw: starting it as a
+/// standby would hide the divergence (`paf.md` §5.6). Start refuses and touches nothing.
+#[test]
+fn start_refuses_crashed_primary_and_changes_nothing() {
+    let pg = Pg::primary("pg1");
+    pg.start();
+    pg.kill9();
+    let before = pg.snapshot();
+    agent()
+        .on(&pg)
+        .action("start")
+        .expect_reason(1, "crashed as a primary");
+    before.assert_same(&pg.snapshot(), "start of a crashed primary");
+    pg.assert_not_running();
+    assert_eq!(pg.fake().calls(), "", "no promotion score may be touched");
+}
+
+#[test]
+fn start_recovers_crashed_standby() {
+    let primary = Pg::primary("pg1");
+    let standby = Pg::standby_of(&primary, "pg2");
+    primary.start();
+    standby.start();
+    standby.kill9();
+    assert_eq!(standby.control_state(), "in archive recovery");
+    agent().on(&standby).action("start").expect(0);
+    assert!(standby.in_recovery());
+    agent().on(&standby).action("monitor").recurring().expect(0);
+}
+
+/// Nothing of a crashed instance runs, so stop succeeds (a failed stop means fencing, on
+/// every rejoin: PAF #162, #204) and leaves the evidence for start to judge.
+#[test]
+fn stop_of_crashed_primary_succeeds_and_changes_nothing() {
+    let pg = Pg::primary("pg1");
+    pg.start();
+    pg.kill9();
+    let before = pg.snapshot();
+    agent().on(&pg).action("stop").expect(0);
+    before.assert_same(&pg.snapshot(), "stop of a crashed primary");
+    pg.assert_not_running();
+    // Still a crashed primary for the next monitor.
+    agent()
+        .on(&pg)
+        .action("monitor")
+        .probe()
+        .expect_reason(9, "crashed");
+}
+
+#[test]
+fn stop_of_crashed_standby_succeeds() {
+    let primary = Pg::primary("pg1");
+    let standby = Pg::standby_of(&primary, "pg2");
+    primary.start();
+    standby.start();
+    standby.kill9();
+    let before = standby.snapshot();
+    agent().on(&standby).action("stop").expect(0);
+    before.assert_same(&standby.snapshot(), "stop of a crashed standby");
+}
+
+/// PAF's first start: a cleanly stopped primary, in a partition where no node has a
+/// promotion score, sets its own to 1 so that Pacemaker promotes it.
+#[test]
+fn first_start_of_clean_primary_sets_promotion_score_1() {
+    let pg = Pg::primary("pg1");
+    pg.fake().set_partition(&["pg1", "pg2", "pg3"]);
+    assert_eq!(pg.control_state(), "shut down");
+    agent().on(&pg).action("start").expect(0);
+    assert!(pg.in_recovery(), "start always starts a standby");
+    assert_eq!(
+        pg.fake().promotion_score(RSC, "pg1").as_deref(),
+        Some("1"),
+        "calls:\n{}",
+        pg.fake().calls()
+    );
+    for other in ["pg2", "pg3"] {
+        assert_eq!(pg.fake().promotion_score(RSC, other), None);
+    }
+}
+
+/// A negative score is a node that must not be promoted: it does not count as a candidate.
+#[test]
+fn first_start_sets_score_when_other_scores_are_negative() {
+    let pg = Pg::primary("pg1");
+    pg.fake().set_partition(&["pg1", "pg2"]);
+    pg.fake().set_promotion_score(RSC, "pg2", "-1");
+    agent().on(&pg).action("start").expect(0);
+    assert_eq!(pg.fake().promotion_score(RSC, "pg1").as_deref(), Some("1"));
+}
+
+#[test]
+fn first_start_sets_no_score_when_another_node_has_one() {
+    let pg = Pg::primary("pg1");
+    pg.fake().set_partition(&["pg1", "pg2"]);
+    pg.fake().set_promotion_score(RSC, "pg2", "0");
+    agent().on(&pg).action("start").expect(0);
+    assert_eq!(
+        pg.fake().promotion_score(RSC, "pg1"),
+        None,
+        "calls:\n{}",
+        pg.fake().calls()
+    );
+    assert_eq!(pg.fake().promotion_score(RSC, "pg2").as_deref(), Some("0"));
+}
+
+/// A standby's first start is not a cluster's first start: no score.
+#[test]
+fn start_of_standby_sets_no_score() {
+    let primary = Pg::primary("pg1");
+    let standby = Pg::standby_of(&primary, "pg2");
+    primary.start();
+    standby.start();
+    standby.stop();
+    agent().on(&standby).action("start").expect(0);
+    assert_eq!(standby.fake().promotion_score(RSC, "pg2"), None);
+}
