@@ -26,9 +26,6 @@ pub struct RunAs {
     pub name: String,
     pub uid: Uid,
     pub gid: Gid,
-    /// Supplementary groups: std's `Command::uid` would drop them, and Debian's postgres
-    /// reads its TLS key through `ssl-cert`.
-    pub groups: Vec<Gid>,
     pub home: PathBuf,
 }
 
@@ -48,17 +45,22 @@ impl RunAs {
                 source,
             })?
             .ok_or_else(|| UserError::Unknown(name.to_owned()))?;
-        let groups = std::ffi::CString::new(name)
-            .ok()
-            .and_then(|cname| nix::unistd::getgrouplist(&cname, user.gid).ok())
-            .unwrap_or_else(|| vec![user.gid]);
         Ok(RunAs {
             name: user.name,
             uid: user.uid,
             gid: user.gid,
-            groups,
             home: user.dir,
         })
+    }
+
+    /// Supplementary groups: std's `Command::uid` would drop them, and Debian's postgres
+    /// reads its TLS key through `ssl-cert`. Looked up only when a child needs them: the
+    /// lookup goes through NSS, which costs more than a whole standby monitor's SQL.
+    fn groups(&self) -> Vec<Gid> {
+        std::ffi::CString::new(self.name.as_str())
+            .ok()
+            .and_then(|name| nix::unistd::getgrouplist(&name, self.gid).ok())
+            .unwrap_or_else(|| vec![self.gid])
     }
 
     /// Whether children must switch to this user: only root can, and needs to.
@@ -247,7 +249,7 @@ impl Cmd {
             cmd.env(k, v);
         }
         if let Some(user) = self.user.as_ref().filter(|u| u.needs_switch()) {
-            let (uid, gid, groups) = (user.uid, user.gid, user.groups.clone());
+            let (uid, gid, groups) = (user.uid, user.gid, user.groups());
             cmd.env("HOME", &user.home)
                 .env("USER", &user.name)
                 .env("LOGNAME", &user.name);

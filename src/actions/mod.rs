@@ -134,6 +134,12 @@ pub fn run(
         Ok(instance) => instance,
         Err((absence, e)) => return missing_instance(&ctx, absence, e),
     };
+    if matches!(
+        action,
+        Action::Start | Action::Stop | Action::Promote | Action::Demote
+    ) {
+        scores::forget(&ctx);
+    }
     let result = match action {
         Action::Start => start::start(&ctx, &instance),
         Action::Stop => stop::stop(&ctx, &instance),

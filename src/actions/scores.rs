@@ -9,11 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio_postgres::types::PgLsn;
-
 use super::Ctx;
 use crate::election::{desired_scores, Replica};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::instance::Instance;
 
 /// How long remembered scores are trusted without asking Pacemaker.
@@ -70,6 +68,17 @@ pub fn maintain(ctx: &Ctx, instance: &Instance) -> Result<()> {
     Ok(())
 }
 
+/// Forgets what was written: after a role change on this node the scores in the cluster may
+/// have been rewritten by another primary.
+pub fn forget(ctx: &Ctx) {
+    let cache = cache_path(&ctx.env.instance);
+    match std::fs::remove_file(&cache) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => log::warn!("could not remove {}: {e}", cache.display()),
+    }
+}
+
 fn why(local: &str, target: &str, replicas: &[Replica]) -> String {
     if target == local {
         return "primary".into();
@@ -88,33 +97,25 @@ fn why(local: &str, target: &str, replicas: &[Replica]) -> String {
 
 fn replicas(ctx: &Ctx, instance: &Instance) -> Result<Vec<Replica>> {
     let session = instance.connect(&ctx.deadline)?;
-    let rows = session.query(REPLICATION_SQL, &[], &ctx.deadline)?;
-    rows.iter()
-        .map(|row| {
-            let lsn: Option<PgLsn> = row.try_get(2).map_err(column_error)?;
-            let lag: Option<i64> = row.try_get(4).map_err(column_error)?;
-            Ok(Replica {
-                application_name: row
-                    .try_get::<_, Option<String>>(0)
-                    .map_err(column_error)?
-                    .unwrap_or_default(),
-                state: row
-                    .try_get::<_, Option<String>>(1)
-                    .map_err(column_error)?
-                    .unwrap_or_default(),
-                write_lsn: lsn.map(Into::into),
-                sync_state: row
-                    .try_get::<_, Option<String>>(3)
-                    .map_err(column_error)?
-                    .unwrap_or_default(),
-                lag: lag.map_or(0, |l| u64::try_from(l).unwrap_or(0)),
-            })
-        })
-        .collect()
+    let rows = session.text_rows(REPLICATION_SQL, &ctx.deadline)?;
+    Ok(rows.iter().map(|row| replica_from_text(row)).collect())
 }
 
-fn column_error(e: tokio_postgres::Error) -> Error {
-    Error::Internal(format!("unexpected column in pg_stat_replication: {e}"))
+/// One `pg_stat_replication` row as text; NULLs (a walsender still starting) read as
+/// nothing written and no lag.
+fn replica_from_text(row: &[Option<String>]) -> Replica {
+    let text = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+    Replica {
+        application_name: text(0),
+        state: text(1),
+        write_lsn: text(2).parse().ok(),
+        sync_state: text(3),
+        lag: text(4)
+            .parse::<i64>()
+            .ok()
+            .and_then(|l| u64::try_from(l).ok())
+            .unwrap_or(0),
+    }
 }
 
 fn cache_path(instance: &str) -> PathBuf {
@@ -182,6 +183,30 @@ mod tests {
             scores: vec![("n1".into(), 1001), ("n2".into(), -1000)],
         };
         assert_eq!(parse(&render(&memory)), Some(memory));
+    }
+
+    #[test]
+    fn replication_rows_as_text() {
+        let row = |v: &[Option<&str>]| v.iter().map(|x| x.map(str::to_owned)).collect::<Vec<_>>();
+        let r = replica_from_text(&row(&[
+            Some("n2"),
+            Some("streaming"),
+            Some("0/3000060"),
+            Some("sync"),
+            Some("96"),
+        ]));
+        assert_eq!(r.application_name, "n2");
+        assert_eq!(r.write_lsn, Some(crate::lsn::Lsn(0x300_0060)));
+        assert_eq!(r.lag, 96);
+        let r = replica_from_text(&row(&[
+            Some("n3"),
+            Some("startup"),
+            None,
+            Some("async"),
+            None,
+        ]));
+        assert_eq!(r.write_lsn, None);
+        assert_eq!(r.lag, 0);
     }
 
     #[test]

@@ -9,8 +9,10 @@ pub mod postmaster;
 pub mod sql;
 pub mod state;
 
+use std::cell::RefCell;
 use std::os::unix::fs::{chown, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Duration;
 
 use crate::deadline::Deadline;
@@ -37,6 +39,9 @@ pub struct Instance {
     /// Major version from `PG_VERSION`.
     pub major: u32,
     pub bindir: PathBuf,
+    /// The open connection, shared by the probes of one action: each new connection costs
+    /// the server a backend start, the largest part of a monitor.
+    connection: RefCell<Option<Rc<Session>>>,
 }
 
 /// What the local checks found missing; the probe turns these into "not running".
@@ -128,6 +133,7 @@ impl Instance {
             user,
             major,
             bindir,
+            connection: RefCell::default(),
         })
     }
 
@@ -156,8 +162,23 @@ impl Instance {
         }
     }
 
-    pub fn connect(&self, deadline: &Deadline) -> std::result::Result<Session, SqlError> {
-        Session::connect(&self.target(), Some(&self.user), deadline)
+    /// A connection to the instance: the one already open, else a new one.
+    pub fn connect(&self, deadline: &Deadline) -> std::result::Result<Rc<Session>, SqlError> {
+        if let Some(session) = self.connection.borrow().as_ref().filter(|s| !s.is_closed()) {
+            return Ok(Rc::clone(session));
+        }
+        let session = Rc::new(Session::connect(
+            &self.target(),
+            Some(&self.user),
+            deadline,
+        )?);
+        self.connection.replace(Some(Rc::clone(&session)));
+        Ok(session)
+    }
+
+    /// Forgets the open connection (the server restarted, or a query failed on it).
+    fn disconnect(&self) {
+        self.connection.replace(None);
     }
 
     /// One SQL look at the instance.
@@ -171,7 +192,10 @@ impl Instance {
         match session.in_recovery(deadline) {
             Ok(true) => SqlProbe::Standby,
             Ok(false) => SqlProbe::Primary,
-            Err(e) => SqlProbe::Failed(e.to_string()),
+            Err(e) => {
+                self.disconnect();
+                SqlProbe::Failed(e.to_string())
+            }
         }
     }
 
@@ -288,6 +312,7 @@ impl Instance {
 
     /// `pg_ctl start`, waiting until the server is up.
     pub fn pg_ctl_start(&self, deadline: &Deadline) -> Result<()> {
+        self.disconnect();
         let mut cmd = self.pg_ctl(deadline).arg("start");
         if !self.params.start_opts.is_empty() {
             cmd = cmd.arg("-o").arg(&self.params.start_opts);
@@ -299,6 +324,7 @@ impl Instance {
 
     /// `pg_ctl stop -m fast`, waiting until the server is gone.
     pub fn pg_ctl_stop(&self, deadline: &Deadline) -> Result<()> {
+        self.disconnect();
         self.pg_ctl(deadline)
             .args(["--mode", "fast", "stop"])
             .run(deadline)?;

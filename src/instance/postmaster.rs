@@ -50,13 +50,24 @@ fn parse_pid_file(content: &str) -> Option<i32> {
         .filter(|pid: &i32| *pid > 0)
 }
 
-/// Guards against pid reuse after a crash: the live process must be a postgres binary.
-/// Where /proc cannot tell (another pid namespace), the signal probe alone decides.
+/// Guards against pid reuse after a crash, and against a killed postmaster its parent has not
+/// reaped yet: the process must be a live (not zombie) postgres binary. Where /proc cannot
+/// tell (another pid namespace), the signal probe alone decides.
 fn is_postgres(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
-        Ok(comm) => matches!(comm.trim(), "postgres" | "postmaster"),
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => parse_stat(&stat)
+            .is_some_and(|(comm, state)| matches!(comm, "postgres" | "postmaster") && state != 'Z'),
         Err(_) => true,
     }
+}
+
+/// `/proc/PID/stat`: `pid (comm) state …`; comm may itself hold spaces and parentheses.
+fn parse_stat(stat: &str) -> Option<(&str, char)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?;
+    let state = stat.get(close + 1..)?.trim_start().chars().next()?;
+    Some((comm, state))
 }
 
 #[cfg(test)]
@@ -72,6 +83,14 @@ mod tests {
         assert_eq!(parse_pid_file(""), None);
         assert_eq!(parse_pid_file("abc\n"), None);
         assert_eq!(parse_pid_file("-5\n"), None);
+    }
+
+    #[test]
+    fn proc_stat_fields() {
+        assert_eq!(parse_stat("42 (postgres) S 1 42"), Some(("postgres", 'S')));
+        assert_eq!(parse_stat("42 (postgres) Z 1 42"), Some(("postgres", 'Z')));
+        assert_eq!(parse_stat("42 (a (b) c) R 1"), Some(("a (b) c", 'R')));
+        assert_eq!(parse_stat("garbage"), None);
     }
 
     #[test]

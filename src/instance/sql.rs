@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Config, NoTls, Row};
+use tokio_postgres::{Client, Config, NoTls, Row, SimpleQueryMessage};
 
 use crate::deadline::Deadline;
 use crate::process::RunAs;
@@ -74,6 +74,7 @@ pub enum SqlError {
 }
 
 /// One open connection.
+#[derive(Debug)]
 pub struct Session {
     runtime: Runtime,
     client: Client,
@@ -136,6 +137,11 @@ impl Session {
         })
     }
 
+    /// The server closed the connection (it stopped or restarted).
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
     /// Runs one statement and returns its rows.
     pub fn query(
         &self,
@@ -151,16 +157,44 @@ impl Session {
         self.bounded(sql, deadline, self.client.batch_execute(sql))
     }
 
+    /// Runs a statement with the simple protocol (one round trip, no prepare) and returns
+    /// its rows as text, as psql would print them; `None` is SQL NULL.
+    pub fn text_rows(
+        &self,
+        sql: &str,
+        deadline: &Deadline,
+    ) -> Result<Vec<Vec<Option<String>>>, SqlError> {
+        let messages = self.bounded(sql, deadline, self.client.simple_query(sql))?;
+        Ok(messages
+            .iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_owned))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// `SELECT pg_is_in_recovery()`.
     pub fn in_recovery(&self, deadline: &Deadline) -> Result<bool, SqlError> {
         const SQL: &str = "SELECT pg_is_in_recovery()";
-        let rows = self.query(SQL, &[], deadline)?;
-        let row = rows.first().ok_or_else(|| SqlError::Query {
-            query: SQL.into(),
-            code: None,
-            message: "no row returned".into(),
-        })?;
-        row.try_get(0).map_err(|e| query_error(SQL, &e))
+        let rows = self.text_rows(SQL, deadline)?;
+        match rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(|v| v.as_deref())
+        {
+            Some("t") => Ok(true),
+            Some("f") => Ok(false),
+            other => Err(SqlError::Query {
+                query: SQL.into(),
+                code: None,
+                message: format!("unexpected answer {other:?}"),
+            }),
+        }
     }
 
     fn bounded<T>(

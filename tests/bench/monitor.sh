@@ -519,7 +519,9 @@ FLOOR=$(ms "$MEDIAN")
 {
     echo "# Monitor benchmark: pgha vs PAF 2.3.0"
     echo
-    echo "Reproduce (root, Debian 12): \`make bench\` (\`BENCH_RUNS=$RUNS tests/bench/monitor.sh\`)."
+    runs=""
+    [[ -z ${BENCH_RUNS:-} ]] || runs="BENCH_RUNS=$RUNS "
+    echo "Reproduce (root, Debian 12): \`${runs}make bench\` (runs \`tests/bench/monitor.sh\`)."
     echo
     echo "$TABLE"
     echo

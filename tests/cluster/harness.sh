@@ -438,7 +438,7 @@ cmd_promoted() {       # promoted RSC: node name(s) where RSC is Promoted
 
 # ---------------------------------------------------------------- PostgreSQL
 
-pgsetup() { local n=$1; shift; in_node "$n" env PG_SUBNET="$NET.0/24" PG_VIP="$VIP" bash "$ROOT/bin/pg-setup.sh" "$@"; }
+pgsetup() { local n=$1; shift; in_node "$n" env PG_SUBNET="$NET.0/24" PG_VIP="$VIP" PG_NOSYNC=1 bash "$ROOT/bin/pg-setup.sh" "$@"; }
 psql_on() { local n=$1; shift; in_node "$n" runuser -u postgres -- psql -h /run/postgresql -X -q -At "$@"; }
 
 cmd_pg_init() {        # node1 = primary, all others stream from it; left running

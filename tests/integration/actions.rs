@@ -34,9 +34,7 @@ fn tool(program: &str, package: &str) -> Command {
 /// error (2, OCF_ERR_ARGS, would ban the resource from the node).
 #[test]
 fn unknown_action_is_unimplemented_with_reason() {
-    agent()
-        .action("frobnicate")
-        .expect_reason(3, "frobnicate");
+    agent().action("frobnicate").expect_reason(3, "frobnicate");
 }
 
 #[test]
@@ -234,7 +232,11 @@ fn hand_run_logs_to_stderr_with_the_agent_tag() {
         .lines()
         .filter(|l| l.contains("DEBUG: monitor: "))
         .collect();
-    assert!(!debug.is_empty(), "HA_debug=1 logs debug lines\n{}", run.describe());
+    assert!(
+        !debug.is_empty(),
+        "HA_debug=1 logs debug lines\n{}",
+        run.describe()
+    );
     debug.iter().for_each(|l| assert_tagged(l));
 }
 

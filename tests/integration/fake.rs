@@ -95,7 +95,11 @@ impl FakePacemaker {
 
     /// What `crm_node -p` prints.
     pub fn set_partition(&self, nodes: &[&str]) {
-        fs::write(self.state().join("partition"), format!("{}\n", nodes.join(" "))).unwrap();
+        fs::write(
+            self.state().join("partition"),
+            format!("{}\n", nodes.join(" ")),
+        )
+        .unwrap();
     }
 
     fn score_file(&self, rsc: &str, node: &str) -> PathBuf {

@@ -96,7 +96,7 @@ fn killed_primary_left_as_zombie_is_failed_promoted() {
         .on(&pg)
         .action("monitor")
         .recurring()
-        .timeout_ms(10_000)
+        .timeout_ms(3_000)
         .run();
     reap(zombie);
     assert!(

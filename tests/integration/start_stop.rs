@@ -13,12 +13,16 @@ fn start_stopped_standby_streams_from_primary() {
     primary.start();
     agent().on(&standby).action("start").expect(0);
     assert!(standby.in_recovery());
-    primary.wait_for("pg2 in pg_stat_replication", Duration::from_secs(10), || {
-        primary
-            .psql("SELECT application_name FROM pg_stat_replication")
-            .lines()
-            .any(|name| name == "pg2")
-    });
+    primary.wait_for(
+        "pg2 in pg_stat_replication",
+        Duration::from_secs(10),
+        || {
+            primary
+                .psql("SELECT application_name FROM pg_stat_replication")
+                .lines()
+                .any(|name| name == "pg2")
+        },
+    );
     agent().on(&standby).action("monitor").recurring().expect(0);
 }
 

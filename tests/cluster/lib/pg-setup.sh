@@ -20,6 +20,8 @@
 #   PGPORT=5432  PG_SUBNET=10.200.0.0/24 (replication allowed from here)
 #   PG_VIP=10.200.0.10 (also rejected for replication: the VIP may sit on a standby for a while)
 #   PG_SOCKDIR=/run/postgresql  PG_LOGDIR=/var/log/postgresql
+#   PG_NOSYNC=0 (1: initdb/pg_basebackup skip their final fsync; the test harness uses it,
+#   its nodes share one kernel and page cache, so a node "crash" loses nothing unsynced)
 #
 # Node-specific settings live OUTSIDE PGDATA (PAF's recommendation): a rebuild with
 # pg_basebackup or a pg_rewind copies PGDATA from another node and would otherwise bring
@@ -36,6 +38,7 @@ PG_SUBNET=${PG_SUBNET:-10.200.0.0/24}
 PG_VIP=${PG_VIP:-10.200.0.10}
 PG_SOCKDIR=${PG_SOCKDIR:-/run/postgresql}
 PG_LOGDIR=${PG_LOGDIR:-/var/log/postgresql}
+PG_NOSYNC=${PG_NOSYNC:-0}
 PGHOME=$(dirname "$PGDATA")
 NODE_CONF=$PGHOME/pgha-node.conf
 HBA_FILE=$PGHOME/pg_hba.conf
@@ -115,7 +118,8 @@ cmd_primary() {
   local name=$1 addr=$2
   prepare_dirs
   [ ! -e "$PGDATA/PG_VERSION" ] || die "$PGDATA already holds a cluster"
-  as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  local nosync=(); [ "$PG_NOSYNC" = 1 ] && nosync=(--no-sync)
+  as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 "${nosync[@]}" >/dev/null
   write_common_conf
   rm -f "$PGDATA/pg_hba.conf"          # unused (hba_file points outside); avoids confusion
   write_node_files "$name" "$addr" "${PG_UPSTREAM:-$addr}"
@@ -128,7 +132,8 @@ basebackup() {
   [ ! -e "$PGDATA/PG_VERSION" ] || die "$PGDATA already holds a cluster"
   # -R writes standby.signal (and a primary_conninfo into postgresql.auto.conf, removed
   # below: ours, with this node's application_name, comes from pgha-node.conf).
-  as_pg "$PGBIN/pg_basebackup" -h "$source" -p "$PGPORT" -U postgres -D "$PGDATA" -X stream -R -c fast
+  local nosync=(); [ "$PG_NOSYNC" = 1 ] && nosync=(--no-sync)
+  as_pg "$PGBIN/pg_basebackup" -h "$source" -p "$PGPORT" -U postgres -D "$PGDATA" -X stream -R -c fast "${nosync[@]}"
   as_pg sed -i '/^primary_conninfo/d' "$PGDATA/postgresql.auto.conf"
   write_node_files "$name" "$addr" "${PG_UPSTREAM:-$source}"
 }

@@ -29,6 +29,22 @@ say "first promotion on $p after $(since "$t0") s"
 check "VIP on the primary $p" h wait-mon "VIP on $p" "$(xp_vip_on "$p")"
 check "2 standbys streaming from $p" wait_streaming "$p" "$(other_nodes "$p")"
 
+# debug runs of the monitor: rc 8 on the primary, 0 on a standby
+s=$(other_nodes "$p" | cut -d' ' -f1)
+rc=0; h exec "$p" bash "$EX/pcs-debug.sh" monitor >/dev/null 2>&1 || rc=$?
+check "pcs-debug.sh monitor on the primary $p: rc 8 (got $rc)" test "$rc" = 8
+rc=0; h exec "$s" bash "$EX/pcs-debug.sh" monitor >/dev/null 2>&1 || rc=$?
+check "pcs-debug.sh monitor on the standby $s: rc 0 (got $rc)" test "$rc" = 0
+# maintenance on/off
+check "pcs-maintenance.sh on" quiet h exec node1 bash "$EX/pcs-maintenance.sh" on
+check "cluster in maintenance, resources unmanaged" h wait-mon "maintenance" \
+  "//cluster_options[@maintenance-mode='true'] and //resource[@id='$RSC' and @managed='false']" 20
+check "crm_verify -L in maintenance" h exec node1 crm_verify -L
+check "pcs-maintenance.sh off" quiet h exec node1 bash "$EX/pcs-maintenance.sh" off
+check "managed again, roles kept" h wait-mon "managed, 1+2" \
+  "//cluster_options[@maintenance-mode='false'] and //resource[@id='$RSC' and @managed='true'] and //resource[@id='$RSC' and @role='Promoted']/node[@name='$p'] and $(xp_roles 1 2)" 30
+
+# (last: the standbys need the primary's monitor to give them a promotion score first)
 # switchover to a standby (once the primary's monitor gave it a positive promotion score)
 # shellcheck disable=SC2046 # one argument per node
 require "standbys $(other_nodes "$p") have positive promotion scores" wait_scores_positive $(other_nodes "$p")
@@ -42,19 +58,5 @@ check "old primary $p streams from $target" wait_streaming "$target" "$(other_no
 check "no move constraint left" bash -c "! '$H' exec node1 cibadmin -Q -o constraints | grep -q cli-"
 check "crm_verify -L after pcs-switchover.sh" h exec node1 crm_verify -L
 
-# maintenance on/off
-check "pcs-maintenance.sh on" quiet h exec node1 bash "$EX/pcs-maintenance.sh" on
-check "cluster in maintenance, resources unmanaged" h wait-mon "maintenance" \
-  "//cluster_options[@maintenance-mode='true'] and //resource[@id='$RSC' and @managed='false']" 20
-check "crm_verify -L in maintenance" h exec node1 crm_verify -L
-check "pcs-maintenance.sh off" quiet h exec node1 bash "$EX/pcs-maintenance.sh" off
-check "managed again, roles kept" h wait-mon "managed, 1+2" \
-  "//cluster_options[@maintenance-mode='false'] and //resource[@id='$RSC' and @managed='true'] and //resource[@id='$RSC' and @role='Promoted']/node[@name='$target'] and $(xp_roles 1 2)" 30
-
-# debug runs of the monitor: rc 8 on the primary, 0 on a standby
-rc=0; h exec "$target" bash "$EX/pcs-debug.sh" monitor >/dev/null 2>&1 || rc=$?
-check "pcs-debug.sh monitor on the primary $target: rc 8 (got $rc)" test "$rc" = 8
-rc=0; h exec "$p" bash "$EX/pcs-debug.sh" monitor >/dev/null 2>&1 || rc=$?
-check "pcs-debug.sh monitor on the standby $p: rc 0 (got $rc)" test "$rc" = 0
 check "crm_verify -L at the end" h exec node1 crm_verify -L
 scenario_end
