@@ -10,7 +10,7 @@ BIN         := target/release/pgha
 # Debian packages every test and the demo need; installed once by `make deps`.
 APT_PACKAGES := postgresql-15 postgresql-client-15 libxml2-utils pacemaker pacemaker-cli-utils \
                 corosync pcs crmsh resource-agents fence-agents iproute2 psmisc strace procps \
-                util-linux shellcheck
+                util-linux shellcheck resource-agents-paf
 
 .PHONY: all build deps install uninstall demo test test-unit test-cluster bench clean
 

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use crate::fake::FakePacemaker;
 use crate::pg::Pg;
 
 /// The resource id the tests use, as `OCF_RESOURCE_INSTANCE`.
@@ -53,8 +54,8 @@ impl Run {
     pub fn reason(&self) -> Option<&str> {
         self.stderr
             .lines()
-            .filter_map(|l| l.strip_prefix("ocf-exit-reason:"))
-            .last()
+            .rev()
+            .find_map(|l| l.strip_prefix("ocf-exit-reason:"))
     }
 
     pub fn describe(&self) -> String {
@@ -135,14 +136,21 @@ impl Agent {
         self.env("OCF_CHECK_LEVEL", &level.to_string())
     }
 
-    /// The parameters and node of `pg`, with its fake Pacemaker tools; `bindir` is left
-    /// unset, so the agent finds PostgreSQL 15 from `PG_VERSION`.
+    /// The parameters and node of `pg`, with its fake Pacemaker tools and its own
+    /// `HA_RSCTMP` (never the host's /run/resource-agents); `bindir` is left unset, so the
+    /// agent finds PostgreSQL 15 from `PG_VERSION`.
     pub fn on(self, pg: &Pg) -> Agent {
         self.param("pgdata", &pg.data().display().to_string())
             .param("pghost", &pg.sock().display().to_string())
             .param("pgport", &pg.port.to_string())
             .meta("on_node", &pg.node)
-            .env("HA_SBIN_DIR", &pg.fake().sbin().display().to_string())
+            .env("HA_RSCTMP", &pg.rsctmp().display().to_string())
+            .cluster(pg.fake())
+    }
+
+    /// The Pacemaker tools to use: nodes of one cluster share one fake.
+    pub fn cluster(self, fake: &FakePacemaker) -> Agent {
+        self.env("HA_SBIN_DIR", &fake.sbin().display().to_string())
     }
 
     /// Stdout must be exactly `text` (it must be empty unless this is called).

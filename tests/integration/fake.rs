@@ -9,8 +9,13 @@
 //! ```text
 //! <dir>/sbin/crm_node        -n: this node's name; -p: the partition's members
 //! <dir>/sbin/crm_attribute   --promotion=RSC -N NODE -G -q | -v VALUE | -D
-//! <dir>/state/node, partition, promotion-RSC@NODE, calls (one line per invocation)
+//! <dir>/sbin/attrd_updater   -p -n NAME -N NODE -Q | -U VALUE | -D
+//! <dir>/state/node, partition, promotion-RSC@NODE, private-NAME@NODE,
+//!             calls (one line per invocation)
 //! ```
+//!
+//! Tests of several nodes give every node's agent the same fake (`Agent::cluster`), as
+//! they would share one Pacemaker.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -57,6 +62,38 @@ case "$op" in
 esac
 "#;
 
+const ATTRD_UPDATER: &str = r#"
+echo "attrd_updater $*" >> "$STATE/calls"
+name= node= op= value= private=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -p|--private) private=1 ;;
+    -n|--name) shift; name=$1 ;;
+    -N|--node) shift; node=$1 ;;
+    -Q|--query) op=query ;;
+    -U|--update) shift; op=update; value=$1 ;;
+    -D|--delete) op=delete ;;
+    *) echo "fake attrd_updater: unsupported argument: $1" >&2; exit 64 ;;
+  esac
+  shift
+done
+if [ -z "$private" ] || [ -z "$name" ] || [ -z "$node" ] || [ -z "$op" ]; then
+  echo "fake attrd_updater: need -p, -n NAME, -N NODE and -Q, -U or -D" >&2
+  exit 64
+fi
+file="$STATE/private-$name@$node"
+case "$op" in
+  query)
+    if [ ! -f "$file" ]; then
+      echo "attrd_updater: Could not query value of $name: attribute does not exist" >&2
+      exit 105
+    fi
+    printf 'name="%s" host="%s" value="%s"\n' "$name" "$node" "$(cat "$file")" ;;
+  update) printf '%s' "$value" > "$file" ;;
+  delete) rm -f "$file" ;;
+esac
+"#;
+
 pub struct FakePacemaker {
     dir: PathBuf,
 }
@@ -71,7 +108,11 @@ impl FakePacemaker {
         fs::create_dir_all(fake.state()).unwrap();
         fs::write(fake.state().join("node"), format!("{node}\n")).unwrap();
         fake.set_partition(&[node]);
-        for (name, body) in [("crm_node", CRM_NODE), ("crm_attribute", CRM_ATTRIBUTE)] {
+        for (name, body) in [
+            ("crm_node", CRM_NODE),
+            ("crm_attribute", CRM_ATTRIBUTE),
+            ("attrd_updater", ATTRD_UPDATER),
+        ] {
             let path = fake.sbin().join(name);
             let script = format!(
                 "#!/bin/sh\n# Fake {name} for pgha's integration tests (tests/integration/fake.rs).\n\
@@ -115,6 +156,15 @@ impl FakePacemaker {
         fs::read_to_string(self.score_file(rsc, node))
             .ok()
             .map(|s| s.trim().to_owned())
+    }
+
+    fn private_file(&self, name: &str, node: &str) -> PathBuf {
+        self.state().join(format!("private-{name}@{node}"))
+    }
+
+    /// A private node attribute (`attrd_updater -p`), e.g. `lsn_location-pgsqld`.
+    pub fn private_attribute(&self, name: &str, node: &str) -> Option<String> {
+        fs::read_to_string(self.private_file(name, node)).ok()
     }
 
     /// Every invocation so far, one per line.

@@ -21,5 +21,6 @@ mod pg;
 
 mod actions;
 mod monitor;
+mod roles;
 mod start_stop;
 mod validate;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::agent::agent;
-use crate::pg::{reap, Pg};
+use crate::pg::{is_zombie, Pg};
 
 /// A running primary and a running standby streaming from it.
 fn primary_and_standby() -> (Pg, Pg) {
@@ -86,25 +86,21 @@ fn monitor_killed_standby_is_generic_error() {
 /// Where pid 1 does not reap orphans (a container's shell, a minimal VM init), a killed
 /// postmaster stays a zombie: `kill(pid, 0)` still succeeds and `/proc/<pid>/comm` still
 /// says postgres, but nothing will ever answer. That is a crash, not a transition to wait
-/// for until the timeout.
+/// for until the timeout; and stop must not wait for it (a failed stop means fencing).
 #[test]
-fn killed_primary_left_as_zombie_is_failed_promoted() {
+fn killed_primary_left_as_zombie_reads_as_crashed() {
     let pg = Pg::primary("pg1");
     pg.start();
     let zombie = pg.kill9_leaving_zombie();
-    let run = agent()
-        .on(&pg)
-        .action("monitor")
+    let on = || agent().on(&pg).timeout_ms(3_000);
+    on().action("monitor")
         .recurring()
-        .timeout_ms(3_000)
-        .run();
-    reap(zombie);
-    assert!(
-        run.code == Some(9) && run.reason().is_some_and(|r| r.contains("crashed")),
-        "a zombie postmaster must read as a crashed primary (9), not as one that is still \
-         starting or stopping\n{}",
-        run.describe()
-    );
+        .expect_reason(9, "crashed");
+    on().action("start")
+        .expect_reason(1, "crashed as a primary");
+    on().action("stop").expect(0);
+    assert!(is_zombie(zombie), "the test lost its zombie: it proved nothing");
+    // Pg's Drop reaps it.
 }
 
 #[test]
@@ -162,4 +158,34 @@ fn recurring_monitor_without_pgdata_is_err_args() {
         .action("monitor")
         .recurring()
         .expect_reason(2, "/nonexistent/pgha/data");
+}
+
+/// PAF #235 again: a data directory that exists but holds nothing (a mount point whose disk
+/// is not mounted, a node being built) is an absent instance for a probe.
+#[test]
+fn paf_235_probe_with_empty_pgdata_is_not_running() {
+    let pg = Pg::primary("pg1");
+    let empty = pg.root().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let on = || {
+        agent()
+            .on(&pg)
+            .param("pgdata", &empty.display().to_string())
+            .action("monitor")
+    };
+    on().probe().expect(7);
+    on().recurring().expect_reason(2, "PG_VERSION");
+}
+
+/// `pghost` may be an address instead of a socket directory.
+#[test]
+fn monitor_over_tcp_when_pghost_is_an_address() {
+    let pg = Pg::primary("pg1");
+    pg.start();
+    agent()
+        .on(&pg)
+        .param("pghost", "127.0.0.1")
+        .action("monitor")
+        .recurring()
+        .expect(8);
 }

@@ -9,6 +9,7 @@
 //! <root>/instance.conf  this instance's settings, included from data/postgresql.conf
 //! <root>/server.log     the log of servers the fixture starts (pg_ctl -l)
 //! <root>/pacemaker/     the fake Pacemaker tools and their state (`fake.rs`)
+//! <root>/rsctmp/        HA_RSCTMP for the agent runs on this node
 //! ```
 //!
 //! Node-specific settings (port, socket, `primary_conninfo`) live outside the data directory,
@@ -51,6 +52,9 @@ listen_addresses = '127.0.0.1'
 shared_buffers = 16MB
 autovacuum = off
 wal_retrieve_retry_interval = 1s
+# Dynamic shared memory in the data directory: a killed postmaster leaves its segments
+# behind, and there they go with the test's directory instead of piling up in /dev/shm.
+dynamic_shared_memory_type = mmap
 include = '../instance.conf'
 ";
 
@@ -170,7 +174,7 @@ pub fn free_port() -> u16 {
 fn scratch() -> PathBuf {
     let shm = Path::new("/dev/shm");
     let roomy = nix::sys::statvfs::statvfs(shm)
-        .is_ok_and(|fs| fs.blocks_available() as u64 * fs.fragment_size() as u64 > (1 << 30));
+        .is_ok_and(|fs| fs.blocks_available().saturating_mul(fs.fragment_size()) > (1 << 30));
     if roomy {
         shm.to_owned()
     } else {
@@ -338,6 +342,7 @@ impl Pg {
         chown_postgres(root.path());
         fs::create_dir(root.path().join("sock")).unwrap();
         chown_postgres(&root.path().join("sock"));
+        fs::create_dir(root.path().join("rsctmp")).unwrap();
         let fake = FakePacemaker::install(&root.path().join("pacemaker"), node);
         Pg {
             node: node.to_owned(),
@@ -376,6 +381,11 @@ impl Pg {
 
     pub fn sock(&self) -> PathBuf {
         self.root().join("sock")
+    }
+
+    /// `HA_RSCTMP` for this node's agent runs.
+    pub fn rsctmp(&self) -> PathBuf {
+        self.root().join("rsctmp")
     }
 
     pub fn instance_conf(&self) -> PathBuf {
@@ -678,6 +688,11 @@ fn proc_state(pid: i32) -> Option<char> {
         .next()?
         .chars()
         .next()
+}
+
+/// Killed (or exited) but not reaped by its parent yet.
+pub fn is_zombie(pid: i32) -> bool {
+    proc_state(pid) == Some('Z')
 }
 
 /// A process exists and is not a zombie.

@@ -176,3 +176,92 @@ fn start_of_standby_sets_no_score() {
     agent().on(&standby).action("start").expect(0);
     assert_eq!(standby.fake().promotion_score(RSC, "pg2"), None);
 }
+
+#[test]
+fn start_refuses_running_primary() {
+    let pg = Pg::primary("pg1");
+    pg.start();
+    agent()
+        .on(&pg)
+        .action("start")
+        .expect_reason(1, "running as a primary");
+    assert!(!pg.in_recovery());
+}
+
+/// start checks the settings before it writes `standby.signal`: a refused start leaves the
+/// data directory as it was.
+#[test]
+fn start_with_bad_primary_conninfo_is_err_args_and_changes_nothing() {
+    let primary = Pg::primary("pg1");
+    let standby = Pg::standby_of(&primary, "pg2");
+    standby.conf("primary_conninfo = 'host=127.0.0.1 port=5432 application_name=pg9'");
+    let before = standby.snapshot();
+    agent()
+        .on(&standby)
+        .action("start")
+        .expect_reason(2, "application_name=pg2");
+    before.assert_same(&standby.snapshot(), "a refused start");
+    standby.assert_not_running();
+}
+
+/// PAF #161: a setting that validation would refuse must not make a stop fail (a failed
+/// stop gets the node fenced); stop only stops.
+#[test]
+fn paf_161_stop_ignores_local_validation_errors() {
+    let pg = Pg::primary("pg1");
+    pg.start();
+    std::fs::write(pg.data().join("recovery.conf.pcmk"), "").unwrap();
+    pg.conf("primary_conninfo = 'host=127.0.0.1'");
+    agent().on(&pg).action("stop").expect(0);
+    pg.assert_not_running();
+    assert_eq!(pg.control_state(), "shut down");
+}
+
+/// Nothing can run from a data directory that does not exist: stop succeeds.
+#[test]
+fn paf_161_stop_without_pgdata_succeeds() {
+    let pg = Pg::primary("pg1");
+    agent()
+        .on(&pg)
+        .param("pgdata", "/nonexistent/pgha/data")
+        .action("stop")
+        .expect(0);
+}
+
+/// Debian's layout (PAF #11, #170): `pgdata` is the configuration directory, `datadir` the
+/// data directory named by its `data_directory`.
+#[test]
+fn debian_layout_with_configuration_outside_the_data_directory() {
+    let pg = Pg::primary("pg1");
+    let conf = pg.root().join("conf");
+    std::fs::create_dir(&conf).unwrap();
+    for file in ["postgresql.conf", "pg_hba.conf", "pg_ident.conf"] {
+        std::fs::rename(pg.data().join(file), conf.join(file)).unwrap();
+    }
+    crate::pg::append(
+        &conf.join("postgresql.conf"),
+        &format!(
+            "data_directory = '{data}'\nhba_file = '{conf}/pg_hba.conf'\n\
+             ident_file = '{conf}/pg_ident.conf'\n",
+            data = pg.data().display(),
+            conf = conf.display()
+        ),
+    );
+    crate::pg::chown_postgres(&conf);
+    let on = || {
+        agent()
+            .on(&pg)
+            .param("pgdata", &conf.display().to_string())
+            .param("datadir", &pg.data().display().to_string())
+    };
+    on().action("validate-all").check_level(10).expect(0);
+    on().action("monitor").probe().expect(7);
+    on().action("start").expect(0);
+    assert!(pg.in_recovery());
+    assert!(pg.data().join("standby.signal").exists());
+    assert_eq!(pg.fake().promotion_score(RSC, "pg1").as_deref(), Some("1"));
+    on().action("monitor").recurring().expect(0);
+    on().action("stop").expect(0);
+    pg.assert_not_running();
+    assert_eq!(pg.control_state(), "shut down in recovery");
+}

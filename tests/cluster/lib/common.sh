@@ -30,7 +30,7 @@ h() { "$H" "$@"; }
 # quiet CMD...: run CMD, show its output only if it fails (pcs is chatty)
 quiet() { local out rc=0; out=$("$@" 2>&1) || rc=$?; [ "$rc" = 0 ] || printf '%s\n' "$out" >&2; return "$rc"; }
 now() { date +%s.%N; }
-since() { printf '%.1f' "$(echo "$(now) - $1" | bc)"; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 say() { echo "[$SCENARIO +$(since "$T_BEGIN")s] $*"; }
 ok() { PASS=$((PASS + 1)); say "PASS: $*"; }
 ko() { FAIL=$((FAIL + 1)); say "FAIL: $*"; }

@@ -11,7 +11,7 @@ scenario_begin
 check "nothing left by earlier runs" h leftovers
 cluster_up
 h pg-init || ko "pg-init"
-check "postgres runs in the nodes" h exec node2 pgrep -x postgres
+check "postgres runs in the nodes" quiet h exec node2 pgrep -x postgres
 t0=$(now)
 h down; CLUSTER_STARTED=0
 say "down in $(since "$t0") s"

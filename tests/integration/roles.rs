@@ -1,0 +1,228 @@
+//! Roles: promote and demote (`paf.md` §2.7, §2.8), the election through pre-promote
+//! notifications (§4.4, §4.5), and the scores the primary's monitor keeps (§4.3).
+
+use std::time::Duration;
+
+use crate::agent::{agent, RSC};
+use crate::pg::Pg;
+
+/// A primary and a standby streaming from it, both running.
+fn primary_and_standby() -> (Pg, Pg) {
+    let primary = Pg::primary("pg1");
+    let standby = Pg::standby_of(&primary, "pg2");
+    primary.start();
+    standby.start();
+    (primary, standby)
+}
+
+#[track_caller]
+fn wait_streaming(primary: &Pg, node: &str) {
+    let sql = format!("SELECT state FROM pg_stat_replication WHERE application_name = '{node}'");
+    primary.wait_for(
+        &format!("{node} streaming"),
+        Duration::from_secs(10),
+        || primary.psql(&sql) == "streaming",
+    );
+}
+
+#[test]
+fn demote_running_primary_restarts_it_as_standby() {
+    let pg = Pg::primary("pg1");
+    pg.start();
+    agent().on(&pg).action("demote").expect(0);
+    assert!(pg.in_recovery());
+    agent().on(&pg).action("monitor").recurring().expect(0);
+}
+
+/// PAF's rule: failing the demote of a stopped instance makes Pacemaker loop
+/// demote → stop → start → promote; starting it as a standby ends the loop.
+#[test]
+fn demote_of_stopped_instance_starts_it_as_standby() {
+    let (primary, standby) = primary_and_standby();
+    standby.stop();
+    agent().on(&standby).action("demote").expect(0);
+    assert!(standby.in_recovery());
+    wait_streaming(&primary, "pg2");
+}
+
+#[test]
+fn demote_of_standby_succeeds() {
+    let (_primary, standby) = primary_and_standby();
+    agent().on(&standby).action("demote").expect(0);
+    assert!(standby.in_recovery());
+}
+
+#[test]
+fn demote_refuses_crashed_primary_and_changes_nothing() {
+    let pg = Pg::primary("pg1");
+    pg.start();
+    pg.kill9();
+    let before = pg.snapshot();
+    agent().on(&pg).action("demote").expect_reason(1, "pg1");
+    before.assert_same(&pg.snapshot(), "demote of a crashed primary");
+    pg.assert_not_running();
+}
+
+/// Without notification data (`crm_resource --force-promote`, PAF #80) there is no election:
+/// the standby is promoted.
+#[test]
+fn promote_running_standby_without_election_data() {
+    let (primary, standby) = primary_and_standby();
+    primary.stop();
+    agent().on(&standby).action("promote").expect(0);
+    assert!(!standby.in_recovery());
+    agent().on(&standby).action("monitor").recurring().expect(8);
+}
+
+#[test]
+fn promote_of_primary_succeeds() {
+    let pg = Pg::primary("pg1");
+    pg.start();
+    agent().on(&pg).action("promote").expect(0);
+    assert!(!pg.in_recovery());
+}
+
+#[test]
+fn promote_refuses_crashed_primary_and_changes_nothing() {
+    let pg = Pg::primary("pg1");
+    pg.start();
+    pg.kill9();
+    let before = pg.snapshot();
+    agent().on(&pg).action("promote").expect_reason(1, "pg1");
+    before.assert_same(&pg.snapshot(), "promote of a crashed primary");
+}
+
+/// A pre-promote or post-promote notification as Pacemaker sends it after pg1, the primary,
+/// was stopped: pg2 and pg3 remain, `target` is to be promoted.
+fn promote_notification(kind: &str, pg: &Pg, shared: &Pg, target: &str) {
+    agent()
+        .on(pg)
+        .cluster(shared.fake())
+        .action("notify")
+        .meta("notify_type", kind)
+        .meta("notify_operation", "promote")
+        .meta("notify_active_uname", "pg2 pg3")
+        .meta("notify_start_uname", " ")
+        .meta("notify_stop_uname", " ")
+        .meta("notify_promote_uname", target)
+        .meta("notify_demote_uname", " ")
+        .meta("notify_promoted_uname", " ")
+        .meta("notify_master_uname", " ")
+        .meta("notify_unpromoted_uname", "pg2 pg3")
+        .meta("notify_slave_uname", " ")
+        .expect(0);
+}
+
+/// After its primary is gone, Pacemaker picks pg2 by score, but pg3 received more WAL: pg2's
+/// promote must give way (scores 1 and 1000, exit 1), and pg3's must succeed. Then the
+/// post-promote notification clears the election's attributes.
+#[test]
+fn election_promotes_the_most_advanced_standby() {
+    let pg1 = Pg::primary("pg1");
+    let pg2 = Pg::standby_of(&pg1, "pg2");
+    let pg3 = Pg::standby_of(&pg1, "pg3");
+    let cluster = &pg1;
+    cluster.fake().set_partition(&["pg1", "pg2", "pg3"]);
+    pg1.start();
+    pg2.start();
+    pg3.start();
+    wait_streaming(&pg1, "pg2");
+    wait_streaming(&pg1, "pg3");
+    // pg2 misses what follows; pg3 gets all of it, the shutdown checkpoint included.
+    pg2.stop();
+    pg1.psql("CREATE TABLE only_pg3_has_it AS SELECT 1 AS x");
+    pg1.stop();
+    pg2.start();
+    let received = |pg: &Pg| pg.psql("SELECT pg_last_wal_receive_lsn() IS NOT NULL");
+    pg3.wait_for("pg3 to have received WAL", Duration::from_secs(5), || {
+        received(&pg3) == "t"
+    });
+
+    for pg in [&pg2, &pg3] {
+        promote_notification("pre", pg, cluster, "pg2");
+    }
+    let lsn_location = format!("lsn_location-{RSC}");
+    for node in ["pg2", "pg3"] {
+        assert!(
+            cluster
+                .fake()
+                .private_attribute(&lsn_location, node)
+                .is_some(),
+            "{node} published no WAL position:\n{}",
+            cluster.fake().calls()
+        );
+    }
+    agent()
+        .on(&pg2)
+        .cluster(cluster.fake())
+        .action("promote")
+        .expect_reason(1, "pg3 is the best candidate");
+    assert!(pg2.in_recovery(), "pg2 must not have been promoted");
+    let score = |node| cluster.fake().promotion_score(RSC, node);
+    assert_eq!(score("pg2").as_deref(), Some("1"));
+    assert_eq!(score("pg3").as_deref(), Some("1000"));
+
+    // Pacemaker recomputes and designates pg3.
+    for pg in [&pg2, &pg3] {
+        promote_notification("pre", pg, cluster, "pg3");
+    }
+    agent()
+        .on(&pg3)
+        .cluster(cluster.fake())
+        .action("promote")
+        .expect(0);
+    assert!(!pg3.in_recovery());
+    for pg in [&pg2, &pg3] {
+        promote_notification("post", pg, cluster, "pg3");
+    }
+    for node in ["pg2", "pg3"] {
+        for name in ["lsn_location", "nodes", "recover_primary"] {
+            assert_eq!(
+                cluster
+                    .fake()
+                    .private_attribute(&format!("{name}-{RSC}"), node),
+                None,
+                "post-promote leaves {name} of {node}"
+            );
+        }
+    }
+}
+
+/// `paf.md` §4.3: 1001 for the primary, 1000 for the most advanced streaming standby, −1000
+/// for a partition node that is not connected.
+#[test]
+fn primary_monitor_sets_promotion_scores() {
+    let (primary, _standby) = primary_and_standby();
+    primary.fake().set_partition(&["pg1", "pg2", "pg3"]);
+    wait_streaming(&primary, "pg2");
+    agent().on(&primary).action("monitor").recurring().expect(8);
+    let score = |node| primary.fake().promotion_score(RSC, node);
+    assert_eq!(score("pg1").as_deref(), Some("1001"));
+    assert_eq!(score("pg2").as_deref(), Some("1000"));
+    assert_eq!(score("pg3").as_deref(), Some("-1000"));
+}
+
+/// Score writes are CIB updates that abort Pacemaker's transition: only changes are written,
+/// and a monitor that changes nothing calls no Pacemaker tool at all.
+#[test]
+fn primary_monitor_writes_scores_only_on_change() {
+    let (primary, standby) = primary_and_standby();
+    primary.fake().set_partition(&["pg1", "pg2"]);
+    wait_streaming(&primary, "pg2");
+    agent().on(&primary).action("monitor").recurring().expect(8);
+    let calls = primary.fake().calls();
+    agent().on(&primary).action("monitor").recurring().expect(8);
+    assert_eq!(
+        primary.fake().calls(),
+        calls,
+        "a monitor with nothing to change called Pacemaker tools"
+    );
+    standby.stop();
+    agent().on(&primary).action("monitor").recurring().expect(8);
+    assert_eq!(
+        primary.fake().promotion_score(RSC, "pg2").as_deref(),
+        Some("-1000"),
+        "the standby left: calls\n{}",
+        primary.fake().calls()
+    );
+}
