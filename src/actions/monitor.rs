@@ -15,10 +15,55 @@ pub fn monitor(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
             log::error!("could not update promotion scores: {e}");
         }
     }
-    Ok(outcome(
-        state,
-        &instance.params.datadir.display().to_string(),
-    ))
+    let name = instance.params.datadir.display().to_string();
+    if state == InstanceState::Standby {
+        return Ok(standby_outcome(instance.wal_receiver(&ctx.deadline), &name));
+    }
+    Ok(outcome(state, &name))
+}
+
+/// A standby that does not stream from a primary is running, but not healthy: it falls
+/// behind, and if it diverged it will never catch up (PAF #16, #123). It is reported as
+/// degraded, which Pacemaker counts as running; the primary's scores keep it from promotion.
+fn standby_outcome(receiver: Result<Option<String>>, name: &str) -> Outcome {
+    match receiver {
+        Ok(Some(status)) if status == "streaming" => Outcome::new(OcfStatus::Success),
+        Ok(status) => {
+            let status = status.unwrap_or_else(|| "no WAL receiver".into());
+            log::warn!("standby \"{name}\" does not follow a primary ({status})");
+            Outcome::because(
+                OcfStatus::Degraded,
+                format!("standby \"{name}\" does not follow a primary ({status})"),
+            )
+        }
+        Err(e) => Outcome::because(OcfStatus::Degraded, format!("standby \"{name}\": {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streaming_standby_is_healthy() {
+        assert_eq!(
+            standby_outcome(Ok(Some("streaming".into())), "d").status,
+            OcfStatus::Success
+        );
+    }
+
+    #[test]
+    fn standby_that_does_not_follow_is_degraded_paf_16() {
+        for receiver in [
+            Ok(None),
+            Ok(Some("waiting".into())),
+            Ok(Some("starting".into())),
+        ] {
+            let outcome = standby_outcome(receiver, "d");
+            assert_eq!(outcome.status, OcfStatus::Degraded);
+            assert!(outcome.reason.unwrap().contains("does not follow"));
+        }
+    }
 }
 
 /// The OCF answer for a settled state.

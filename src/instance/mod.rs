@@ -279,6 +279,16 @@ impl Instance {
         Ok(crate::election::Position { timeline, lsn })
     }
 
+    /// The WAL receiver's status (`streaming`, `waiting`, …), `None` when there is none.
+    pub fn wal_receiver(&self, deadline: &Deadline) -> Result<Option<String>> {
+        let session = self.connect(deadline)?;
+        let rows = session.text_rows("SELECT status FROM pg_stat_wal_receiver", deadline)?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|row| row.into_iter().next().flatten()))
+    }
+
     /// A `pg_ctl` command for this data directory, run as the system user.
     fn pg_ctl(&self, deadline: &Deadline) -> Cmd {
         // pg_ctl's own wait must end before ours, so that it reports what it saw.

@@ -104,7 +104,9 @@ h exec node2 runuser -u postgres -- psql -h "$VIP" -X -q -c \
   "create table demo(at timestamptz default now(), note text); insert into demo(note) values ('written before the crash')"
 
 step "4. power cut of the primary's node $P (every process killed at once, addresses dropped)"
-# wait until the standbys are eligible (the primary's monitor gives them their scores)
+# wait until the standbys are eligible: the primary's monitor (every 15 s) gives them their
+# promotion scores; right after a promotion they are not connected yet and get -1000
+echo "    (waiting until the primary's monitor has given both standbys a positive promotion score)"
 # shellcheck disable=SC2046 # one argument per node
 wait_scores_positive $(other_nodes "$P") || true
 S=$(other_nodes "$P" | cut -d' ' -f1)

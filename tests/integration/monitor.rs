@@ -99,7 +99,10 @@ fn killed_primary_left_as_zombie_reads_as_crashed() {
     on().action("start")
         .expect_reason(1, "crashed as a primary");
     on().action("stop").expect(0);
-    assert!(is_zombie(zombie), "the test lost its zombie: it proved nothing");
+    assert!(
+        is_zombie(zombie),
+        "the test lost its zombie: it proved nothing"
+    );
     // Pg's Drop reaps it.
 }
 

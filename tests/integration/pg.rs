@@ -14,8 +14,9 @@
 //!
 //! Node-specific settings (port, socket, `primary_conninfo`) live outside the data directory,
 //! as on a real node, so a standby copied from a primary does not inherit them. Data
-//! directories are copies of one `initdb` made once per settings (cached in
-//! `CARGO_TARGET_TMPDIR`): `initdb` costs a second, a copy a tenth of one.
+//! directories are copies of one template (`initdb`, then one start and clean stop), made
+//! once per PostgreSQL version and settings and cached in `CARGO_TARGET_TMPDIR`: `initdb`
+//! costs a second or two, a copy a tenth of one.
 //!
 //! Servers are stopped in `Drop` (immediate mode), so no postgres outlives the test binary.
 //! The test process makes itself the child subreaper: postmasters that `pg_ctl` leaves
@@ -462,7 +463,7 @@ impl Pg {
 
     /// Like [`Pg::kill9`] but leaves the postmaster a zombie (killed, not yet reaped by its
     /// parent), as under a pid 1 that does not reap orphans; the children are reaped. Returns
-    /// the postmaster's pid: reap it with [`reap`].
+    /// the postmaster's pid; `Drop` reaps it.
     #[track_caller]
     pub fn kill9_leaving_zombie(&self) -> i32 {
         let mut victims = self.kill9_without_reaping();
@@ -720,7 +721,7 @@ fn children_of(parent: i32) -> Vec<i32> {
 
 /// Reaps `pid` if it is (or becomes) a child of this process: with the subreaper flag,
 /// orphaned postmasters are.
-pub fn reap(pid: i32) {
+fn reap(pid: i32) {
     // Only postgres processes: a pid from a stale pid file may since belong to a child that
     // std::process spawned (and will wait for) in another test thread.
     let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();

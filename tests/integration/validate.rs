@@ -136,3 +136,21 @@ rejects!(level_10_postgresql_11_is_not_installed,
         fs::write(pg.data().join("PG_VERSION"), "11\n").unwrap();
         a.check_level(10)
     } => 5, "11");
+
+/// Under `crm_resource --force-*` Pacemaker passes no `CRM_meta_on_node`: the node name
+/// comes from `crm_node -n`.
+#[test]
+fn node_name_comes_from_crm_node_without_on_node() {
+    let pg = Pg::primary("pg1");
+    agent()
+        .on(&pg)
+        .unset("OCF_RESKEY_CRM_meta_on_node")
+        .action("validate-all")
+        .check_level(10)
+        .expect(0);
+    assert!(
+        pg.fake().calls().lines().any(|l| l == "crm_node -n"),
+        "calls:\n{}",
+        pg.fake().calls()
+    );
+}
