@@ -40,32 +40,6 @@ fn standby_outcome(receiver: Result<Option<String>>, name: &str) -> Outcome {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn streaming_standby_is_healthy() {
-        assert_eq!(
-            standby_outcome(Ok(Some("streaming".into())), "d").status,
-            OcfStatus::Success
-        );
-    }
-
-    #[test]
-    fn standby_that_does_not_follow_is_degraded_paf_16() {
-        for receiver in [
-            Ok(None),
-            Ok(Some("waiting".into())),
-            Ok(Some("starting".into())),
-        ] {
-            let outcome = standby_outcome(receiver, "d");
-            assert_eq!(outcome.status, OcfStatus::Degraded);
-            assert!(outcome.reason.unwrap().contains("does not follow"));
-        }
-    }
-}
-
 /// The OCF answer for a settled state.
 pub fn outcome(state: InstanceState, name: &str) -> Outcome {
     match state {
@@ -88,6 +62,32 @@ pub fn outcome(state: InstanceState, name: &str) -> Outcome {
         ),
         InstanceState::Transitional(why) | InstanceState::Broken(why) => {
             Outcome::because(OcfStatus::ErrGeneric, format!("instance \"{name}\": {why}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streaming_standby_is_healthy() {
+        assert_eq!(
+            standby_outcome(Ok(Some("streaming".into())), "d").status,
+            OcfStatus::Success
+        );
+    }
+
+    #[test]
+    fn standby_that_does_not_follow_is_degraded_paf_16() {
+        for receiver in [
+            Ok(None),
+            Ok(Some("waiting".into())),
+            Ok(Some("starting".into())),
+        ] {
+            let outcome = standby_outcome(receiver, "d");
+            assert_eq!(outcome.status, OcfStatus::Degraded);
+            assert!(outcome.reason.unwrap().contains("does not follow"));
         }
     }
 }
