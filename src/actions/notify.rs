@@ -29,6 +29,7 @@ pub fn notify(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
             clear(ctx);
             Ok(())
         }
+        ("pre", "demote") => pre_demote(ctx, instance, &n),
         _ => Ok(()),
     };
     if let Err(e) = result {
@@ -46,6 +47,26 @@ fn clear(ctx: &Ctx) {
             log::warn!("could not clear {name}: {e}");
         }
     }
+}
+
+/// A crashed primary that Pacemaker recovers in place (demote, stop, start, promote on this
+/// node) is started as a primary first, so its crash recovery runs and the demote that
+/// follows finds a clean primary to stop (PAF's pre-demote). Only when the same node gets
+/// promoted again: elsewhere, a crashed primary must not come back as one.
+fn pre_demote(ctx: &Ctx, instance: &Instance, n: &Notification) -> Result<()> {
+    let node = ctx.node();
+    if !n.demote.contains(node) || !n.is_primary_recovery(node) {
+        return Ok(());
+    }
+    if let InstanceState::CrashedPrimary(state) = instance.settled_state(&ctx.deadline)? {
+        log::info!("trying to recover the crashed primary in place (pg_control: \"{state}\")");
+        instance.pg_ctl_start(&ctx.deadline)?;
+        log::info!(
+            "state after the recovery attempt: {:?}",
+            instance.settled_state(&ctx.deadline)?
+        );
+    }
+    Ok(())
 }
 
 fn pre_promote(ctx: &Ctx, instance: &Instance, n: &Notification) -> Result<()> {
