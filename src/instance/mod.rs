@@ -8,6 +8,7 @@ pub mod control;
 pub mod postmaster;
 pub mod sql;
 pub mod state;
+pub mod wal;
 
 use std::cell::RefCell;
 use std::os::unix::fs::{chown, PermissionsExt};

@@ -49,9 +49,9 @@ check "managed again, roles kept" h wait-mon "managed, 1+2" \
 # shellcheck disable=SC2046 # one argument per node
 require "standbys $(other_nodes "$p") have positive promotion scores" wait_scores_positive $(other_nodes "$p")
 target=$(other_nodes "$p" | cut -d' ' -f2); t0=$(now)
-check "pcs-switchover.sh $target" quiet h exec node1 bash "$EX/pcs-switchover.sh" "$target"
+check "pcs-switchover.sh $target" quiet h exec node1 env PGHA_SWITCHOVER_WAIT=40 bash "$EX/pcs-switchover.sh" "$target"
 check "$target is the primary after the switchover" h wait-mon "$target Promoted" \
-  "//resource[@id='$RSC' and @role='Promoted']/node[@name='$target'] and $(xp_roles 1 2)"
+  "//resource[@id='$RSC' and @role='Promoted']/node[@name='$target'] and $(xp_roles 1 2)" 20
 say "switchover $p -> $target: $(since "$t0") s"
 check "VIP followed to $target" h wait-mon "VIP on $target" "$(xp_vip_on "$target")"
 check "old primary $p streams from $target" wait_streaming "$target" "$(other_nodes "$target")"

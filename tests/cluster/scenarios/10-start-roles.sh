@@ -31,7 +31,9 @@ for n in $(other_nodes "$p"); do
   check "the row written through the VIP is on $n" bash -c \
     "for i in \$(seq 40); do [ \"\$('$H' exec $n runuser -u postgres -- psql -h /run/postgresql -X -At -c 'select count(*) from t10' 2>/dev/null)\" = 1 ] && exit 0; sleep 0.25; done; exit 1"
 done
-check "no failed actions" h wait-mon "no failures" "not(//failures/failure)" 2
+failures=$(h mon | xmllint --xpath '//failures/failure' - 2>/dev/null \
+  | sed -n 's/.*op_key="\([^"]*\)" node="\([^"]*\)" exitstatus="\([^"]*\)".*/\1 on \2: \3/p' | tr '\n' ';' || true)
+check "no failed actions after a clean first start${failures:+ (got: $failures)}" test -z "$failures"
 case $AGENT in ocf:pgha:*)
   check "the agent's log lines reach syslog (agents.log of $p)" grep -q pgsqlms "$PGHA_CLUSTER_ROOT/nodes/$p/agents.log" ;;
 esac

@@ -19,11 +19,17 @@ old=$(h exec "$v" head -1 "$PGDATA/postmaster.pid")
 t0=$(now)
 h exec "$v" kill -KILL "$old"
 say "SIGKILL to the postmaster of $v (pid $old)"
-check "the failure on $v is detected (failed monitor)" h wait-mon "failure of $RSC on $v" \
-  "//failures/failure[@node='$v']" 40
-check "$v recovered: 1 Promoted + 2 Unpromoted again" wait_roles 1 2 40
-new=$(h exec "$v" head -1 "$PGDATA/postmaster.pid" 2>/dev/null || true)
+# detected = the monitor reports the crash (not a 190 "degraded" entry from before the kill)
+check "the crash on $v is detected (failed monitor)" h wait-mon "failure of $RSC on $v" \
+  "//failures/failure[@node='$v' and @task='monitor' and @exitcode!='190']" 40
+new=""; deadline=$(( $(date +%s) + 40 ))
+while [ "$(date +%s)" -lt "$deadline" ]; do
+  new=$(h exec "$v" bash -c "p=\$(head -1 $PGDATA/postmaster.pid 2>/dev/null) && kill -0 \$p 2>/dev/null && echo \$p" || true)
+  [ -n "$new" ] && [ "$new" != "$old" ] && break
+  sleep 0.5
+done
 check "a new postmaster runs on $v (pid $old -> ${new:-none})" bash -c "[ -n '$new' ] && [ '$new' != '$old' ]"
+check "$v recovered: 1 Promoted + 2 Unpromoted again" wait_roles 1 2 40
 check "$v streams again" wait_streaming "$p" "$(other_nodes "$p")" 30
 say "kill -> streaming again: $(since "$t0") s"
 check "the primary stayed on $p" test "$(promoted_node)" = "$p"

@@ -1,0 +1,450 @@
+use super::*;
+use proptest::prelude::*;
+
+fn lsn(text: &str) -> Lsn {
+    text.parse().unwrap()
+}
+
+fn history(tli: TimelineId, text: &str) -> History {
+    History::parse(tli, text).unwrap()
+}
+
+/// A cleanly stopped former primary on `tli`, whose shutdown checkpoint starts 120 bytes
+/// before `end`.
+fn target(tli: TimelineId, hist: History, end: &str) -> TargetFacts {
+    let end = lsn(end);
+    TargetFacts {
+        system_identifier: 7,
+        catalog_version: 202209061,
+        state: DbState::ShutDown,
+        checkpoint: Lsn(end.0 - 120),
+        checkpoint_timeline: tli,
+        checkpoint_end: Some(end),
+        min_recovery_point: Lsn::ZERO,
+        min_recovery_point_timeline: 0,
+        can_rewind: true,
+        history: hist,
+        wal_segments: WalSegments {
+            segment_size: 1 << 20,
+            present: (0..4096).map(|s| (1, s)).collect(),
+        },
+        restore_command: false,
+    }
+}
+
+fn source(tli: TimelineId, hist: History, insert: &str) -> SourceFacts {
+    SourceFacts {
+        system_identifier: 7,
+        catalog_version: 202209061,
+        in_recovery: false,
+        timeline: tli,
+        checkpoint_timeline: tli,
+        history: hist,
+        insert_lsn: lsn(insert),
+        full_page_writes: true,
+    }
+}
+
+// ---- history files ----
+
+#[test]
+fn parses_a_real_pg15_history_file() {
+    let h = history(2, "1\t0/27B061F8\tno recovery target specified\n");
+    assert_eq!(
+        h.entries(),
+        [
+            HistoryEntry {
+                tli: 1,
+                begin: Lsn::ZERO,
+                end: Some(lsn("0/27B061F8"))
+            },
+            HistoryEntry {
+                tli: 2,
+                begin: lsn("0/27B061F8"),
+                end: None
+            },
+        ]
+    );
+    assert_eq!(h.timeline(), 2);
+    assert_eq!(h.switchpoint_of(1), Some(lsn("0/27B061F8")));
+    assert_eq!(h.switchpoint_of(2), None);
+}
+
+#[test]
+fn skips_comments_and_blank_lines_and_ignores_reasons() {
+    let h = history(
+        4,
+        "# comment\n\n1\t0/3000000\tno recovery target specified\n\
+         2\t0/5000000\tbefore transaction 123 extra words\n3\t0/5000000\tat restore point \"x\"\n",
+    );
+    let tlis: Vec<_> = h.entries().iter().map(|e| e.tli).collect();
+    assert_eq!(tlis, [1, 2, 3, 4]);
+}
+
+#[test]
+fn timeline_one_has_no_file() {
+    assert_eq!(History::first().entries().len(), 1);
+    assert_eq!(History::parse(1, "").unwrap(), History::first());
+}
+
+macro_rules! bad_history {
+    ($name:ident, $tli:expr, $text:expr) => {
+        #[test]
+        fn $name() {
+            assert!(History::parse($tli, $text).is_err(), "{:?}", $text);
+        }
+    };
+}
+bad_history!(rejects_a_non_numeric_timeline, 2, "x\t0/1\treason\n");
+bad_history!(rejects_a_missing_switchpoint, 2, "1\n");
+bad_history!(rejects_a_bad_switchpoint, 2, "1\t01\treason\n");
+bad_history!(rejects_decreasing_timelines, 4, "2\t0/1\tr\n1\t0/2\tr\n");
+bad_history!(rejects_repeated_timelines, 4, "1\t0/1\tr\n1\t0/2\tr\n");
+bad_history!(rejects_a_parent_not_below_the_child, 2, "2\t0/1\tr\n");
+bad_history!(rejects_switchpoints_going_back, 3, "1\t0/5\tr\n2\t0/4\tr\n");
+
+// ---- common ancestor ----
+
+#[test]
+fn fork_on_a_shared_parent() {
+    let t = History::first();
+    let s = history(2, "1\t0/3000000\tr\n");
+    assert_eq!(
+        common_ancestor(&t, &s),
+        Some(Fork {
+            tli: 1,
+            at: Some(lsn("0/3000000")),
+            target_on_common: true
+        })
+    );
+}
+
+#[test]
+fn sibling_timelines_fork_at_the_earlier_switch() {
+    let t = history(3, "1\t0/3000000\tr\n2\t0/7000000\tr\n");
+    let s = history(4, "1\t0/3000000\tr\n2\t0/6000000\tr\n");
+    assert_eq!(
+        common_ancestor(&t, &s),
+        Some(Fork {
+            tli: 2,
+            at: Some(lsn("0/6000000")),
+            target_on_common: false
+        })
+    );
+}
+
+#[test]
+fn a_timeline_number_reused_elsewhere_is_not_common() {
+    let t = history(3, "1\t0/3000000\tr\n2\t0/7000000\tr\n");
+    let s = history(3, "1\t0/4000000\tr\n2\t0/7000000\tr\n");
+    let fork = common_ancestor(&t, &s).unwrap();
+    assert_eq!(fork.tli, 1);
+    assert_eq!(fork.at, Some(lsn("0/3000000")));
+}
+
+#[test]
+fn no_common_timeline() {
+    assert_eq!(common_ancestor(&History::root(1), &History::root(2)), None);
+}
+
+// ---- decisions: the cases of the course's lab and the traps ----
+
+#[test]
+fn old_primary_that_wrote_after_the_promotion_needs_a_rewind() {
+    // Lab 1.7.4: t7 on the old primary after the fork.
+    let t = target(1, History::first(), "0/3100000");
+    let s = source(2, history(2, "1\t0/30000A0\tr\n"), "0/3200000");
+    assert_eq!(
+        decide(&t, &s),
+        Decision::Rewind {
+            fork_point: lsn("0/30000A0"),
+            fork_timeline: 1,
+            target_end: lsn("0/3100000")
+        }
+    );
+}
+
+#[test]
+fn old_primary_stopped_cleanly_before_the_promotion_streams() {
+    // The standby received the shutdown checkpoint: the switch is exactly its end.
+    let t = target(1, History::first(), "0/30000A0");
+    let s = source(2, history(2, "1\t0/30000A0\tr\n"), "0/3200000");
+    assert_eq!(decide(&t, &s), Decision::Stream);
+}
+
+#[test]
+fn a_standby_behind_the_fork_streams() {
+    let mut t = target(1, History::first(), "0/2000000");
+    t.state = DbState::ShutDownInRecovery;
+    t.min_recovery_point = lsn("0/2500000");
+    t.min_recovery_point_timeline = 1;
+    let s = source(2, history(2, "1\t0/30000A0\tr\n"), "0/3200000");
+    assert_eq!(decide(&t, &s), Decision::Stream);
+}
+
+#[test]
+fn a_standby_that_replayed_past_the_fork_needs_a_rewind() {
+    let mut t = target(1, History::first(), "0/2000000");
+    t.state = DbState::ShutDownInRecovery;
+    t.min_recovery_point = lsn("0/3000100");
+    t.min_recovery_point_timeline = 1;
+    let s = source(2, history(2, "1\t0/30000A0\tr\n"), "0/3200000");
+    assert!(matches!(decide(&t, &s), Decision::Rewind { .. }));
+}
+
+#[test]
+fn crashed_primary_needs_crash_recovery_first() {
+    for state in [
+        DbState::InProduction,
+        DbState::ShuttingDown,
+        DbState::InCrashRecovery,
+        DbState::Startup,
+    ] {
+        let mut t = target(1, History::first(), "0/3100000");
+        t.state = state;
+        let s = source(2, history(2, "1\t0/30000A0\tr\n"), "0/3200000");
+        assert_eq!(decide(&t, &s), Decision::CrashRecoveryFirst(state));
+    }
+}
+
+#[test]
+fn same_timeline_behind_streams_and_ahead_is_refused() {
+    let s = source(1, History::first(), "0/3000000");
+    assert_eq!(
+        decide(&target(1, History::first(), "0/2000000"), &s),
+        Decision::Stream
+    );
+    assert!(matches!(
+        decide(&target(1, History::first(), "0/4000000"), &s),
+        Decision::Refuse(Refusal::TargetAheadOnSameTimeline { .. })
+    ));
+}
+
+#[test]
+fn different_systems_are_refused_and_never_recloned() {
+    let mut t = target(1, History::first(), "0/3100000");
+    t.system_identifier = 8;
+    let d = decide(&t, &source(2, history(2, "1\t0/30000A0\tr\n"), "0/3200000"));
+    match d {
+        Decision::Refuse(why) => assert!(!why.reclone_allowed(), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_standby_source_is_refused() {
+    let mut s = source(2, history(2, "1\t0/30000A0\tr\n"), "0/3200000");
+    s.in_recovery = true;
+    assert_eq!(
+        decide(&target(1, History::first(), "0/3100000"), &s),
+        Decision::Refuse(Refusal::SourceNotPrimary)
+    );
+}
+
+#[test]
+fn no_hints_nor_checksums_is_refused_only_when_a_rewind_is_needed() {
+    let s = source(2, history(2, "1\t0/30000A0\tr\n"), "0/3200000");
+    let mut t = target(1, History::first(), "0/3100000");
+    t.can_rewind = false;
+    assert_eq!(
+        decide(&t, &s),
+        Decision::Refuse(Refusal::NoHintsNorChecksums)
+    );
+    let mut t = target(1, History::first(), "0/30000A0");
+    t.can_rewind = false;
+    assert_eq!(decide(&t, &s), Decision::Stream);
+}
+
+#[test]
+fn fork_segment_gone_without_archive_is_refused_with_archive_rewinds() {
+    let s = source(2, history(2, "1\t0/30000A0\tr\n"), "0/3200000");
+    let mut t = target(1, History::first(), "0/9100000");
+    t.wal_segments.present = vec![(1, 0x90), (1, 0x91)];
+    assert!(matches!(
+        decide(&t, &s),
+        Decision::Refuse(Refusal::MissingWal { .. })
+    ));
+    t.restore_command = true;
+    assert!(matches!(decide(&t, &s), Decision::Rewind { .. }));
+}
+
+#[test]
+fn unreadable_checkpoint_record_is_never_a_reason_to_stream() {
+    let s = source(2, history(2, "1\t0/30000A0\tr\n"), "0/3200000");
+    let mut t = target(1, History::first(), "0/3000000");
+    t.checkpoint_end = None;
+    assert!(matches!(
+        decide(&t, &s),
+        Decision::Refuse(Refusal::MissingWal { .. })
+    ));
+    t.restore_command = true;
+    assert!(matches!(decide(&t, &s), Decision::Rewind { .. }));
+}
+
+#[test]
+fn target_on_a_sibling_timeline_needs_a_rewind() {
+    let t = {
+        let mut t = target(3, history(3, "1\t0/3000000\tr\n2\t0/7000000\tr\n"), "0/7100000");
+        t.wal_segments.present = vec![(2, 6), (3, 7)];
+        t
+    };
+    let s = source(4, history(4, "1\t0/3000000\tr\n2\t0/6000000\tr\n"), "0/8000000");
+    assert_eq!(
+        decide(&t, &s),
+        Decision::Rewind {
+            fork_point: lsn("0/6000000"),
+            fork_timeline: 2,
+            target_end: lsn("0/7100000")
+        }
+    );
+}
+
+#[test]
+fn the_promotion_checkpoint_trap_applies_up_to_pg15() {
+    let mut s = source(2, history(2, "1\t0/30000A0\tr\n"), "0/3200000");
+    s.checkpoint_timeline = 1;
+    assert!(s.needs_checkpoint(13));
+    assert!(s.needs_checkpoint(15));
+    assert!(!s.needs_checkpoint(16));
+    s.checkpoint_timeline = 2;
+    assert!(!s.needs_checkpoint(15));
+}
+
+// ---- record ends ----
+
+#[test]
+fn checkpoint_record_end_inside_a_page_is_maxaligned() {
+    // A shutdown checkpoint: 24 + 2 + 88 = 114 bytes, next record 120 bytes later.
+    assert_eq!(
+        record_end(lsn("0/3000028"), 114, 8192, 1 << 20),
+        Some(lsn("0/30000A0"))
+    );
+}
+
+#[test]
+fn record_crossing_a_page_skips_the_short_header() {
+    // 16 bytes left on the page, 98 continue after a 24-byte header.
+    assert_eq!(
+        record_end(Lsn(8192 - 16), 114, 8192, 1 << 20),
+        Some(Lsn(8192 + 24 + 104))
+    );
+}
+
+#[test]
+fn record_crossing_a_segment_skips_the_long_header() {
+    let seg = 1u64 << 20;
+    assert_eq!(
+        record_end(Lsn(seg - 8), 114, 8192, seg),
+        Some(Lsn(seg + 40 + 112))
+    );
+}
+
+#[test]
+fn record_ending_exactly_at_a_page_end() {
+    assert_eq!(
+        record_end(Lsn(8192 - 120), 120, 8192, 1 << 20),
+        Some(Lsn(8192))
+    );
+}
+
+// ---- costs ----
+
+#[test]
+fn measured_case_prefers_the_reclone() {
+    // PG 15, 905 MB database, wal_keep_size=4GB: 1.7 GB of WAL on the source.
+    let e = CostEstimate {
+        source_wal: 1_700 << 20,
+        source_databases: 905 << 20,
+        source_since_fork: 150 << 20,
+        target_since_fork: 150 << 20,
+    };
+    assert!(e.prefers_reclone());
+}
+
+#[test]
+fn a_short_divergence_on_a_large_database_prefers_the_rewind() {
+    let e = CostEstimate {
+        source_wal: 80 << 20,
+        source_databases: 50 << 30,
+        source_since_fork: 1 << 20,
+        target_since_fork: 1 << 20,
+    };
+    assert!(!e.prefers_reclone());
+    assert_eq!(e.rewind_bytes(), 82 << 20);
+}
+
+// ---- invariants ----
+
+/// A chain of timelines 1..=n with increasing switchpoints.
+fn chain() -> impl Strategy<Value = Vec<u64>> {
+    proptest::collection::vec(1u64..0x1000_0000, 0..5).prop_map(|mut v| {
+        v.sort_unstable();
+        v.dedup();
+        v
+    })
+}
+
+fn history_of(switches: &[u64], tli: TimelineId) -> History {
+    let text: String = switches
+        .iter()
+        .take(tli as usize - 1)
+        .enumerate()
+        .map(|(i, s)| format!("{}\t{}\tr\n", i + 1, Lsn(*s)))
+        .collect();
+    History::parse(tli, &text).unwrap()
+}
+
+proptest! {
+    /// Never `Stream` when the target's WAL goes past the point where the source left the
+    /// target's timeline, nor past the source's position on the same timeline.
+    #[test]
+    fn never_streams_a_target_ahead_of_the_fork(
+        switches in chain(),
+        target_pick in 0usize..6,
+        end in 0x100u64..0x2000_0000,
+        insert in 0x100u64..0x2000_0000,
+        standby in any::<bool>(),
+    ) {
+        let source_tli = switches.len() as u32 + 1;
+        let target_tli = (target_pick as u32 % source_tli) + 1;
+        let mut t = target(target_tli, history_of(&switches, target_tli), &Lsn(end).to_string());
+        if standby {
+            t.state = DbState::ShutDownInRecovery;
+        }
+        t.wal_segments.present = (1..=source_tli)
+            .flat_map(|tli| (0..0x200).map(move |s| (tli, s)))
+            .collect();
+        let s = source(source_tli, history_of(&switches, source_tli), &Lsn(insert).to_string());
+        let d = decide(&t, &s);
+        let limit = s.history.switchpoint_of(target_tli).unwrap_or(Lsn(insert));
+        if Lsn(end) > limit {
+            prop_assert_ne!(d.clone(), Decision::Stream);
+        }
+        if d == Decision::Stream {
+            prop_assert!(Lsn(end) <= limit);
+        }
+        if let Decision::Rewind { fork_point, .. } = d {
+            prop_assert!(fork_point < Lsn(end));
+        }
+    }
+
+    #[test]
+    fn history_text_round_trips(switches in chain()) {
+        let tli = switches.len() as u32 + 1;
+        let h = history_of(&switches, tli);
+        prop_assert_eq!(h.entries().len(), tli as usize);
+        for (i, s) in switches.iter().enumerate() {
+            prop_assert_eq!(h.switchpoint_of(i as u32 + 1), Some(Lsn(*s)));
+        }
+    }
+
+    #[test]
+    fn record_end_is_aligned_and_after_the_record(
+        page in 0u64..1000, offset in 1u64..1023, len in 24u32..40_000,
+    ) {
+        let start = Lsn(page * 8192 + offset * 8);
+        let end = record_end(start, len, 8192, 1 << 20).unwrap();
+        prop_assert_eq!(end.0 % 8, 0);
+        prop_assert!(end.0 >= start.0 + u64::from(len));
+    }
+}

@@ -1,0 +1,104 @@
+//! The transactions a rewind discards, kept: before pg_rewind may touch the target, the
+//! target's WAL from the fork point on is copied into a dated folder outside the data
+//! directory, with the history files and the target's `pg_control`.
+//!
+//! Layout of one rewind's folder (`rewind_keep_dir`, by default next to the data directory):
+//!
+//! ```text
+//! <keep_dir>/<node>-<YYYYMMDDTHHMMSSZ>/
+//!     README          what this is, the fork point, the decision
+//!     pg_wal/         every segment from the fork point's on, and the history files
+//!     pg_control      the target's, as it was
+//!     config/         the node's own configuration files (config.rs)
+//! ```
+//!
+//! The segments can be read with `pg_waldump -p <folder>/pg_wal`, to find what was lost.
+
+use std::os::unix::fs::chown;
+use std::path::{Path, PathBuf};
+
+use super::config::copy_tree;
+use super::target::parse_segment_name;
+use super::RewindError;
+use crate::deadline::Deadline;
+use crate::lsn::Lsn;
+use crate::process::RunAs;
+
+/// Creates this run's folder, owned by the system user.
+pub fn create_run_dir(
+    keep_dir: &Path,
+    node: &str,
+    stamp: &str,
+    owner: &RunAs,
+) -> Result<PathBuf, RewindError> {
+    std::fs::create_dir_all(keep_dir)
+        .map_err(|e| RewindError::io(format!("could not create {}", keep_dir.display()), e))?;
+    let mut dir = keep_dir.join(format!("{node}-{stamp}"));
+    let mut n = 1;
+    while dir.exists() {
+        n += 1;
+        dir = keep_dir.join(format!("{node}-{stamp}-{n}"));
+    }
+    std::fs::create_dir(&dir)
+        .map_err(|e| RewindError::io(format!("could not create {}", dir.display()), e))?;
+    if owner.needs_switch() {
+        for d in [keep_dir, dir.as_path()] {
+            let _ = chown(d, Some(owner.uid.as_raw()), Some(owner.gid.as_raw()));
+        }
+    }
+    Ok(dir)
+}
+
+/// Copies the WAL the rewind is about to discard: every segment whose range ends past
+/// `fork_point` (all of them when the fork is unknown), and every history file. Returns
+/// the bytes copied.
+pub fn keep_discarded_wal(
+    datadir: &Path,
+    run_dir: &Path,
+    fork_point: Option<Lsn>,
+    segment_size: u64,
+    readme: &str,
+    deadline: &Deadline,
+) -> Result<u64, RewindError> {
+    let wal = datadir.join("pg_wal");
+    let into = run_dir.join("pg_wal");
+    std::fs::create_dir_all(&into)
+        .map_err(|e| RewindError::io(format!("could not create {}", into.display()), e))?;
+    let first_segno = fork_point.map_or(0, |lsn| lsn.0 / segment_size.max(1));
+    let entries = std::fs::read_dir(&wal)
+        .map_err(|e| RewindError::io(format!("could not list {}", wal.display()), e))?;
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| {
+            name.ends_with(".history")
+                || name.ends_with(".partial")
+                || parse_segment_name(name, segment_size).is_some_and(|(_, s)| s >= first_segno)
+        })
+        .collect();
+    names.sort();
+    let mut bytes = 0u64;
+    for name in &names {
+        if deadline.expired() {
+            return Err(RewindError::Timeout {
+                what: format!("the copy of the discarded WAL into {}", into.display()),
+                waited: deadline.elapsed(),
+            });
+        }
+        copy_tree(&wal.join(name), &into.join(name))?;
+        bytes += std::fs::metadata(into.join(name)).map_or(0, |m| m.len());
+    }
+    copy_tree(
+        &datadir.join("global").join("pg_control"),
+        &run_dir.join("pg_control"),
+    )?;
+    std::fs::write(run_dir.join("README"), readme)
+        .map_err(|e| RewindError::io(format!("could not write {}", run_dir.display()), e))?;
+    log::info!(
+        "kept {} WAL files ({bytes} bytes) from {} on in {}",
+        names.len(),
+        fork_point.map_or("the start".to_owned(), |l| l.to_string()),
+        into.display()
+    );
+    Ok(bytes)
+}

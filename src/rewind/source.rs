@@ -1,0 +1,425 @@
+//! The rewind's source: the current primary, over SQL (or a stopped data directory).
+//!
+//! Owns the questions pgha asks the source before a rewind: is it a primary, which system,
+//! which timeline and history, has it checkpointed since its promotion (PG ≤ 15), and how
+//! much a rewind or a re-clone would copy. Everything is read with the functions pg_rewind
+//! itself needs (`pg_read_binary_file`, `pg_ls_dir`, `pg_stat_file`: pgha's pg_rewind notes
+//! §7.3), so a role with pg_rewind's four grants suffices; `CHECKPOINT` additionally needs a
+//! superuser or (PG ≥ 15) `pg_checkpoint`, and without it pgha waits for the checkpoint.
+//!
+//! The connection is a libpq connection string, as `primary_conninfo` and pg_rewind take;
+//! tokio-postgres understands most of it. Known limits: no TLS (`sslmode=require` fails;
+//! `prefer` connects in clear), no `.pgpass` (give `password=` or use trust/peer/cert on
+//! the source): pg_rewind and pg_basebackup, which use libpq, have neither limit.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::runtime::Runtime;
+use tokio_postgres::config::{SslMode, TargetSessionAttrs};
+use tokio_postgres::{Client, Config, NoTls, Row};
+
+use super::decision::{CostEstimate, History, SourceFacts};
+use super::target::{history_file_name, read_history};
+use super::RewindError;
+use crate::deadline::Deadline;
+use crate::instance::conninfo;
+use crate::instance::control::{self, ControlFile, DbState};
+use crate::lsn::Lsn;
+
+/// SQLSTATE `insufficient_privilege`.
+const INSUFFICIENT_PRIVILEGE: &str = "42501";
+/// How often pg_control is read again while waiting for a checkpoint.
+const CHECKPOINT_POLL: Duration = Duration::from_millis(250);
+/// A connect never waits longer than this, whatever the conninfo says.
+const MAX_CONNECT: Duration = Duration::from_secs(10);
+
+/// One connection to the source.
+pub struct SourceSession {
+    runtime: Runtime,
+    client: Client,
+    shown: String,
+}
+
+impl SourceSession {
+    pub fn connect(conninfo: &str, deadline: &Deadline) -> Result<SourceSession, RewindError> {
+        let shown = redact(conninfo);
+        let config = config_from(conninfo, deadline).map_err(|why| RewindError::Source {
+            source_conninfo: shown.clone(),
+            what: format!("unusable connection string: {why}"),
+        })?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| RewindError::io("could not start the SQL client runtime", e))?;
+        let budget = deadline
+            .remaining()
+            .clamp(Duration::from_millis(500), MAX_CONNECT);
+        let connected = runtime
+            .block_on(async { tokio::time::timeout(budget, config.connect(NoTls)).await });
+        let (client, connection) = match connected {
+            Err(_) => {
+                return Err(RewindError::Source {
+                    source_conninfo: shown,
+                    what: format!("no connection within {budget:?}"),
+                })
+            }
+            Ok(Err(e)) => {
+                return Err(RewindError::Source {
+                    source_conninfo: shown,
+                    what: format!("could not connect: {}", describe(&e)),
+                })
+            }
+            Ok(Ok(pair)) => pair,
+        };
+        runtime.spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(SourceSession {
+            runtime,
+            client,
+            shown,
+        })
+    }
+
+    fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        deadline: &Deadline,
+    ) -> Result<Vec<Row>, RewindError> {
+        let budget = deadline.remaining().max(Duration::from_millis(500));
+        match self.runtime.block_on(async {
+            tokio::time::timeout(budget, self.client.query(sql, params)).await
+        }) {
+            Err(_) => Err(RewindError::Source {
+                source_conninfo: self.shown.clone(),
+                what: format!("{sql:?} did not answer within {budget:?}"),
+            }),
+            Ok(Err(e)) => Err(RewindError::SourceQuery {
+                query: sql.to_owned(),
+                code: e.code().map(|c| c.code().to_owned()),
+                message: describe(&e),
+            }),
+            Ok(Ok(rows)) => Ok(rows),
+        }
+    }
+
+    fn one_row(&self, sql: &str, deadline: &Deadline) -> Result<Row, RewindError> {
+        self.query(sql, &[], deadline)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| RewindError::SourceQuery {
+                query: sql.to_owned(),
+                code: None,
+                message: "no row".into(),
+            })
+    }
+
+    /// A file of the source's data directory (`pg_read_binary_file`, as pg_rewind reads it).
+    fn read_file(&self, path: &str, deadline: &Deadline) -> Result<Vec<u8>, RewindError> {
+        const SQL: &str = "SELECT pg_catalog.pg_read_binary_file($1)";
+        let rows = self.query(SQL, &[&path], deadline)?;
+        let row = rows.first().ok_or_else(|| RewindError::SourceQuery {
+            query: SQL.into(),
+            code: None,
+            message: format!("no row for {path}"),
+        })?;
+        row.try_get::<_, Vec<u8>>(0).map_err(|e| column_error(SQL, &e))
+    }
+
+    pub fn control(&self, deadline: &Deadline) -> Result<ControlFile, RewindError> {
+        let bytes = self.read_file("global/pg_control", deadline)?;
+        control::decode(&bytes).map_err(|e| RewindError::Source {
+            source_conninfo: self.shown.clone(),
+            what: format!("its global/pg_control: {e}"),
+        })
+    }
+
+    /// What the decision needs from the source.
+    pub fn facts(&self, deadline: &Deadline) -> Result<SourceFacts, RewindError> {
+        const SQL: &str = "SELECT pg_catalog.pg_is_in_recovery(), \
+             pg_catalog.current_setting('full_page_writes'), \
+             CASE WHEN pg_catalog.pg_is_in_recovery() \
+                  THEN pg_catalog.pg_last_wal_replay_lsn() \
+                  ELSE pg_catalog.pg_current_wal_insert_lsn() END, \
+             CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL \
+                  ELSE pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_insert_lsn()) END";
+        let row = self.one_row(SQL, deadline)?;
+        let in_recovery: bool = row.try_get(0).map_err(|e| column_error(SQL, &e))?;
+        let fpw: String = row.try_get(1).map_err(|e| column_error(SQL, &e))?;
+        let insert: Option<tokio_postgres::types::PgLsn> =
+            row.try_get(2).map_err(|e| column_error(SQL, &e))?;
+        let walfile: Option<String> = row.try_get(3).map_err(|e| column_error(SQL, &e))?;
+        let control = self.control(deadline)?;
+        // The timeline the primary writes on: its current WAL file's, which is right from
+        // the moment of the promotion; pg_control's catches up at the next checkpoint.
+        let timeline = walfile
+            .as_deref()
+            .and_then(|name| name.get(0..8))
+            .and_then(|t| u32::from_str_radix(t, 16).ok())
+            .unwrap_or(0)
+            .max(control.checkpoint_timeline)
+            .max(control.min_recovery_point_timeline);
+        let history = if timeline <= 1 {
+            History::first()
+        } else {
+            let path = format!("pg_wal/{}", history_file_name(timeline));
+            let bytes = self.read_file(&path, deadline)?;
+            History::parse(timeline, &String::from_utf8_lossy(&bytes))?
+        };
+        Ok(SourceFacts {
+            system_identifier: control.system_identifier,
+            catalog_version: control.catalog_version,
+            in_recovery,
+            timeline,
+            checkpoint_timeline: control.checkpoint_timeline,
+            history,
+            insert_lsn: insert.map(Lsn::from).unwrap_or_default(),
+            full_page_writes: fpw == "on",
+        })
+    }
+
+    /// Makes sure the source's pg_control shows its current timeline: `CHECKPOINT` when the
+    /// role may, else waits for the promotion's own checkpoint, within the deadline. Returns
+    /// how it got there, for the log.
+    pub fn ensure_checkpointed(
+        &self,
+        facts: &SourceFacts,
+        deadline: &Deadline,
+    ) -> Result<&'static str, RewindError> {
+        if facts.checkpoint_timeline >= facts.timeline {
+            return Ok("already checkpointed");
+        }
+        let how = match self.query("CHECKPOINT", &[], deadline) {
+            Ok(_) => "CHECKPOINT",
+            Err(RewindError::SourceQuery { code, .. })
+                if code.as_deref() == Some(INSUFFICIENT_PRIVILEGE) =>
+            {
+                log::info!(
+                    "the rewind role may not run CHECKPOINT on the source: waiting for the \
+                     promotion's checkpoint"
+                );
+                "waited for the promotion's checkpoint"
+            }
+            Err(e) => return Err(e),
+        };
+        loop {
+            let control = self.control(deadline)?;
+            if control.checkpoint_timeline >= facts.timeline {
+                return Ok(how);
+            }
+            if deadline.expired() {
+                return Err(RewindError::Timeout {
+                    what: format!(
+                        "a checkpoint on the source's timeline {} (its pg_control still shows \
+                         timeline {})",
+                        facts.timeline, control.checkpoint_timeline
+                    ),
+                    waited: deadline.elapsed(),
+                });
+            }
+            std::thread::sleep(CHECKPOINT_POLL.min(deadline.remaining()));
+        }
+    }
+
+    /// The sizes the cost estimate needs; `None` when the role may not see them.
+    pub fn estimate(
+        &self,
+        fork_point: Lsn,
+        facts: &SourceFacts,
+        target_end: Lsn,
+        deadline: &Deadline,
+    ) -> Option<CostEstimate> {
+        const SQL: &str = "SELECT \
+             (SELECT sum((pg_catalog.pg_stat_file('pg_wal/' || f, true)).size) \
+                FROM pg_catalog.pg_ls_dir('pg_wal', true, false) AS f)::bigint, \
+             (SELECT sum(pg_catalog.pg_database_size(oid)) FROM pg_catalog.pg_database \
+                WHERE datallowconn)::bigint";
+        let row = match self.one_row(SQL, deadline) {
+            Ok(row) => row,
+            Err(e) => {
+                log::warn!("could not estimate the cost of a rewind: {e}");
+                return None;
+            }
+        };
+        let size = |i: usize| -> Option<u64> {
+            row.try_get::<_, Option<i64>>(i)
+                .ok()
+                .flatten()
+                .and_then(|v| u64::try_from(v).ok())
+        };
+        Some(CostEstimate {
+            source_wal: size(0)?,
+            source_databases: size(1)?,
+            source_since_fork: facts.insert_lsn.bytes_after(fork_point),
+            target_since_fork: target_end.bytes_after(fork_point),
+        })
+    }
+
+    /// User tablespaces: a re-clone into a new directory would collide with their paths.
+    pub fn tablespaces(&self, deadline: &Deadline) -> Result<i64, RewindError> {
+        const SQL: &str = "SELECT count(*) FROM pg_catalog.pg_tablespace \
+             WHERE spcname NOT IN ('pg_default', 'pg_global')";
+        let row = self.one_row(SQL, deadline)?;
+        row.try_get(0).map_err(|e| column_error(SQL, &e))
+    }
+}
+
+/// Facts of a stopped local source (`--source-pgdata`): it must be a cleanly shut down
+/// primary, as pg_rewind requires.
+pub fn local_facts(source: &Path) -> Result<SourceFacts, RewindError> {
+    let control = control::read(source)?;
+    let timeline = control
+        .checkpoint_timeline
+        .max(control.min_recovery_point_timeline);
+    let history = read_history(source, timeline)?;
+    Ok(SourceFacts {
+        system_identifier: control.system_identifier,
+        catalog_version: control.catalog_version,
+        in_recovery: control.state != DbState::ShutDown,
+        timeline,
+        checkpoint_timeline: control.checkpoint_timeline,
+        history,
+        insert_lsn: control.checkpoint,
+        full_page_writes: control.checkpoint_full_page_writes,
+    })
+}
+
+fn column_error(sql: &str, e: &tokio_postgres::Error) -> RewindError {
+    RewindError::SourceQuery {
+        query: sql.to_owned(),
+        code: None,
+        message: e.to_string(),
+    }
+}
+
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => db.message().to_owned(),
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                text = format!("{text}: {s}");
+                source = s.source();
+            }
+            text
+        }
+    }
+}
+
+/// The connection string without its password, for logs and errors.
+pub fn redact(conninfo: &str) -> String {
+    match conninfo::get(conninfo, "password") {
+        Some(pw) if !pw.is_empty() => conninfo
+            .replace(&conninfo::quote(&pw), "'********'")
+            .replace(&pw, "********"),
+        _ => conninfo.to_owned(),
+    }
+}
+
+/// A tokio-postgres configuration from a libpq connection string: the keywords it knows are
+/// taken, the others (libpq-only, e.g. `passfile`, `sslrootcert`) are left to pg_rewind.
+fn config_from(conninfo: &str, deadline: &Deadline) -> Result<Config, String> {
+    let text = conninfo.trim();
+    let mut config = if text.starts_with("postgresql://") || text.starts_with("postgres://") {
+        text.parse::<Config>().map_err(|e| e.to_string())?
+    } else {
+        let mut config = Config::new();
+        let get = |key: &str| conninfo::get(text, key).filter(|v| !v.is_empty());
+        for host in get("host").iter().flat_map(|h| h.split(',')) {
+            if host.starts_with('/') {
+                config.host_path(host);
+            } else {
+                config.host(host);
+            }
+        }
+        if let Some(addrs) = get("hostaddr") {
+            for addr in addrs.split(',') {
+                config.hostaddr(addr.parse().map_err(|_| format!("hostaddr {addr:?}"))?);
+            }
+        }
+        if let Some(ports) = get("port") {
+            for port in ports.split(',') {
+                config.port(port.parse().map_err(|_| format!("port {port:?}"))?);
+            }
+        }
+        if let Some(v) = get("user") {
+            config.user(&v);
+        }
+        if let Some(v) = get("password") {
+            config.password(v);
+        }
+        if let Some(v) = get("dbname") {
+            config.dbname(&v);
+        }
+        if let Some(v) = get("options") {
+            config.options(&v);
+        }
+        match get("sslmode").as_deref() {
+            Some("disable") => {
+                config.ssl_mode(SslMode::Disable);
+            }
+            Some("require" | "verify-ca" | "verify-full") => {
+                return Err("pgha's own checks cannot use TLS (sslmode)".into())
+            }
+            _ => {}
+        }
+        if let Some(v) = get("connect_timeout").and_then(|v| v.parse::<u64>().ok()) {
+            config.connect_timeout(Duration::from_secs(v.max(1)));
+        }
+        config
+    };
+    if config.get_user().is_none() {
+        return Err("no user= in the connection string".into());
+    }
+    if config.get_dbname().is_none() {
+        config.dbname("postgres");
+    }
+    let budget = deadline
+        .remaining()
+        .clamp(Duration::from_millis(500), MAX_CONNECT);
+    let timeout = config.get_connect_timeout().copied().unwrap_or(budget);
+    config
+        .connect_timeout(timeout.min(budget))
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .target_session_attrs(TargetSessionAttrs::ReadWrite)
+        .application_name("pgha-rewind");
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            redact("host=a user=r password=s3cret"),
+            "host=a user=r password=********"
+        );
+        assert_eq!(
+            redact("host=a password='it s' user=r"),
+            "host=a password='********' user=r"
+        );
+        assert_eq!(redact("host=a user=r"), "host=a user=r");
+    }
+
+    #[test]
+    fn conninfo_keywords_reach_the_config() {
+        let d = Deadline::after(Duration::from_secs(5));
+        let c = config_from(
+            "host=10.0.0.1,10.0.0.2 port=5433 user=rewinder passfile=/x sslmode=prefer",
+            &d,
+        )
+        .unwrap();
+        assert_eq!(c.get_user(), Some("rewinder"));
+        assert_eq!(c.get_ports(), [5433]);
+        assert_eq!(c.get_hosts().len(), 2);
+        assert_eq!(c.get_dbname(), Some("postgres"));
+        assert!(config_from("host=a", &d).is_err());
+        assert!(config_from("host=a user=u sslmode=require", &d).is_err());
+    }
+}
