@@ -13,6 +13,8 @@ pub const PRIMARY_SCORE: i64 = 1001;
 pub const BEST_STANDBY_SCORE: i64 = 1000;
 pub const NOT_STREAMING_SCORE: i64 = -1;
 pub const DISCONNECTED_SCORE: i64 = -1000;
+/// Pacemaker's -INFINITY: never promote this node, whatever constraints say.
+pub const SCORE_NEVER: i64 = -1_000_000;
 
 /// One row of `pg_stat_replication`, as the primary sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

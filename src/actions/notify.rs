@@ -6,8 +6,9 @@
 //! in-place recovery of the primary (`recover_primary-<rsc>`). post-promote clears them.
 
 use super::{Ctx, Outcome};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::instance::state::InstanceState;
+use crate::instance::wal;
 use crate::instance::Instance;
 use crate::ocf::notify::Notification;
 use crate::ocf::status::OcfStatus;
@@ -15,6 +16,7 @@ use crate::ocf::status::OcfStatus;
 pub const LSN_LOCATION: &str = "lsn_location";
 pub const NODES: &str = "nodes";
 pub const RECOVER_PRIMARY: &str = "recover_primary";
+pub const CANCEL_SWITCHOVER: &str = "cancel_switchover";
 
 /// The attribute's name for this resource, as PAF names it.
 pub fn attribute(ctx: &Ctx, name: &str) -> String {
@@ -39,7 +41,7 @@ pub fn notify(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
 }
 
 fn clear(ctx: &Ctx) {
-    for name in [LSN_LOCATION, NODES, RECOVER_PRIMARY] {
+    for name in [LSN_LOCATION, NODES, RECOVER_PRIMARY, CANCEL_SWITCHOVER] {
         if let Err(e) = ctx
             .cluster
             .delete_private_attribute(&attribute(ctx, name), ctx.node())
@@ -69,6 +71,50 @@ fn pre_demote(ctx: &Ctx, instance: &Instance, n: &Notification) -> Result<()> {
     Ok(())
 }
 
+/// A switchover must not lose a transaction: the designated standby must have received the
+/// old primary's shutdown checkpoint, its very last WAL record (`paf.md` §6.4). After a
+/// `CHECKPOINT` (a restartpoint here), pg_control points at the last checkpoint record this
+/// standby replayed; that record is read from pg_wal natively and must be a shutdown
+/// checkpoint, received in full.
+fn switchover_is_safe(ctx: &Ctx, instance: &Instance, old: &str) -> Result<()> {
+    log::info!("switchover from {old} in progress: checking the last WAL record received");
+    instance
+        .connect(&ctx.deadline)?
+        .execute("CHECKPOINT", &ctx.deadline)?;
+    let control = instance.control()?;
+    let pg_wal = instance.datadir().join("pg_wal");
+    let record = wal::read_record(
+        &pg_wal,
+        control.checkpoint_timeline,
+        control.checkpoint,
+        control.wal_segment_size,
+    )
+    .map_err(|e| Error::State(format!("could not read the last checkpoint record: {e}")))?;
+    let checkpoint = record
+        .checkpoint()
+        .ok_or_else(|| Error::State(format!("the record at {} is not a checkpoint", record.lsn)))?;
+    if !checkpoint.shutdown {
+        return Err(Error::State(format!(
+            "did not receive the shutdown checkpoint from the old primary: the last checkpoint \
+             replayed, at {}, is an online one",
+            record.lsn
+        )));
+    }
+    let received = instance.wal_position(&ctx.deadline)?;
+    if received.lsn < record.end {
+        return Err(Error::State(format!(
+            "the shutdown checkpoint at {} ends at {}, but only {} was received",
+            record.lsn, record.end, received.lsn
+        )));
+    }
+    log::info!(
+        "standby received the shutdown checkpoint at {} (TL {})",
+        record.lsn,
+        checkpoint.timeline
+    );
+    Ok(())
+}
+
 fn pre_promote(ctx: &Ctx, instance: &Instance, n: &Notification) -> Result<()> {
     let node = ctx.node();
     let Some(target) = n.promoting() else {
@@ -83,6 +129,15 @@ fn pre_promote(ctx: &Ctx, instance: &Instance, n: &Notification) -> Result<()> {
                 .set_private_attribute(&attribute(ctx, RECOVER_PRIMARY), node, "1")?;
         }
         return Ok(());
+    }
+    if node == target && n.is_switchover_to(node) {
+        let old = n.promoted.0.join(" ");
+        if let Err(refusal) = switchover_is_safe(ctx, instance, &old) {
+            log::error!("switchover to {node} refused: {refusal}");
+            ctx.cluster
+                .set_private_attribute(&attribute(ctx, CANCEL_SWITCHOVER), node, "1")?;
+            return Ok(());
+        }
     }
     if instance.observe(&ctx.deadline)? == InstanceState::Standby {
         let position = instance.wal_position(&ctx.deadline)?;

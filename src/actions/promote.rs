@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
-use super::notify::{attribute, LSN_LOCATION, NODES, RECOVER_PRIMARY};
+use super::notify::{attribute, CANCEL_SWITCHOVER, LSN_LOCATION, NODES, RECOVER_PRIMARY};
 use super::{Ctx, Outcome};
-use crate::election::{better_candidate, Position, BEST_STANDBY_SCORE};
+use crate::election::{better_candidate, Position, BEST_STANDBY_SCORE, SCORE_NEVER};
 use crate::error::{Error, Result};
 use crate::instance::state::InstanceState;
 use crate::instance::Instance;
@@ -47,6 +47,21 @@ pub fn promote(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
 fn election(ctx: &Ctx, instance: &Instance) -> Result<Option<Outcome>> {
     let node = ctx.node().to_owned();
     let private = |name: &str, of: &str| ctx.cluster.private_attribute(&attribute(ctx, name), of);
+    if let Some(value) = private(CANCEL_SWITCHOVER, &node)? {
+        ctx.cluster
+            .delete_private_attribute(&attribute(ctx, CANCEL_SWITCHOVER), &node)?;
+        // -INFINITY outweighs the INFINITY of a move constraint, so Pacemaker promotes the
+        // old primary again; its monitor restores this node's score, and the switchover is
+        // tried again once it is safe.
+        ctx.cluster.set_promotion_score(&node, SCORE_NEVER)?;
+        return Ok(Some(Outcome::because(
+            OcfStatus::ErrGeneric,
+            format!(
+                "switchover to {node} canceled ({value}): this standby did not receive the old \
+                 primary's shutdown checkpoint, promoting it would lose transactions"
+            ),
+        )));
+    }
     if private(RECOVER_PRIMARY, &node)?.as_deref() == Some("1") {
         log::info!("recovering the old primary in place: no election needed");
         return Ok(None);

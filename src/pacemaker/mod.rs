@@ -109,14 +109,13 @@ impl Cluster for Tools<'_> {
     }
 
     fn set_promotion_score(&self, node: &str, score: i64) -> Result<(), ClusterError> {
+        let value = match score {
+            s if s <= -1_000_000 => "-INFINITY".to_owned(),
+            s if s >= 1_000_000 => "INFINITY".to_owned(),
+            s => s.to_string(),
+        };
         self.tool("crm_attribute")
-            .args([
-                self.promotion_arg().as_str(),
-                "-N",
-                node,
-                "-v",
-                &score.to_string(),
-            ])
+            .args([self.promotion_arg().as_str(), "-N", node, "-v", &value])
             .run(self.deadline)?;
         Ok(())
     }
