@@ -91,7 +91,12 @@ fn run_agent(name: &str) -> OcfStatus {
 fn report(env: &OcfEnv, outcome: &Outcome) {
     match &outcome.reason {
         Some(reason) => {
-            log::error!(target: EXIT_REASON, "{reason}");
+            // A degraded result is a warning; everything else with a reason is an error.
+            let level = match outcome.status {
+                OcfStatus::Degraded | OcfStatus::DegradedPromoted => log::Level::Warn,
+                _ => log::Level::Error,
+            };
+            log::log!(target: EXIT_REASON, level, "{reason}");
             let _ = writeln!(std::io::stderr(), "{}{reason}", env.exit_reason_prefix);
         }
         None => log::debug!("result: {}", outcome.status),

@@ -30,7 +30,6 @@ fn standby_outcome(receiver: Result<Option<String>>, name: &str) -> Outcome {
         Ok(Some(status)) if status == "streaming" => Outcome::new(OcfStatus::Success),
         Ok(status) => {
             let status = status.unwrap_or_else(|| "no WAL receiver".into());
-            log::warn!("standby \"{name}\" does not follow a primary ({status})");
             Outcome::because(
                 OcfStatus::Degraded,
                 format!("standby \"{name}\" does not follow a primary ({status})"),
