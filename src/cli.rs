@@ -30,10 +30,90 @@ pub enum Command {
         /// The data directory.
         datadir: PathBuf,
     },
+    /// Bring a diverged former primary back as a standby: pg_rewind with pgha's checks
+    /// (divergence decision, checkpoint of a just promoted source, discarded WAL and node
+    /// configuration kept, a marker against starting a half-rewound directory, re-clone
+    /// fallback). The target must be stopped.
+    Rewind(Box<RewindArgs>),
+}
+
+/// `pgha rewind`: pg_rewind's options, plus pgha's.
+#[derive(Debug, clap::Args)]
+pub struct RewindArgs {
+    /// Target data directory (modified).
+    #[arg(short = 'D', long = "target-pgdata", value_name = "DIRECTORY")]
+    pub target_pgdata: PathBuf,
+    /// Source data directory (a cleanly stopped primary).
+    #[arg(long, value_name = "DIRECTORY", conflicts_with = "source_server")]
+    pub source_pgdata: Option<PathBuf>,
+    /// Source server (libpq connection string): the current primary.
+    #[arg(
+        long,
+        value_name = "CONNSTR",
+        required_unless_present = "source_pgdata"
+    )]
+    pub source_server: Option<String>,
+    /// Write pgha's standby configuration afterwards: standby.signal, and primary_conninfo
+    /// when --primary-conninfo is given (never pg_rewind's own -R).
+    #[arg(short = 'R', long)]
+    pub write_recovery_conf: bool,
+    /// Decide and run pg_rewind --dry-run; change nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Do not wait for changes to be written safely to disk (pg_rewind --no-sync).
+    #[arg(short = 'N', long)]
+    pub no_sync: bool,
+    /// Print pg_rewind's progress.
+    #[arg(short = 'P', long)]
+    pub progress: bool,
+    /// Fetch missing WAL with the target's restore_command (by default: when it is set).
+    #[arg(short = 'c', long)]
+    pub restore_target_wal: bool,
+    /// The target server's configuration file, for the postgres runs (crash recovery,
+    /// restore_command).
+    #[arg(long, value_name = "FILENAME")]
+    pub config_file: Option<PathBuf>,
+    /// Do not run crash recovery on an uncleanly stopped target: fail instead.
+    #[arg(long)]
+    pub no_ensure_shutdown: bool,
+    /// pg_rewind's debug output, and pgha's.
+    #[arg(long)]
+    pub debug: bool,
+    /// Print the divergence decision and the plan; change nothing (not even a CHECKPOINT on
+    /// the source).
+    #[arg(long, conflicts_with = "dry_run")]
+    pub check: bool,
+    /// This node's name: application_name in primary_conninfo, and the folder name of the
+    /// kept WAL.
+    #[arg(long, default_value = "local")]
+    pub node: String,
+    /// primary_conninfo to write with -R (application_name is set to --node).
+    #[arg(long, value_name = "CONNSTR")]
+    pub primary_conninfo: Option<String>,
+    /// Connection string for a re-clone (pg_basebackup; a REPLICATION role). Default: the
+    /// source server's.
+    #[arg(long, value_name = "CONNSTR")]
+    pub replication_conninfo: Option<String>,
+    /// Never re-clone: fail when pg_rewind cannot bring the target back.
+    #[arg(long)]
+    pub no_fallback: bool,
+    /// Where the discarded WAL and the node's configuration are kept (default:
+    /// pgha-rewind next to the data directory).
+    #[arg(long, value_name = "DIRECTORY")]
+    pub keep_dir: Option<PathBuf>,
+    /// pg_rewind's time limit, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub timeout: u64,
+    /// The PostgreSQL binaries (default: those of the data directory's major version).
+    #[arg(long, value_name = "DIRECTORY")]
+    pub bindir: Option<PathBuf>,
+    /// The system user that owns the data directory (pg_rewind runs as it).
+    #[arg(long, value_name = "USER")]
+    pub system_user: Option<String>,
 }
 
 /// Tool names that are not OCF actions.
-const TOOLS: &[&str] = &["controldata", "help"];
+const TOOLS: &[&str] = &["controldata", "rewind", "help"];
 
 /// What the first argument asks for.
 pub enum Invocation {
@@ -85,6 +165,10 @@ mod tests {
         ));
         assert!(matches!(
             classify(os(&["pgha", "controldata", "/x"])),
+            Invocation::Tool(_)
+        ));
+        assert!(matches!(
+            classify(os(&["pgha", "rewind", "-D", "/x"])),
             Invocation::Tool(_)
         ));
         assert!(matches!(classify(os(&["pgha"])), Invocation::Tool(_)));

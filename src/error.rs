@@ -8,6 +8,7 @@ use crate::ocf::params::ParamError;
 use crate::ocf::status::OcfStatus;
 use crate::pacemaker::ClusterError;
 use crate::process::{ToolError, UserError};
+use crate::rewind::RewindError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -34,6 +35,10 @@ pub enum Error {
     Sql(#[from] SqlError),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    /// Bringing a diverged node back failed or was refused (`RewindError::target_modified`
+    /// tells whether the data directory may be half rewound).
+    #[error(transparent)]
+    Rewind(Box<RewindError>),
     #[error("gave up after {waited:.1?} waiting for {what}")]
     Timeout { what: String, waited: Duration },
     /// The instance is not in a state this action can work from.
@@ -47,6 +52,12 @@ pub enum Error {
     /// A bug: reported instead of a panic.
     #[error("internal error (a bug in pgha): {0}")]
     Internal(String),
+}
+
+impl From<RewindError> for Error {
+    fn from(e: RewindError) -> Error {
+        Error::Rewind(Box::new(e))
+    }
 }
 
 impl Error {
@@ -68,6 +79,7 @@ impl Error {
             | Error::Tool(_)
             | Error::Sql(_)
             | Error::Cluster(_)
+            | Error::Rewind(_)
             | Error::Timeout { .. }
             | Error::State(_)
             | Error::Io { .. }

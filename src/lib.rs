@@ -14,6 +14,7 @@ pub mod lsn;
 pub mod ocf;
 pub mod pacemaker;
 pub mod process;
+pub mod rewind;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -126,6 +127,7 @@ fn run_tool(args: Vec<OsString>) -> ExitCode {
         }
     };
     match cli.command {
+        cli::Command::Rewind(args) => rewind::command::run(&args),
         cli::Command::Controldata { datadir } => match instance::control::read(&datadir) {
             Ok(control) => {
                 println!("{control:#?}");

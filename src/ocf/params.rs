@@ -34,6 +34,8 @@ pub const DEFAULT_PGDATA: &str = "/var/lib/pgsql/data";
 pub const DEFAULT_PGHOST: &str = "/tmp";
 pub const DEFAULT_PGPORT: u16 = 5432;
 pub const DEFAULT_SYSTEM_USER: &str = "postgres";
+pub const DEFAULT_REWIND_KEEP_FILES: &str =
+    "postgresql.conf,postgresql.auto.conf,pg_hba.conf,pg_ident.conf";
 
 /// Every parameter, in PAF's order.
 pub const PARAMS: &[ParamDef] = &[
@@ -132,6 +134,90 @@ pub const PARAMS: &[ParamDef] = &[
         longdesc: "Additional arguments given to the postgres process on startup (pg_ctl -o), \
                    e.g. \"-c config_file=/etc/postgresql/15/main/postgresql.conf\".",
     },
+    ParamDef {
+        name: "rewind",
+        kind: ParamType::String,
+        default: Some("true"),
+        unique: false,
+        reloadable: true,
+        shortdesc: "Bring a diverged former primary back by itself",
+        longdesc: "When a node that was a primary has diverged from the current primary (it \
+                   wrote WAL the new primary never received), pgha rewinds it with PostgreSQL's \
+                   own pg_rewind, or re-clones it (rewind_fallback), and starts it as a \
+                   standby. The transactions it discards are kept (rewind_keep_dir). Off \
+                   (false, no, off or 0): such a node is refused, as PAF does, and the operator \
+                   decides. Needs wal_log_hints = on or data checksums.",
+    },
+    ParamDef {
+        name: "rewind_user",
+        kind: ParamType::String,
+        default: None,
+        unique: false,
+        reloadable: true,
+        shortdesc: "Database role pg_rewind connects to the primary as",
+        longdesc: "The role pgha and pg_rewind use on the current primary: a superuser, or a \
+                   login role granted EXECUTE on pg_ls_dir(text, boolean, boolean), \
+                   pg_stat_file(text, boolean), pg_read_binary_file(text) and \
+                   pg_read_binary_file(text, bigint, bigint, boolean). On PostgreSQL 15 and \
+                   older, a role that may also run CHECKPOINT (superuser or pg_checkpoint) lets \
+                   pgha checkpoint a just promoted primary instead of waiting for it. Defaults \
+                   to system_user. Passwords come from the postgres user's ~/.pgpass.",
+    },
+    ParamDef {
+        name: "rewind_timeout",
+        kind: ParamType::Integer,
+        default: Some("0"),
+        unique: false,
+        reloadable: true,
+        shortdesc: "Time limit of pg_rewind, in seconds",
+        longdesc: "pg_rewind is killed after this many seconds (0: the action's own timeout, \
+                   less a margin). A killed pg_rewind leaves a data directory that pgha never \
+                   starts until it is repaired; with rewind_fallback it is re-cloned at once. \
+                   Shorter means a stuck source is given up sooner; longer lets a large rewind \
+                   finish. The start or demote timeout must leave room for it.",
+    },
+    ParamDef {
+        name: "rewind_fallback",
+        kind: ParamType::String,
+        default: Some("true"),
+        unique: false,
+        reloadable: true,
+        shortdesc: "Re-clone with pg_basebackup when a rewind cannot do",
+        longdesc: "When pg_rewind is impossible (WAL recycled and no restore_command, neither \
+                   wal_log_hints nor checksums), fails, or would copy more than a full copy \
+                   (pg_rewind copies every WAL segment the primary keeps), re-clone the node \
+                   with pg_basebackup into a new directory next to the data directory, swapped \
+                   in once complete, keeping the node's own configuration and the discarded \
+                   WAL. Needs room for a second copy, a replication connection \
+                   (primary_conninfo), and no tablespaces. Off: the node is left to the \
+                   operator.",
+    },
+    ParamDef {
+        name: "rewind_keep_files",
+        kind: ParamType::String,
+        default: Some(DEFAULT_REWIND_KEEP_FILES),
+        unique: false,
+        reloadable: true,
+        shortdesc: "Node-local files kept across a rewind",
+        longdesc: "Comma-separated paths, relative to the data directory, of files (or \
+                   directories) that belong to this node: pg_rewind and a re-clone bring the \
+                   primary's copies, and pgha puts the node's own back (a file the node did \
+                   not have is removed). pgha then writes standby.signal itself; the standby \
+                   settings must be in these files or outside the data directory.",
+    },
+    ParamDef {
+        name: "rewind_keep_dir",
+        kind: ParamType::String,
+        default: None,
+        unique: false,
+        reloadable: true,
+        shortdesc: "Where the WAL a rewind discards is kept",
+        longdesc: "Each rewind or re-clone saves, in a dated folder under this directory, the \
+                   node's WAL from the fork point on (the transactions it discards; read them \
+                   with pg_waldump), its pg_control and its own configuration files. Defaults \
+                   to pgha-rewind next to the data directory. Never cleaned by pgha: mind the \
+                   disk space.",
+    },
 ];
 
 /// Parameters as typed and checked values; built with no I/O.
@@ -146,6 +232,15 @@ pub struct Params {
     pub maxlag: u64,
     pub recovery_template: PathBuf,
     pub start_opts: String,
+    /// pgha's own: automatic rewind of a diverged former primary (`rewind` module).
+    pub rewind: bool,
+    pub rewind_user: String,
+    /// `None`: the action's deadline alone.
+    pub rewind_timeout: Option<std::time::Duration>,
+    pub rewind_fallback: bool,
+    pub rewind_keep_files: Vec<PathBuf>,
+    /// `None`: `pgha-rewind` next to the data directory.
+    pub rewind_keep_dir: Option<PathBuf>,
 }
 
 /// A parameter value that is wrong on every node (`OCF_ERR_CONFIGURED`).
@@ -220,6 +315,70 @@ impl Params {
             None => pgdata.join("recovery.conf.pcmk"),
         };
         let start_opts = get("start_opts").unwrap_or_default();
+        // pgha's own booleans: unlike PAF's parameters, "0" means off here.
+        let boolean = |name: &'static str| -> Result<bool, ParamError> {
+            match lookup(name).map(|v| v.trim().to_ascii_lowercase()) {
+                None => Ok(true),
+                Some(v) if v.is_empty() => Ok(true),
+                Some(v) if matches!(v.as_str(), "true" | "yes" | "y" | "on" | "1") => Ok(true),
+                Some(v) if matches!(v.as_str(), "false" | "no" | "n" | "off" | "0") => Ok(false),
+                Some(v) => Err(ParamError {
+                    name,
+                    value: v,
+                    why: "must be true or false",
+                }),
+            }
+        };
+        let rewind = boolean("rewind")?;
+        let rewind_fallback = boolean("rewind_fallback")?;
+        let rewind_user = get("rewind_user").unwrap_or_else(|| system_user.clone());
+        if rewind_user.contains(|c: char| c.is_whitespace() || c == '\'' || c == '\\') {
+            return Err(ParamError {
+                name: "rewind_user",
+                value: rewind_user,
+                why: "must be a role name without spaces, quotes or backslashes",
+            });
+        }
+        let rewind_timeout = match get("rewind_timeout") {
+            None => None,
+            Some(v) => Some(std::time::Duration::from_secs(v.parse().map_err(|_| {
+                ParamError {
+                    name: "rewind_timeout",
+                    value: v,
+                    why: "must be a number of seconds (a non-negative integer)",
+                }
+            })?)),
+        };
+        let rewind_keep_files = match get("rewind_keep_files") {
+            None => DEFAULT_REWIND_KEEP_FILES
+                .split(',')
+                .map(PathBuf::from)
+                .collect(),
+            Some(v) => {
+                let files: Vec<PathBuf> = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|f| !f.is_empty())
+                    .map(PathBuf::from)
+                    .collect();
+                let unsafe_path = files.iter().any(|f| {
+                    f.is_absolute()
+                        || f.components()
+                            .any(|c| matches!(c, std::path::Component::ParentDir))
+                });
+                if unsafe_path {
+                    return Err(ParamError {
+                        name: "rewind_keep_files",
+                        value: v,
+                        why: "must be paths relative to the data directory, without ..",
+                    });
+                }
+                files
+            }
+        };
+        let rewind_keep_dir = get("rewind_keep_dir")
+            .map(|v| path("rewind_keep_dir", v))
+            .transpose()?;
         Ok(Params {
             system_user,
             bindir,
@@ -230,6 +389,12 @@ impl Params {
             maxlag,
             recovery_template,
             start_opts,
+            rewind,
+            rewind_user,
+            rewind_timeout,
+            rewind_fallback,
+            rewind_keep_files,
+            rewind_keep_dir,
         })
     }
 }
@@ -305,12 +470,61 @@ mod tests {
     rejects!(template_relative, "recovery_template" = "recovery.conf");
     rejects!(user_with_space, "system_user" = "post gres");
     rejects!(pghost_with_space, "pghost" = "a b");
+    rejects!(rewind_not_boolean, "rewind" = "maybe");
+    rejects!(rewind_fallback_not_boolean, "rewind_fallback" = "2");
+    rejects!(rewind_timeout_negative, "rewind_timeout" = "-1");
+    rejects!(
+        rewind_keep_files_absolute,
+        "rewind_keep_files" = "/etc/passwd"
+    );
+    rejects!(
+        rewind_keep_files_escaping,
+        "rewind_keep_files" = "pg_hba.conf,../x"
+    );
+    rejects!(rewind_keep_dir_relative, "rewind_keep_dir" = "keep");
+    rejects!(rewind_user_with_quote, "rewind_user" = "a'b");
 
     #[test]
-    fn table_names_are_pafs_nine() {
+    fn rewind_defaults_and_off() {
+        let p = params(&[]).unwrap();
+        assert!(p.rewind && p.rewind_fallback);
+        assert_eq!(p.rewind_user, "postgres");
+        assert_eq!(p.rewind_timeout, None);
+        assert_eq!(p.rewind_keep_files.len(), 4);
+        assert_eq!(p.rewind_keep_dir, None);
+        let p = params(&[
+            ("rewind", "0"),
+            ("rewind_fallback", "off"),
+            ("rewind_timeout", "90"),
+            ("rewind_keep_files", "pg_hba.conf, conf.d"),
+            ("system_user", "pg"),
+        ])
+        .unwrap();
+        assert!(!p.rewind && !p.rewind_fallback);
+        assert_eq!(p.rewind_user, "pg");
+        assert_eq!(p.rewind_timeout, Some(std::time::Duration::from_secs(90)));
+        assert_eq!(
+            p.rewind_keep_files,
+            [PathBuf::from("pg_hba.conf"), PathBuf::from("conf.d")]
+        );
+    }
+
+    #[test]
+    fn table_names_are_pafs_nine_then_pghas_own() {
         let names: Vec<&str> = PARAMS.iter().map(|p| p.name).collect();
         assert_eq!(
-            names,
+            names.get(9..).unwrap(),
+            [
+                "rewind",
+                "rewind_user",
+                "rewind_timeout",
+                "rewind_fallback",
+                "rewind_keep_files",
+                "rewind_keep_dir"
+            ]
+        );
+        assert_eq!(
+            names.get(..9).unwrap(),
             [
                 "system_user",
                 "bindir",

@@ -90,7 +90,12 @@ pub fn write_standby(
     let old = match std::fs::read_to_string(&auto) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(RewindError::io(format!("could not read {}", auto.display()), e)),
+        Err(e) => {
+            return Err(RewindError::io(
+                format!("could not read {}", auto.display()),
+                e,
+            ))
+        }
     };
     let mut text: String = old
         .lines()
@@ -272,8 +277,13 @@ mod tests {
     use super::*;
 
     fn me() -> RunAs {
-        RunAs::lookup(&nix::unistd::User::from_uid(nix::unistd::geteuid()).unwrap().unwrap().name)
-            .unwrap()
+        RunAs::lookup(
+            &nix::unistd::User::from_uid(nix::unistd::geteuid())
+                .unwrap()
+                .unwrap()
+                .name,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -293,7 +303,11 @@ mod tests {
             .collect();
         let saved = save(&data, &keep, &dir.path().join("saved")).unwrap();
         // What pg_rewind would do: the source's copies replace the node's.
-        std::fs::write(data.join("pg_hba.conf"), "host all all 0/0 trust # source\n").unwrap();
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "host all all 0/0 trust # source\n",
+        )
+        .unwrap();
         std::fs::write(data.join("postgresql.auto.conf"), "work_mem = '1GB'\n").unwrap();
         saved.restore(&data).unwrap();
         assert_eq!(
@@ -332,8 +346,7 @@ mod tests {
             "host=a port=5433 application_name=pg1"
         );
         assert_eq!(
-            conninfo::get(&with_application_name("host=a", "pg 1"), "application_name")
-                .as_deref(),
+            conninfo::get(&with_application_name("host=a", "pg 1"), "application_name").as_deref(),
             Some("pg 1")
         );
         assert_eq!(

@@ -8,7 +8,7 @@
 //!
 //! Where the facts come from: pgha's pg_rewind notes, §5 (history format, the common-ancestor
 //! walk of pg_rewind's `findCommonAncestorTimeline`), §1.2 steps 8–10 (what pg_rewind compares)
-//! and §3 (WAL page and record sizes). Two cases pg_rewind itself gets wrong are caught here:
+//!. Two cases pg_rewind itself gets wrong are caught here:
 //! a target *ahead* of the source on the same timeline (pg_rewind says "no rewind required"
 //! without comparing positions), and a freshly promoted source whose pg_control still shows
 //! the old timeline (PG ≤ 15; handled by the caller through [`SourceFacts::needs_checkpoint`]).
@@ -200,16 +200,14 @@ pub struct WalSegments {
 }
 
 impl WalSegments {
-    /// Whether the segment holding `lsn` is there under any timeline from `min_tli` on (a
-    /// switch copies the partial segment to the new timeline's name).
-    pub fn holds(&self, lsn: Lsn, min_tli: TimelineId) -> bool {
+    /// Whether the segment holding `lsn` is there, under any timeline (the directory holds
+    /// the target's own; a switch copies the partial segment to the new timeline's name).
+    pub fn holds(&self, lsn: Lsn) -> bool {
         if self.segment_size == 0 {
             return false;
         }
         let segno = lsn.0 / self.segment_size;
-        self.present
-            .iter()
-            .any(|&(tli, s)| s == segno && tli >= min_tli)
+        self.present.iter().any(|&(_, s)| s == segno)
     }
 }
 
@@ -243,7 +241,8 @@ impl TargetFacts {
     /// record, or minRecoveryPoint if that is further (a standby). `None` when the checkpoint
     /// record could not be read.
     pub fn end_of_wal(&self) -> Option<Lsn> {
-        self.checkpoint_end.map(|end| end.max(self.min_recovery_point))
+        self.checkpoint_end
+            .map(|end| end.max(self.min_recovery_point))
     }
 }
 
@@ -352,9 +351,9 @@ impl fmt::Display for Refusal {
                 "different major versions: target catalog version {target}, source {source}"
             ),
             Refusal::SourceNotPrimary => f.write_str("the source is in recovery, not a primary"),
-            Refusal::NoHintsNorChecksums => f.write_str(
-                "the target has neither wal_log_hints nor data checksums (pg_control)",
-            ),
+            Refusal::NoHintsNorChecksums => {
+                f.write_str("the target has neither wal_log_hints nor data checksums (pg_control)")
+            }
             Refusal::SourceNoFullPageWrites => {
                 f.write_str("the source runs with full_page_writes = off")
             }
@@ -478,41 +477,26 @@ pub fn decide(target: &TargetFacts, source: &SourceFacts) -> Decision {
                 what: "the latest checkpoint record",
             });
         }
-        if !target.wal_segments.holds(fork_point, fork.tli) {
-            return Decision::Refuse(Refusal::MissingWal {
-                at: fork_point,
-                what: "the fork point",
-            });
+        // pg_rewind reads backwards from the fork to the last checkpoint before it, starting
+        // with the record that ends at the fork: often the end of a segment (after the
+        // XLOG_SWITCH of a base backup or of archive_timeout), whose segment a clean
+        // shutdown's checkpoint has already recycled. Older segments it may need back to
+        // that checkpoint are not checked here: if they are gone, pg_rewind fails before
+        // touching anything, and the fallback applies.
+        let before_fork = Lsn(fork_point.0.saturating_sub(1));
+        for (at, what) in [
+            (fork_point, "the fork point"),
+            (before_fork, "the last record before the fork"),
+        ] {
+            if !target.wal_segments.holds(at) {
+                return Decision::Refuse(Refusal::MissingWal { at, what });
+            }
         }
     }
     Decision::Rewind {
         fork_point,
         fork_timeline: fork.tli,
         target_end,
-    }
-}
-
-/// Where a WAL record that starts at `start` and is `total_len` bytes long ends, as the
-/// server's `EndRecPtr`: its bytes continue after each page header they cross (24 bytes, 40
-/// at the start of a segment), and the end is MAXALIGNed (8).
-pub fn record_end(start: Lsn, total_len: u32, page_size: u32, segment_size: u64) -> Option<Lsn> {
-    let page = u64::from(page_size);
-    if page == 0 || segment_size == 0 || start.0 % page == 0 {
-        // A record never starts at a page boundary: the page header is there.
-        return None;
-    }
-    let mut pos = start.0;
-    let mut left = u64::from(total_len);
-    loop {
-        let page_end = (pos / page + 1).checked_mul(page)?;
-        let room = page_end - pos;
-        if left <= room {
-            let end = pos.checked_add(left)?;
-            return Some(Lsn(end.checked_add(7)? & !7));
-        }
-        left -= room;
-        let header = if page_end % segment_size == 0 { 40 } else { 24 };
-        pos = page_end.checked_add(header)?;
     }
 }
 

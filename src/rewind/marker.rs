@@ -28,10 +28,7 @@ pub struct Marker {
 
 /// `/var/lib/postgresql/15/main` → `/var/lib/postgresql/15/main.pgha-rewind`.
 pub fn path(datadir: &Path) -> PathBuf {
-    let trimmed = datadir
-        .to_string_lossy()
-        .trim_end_matches('/')
-        .to_owned();
+    let trimmed = datadir.to_string_lossy().trim_end_matches('/').to_owned();
     PathBuf::from(format!("{trimmed}.pgha-rewind"))
 }
 
@@ -51,7 +48,9 @@ pub fn read(datadir: &Path) -> Option<Marker> {
         operation: field("operation").unwrap_or_default(),
         started: field("started").unwrap_or_default(),
         node: field("node").unwrap_or_default(),
-        saved_in: field("saved_in").filter(|s| !s.is_empty()).map(PathBuf::from),
+        saved_in: field("saved_in")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from),
     })
 }
 
@@ -95,7 +94,10 @@ pub fn remove(datadir: &Path) -> Result<(), RewindError> {
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(RewindError::io(format!("could not remove {}", p.display()), e)),
+        Err(e) => Err(RewindError::io(
+            format!("could not remove {}", p.display()),
+            e,
+        )),
     }
 }
 

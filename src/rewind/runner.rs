@@ -90,6 +90,8 @@ pub struct RewindOutput {
     pub done: bool,
     /// The `error:`/`fatal:` lines.
     pub errors: Vec<String>,
+    /// Every line, as printed.
+    pub lines: Vec<String>,
 }
 
 impl RewindOutput {
@@ -97,6 +99,9 @@ impl RewindOutput {
         let mut out = RewindOutput::default();
         for line in text.lines() {
             let line = line.trim();
+            if !line.is_empty() {
+                out.lines.push(line.to_owned());
+            }
             let msg = line.strip_prefix("pg_rewind: ").unwrap_or(line);
             if let Some(rest) = msg.strip_prefix("servers diverged at WAL location ") {
                 out.diverged = lsn_on_timeline(rest);
@@ -112,10 +117,7 @@ impl RewindOutput {
                 let total = numbers.next().unwrap_or(0);
                 out.need_to_copy_mb = Some((copy, total));
             } else if msg.ends_with("copied") && msg.contains(" kB (") {
-                out.copied_kb = msg
-                    .split('/')
-                    .next()
-                    .and_then(|n| n.trim().parse().ok());
+                out.copied_kb = msg.split('/').next().and_then(|n| n.trim().parse().ok());
             } else if msg == "no rewind required" {
                 out.no_rewind_required = true;
             } else if msg == "Done!" {
@@ -159,7 +161,7 @@ pub fn pg_rewind(
     source: &RewindSource,
     options: &RewindOptions,
     deadline: &Deadline,
-) -> Result<(RewindOutput, Duration), RewindFailure> {
+) -> Result<(RewindOutput, Duration), Box<RewindFailure>> {
     let mut cmd = Cmd::new(instance.bin("pg_rewind"))
         .run_as(&instance.user)
         .env("PG_COLOR", "never")
@@ -221,14 +223,14 @@ pub fn pg_rewind(
     let output = RewindOutput::parse(&text);
     match result {
         Ok(_) => Ok((output, elapsed)),
-        Err(error) => Err(RewindFailure {
+        Err(error) => Err(Box::new(RewindFailure {
             // Killed or timed out: only what it printed tells how far it went; a spawn
             // failure never started it.
             touched: !matches!(error, ToolError::Spawn { .. })
                 && output.passed_point_of_no_return(),
             output,
             error,
-        }),
+        })),
     }
 }
 

@@ -12,7 +12,7 @@
 //! `prefer` connects in clear), no `.pgpass` (give `password=` or use trust/peer/cert on
 //! the source): pg_rewind and pg_basebackup, which use libpq, have neither limit.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::runtime::Runtime;
@@ -42,12 +42,43 @@ pub struct SourceSession {
 }
 
 impl SourceSession {
-    pub fn connect(conninfo: &str, deadline: &Deadline) -> Result<SourceSession, RewindError> {
+    /// Connects as libpq would for the system user whose home is `home`: a password missing
+    /// from `conninfo` is looked up in `passfile=`, `$PGPASSFILE`, or `<home>/.pgpass`.
+    pub fn connect(
+        conninfo: &str,
+        home: Option<&Path>,
+        deadline: &Deadline,
+    ) -> Result<SourceSession, RewindError> {
         let shown = redact(conninfo);
-        let config = config_from(conninfo, deadline).map_err(|why| RewindError::Source {
+        let mut config = config_from(conninfo, deadline).map_err(|why| RewindError::Source {
             source_conninfo: shown.clone(),
             what: format!("unusable connection string: {why}"),
         })?;
+        if config.get_password().is_none() {
+            let file = conninfo::get(conninfo, "passfile")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("PGPASSFILE").map(PathBuf::from))
+                .or_else(|| home.map(|h| h.join(".pgpass")));
+            if let Some(password) =
+                file.and_then(|f| std::fs::read_to_string(f).ok())
+                    .and_then(|text| {
+                        let host = config.get_hosts().first().map(|h| match h {
+                            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                            tokio_postgres::config::Host::Unix(_) => "localhost".to_owned(),
+                        });
+                        let port = config.get_ports().first().copied().unwrap_or(5432);
+                        pgpass_lookup(
+                            &text,
+                            host.as_deref().unwrap_or("localhost"),
+                            port,
+                            config.get_dbname().unwrap_or("postgres"),
+                            config.get_user().unwrap_or(""),
+                        )
+                    })
+            {
+                config.password(password);
+            }
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -55,8 +86,8 @@ impl SourceSession {
         let budget = deadline
             .remaining()
             .clamp(Duration::from_millis(500), MAX_CONNECT);
-        let connected = runtime
-            .block_on(async { tokio::time::timeout(budget, config.connect(NoTls)).await });
+        let connected =
+            runtime.block_on(async { tokio::time::timeout(budget, config.connect(NoTls)).await });
         let (client, connection) = match connected {
             Err(_) => {
                 return Err(RewindError::Source {
@@ -89,9 +120,10 @@ impl SourceSession {
         deadline: &Deadline,
     ) -> Result<Vec<Row>, RewindError> {
         let budget = deadline.remaining().max(Duration::from_millis(500));
-        match self.runtime.block_on(async {
-            tokio::time::timeout(budget, self.client.query(sql, params)).await
-        }) {
+        match self
+            .runtime
+            .block_on(async { tokio::time::timeout(budget, self.client.query(sql, params)).await })
+        {
             Err(_) => Err(RewindError::Source {
                 source_conninfo: self.shown.clone(),
                 what: format!("{sql:?} did not answer within {budget:?}"),
@@ -125,7 +157,8 @@ impl SourceSession {
             code: None,
             message: format!("no row for {path}"),
         })?;
-        row.try_get::<_, Vec<u8>>(0).map_err(|e| column_error(SQL, &e))
+        row.try_get::<_, Vec<u8>>(0)
+            .map_err(|e| column_error(SQL, &e))
     }
 
     pub fn control(&self, deadline: &Deadline) -> Result<ControlFile, RewindError> {
@@ -286,6 +319,36 @@ pub fn local_facts(source: &Path) -> Result<SourceFacts, RewindError> {
     })
 }
 
+/// The password of the first `.pgpass` line matching (`host:port:database:user:password`,
+/// `*` matches anything, `\\` escapes `:` and `\\`), as libpq reads it.
+fn pgpass_lookup(text: &str, host: &str, port: u16, dbname: &str, user: &str) -> Option<String> {
+    let port = port.to_string();
+    for line in text.lines() {
+        if line.trim_start().starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let mut fields = Vec::new();
+        let mut field = String::new();
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => field.extend(chars.next()),
+                ':' if fields.len() < 4 => fields.push(std::mem::take(&mut field)),
+                c => field.push(c),
+            }
+        }
+        fields.push(field);
+        let [h, p, d, u, password] = fields.as_slice() else {
+            continue;
+        };
+        let matches = |pattern: &str, value: &str| pattern == "*" || pattern == value;
+        if matches(h, host) && matches(p, &port) && matches(d, dbname) && matches(u, user) {
+            return Some(password.clone());
+        }
+    }
+    None
+}
+
 fn column_error(sql: &str, e: &tokio_postgres::Error) -> RewindError {
     RewindError::SourceQuery {
         query: sql.to_owned(),
@@ -405,6 +468,25 @@ mod tests {
             "host=a password='********' user=r"
         );
         assert_eq!(redact("host=a user=r"), "host=a user=r");
+    }
+
+    #[test]
+    fn pgpass_lines() {
+        let text = "# comment\n10.0.0.9:*:*:rewinder:other\n\
+                    *:5432:*:rewinder:s3c\\:ret\n";
+        assert_eq!(
+            pgpass_lookup(text, "10.0.0.1", 5432, "postgres", "rewinder").as_deref(),
+            Some("s3c:ret")
+        );
+        assert_eq!(
+            pgpass_lookup(text, "10.0.0.9", 5433, "postgres", "rewinder").as_deref(),
+            Some("other")
+        );
+        assert_eq!(
+            pgpass_lookup(text, "10.0.0.1", 5433, "postgres", "rewinder"),
+            None
+        );
+        assert_eq!(pgpass_lookup(text, "10.0.0.1", 5432, "postgres", "x"), None);
     }
 
     #[test]

@@ -1,30 +1,21 @@
 //! Facts about the local data directory (the rewind's target), read without changing it.
 //!
 //! pg_control (through `instance::control`), the history file of the target's timeline, the
-//! list of WAL segments in `pg_wal`, and the length of the latest checkpoint record, read
-//! from its WAL segment: 8 bytes of `XLogRecord`'s header (layout: pgha's pg_rewind notes
-//! §3.2). That one record is all pgha reads of WAL; where the target's WAL ends follows from
-//! it (`decision::record_end`), instead of Patroni's scraping of `pg_waldump` output.
+//! list of WAL segments in `pg_wal`, and where the latest checkpoint record ends, read
+//! natively (`instance::wal`) instead of Patroni's scraping of `pg_waldump` output. That one
+//! record is all the rewind reads of WAL.
 
 // Reads go through `get`, never indexing: a short file is an error, not a panic.
 #![deny(clippy::indexing_slicing)]
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::decision::{record_end, History, TargetFacts, WalSegments};
+use super::decision::{History, TargetFacts, WalSegments};
 use super::RewindError;
 use crate::deadline::Deadline;
 use crate::instance::control::ControlFile;
-use crate::instance::Instance;
+use crate::instance::{wal, Instance};
 use crate::lsn::{Lsn, TimelineId};
-
-/// `RM_XLOG_ID`, and the two checkpoint record kinds (`XLOG_CHECKPOINT_SHUTDOWN`, `_ONLINE`).
-const RM_XLOG: u8 = 0;
-const CHECKPOINT_INFOS: [u8; 2] = [0x00, 0x10];
-/// `SizeOfXLogRecord`.
-const RECORD_HEADER: u32 = 24;
 
 /// Reads the target's facts. `restore_command` is asked of the server's configuration
 /// (`postgres -C`) by the caller, as it costs a child process.
@@ -72,7 +63,10 @@ pub fn read_history(datadir: &Path, tli: TimelineId) -> Result<History, RewindEr
     }
     let path = datadir.join("pg_wal").join(history_file_name(tli));
     let text = std::fs::read_to_string(&path).map_err(|e| RewindError::Io {
-        context: format!("could not read the history of timeline {tli}, {}", path.display()),
+        context: format!(
+            "could not read the history of timeline {tli}, {}",
+            path.display()
+        ),
         source: e,
     })?;
     Ok(History::parse(tli, &text)?)
@@ -117,50 +111,36 @@ fn list_segments(datadir: &Path, segment_size: u64) -> Result<WalSegments, Rewin
     })
 }
 
-/// Where the latest checkpoint record ends, if its WAL is there and looks like one.
+/// Where the latest checkpoint record ends, if its WAL is there and reads as that checkpoint
+/// (`instance::wal` checks pages, CRC and body).
 fn checkpoint_end(datadir: &Path, control: &ControlFile, newest: TimelineId) -> Option<Lsn> {
-    let seg = u64::from(control.wal_segment_size);
-    if seg == 0 {
-        return None;
-    }
-    let segno = control.checkpoint.0 / seg;
-    let offset = control.checkpoint.0 % seg;
+    let pg_wal = datadir.join("pg_wal");
     // The record was written on the checkpoint's timeline; a later switch copies the
-    // segment under the newer timeline's name, so any of these holds it.
-    let total_len = (control.checkpoint_timeline..=newest.max(control.checkpoint_timeline))
-        .rev()
-        .map(|tli| {
-            datadir
-                .join("pg_wal")
-                .join(segment_file_name(tli, segno, seg))
-        })
-        .find_map(|path| read_record_length(&path, offset, control.wal_block_size))?;
-    record_end(control.checkpoint, total_len, control.wal_block_size, seg)
-}
-
-/// `xl_tot_len` of the record at `offset`, checked to be a checkpoint record when its header
-/// lies on one page.
-fn read_record_length(path: &PathBuf, offset: u64, page_size: u32) -> Option<u32> {
-    let mut file = File::open(path).ok()?;
-    file.seek(SeekFrom::Start(offset)).ok()?;
-    let mut header = [0u8; RECORD_HEADER as usize];
-    let in_page = u64::from(page_size).saturating_sub(offset % u64::from(page_size.max(1)));
-    let wanted = usize::try_from(in_page.min(u64::from(RECORD_HEADER))).ok()?;
-    file.read_exact(header.get_mut(..wanted)?).ok()?;
-    let total_len = u32::from_le_bytes(header.get(0..4)?.try_into().ok()?);
-    if wanted == RECORD_HEADER as usize {
-        let info = header.get(16)? & 0xF0;
-        let rmid = *header.get(17)?;
-        if rmid != RM_XLOG || !CHECKPOINT_INFOS.contains(&info) {
-            log::warn!(
-                "{}: the record at offset {offset} is not a checkpoint (rmgr {rmid}, info \
-                 {info:#04x})",
-                path.display()
-            );
-            return None;
+    // segment under the newer timeline's name, so any of these may hold it.
+    let mut last_error = None;
+    for tli in (control.checkpoint_timeline..=newest.max(control.checkpoint_timeline)).rev() {
+        match wal::read_record(&pg_wal, tli, control.checkpoint, control.wal_segment_size) {
+            Ok(record) if record.checkpoint().is_some() => return Some(record.end),
+            Ok(record) => {
+                log::warn!(
+                    "the record at {} (timeline {tli}) is not a checkpoint (rmgr {}, info \
+                     {:#04x})",
+                    control.checkpoint,
+                    record.rmid,
+                    record.info
+                );
+                return None;
+            }
+            Err(e) => last_error = Some(e),
         }
     }
-    (total_len >= RECORD_HEADER).then_some(total_len)
+    if let Some(e) = last_error {
+        log::info!(
+            "could not read the latest checkpoint record at {}: {e}",
+            control.checkpoint
+        );
+    }
+    None
 }
 
 #[cfg(test)]
@@ -176,7 +156,10 @@ mod tests {
             Some((1, 0x1FF))
         );
         let seg = 1u64 << 20;
-        assert_eq!(segment_file_name(2, 0x1003, seg), "000000020000000100000003");
+        assert_eq!(
+            segment_file_name(2, 0x1003, seg),
+            "000000020000000100000003"
+        );
         assert_eq!(
             parse_segment_name("000000020000000100000003", seg),
             Some((2, 0x1003))

@@ -21,6 +21,7 @@ mod pg;
 
 mod actions;
 mod monitor;
+mod rewind;
 mod roles;
 mod start_stop;
 mod validate;

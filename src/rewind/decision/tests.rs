@@ -269,6 +269,23 @@ fn fork_segment_gone_without_archive_is_refused_with_archive_rewinds() {
 }
 
 #[test]
+fn fork_at_a_segment_start_needs_the_previous_segment() {
+    // After a base backup's XLOG_SWITCH the standby's last record ends a segment.
+    let s = source(2, history(2, "1\t0/800000\tr\n"), "0/900000");
+    let mut t = target(1, History::first(), "0/8000A0");
+    t.wal_segments.present = vec![(1, 8)];
+    assert_eq!(
+        decide(&t, &s),
+        Decision::Refuse(Refusal::MissingWal {
+            at: lsn("0/7FFFFF"),
+            what: "the last record before the fork"
+        })
+    );
+    t.wal_segments.present = vec![(1, 7), (1, 8)];
+    assert!(matches!(decide(&t, &s), Decision::Rewind { .. }));
+}
+
+#[test]
 fn unreadable_checkpoint_record_is_never_a_reason_to_stream() {
     let s = source(2, history(2, "1\t0/30000A0\tr\n"), "0/3200000");
     let mut t = target(1, History::first(), "0/3000000");
@@ -284,11 +301,19 @@ fn unreadable_checkpoint_record_is_never_a_reason_to_stream() {
 #[test]
 fn target_on_a_sibling_timeline_needs_a_rewind() {
     let t = {
-        let mut t = target(3, history(3, "1\t0/3000000\tr\n2\t0/7000000\tr\n"), "0/7100000");
-        t.wal_segments.present = vec![(2, 6), (3, 7)];
+        let mut t = target(
+            3,
+            history(3, "1\t0/3000000\tr\n2\t0/7000000\tr\n"),
+            "0/7100000",
+        );
+        t.wal_segments.present = vec![(2, 0x5F), (2, 0x60), (3, 0x70)];
         t
     };
-    let s = source(4, history(4, "1\t0/3000000\tr\n2\t0/6000000\tr\n"), "0/8000000");
+    let s = source(
+        4,
+        history(4, "1\t0/3000000\tr\n2\t0/6000000\tr\n"),
+        "0/8000000",
+    );
     assert_eq!(
         decide(&t, &s),
         Decision::Rewind {
@@ -308,43 +333,6 @@ fn the_promotion_checkpoint_trap_applies_up_to_pg15() {
     assert!(!s.needs_checkpoint(16));
     s.checkpoint_timeline = 2;
     assert!(!s.needs_checkpoint(15));
-}
-
-// ---- record ends ----
-
-#[test]
-fn checkpoint_record_end_inside_a_page_is_maxaligned() {
-    // A shutdown checkpoint: 24 + 2 + 88 = 114 bytes, next record 120 bytes later.
-    assert_eq!(
-        record_end(lsn("0/3000028"), 114, 8192, 1 << 20),
-        Some(lsn("0/30000A0"))
-    );
-}
-
-#[test]
-fn record_crossing_a_page_skips_the_short_header() {
-    // 16 bytes left on the page, 98 continue after a 24-byte header.
-    assert_eq!(
-        record_end(Lsn(8192 - 16), 114, 8192, 1 << 20),
-        Some(Lsn(8192 + 24 + 104))
-    );
-}
-
-#[test]
-fn record_crossing_a_segment_skips_the_long_header() {
-    let seg = 1u64 << 20;
-    assert_eq!(
-        record_end(Lsn(seg - 8), 114, 8192, seg),
-        Some(Lsn(seg + 40 + 112))
-    );
-}
-
-#[test]
-fn record_ending_exactly_at_a_page_end() {
-    assert_eq!(
-        record_end(Lsn(8192 - 120), 120, 8192, 1 << 20),
-        Some(Lsn(8192))
-    );
 }
 
 // ---- costs ----
@@ -436,15 +424,5 @@ proptest! {
         for (i, s) in switches.iter().enumerate() {
             prop_assert_eq!(h.switchpoint_of(i as u32 + 1), Some(Lsn(*s)));
         }
-    }
-
-    #[test]
-    fn record_end_is_aligned_and_after_the_record(
-        page in 0u64..1000, offset in 1u64..1023, len in 24u32..40_000,
-    ) {
-        let start = Lsn(page * 8192 + offset * 8);
-        let end = record_end(start, len, 8192, 1 << 20).unwrap();
-        prop_assert_eq!(end.0 % 8, 0);
-        prop_assert!(end.0 >= start.0 + u64::from(len));
     }
 }

@@ -1,0 +1,1124 @@
+//! Bringing a diverged former primary back as a standby, by itself and safely.
+//!
+//! PAF refuses to start a primary that diverged from the new one (PAF #212, "quite scary"):
+//! the operator has to rewind or re-clone it by hand. pgha does it: it decides whether the
+//! node diverged, prepares the source, runs PostgreSQL's own `pg_rewind` (of the data
+//! directory's major version), keeps the node's own configuration, and leaves the data
+//! directory stopped and configured as a standby. It never lets a half-rewound directory
+//! start: a marker next to it says a rewind is under way, and the start action refuses a
+//! marked directory ([`ensure_startable`]).
+//!
+//! Split by risk (STYLE.md): [`decision`] is pure (facts in, verdict out); [`target`] and
+//! [`source`] only read; [`runner`] is the only code that runs what changes the data
+//! directory (pg_rewind, pg_basebackup, single-user crash recovery); [`marker`] guards it;
+//! [`forensics`] keeps the discarded WAL and [`config`] the node's configuration. This file
+//! holds the API the actions and `pgha rewind` use: [`check`] (read-only) and [`rejoin`].
+//!
+//! Facts and traps come from pgha's pg_rewind notes (`rewind.md`), and the design decision
+//! there (§12): call the binary; native code only for the read-only parts.
+
+pub mod command;
+pub mod config;
+pub mod decision;
+pub mod forensics;
+pub mod marker;
+pub mod runner;
+pub mod source;
+pub mod target;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub use decision::{CostEstimate, Decision, Refusal};
+use decision::{SourceFacts, TargetFacts};
+pub use marker::is_marked;
+use marker::Marker;
+use runner::{RewindFailure, RewindOptions, RewindOutput, RewindSource};
+use source::SourceSession;
+
+use crate::deadline::Deadline;
+use crate::instance::control::{ControlError, DbState};
+use crate::instance::Instance;
+use crate::ocf::params::Params;
+use crate::process::ToolError;
+
+/// How to reach the current primary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceConninfo {
+    /// For pgha's checks and pg_rewind: a normal connection, as a superuser or a role with
+    /// pg_rewind's four grants (`rewind_user`).
+    pub sql: String,
+    /// For a re-clone (`pg_basebackup`) and for `primary_conninfo`: a role with REPLICATION.
+    pub replication: String,
+}
+
+impl SourceConninfo {
+    /// The current primary at `host` (an address, or the VIP), as the agent reaches it:
+    /// pgha's checks and pg_rewind as `rewind_user` on `pgport`, a re-clone with the node's
+    /// own `primary_conninfo` (a REPLICATION role, normally through the VIP).
+    pub fn for_primary(host: &str, params: &Params, primary_conninfo: &str) -> SourceConninfo {
+        SourceConninfo {
+            sql: format!(
+                "host={} port={} user={} dbname=postgres",
+                crate::instance::conninfo::quote(host),
+                params.pgport,
+                crate::instance::conninfo::quote(&params.rewind_user)
+            ),
+            replication: primary_conninfo.to_owned(),
+        }
+    }
+
+    /// One connection string for both uses.
+    pub fn new(conninfo: impl Into<String>) -> SourceConninfo {
+        let conninfo = conninfo.into();
+        SourceConninfo {
+            sql: conninfo.clone(),
+            replication: conninfo,
+        }
+    }
+}
+
+/// The source: a running primary, or (for `pgha rewind --source-pgdata`) a stopped data
+/// directory, which pg_rewind reads directly and from which no re-clone is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Server(SourceConninfo),
+    Pgdata(PathBuf),
+}
+
+/// What to do when pg_rewind cannot, did not, or would cost more than a re-clone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// `pg_basebackup` into a new directory, swapped in once complete.
+    Reclone,
+    /// Fail, and leave the node to the operator.
+    None,
+}
+
+/// How a rewind is done; [`RewindSettings::from_params`] for the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RewindSettings {
+    /// Rewind (or re-clone) a diverged node without asking (`rewind`).
+    pub automatic: bool,
+    /// pg_rewind's own time limit, within the operation's deadline (`rewind_timeout`).
+    pub time_limit: Option<Duration>,
+    pub fallback: Fallback,
+    /// Node-local files, relative to the data directory (`rewind_keep_files`).
+    pub keep_files: Vec<PathBuf>,
+    /// Where each rewind's folder goes (`rewind_keep_dir`); default: next to the data
+    /// directory, `<parent>/pgha-rewind`.
+    pub keep_dir: Option<PathBuf>,
+    /// The `primary_conninfo` to write; `None` keeps the node's own setting.
+    pub primary_conninfo: Option<String>,
+    /// Write `standby.signal` (and `primary_conninfo`) afterwards: always for the agent,
+    /// `-R` for `pgha rewind`.
+    pub write_standby: bool,
+    /// Run single-user crash recovery on an uncleanly stopped primary first.
+    pub crash_recovery: bool,
+    pub dry_run: bool,
+    pub no_sync: bool,
+    pub debug: bool,
+    /// `--restore-target-wal`: `None` decides from the server's `restore_command`.
+    pub restore_target_wal: Option<bool>,
+    /// `--config-file`: `None` derives it (the configuration directory on Debian).
+    pub config_file: Option<PathBuf>,
+}
+
+impl Default for RewindSettings {
+    fn default() -> RewindSettings {
+        RewindSettings {
+            automatic: true,
+            time_limit: None,
+            fallback: Fallback::Reclone,
+            keep_files: config::DEFAULT_KEEP.iter().map(PathBuf::from).collect(),
+            keep_dir: None,
+            primary_conninfo: None,
+            write_standby: true,
+            crash_recovery: true,
+            dry_run: false,
+            no_sync: false,
+            debug: false,
+            restore_target_wal: None,
+            config_file: None,
+        }
+    }
+}
+
+impl RewindSettings {
+    /// The agent's settings, from its parameters.
+    pub fn from_params(params: &Params) -> RewindSettings {
+        RewindSettings {
+            automatic: params.rewind,
+            time_limit: params.rewind_timeout,
+            fallback: if params.rewind_fallback {
+                Fallback::Reclone
+            } else {
+                Fallback::None
+            },
+            keep_files: params.rewind_keep_files.clone(),
+            keep_dir: params.rewind_keep_dir.clone(),
+            ..RewindSettings::default()
+        }
+    }
+}
+
+/// Everything that can stop a rewind.
+#[derive(Debug, thiserror::Error)]
+pub enum RewindError {
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    #[error(transparent)]
+    History(#[from] decision::HistoryError),
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("rewind source {source_conninfo}: {what}")]
+    Source {
+        source_conninfo: String,
+        what: String,
+    },
+    #[error("query {query:?} on the rewind source failed: {message}")]
+    SourceQuery {
+        query: String,
+        code: Option<String>,
+        message: String,
+    },
+    #[error("gave up after {waited:.1?} waiting for {what}")]
+    Timeout { what: String, waited: Duration },
+    #[error("a postmaster runs for \"{0}\": a rewind needs it stopped")]
+    Running(PathBuf),
+    #[error("\"{datadir}\" stopped uncleanly (pg_control: \"{state}\") and crash recovery is off")]
+    Unclean { datadir: PathBuf, state: DbState },
+    #[error("cannot bring \"{datadir}\" back: {why}")]
+    Refused { datadir: PathBuf, why: String },
+    #[error(
+        "\"{datadir}\" must not be started: a {operation} started at {started} did not finish \
+         (marker {marker}); the next rejoin repairs it"
+    )]
+    Marked {
+        datadir: PathBuf,
+        marker: PathBuf,
+        operation: String,
+        started: String,
+    },
+    #[error(transparent)]
+    RewindFailed(Box<RewindFailure>),
+}
+
+impl From<Box<RewindFailure>> for RewindError {
+    fn from(f: Box<RewindFailure>) -> RewindError {
+        RewindError::RewindFailed(f)
+    }
+}
+
+impl RewindError {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> RewindError {
+        RewindError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// The data directory may be half rewound: it must not be started until repaired.
+    pub fn target_modified(&self) -> bool {
+        matches!(self, RewindError::Marked { .. })
+            || matches!(self, RewindError::RewindFailed(f) if f.touched)
+    }
+}
+
+/// What will be done, from the decision, the marker and the settings (pure).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Nothing to rewind: start as a standby.
+    Stream,
+    /// Stopped uncleanly as a primary: crash recovery, then decide again.
+    CrashRecovery,
+    Rewind,
+    Reclone(String),
+    Refuse(String),
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Plan::Stream => f.write_str("start as a standby, nothing to rewind"),
+            Plan::CrashRecovery => f.write_str("crash recovery, then decide again"),
+            Plan::Rewind => f.write_str("pg_rewind"),
+            Plan::Reclone(why) => write!(f, "re-clone with pg_basebackup: {why}"),
+            Plan::Refuse(why) => write!(f, "refuse: {why}"),
+        }
+    }
+}
+
+pub fn plan(
+    decision: &Decision,
+    marker: Option<&Marker>,
+    estimate: Option<&CostEstimate>,
+    automatic: bool,
+    fallback: Fallback,
+) -> Plan {
+    let reclone = fallback == Fallback::Reclone && automatic;
+    if let Some(m) = marker {
+        let what = format!("a {} started at {} did not finish", m.operation, m.started);
+        return if reclone {
+            Plan::Reclone(what)
+        } else {
+            Plan::Refuse(format!("{what}, and the re-clone fallback is off"))
+        };
+    }
+    match decision {
+        Decision::Stream => Plan::Stream,
+        Decision::CrashRecoveryFirst(_) => Plan::CrashRecovery,
+        Decision::Refuse(why) if reclone && why.reclone_allowed() => {
+            Plan::Reclone(format!("cannot rewind: {why}"))
+        }
+        Decision::Refuse(why) => Plan::Refuse(why.to_string()),
+        Decision::Rewind { .. } if !automatic => Plan::Refuse(format!(
+            "{decision}, and automatic rewind is off (parameter rewind)"
+        )),
+        Decision::Rewind { .. } => match estimate {
+            Some(e) if reclone && e.prefers_reclone() => Plan::Reclone(format!(
+                "cheaper than pg_rewind: about {} MB to copy instead of {} MB",
+                e.reclone_bytes() >> 20,
+                e.rewind_bytes() >> 20
+            )),
+            _ => Plan::Rewind,
+        },
+    }
+}
+
+/// What [`check`] found, without changing anything.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub decision: Decision,
+    pub plan: Plan,
+    pub target: TargetFacts,
+    pub source: SourceFacts,
+    /// PG ≤ 15 and the source has not checkpointed since its promotion: pgha will run
+    /// `CHECKPOINT` (or wait) before pg_rewind.
+    pub source_needs_checkpoint: bool,
+    pub marker: Option<Marker>,
+    pub estimate: Option<CostEstimate>,
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = &self.target;
+        let s = &self.source;
+        writeln!(f, "decision: {}", self.decision)?;
+        writeln!(f, "plan: {}", self.plan)?;
+        writeln!(
+            f,
+            "target: {}, timeline {}, checkpoint {} (ends {}), minRecoveryPoint {} on \
+             timeline {}, wal_log_hints or checksums: {}",
+            t.state,
+            t.timeline(),
+            t.checkpoint,
+            t.checkpoint_end
+                .map_or("unknown: WAL missing".into(), |l| l.to_string()),
+            t.min_recovery_point,
+            t.min_recovery_point_timeline,
+            if t.can_rewind { "yes" } else { "no" }
+        )?;
+        writeln!(
+            f,
+            "source: {}, timeline {} (pg_control: {}), WAL at {}",
+            if s.in_recovery { "standby" } else { "primary" },
+            s.timeline,
+            s.checkpoint_timeline,
+            s.insert_lsn
+        )?;
+        if self.source_needs_checkpoint {
+            writeln!(
+                f,
+                "source not checkpointed since its promotion: CHECKPOINT (or wait) first"
+            )?;
+        }
+        if let Some(e) = &self.estimate {
+            writeln!(
+                f,
+                "estimate: pg_rewind about {} MB (source WAL {} MB), re-clone about {} MB",
+                e.rewind_bytes() >> 20,
+                e.source_wal >> 20,
+                e.reclone_bytes() >> 20
+            )?;
+        }
+        if let Some(m) = &self.marker {
+            writeln!(
+                f,
+                "marker: a {} started at {} did not finish",
+                m.operation, m.started
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// How [`rejoin`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing to rewind; the standby configuration is written.
+    Streamable,
+    Rewound,
+    Recloned,
+    /// `dry_run`: nothing changed.
+    DryRun,
+}
+
+#[derive(Debug, Clone)]
+pub struct RejoinReport {
+    pub outcome: Outcome,
+    /// The decision that counted (after crash recovery, if any ran).
+    pub decision: Decision,
+    pub plan: Plan,
+    pub crash_recovery: bool,
+    /// This run's folder: discarded WAL, the old pg_control, the node's configuration.
+    pub saved_in: Option<PathBuf>,
+    pub rewind: Option<RewindOutput>,
+    /// Why pg_rewind's attempt did not count, when it fell back to a re-clone.
+    pub rewind_failure: Option<String>,
+    pub estimate: Option<CostEstimate>,
+    pub elapsed: Duration,
+}
+
+/// Refuses a data directory a rewind or re-clone left unfinished. Start calls this first.
+pub fn ensure_startable(datadir: &Path) -> Result<(), RewindError> {
+    match marker::read(datadir) {
+        None if !is_marked(datadir) => Ok(()),
+        m => {
+            let m = m.unwrap_or(Marker {
+                operation: "rewind".into(),
+                started: "an unknown time".into(),
+                node: String::new(),
+                saved_in: None,
+            });
+            Err(RewindError::Marked {
+                datadir: datadir.to_owned(),
+                marker: marker::path(datadir),
+                operation: m.operation,
+                started: m.started,
+            })
+        }
+    }
+}
+
+/// Facts of both sides.
+fn gather(
+    instance: &Instance,
+    source: &Source,
+    session: Option<&SourceSession>,
+    settings: &RewindSettings,
+    deadline: &Deadline,
+) -> Result<(TargetFacts, SourceFacts), RewindError> {
+    let source_facts = match (source, session) {
+        (_, Some(s)) => s.facts(deadline)?,
+        (Source::Pgdata(dir), None) => source::local_facts(dir)?,
+        (Source::Server(_), None) => {
+            return Err(RewindError::Source {
+                source_conninfo: String::new(),
+                what: "no connection".into(),
+            })
+        }
+    };
+    let restore = match settings.restore_target_wal {
+        Some(v) => v,
+        None => target::has_restore_command(instance, deadline),
+    };
+    let (_, target_facts) = target::facts(instance, restore)?;
+    Ok((target_facts, source_facts))
+}
+
+fn connect(
+    instance: &Instance,
+    source: &Source,
+    deadline: &Deadline,
+) -> Result<Option<SourceSession>, RewindError> {
+    match source {
+        Source::Server(c) => Ok(Some(SourceSession::connect(
+            &c.sql,
+            Some(&instance.user.home),
+            deadline,
+        )?)),
+        Source::Pgdata(_) => Ok(None),
+    }
+}
+
+fn estimate_for(
+    decision: &Decision,
+    source: &SourceFacts,
+    session: Option<&SourceSession>,
+    deadline: &Deadline,
+) -> Option<CostEstimate> {
+    match (decision, session) {
+        (
+            Decision::Rewind {
+                fork_point,
+                target_end,
+                ..
+            },
+            Some(s),
+        ) => s.estimate(*fork_point, source, *target_end, deadline),
+        _ => None,
+    }
+}
+
+fn fallback_for(source: &Source, settings: &RewindSettings) -> Fallback {
+    match source {
+        Source::Server(_) => settings.fallback,
+        Source::Pgdata(_) => Fallback::None,
+    }
+}
+
+/// The divergence decision and what [`rejoin`] would do, changing nothing (not even a
+/// `CHECKPOINT` on the source): `pgha rewind --check`, and what the actions log.
+pub fn check(
+    instance: &Instance,
+    source: &Source,
+    settings: &RewindSettings,
+    deadline: &Deadline,
+) -> Result<Check, RewindError> {
+    let session = connect(instance, source, deadline)?;
+    let (target, source_facts) = gather(instance, source, session.as_ref(), settings, deadline)?;
+    let decision = decision::decide(&target, &source_facts);
+    let estimate = estimate_for(&decision, &source_facts, session.as_ref(), deadline);
+    let marker = marker::read(instance.datadir());
+    let plan = plan(
+        &decision,
+        marker.as_ref(),
+        estimate.as_ref(),
+        settings.automatic,
+        fallback_for(source, settings),
+    );
+    Ok(Check {
+        source_needs_checkpoint: source_facts.needs_checkpoint(instance.major),
+        decision,
+        plan,
+        target,
+        source: source_facts,
+        marker,
+        estimate,
+    })
+}
+
+/// Brings the stopped local instance back as a standby of `source`.
+///
+/// Before: the instance is stopped (a running postmaster is refused). After `Ok`, the data
+/// directory is whole, holds the node's own configuration files, `standby.signal` and (when
+/// [`RewindSettings::primary_conninfo`] is set) `primary_conninfo` with `application_name` =
+/// `node`: the caller starts it as a standby. After `Err`, [`RewindError::target_modified`]
+/// tells whether the directory may be half rewound (it then carries the marker and
+/// [`ensure_startable`] refuses it).
+///
+/// Steps: crash recovery when it stopped uncleanly as a primary; the decision; the plan
+/// (stream, rewind, re-clone or refuse); for a rewind: a checkpoint on a freshly promoted
+/// source (PG ≤ 15), the discarded WAL and the configuration kept, the marker, pg_rewind,
+/// the configuration back, standby settings, the marker removed; a re-clone when the rewind
+/// is impossible, fails or costs more.
+pub fn rejoin(
+    instance: &Instance,
+    source: &Source,
+    node: &str,
+    settings: &RewindSettings,
+    deadline: &Deadline,
+) -> Result<RejoinReport, RewindError> {
+    let started = Instant::now();
+    let datadir = instance.datadir().to_owned();
+    if instance.postmaster().is_running() {
+        return Err(RewindError::Running(datadir));
+    }
+    let fallback = fallback_for(source, settings);
+    let session = connect(instance, source, deadline)?;
+    let (mut target, source_facts) =
+        gather(instance, source, session.as_ref(), settings, deadline)?;
+    let mut decision = decision::decide(&target, &source_facts);
+    let marker = marker::read(&datadir);
+    let mut crash_recovery = false;
+    if marker.is_none() {
+        if let Decision::CrashRecoveryFirst(state) = decision {
+            log::info!("{}: {decision}", datadir.display());
+            if settings.dry_run {
+                return Ok(RejoinReport {
+                    outcome: Outcome::DryRun,
+                    plan: Plan::CrashRecovery,
+                    decision,
+                    crash_recovery: false,
+                    saved_in: None,
+                    rewind: None,
+                    rewind_failure: None,
+                    estimate: None,
+                    elapsed: started.elapsed(),
+                });
+            }
+            if !settings.crash_recovery {
+                return Err(RewindError::Unclean { datadir, state });
+            }
+            // Single-user mode refuses standby mode.
+            for signal in ["standby.signal", "recovery.signal"] {
+                config::remove_tree(&datadir.join(signal))?;
+            }
+            runner::crash_recovery(instance, &crash_recovery_args(instance), deadline)?;
+            crash_recovery = true;
+            target = target::facts(instance, target.restore_command)?.1;
+            decision = decision::decide(&target, &source_facts);
+        }
+    }
+    let estimate = estimate_for(&decision, &source_facts, session.as_ref(), deadline);
+    let plan = plan(
+        &decision,
+        marker.as_ref(),
+        estimate.as_ref(),
+        settings.automatic,
+        fallback,
+    );
+    log::info!("{}: {decision}; plan: {plan}", datadir.display());
+    let mut report = RejoinReport {
+        outcome: Outcome::DryRun,
+        decision: decision.clone(),
+        plan: plan.clone(),
+        crash_recovery,
+        saved_in: marker.as_ref().and_then(|m| m.saved_in.clone()),
+        rewind: None,
+        rewind_failure: None,
+        estimate,
+        elapsed: Duration::ZERO,
+    };
+    let job = Job {
+        instance,
+        source,
+        session: session.as_ref(),
+        source_facts: &source_facts,
+        target: &target,
+        node,
+        settings,
+        deadline,
+    };
+    match &plan {
+        Plan::Refuse(why) => {
+            return Err(RewindError::Refused {
+                datadir,
+                why: why.clone(),
+            })
+        }
+        Plan::CrashRecovery => {
+            return Err(RewindError::Refused {
+                datadir,
+                why: "still not cleanly stopped after crash recovery".into(),
+            })
+        }
+        _ if settings.dry_run => {
+            if plan == Plan::Rewind {
+                job.prepare_source()?;
+                let (out, _) = runner::pg_rewind(
+                    instance,
+                    &job.rewind_source(),
+                    &job.rewind_options(true),
+                    deadline,
+                )?;
+                report.rewind = Some(out);
+            }
+        }
+        Plan::Stream => {
+            if settings.write_standby {
+                config::write_standby(
+                    &datadir,
+                    settings.primary_conninfo.as_deref(),
+                    node,
+                    &instance.user,
+                )?;
+            }
+            report.outcome = Outcome::Streamable;
+        }
+        Plan::Rewind => {
+            let (saved_in, result) = job.rewind(&decision)?;
+            report.saved_in = Some(saved_in.clone());
+            match result {
+                Ok(out) => {
+                    report.rewind = Some(out);
+                    report.outcome = Outcome::Rewound;
+                }
+                Err(failed) => {
+                    let (failure, saved) = *failed;
+                    let touched = failure.touched;
+                    report.rewind_failure = Some(failure.to_string());
+                    report.rewind = Some(failure.output.clone());
+                    if fallback != Fallback::Reclone {
+                        return Err(Box::new(failure).into());
+                    }
+                    log::warn!(
+                        "{failure}; falling back to a re-clone{}",
+                        if touched {
+                            " (the data directory keeps its marker)"
+                        } else {
+                            ""
+                        }
+                    );
+                    job.reclone(&saved_in, Some(saved))?;
+                    report.outcome = Outcome::Recloned;
+                }
+            }
+        }
+        Plan::Reclone(why) => {
+            log::info!("re-cloning \"{}\": {why}", datadir.display());
+            let (saved_in, saved) = match marker.as_ref().and_then(|m| m.saved_in.clone()) {
+                // The directory may be half rewound: its configuration files may be the
+                // source's. Take the ones saved before the first attempt.
+                Some(dir) if dir.join("config").is_dir() => {
+                    let saved = config::SavedConfig {
+                        dir: dir.join("config"),
+                        files: settings
+                            .keep_files
+                            .iter()
+                            .map(|f| (f.clone(), dir.join("config").join(f).exists()))
+                            .collect(),
+                    };
+                    (dir, Some(saved))
+                }
+                _ => (
+                    job.keep_forensics(fork_of(&decision, &target, &source_facts))?,
+                    None,
+                ),
+            };
+            report.saved_in = Some(saved_in.clone());
+            job.reclone(&saved_in, saved)?;
+            report.outcome = Outcome::Recloned;
+        }
+    }
+    report.elapsed = started.elapsed();
+    log::info!(
+        "{}: {:?} in {:.1?}",
+        datadir.display(),
+        report.outcome,
+        report.elapsed
+    );
+    Ok(report)
+}
+
+/// The fork point, when the histories say one (whatever the decision was).
+fn fork_of(
+    decision: &Decision,
+    target: &TargetFacts,
+    source: &SourceFacts,
+) -> Option<crate::lsn::Lsn> {
+    match decision {
+        Decision::Rewind { fork_point, .. } => Some(*fork_point),
+        _ => decision::common_ancestor(&target.history, &source.history).and_then(|f| f.at),
+    }
+}
+
+/// One rejoin's context.
+struct Job<'a> {
+    instance: &'a Instance,
+    source: &'a Source,
+    session: Option<&'a SourceSession>,
+    source_facts: &'a SourceFacts,
+    target: &'a TargetFacts,
+    node: &'a str,
+    settings: &'a RewindSettings,
+    deadline: &'a Deadline,
+}
+
+type RewindAttempt = Result<RewindOutput, Box<(RewindFailure, config::SavedConfig)>>;
+
+impl Job<'_> {
+    fn datadir(&self) -> &Path {
+        self.instance.datadir()
+    }
+
+    fn keep_dir(&self) -> PathBuf {
+        self.settings.keep_dir.clone().unwrap_or_else(|| {
+            self.datadir()
+                .parent()
+                .unwrap_or(Path::new("/"))
+                .join("pgha-rewind")
+        })
+    }
+
+    fn rewind_source(&self) -> RewindSource {
+        match self.source {
+            Source::Server(c) => RewindSource::Server(c.sql.clone()),
+            Source::Pgdata(dir) => RewindSource::Pgdata(dir.clone()),
+        }
+    }
+
+    fn rewind_options(&self, dry_run: bool) -> RewindOptions {
+        RewindOptions {
+            dry_run,
+            no_sync: self.settings.no_sync,
+            debug: self.settings.debug,
+            // In a dry run, -c would still restore WAL into the target's pg_wal.
+            restore_target_wal: self.target.restore_command && !dry_run,
+            config_file: self
+                .settings
+                .config_file
+                .clone()
+                .or_else(|| config_file(self.instance)),
+            ensure_shutdown: !self.settings.crash_recovery,
+            time_limit: self.settings.time_limit,
+        }
+    }
+
+    /// PG ≤ 15: the source's pg_control must show its new timeline, or pg_rewind sees no
+    /// fork and says "no rewind required".
+    fn prepare_source(&self) -> Result<(), RewindError> {
+        if let Some(s) = self.session {
+            if self.source_facts.needs_checkpoint(self.instance.major) {
+                let how = s.ensure_checkpointed(self.source_facts, self.deadline)?;
+                log::info!(
+                    "the source had not checkpointed since its promotion to timeline {}: {how}",
+                    self.source_facts.timeline
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn keep_forensics(&self, fork: Option<crate::lsn::Lsn>) -> Result<PathBuf, RewindError> {
+        let (started, stamp) = marker::utc_now();
+        let run_dir =
+            forensics::create_run_dir(&self.keep_dir(), self.node, &stamp, &self.instance.user)?;
+        let readme = format!(
+            "pgha rewind of {} on node {} at {started}\n\
+             Fork point: {}\n\
+             Target: {}, timeline {}, checkpoint {}\n\
+             pg_wal/ holds the target's WAL from the fork point's segment on: what the rewind \
+             discards. Read it with: pg_waldump -p {}/pg_wal <first segment>\n",
+            self.datadir().display(),
+            self.node,
+            fork.map_or("unknown".into(), |l| l.to_string()),
+            self.target.state,
+            self.target.timeline(),
+            self.target.checkpoint,
+            run_dir.display(),
+        );
+        let segment_size = self.target.wal_segments.segment_size;
+        forensics::keep_discarded_wal(
+            self.datadir(),
+            &run_dir,
+            fork,
+            segment_size,
+            &readme,
+            self.deadline,
+        )?;
+        Ok(run_dir)
+    }
+
+    fn write_marker(&self, operation: &str, saved_in: &Path) -> Result<(), RewindError> {
+        marker::write(
+            self.datadir(),
+            &Marker {
+                operation: operation.into(),
+                started: marker::utc_now().0,
+                node: self.node.into(),
+                saved_in: Some(saved_in.to_owned()),
+            },
+        )
+    }
+
+    /// Prepares, keeps, marks, runs pg_rewind, restores. The outer error is a failure
+    /// before pg_rewind ran; the inner one is pg_rewind's.
+    fn rewind(&self, decision: &Decision) -> Result<(PathBuf, RewindAttempt), RewindError> {
+        let Decision::Rewind { fork_point, .. } = decision else {
+            return Err(RewindError::Refused {
+                datadir: self.datadir().to_owned(),
+                why: format!("internal error (a bug in pgha): rewind planned for {decision}"),
+            });
+        };
+        self.prepare_source()?;
+        let saved_in = self.keep_forensics(Some(*fork_point))?;
+        let saved = config::save(
+            self.datadir(),
+            &self.settings.keep_files,
+            &saved_in.join("config"),
+        )?;
+        self.write_marker("pg_rewind", &saved_in)?;
+        let attempt = runner::pg_rewind(
+            self.instance,
+            &self.rewind_source(),
+            &self.rewind_options(false),
+            self.deadline,
+        );
+        let failure = match attempt {
+            Ok((out, elapsed)) if out.done && !out.no_rewind_required => {
+                log::info!("pg_rewind done in {elapsed:.1?}");
+                saved.restore(self.datadir())?;
+                self.write_standby(self.datadir())?;
+                marker::remove(self.datadir())?;
+                return Ok((saved_in, Ok(out)));
+            }
+            Ok((out, _)) => Box::new(RewindFailure {
+                // "no rewind required" exits before any change.
+                touched: !out.no_rewind_required,
+                error: ToolError::Exit {
+                    command: "pg_rewind".into(),
+                    code: 0,
+                    output: format!(
+                        "pg_rewind disagrees: it found no rewind to do, pgha found a fork at \
+                         {fork_point}"
+                    ),
+                },
+                output: out,
+            }),
+            Err(f) => f,
+        };
+        if !failure.touched {
+            marker::remove(self.datadir())?;
+        }
+        Ok((saved_in, Err(Box::new((*failure, saved)))))
+    }
+
+    fn write_standby(&self, datadir: &Path) -> Result<(), RewindError> {
+        if !self.settings.write_standby {
+            return Ok(());
+        }
+        config::write_standby(
+            datadir,
+            self.settings.primary_conninfo.as_deref(),
+            self.node,
+            &self.instance.user,
+        )
+    }
+
+    /// `pg_basebackup` into `<datadir>.pgha-clone`, the node's configuration and standby
+    /// settings put in, then swapped in for the data directory (two renames under the
+    /// marker), and the old directory removed.
+    fn reclone(
+        &self,
+        saved_in: &Path,
+        saved: Option<config::SavedConfig>,
+    ) -> Result<(), RewindError> {
+        let datadir = self.datadir().to_owned();
+        let refused = |why: String| RewindError::Refused {
+            datadir: datadir.clone(),
+            why,
+        };
+        let (Source::Server(conninfo), Some(session)) = (self.source, self.session) else {
+            return Err(refused("a re-clone needs a source server".into()));
+        };
+        if session.tablespaces(self.deadline)? > 0 {
+            return Err(refused(
+                "the source has tablespaces: a re-clone into a new directory would collide \
+                 with their paths; re-clone by hand"
+                    .into(),
+            ));
+        }
+        let parent = datadir.parent().unwrap_or(Path::new("/"));
+        if same_device(parent, &datadir) != Some(true) {
+            return Err(refused(format!(
+                "{} is a mount point: a re-clone is built next to it and swapped in by rename",
+                datadir.display()
+            )));
+        }
+        let saved = match saved {
+            Some(s) => s,
+            None => config::save(
+                &datadir,
+                &self.settings.keep_files,
+                &saved_in.join("config"),
+            )?,
+        };
+        let clone = PathBuf::from(format!("{}.pgha-clone", datadir.display()));
+        let old = PathBuf::from(format!("{}.pgha-old", datadir.display()));
+        config::remove_tree(&clone)?;
+        config::remove_tree(&old)?;
+        std::fs::create_dir(&clone)
+            .map_err(|e| RewindError::io(format!("could not create {}", clone.display()), e))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&clone, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| RewindError::io(format!("could not chmod {}", clone.display()), e))?;
+        if self.instance.user.needs_switch() {
+            std::os::unix::fs::chown(
+                &clone,
+                Some(self.instance.user.uid.as_raw()),
+                Some(self.instance.user.gid.as_raw()),
+            )
+            .map_err(|e| RewindError::io(format!("could not chown {}", clone.display()), e))?;
+        }
+        match runner::pg_basebackup(self.instance, &conninfo.replication, &clone, self.deadline) {
+            Ok(elapsed) => log::info!("pg_basebackup done in {elapsed:.1?}"),
+            Err(e) => {
+                let _ = config::remove_tree(&clone);
+                return Err(e);
+            }
+        }
+        saved.restore(&clone)?;
+        // The clone is the source's, a primary's: it must start as a standby whatever -R
+        // said.
+        config::write_standby(
+            &clone,
+            self.settings.primary_conninfo.as_deref(),
+            self.node,
+            &self.instance.user,
+        )?;
+        self.write_marker("re-clone", saved_in)?;
+        let rename = |from: &Path, to: &Path| {
+            std::fs::rename(from, to).map_err(|e| {
+                RewindError::io(
+                    format!("could not rename {} to {}", from.display(), to.display()),
+                    e,
+                )
+            })
+        };
+        rename(&datadir, &old)?;
+        rename(&clone, &datadir)?;
+        marker::sync_parent(&datadir);
+        if let Err(e) = config::remove_tree(&old) {
+            log::warn!("could not remove the replaced data directory: {e}");
+        }
+        marker::remove(&datadir)?;
+        log::info!("re-cloned \"{}\" from the source", datadir.display());
+        Ok(())
+    }
+}
+
+fn same_device(a: &Path, b: &Path) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    Some(std::fs::metadata(a).ok()?.dev() == std::fs::metadata(b).ok()?.dev())
+}
+
+/// The server's configuration file when it is not the data directory's own: the Debian
+/// layout (`pgdata` is the configuration directory), or `config_file` in `start_opts`.
+fn config_file(instance: &Instance) -> Option<PathBuf> {
+    let words = split_words(&instance.params.start_opts);
+    let from_opts = words
+        .iter()
+        .find_map(|w| w.strip_prefix("config_file="))
+        .map(PathBuf::from);
+    from_opts.or_else(|| {
+        (instance.params.pgdata != instance.params.datadir)
+            .then(|| instance.params.pgdata.join("postgresql.conf"))
+    })
+}
+
+/// `start_opts` for the single-user `postgres` run (`-c config_file=…` and the like).
+fn crash_recovery_args(instance: &Instance) -> Vec<String> {
+    split_words(&instance.params.start_opts)
+}
+
+/// Splits `start_opts` as a shell would for simple quoting (`instance::split_words` is
+/// private to the instance module).
+fn split_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quote: Option<char> = None;
+    let mut in_word = false;
+    for c in text.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lsn::Lsn;
+
+    fn rewind() -> Decision {
+        Decision::Rewind {
+            fork_point: Lsn(0x300_0000),
+            fork_timeline: 1,
+            target_end: Lsn(0x310_0000),
+        }
+    }
+
+    fn marker() -> Marker {
+        Marker {
+            operation: "pg_rewind".into(),
+            started: "2026-01-01T00:00:00Z".into(),
+            node: "pg1".into(),
+            saved_in: None,
+        }
+    }
+
+    #[test]
+    fn plans() {
+        let cheap = CostEstimate {
+            source_wal: 1 << 20,
+            source_databases: 1 << 30,
+            source_since_fork: 0,
+            target_since_fork: 0,
+        };
+        let dear = CostEstimate {
+            source_wal: 2 << 30,
+            ..cheap
+        };
+        let r = Fallback::Reclone;
+        let n = Fallback::None;
+        assert_eq!(plan(&Decision::Stream, None, None, true, r), Plan::Stream);
+        assert_eq!(plan(&rewind(), None, Some(&cheap), true, r), Plan::Rewind);
+        assert!(matches!(
+            plan(&rewind(), None, Some(&dear), true, r),
+            Plan::Reclone(_)
+        ));
+        assert_eq!(plan(&rewind(), None, Some(&dear), true, n), Plan::Rewind);
+        assert_eq!(plan(&rewind(), None, None, true, r), Plan::Rewind);
+        assert!(matches!(
+            plan(&rewind(), None, None, false, r),
+            Plan::Refuse(_)
+        ));
+        let missing = Decision::Refuse(Refusal::MissingWal {
+            at: Lsn(1),
+            what: "x",
+        });
+        assert!(matches!(
+            plan(&missing, None, None, true, r),
+            Plan::Reclone(_)
+        ));
+        assert!(matches!(
+            plan(&missing, None, None, true, n),
+            Plan::Refuse(_)
+        ));
+        let other = Decision::Refuse(Refusal::DifferentSystem {
+            target: 1,
+            source: 2,
+        });
+        assert!(matches!(plan(&other, None, None, true, r), Plan::Refuse(_)));
+        // An unfinished rewind is never trusted, whatever the decision now says.
+        for d in [Decision::Stream, rewind()] {
+            assert!(matches!(
+                plan(&d, Some(&marker()), None, true, r),
+                Plan::Reclone(_)
+            ));
+            assert!(matches!(
+                plan(&d, Some(&marker()), None, true, n),
+                Plan::Refuse(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn a_marked_directory_is_not_startable() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        ensure_startable(&data).unwrap();
+        marker::write(&data, &marker()).unwrap();
+        let err = ensure_startable(&data).unwrap_err();
+        assert!(err.target_modified(), "{err}");
+        assert!(err.to_string().contains("must not be started"), "{err}");
+    }
+}

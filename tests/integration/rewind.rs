@@ -1,0 +1,668 @@
+//! The rewind module against real PostgreSQL 15 pairs, no cluster: the replication course's
+//! pg_rewind lab (1.6.4/1.7.4) and the traps around it.
+//!
+//! Every test builds the lab: pg1 is the primary, pg2 a streaming standby made with
+//! pg_basebackup; pg2 is promoted; pg1 keeps writing (`t7`, on the old timeline: the
+//! transactions a rewind discards) while pg2 writes `t8`. Each node has a configuration of its
+//! own (`work_mem` by ALTER SYSTEM, a line in pg_hba.conf) that must survive. Then pg1 is
+//! brought back by `pgha::rewind` (the library, as the actions call it; `pgha rewind` for
+//! the command line) and must stream from pg2 with `t8` and without `t7`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use pgha::deadline::Deadline;
+use pgha::instance::Instance;
+use pgha::ocf::params::Params;
+use pgha::rewind::runner::{self, RewindOptions, RewindSource};
+use pgha::rewind::{
+    self, Decision, Fallback, Outcome, Plan, Refusal, RewindSettings, Source, SourceConninfo,
+};
+
+use crate::agent::BIN;
+use crate::pg::{append, as_postgres, bin, chown_postgres, run, Pg, BINDIR};
+
+const WITHIN: Duration = Duration::from_secs(30);
+
+/// The lab after the fork; pg1 still runs unless `stop_pg1` said otherwise.
+struct Lab {
+    pg1: Pg,
+    pg2: Pg,
+    /// `pg_relation_filenode('t7')` on pg1, to find t7 in the kept WAL.
+    t7_filenode: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Clean,
+    Kill9,
+}
+
+/// Builds the lab. `before` runs on pg1 before anything (settings), `diverge` on pg1 after
+/// t7 (more writes, checkpoints), `promoted` on pg2 right after its promotion.
+fn lab(
+    before: impl FnOnce(&Pg),
+    promoted: impl FnOnce(&Pg),
+    diverge: impl FnOnce(&Pg),
+    stop: Stop,
+) -> Lab {
+    let pg1 = Pg::primary("pg1");
+    // pg_rewind reads pg1's WAL back to the last checkpoint before the fork; a clean stop's
+    // checkpoint recycles it unless kept (the brief's measurement: without retention the
+    // fork's WAL was gone). Tests about missing WAL set it back to 0.
+    pg1.conf("wal_keep_size = '64MB'");
+    before(&pg1);
+    pg1.start();
+    pg1.psql("CREATE TABLE t6 (c1 int); INSERT INTO t6 VALUES (1)");
+    let pg2 = Pg::base_backup_of(&pg1, "pg2");
+    pg2.start();
+    pg1.wait_for("pg2 to stream", WITHIN, || {
+        pg1.psql("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") == "1"
+    });
+    // Node-local configuration, made after the copy: each node has its own.
+    pg1.psql("ALTER SYSTEM SET work_mem = '7MB'");
+    append(&pg1.data().join("pg_hba.conf"), "# pg1 only\n");
+    promoted_then(&pg2, promoted);
+    pg2.psql("ALTER SYSTEM SET work_mem = '9MB'");
+    append(&pg2.data().join("pg_hba.conf"), "# pg2 only\n");
+
+    // Lab 1.7.4: t7 on the old primary, on the old timeline...
+    pg1.psql("CREATE TABLE t7 (c1 int); INSERT INTO t7 VALUES (1)");
+    let t7_filenode = pg1.psql("SELECT pg_relation_filenode('t7')");
+    diverge(&pg1);
+    // ... t8 on the new one.
+    pg2.psql("CREATE TABLE t8 (c1 int); INSERT INTO t8 VALUES (1)");
+    match stop {
+        Stop::Clean => pg1.stop(),
+        Stop::Kill9 => pg1.kill9(),
+    }
+    Lab {
+        pg1,
+        pg2,
+        t7_filenode,
+    }
+}
+
+fn promoted_then(pg: &Pg, then: impl FnOnce(&Pg)) {
+    run(as_postgres(bin("pg_ctl"))
+        .arg("-D")
+        .arg(pg.data())
+        .args(["-w", "-t", "30", "promote"]));
+    then(pg);
+}
+
+fn instance(pg: &Pg, bindir: &Path) -> Instance {
+    let values = [
+        ("pgdata", pg.data().display().to_string()),
+        ("pghost", pg.sock().display().to_string()),
+        ("pgport", pg.port.to_string()),
+        ("bindir", bindir.display().to_string()),
+    ];
+    let params = Params::from_lookup(|name| {
+        values
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    Instance::resolve(&params).map_err(|(_, e)| e).unwrap()
+}
+
+fn conninfo(pg: &Pg) -> String {
+    format!("host=127.0.0.1 port={} user=postgres", pg.port)
+}
+
+fn source(pg: &Pg) -> Source {
+    Source::Server(SourceConninfo::new(conninfo(pg)))
+}
+
+/// The agent's settings, with pg2 as the upstream (the fixture's own primary_conninfo, in
+/// instance.conf, points pg1 at itself).
+fn settings(upstream: &Pg) -> RewindSettings {
+    RewindSettings {
+        primary_conninfo: Some(conninfo(upstream)),
+        ..RewindSettings::default()
+    }
+}
+
+fn deadline() -> Deadline {
+    Deadline::after(Duration::from_secs(90))
+}
+
+fn rejoin(lab: &Lab, settings: &RewindSettings) -> rewind::RejoinReport {
+    rejoin_with(lab, settings, Path::new(BINDIR))
+}
+
+fn rejoin_with(lab: &Lab, settings: &RewindSettings, bindir: &Path) -> rewind::RejoinReport {
+    let started = Instant::now();
+    let report = rewind::rejoin(
+        &instance(&lab.pg1, bindir),
+        &source(&lab.pg2),
+        "pg1",
+        settings,
+        &deadline(),
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "rejoin failed: {e}\n--- pg1 server log\n{}",
+            fs::read_to_string(lab.pg1.root().join("server.log")).unwrap_or_default()
+        )
+    });
+    eprintln!(
+        "rejoin: {:?} ({}) in {:?}",
+        report.outcome,
+        report.plan,
+        started.elapsed()
+    );
+    report
+}
+
+/// pg1 starts as a standby of pg2, streams, has t8 and not t7, and kept its own settings.
+#[track_caller]
+fn assert_back_as_standby(lab: &Lab) {
+    let (pg1, pg2) = (&lab.pg1, &lab.pg2);
+    assert!(!rewind::is_marked(&pg1.data()), "the marker is still there");
+    assert_config_kept(pg1);
+    pg1.start();
+    assert!(pg1.in_recovery(), "pg1 is not a standby");
+    pg2.wait_for("pg1 to stream from pg2", WITHIN, || {
+        pg2.psql(
+            "SELECT count(*) FROM pg_stat_replication \
+             WHERE application_name = 'pg1' AND state = 'streaming'",
+        ) == "1"
+    });
+    pg1.wait_for("t8 on pg1", WITHIN, || {
+        pg1.psql("SELECT to_regclass('t8') IS NOT NULL") == "t"
+    });
+    assert_eq!(pg1.psql("SELECT count(*) FROM t8"), "1");
+    assert_eq!(
+        pg1.psql("SELECT to_regclass('t7') IS NULL"),
+        "t",
+        "t7 survived"
+    );
+    assert_eq!(pg1.psql("SHOW work_mem"), "7MB");
+}
+
+#[track_caller]
+fn assert_config_kept(pg1: &Pg) {
+    let auto = fs::read_to_string(pg1.data().join("postgresql.auto.conf")).unwrap();
+    assert!(auto.contains("work_mem = '7MB'"), "{auto}");
+    assert!(!auto.contains("9MB"), "{auto}");
+    assert!(auto.contains("application_name=pg1"), "{auto}");
+    let hba = fs::read_to_string(pg1.data().join("pg_hba.conf")).unwrap();
+    assert!(
+        hba.contains("# pg1 only") && !hba.contains("# pg2 only"),
+        "{hba}"
+    );
+    assert!(pg1.data().join("standby.signal").exists());
+}
+
+/// The kept WAL holds t7's records: pg_waldump finds its relation file there.
+#[track_caller]
+fn assert_t7_kept(lab: &Lab, saved_in: &Path, fork: pgha::lsn::Lsn) {
+    let wal = saved_in.join("pg_wal");
+    let files: Vec<_> = fs::read_dir(&wal).unwrap().collect();
+    assert!(!files.is_empty(), "nothing kept in {}", wal.display());
+    let out = Command::new(bin("pg_waldump"))
+        .arg("-p")
+        .arg(&wal)
+        .args(["--timeline=1", "--start", &fork.to_string()])
+        .output()
+        .unwrap();
+    let dump = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dump.lines()
+            .any(|l| l.contains(&format!("/{} ", lab.t7_filenode))
+                || l.ends_with(&format!("/{}", lab.t7_filenode))),
+        "t7 (filenode {}) not in the kept WAL:\n{dump}\n{}",
+        lab.t7_filenode,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(saved_in.join("pg_control").is_file());
+    assert!(saved_in.join("README").is_file());
+}
+
+/// Makes pg1's own WAL from before the fork disappear: enough WAL for several 1 MB segments,
+/// then checkpoints, so the fork point's segment is removed or recycled.
+fn recycle_fork_segment(pg1: &Pg) {
+    pg1.psql(
+        "CREATE TABLE filler AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 30000) g",
+    );
+    for _ in 0..3 {
+        pg1.psql("SELECT pg_switch_wal()");
+        pg1.psql("CHECKPOINT");
+    }
+}
+
+fn fork_segment_present(lab: &Lab, fork: pgha::lsn::Lsn) -> bool {
+    let name = format!("00000001{:08X}{:08X}", 0, fork.0 >> 20);
+    lab.pg1.data().join("pg_wal").join(name).exists()
+}
+
+// ---- the lab ----
+
+/// Course lab 1.7.4: the old primary wrote t7 after the fork, the new one t8.
+#[test]
+fn lab_t7_t8_rewinds_the_old_primary_and_keeps_what_it_discards() {
+    let lab = lab(|_| {}, |_| {}, |_| {}, Stop::Clean);
+    let check = rewind::check(
+        &instance(&lab.pg1, Path::new(BINDIR)),
+        &source(&lab.pg2),
+        &settings(&lab.pg2),
+        &deadline(),
+    )
+    .unwrap();
+    let Decision::Rewind { fork_point, .. } = check.decision else {
+        panic!("{check}");
+    };
+    assert_eq!(check.plan, Plan::Rewind, "{check}");
+    let report = rejoin(&lab, &settings(&lab.pg2));
+    assert_eq!(report.outcome, Outcome::Rewound);
+    let out = report.rewind.as_ref().unwrap();
+    assert_eq!(out.diverged, Some((fork_point, 1)), "{out:?}");
+    assert_eq!(lab.pg1.control_state(), "in archive recovery");
+    assert!(lab.pg1.data().join("backup_label").is_file());
+    assert_t7_kept(&lab, report.saved_in.as_ref().unwrap(), fork_point);
+    assert_back_as_standby(&lab);
+}
+
+/// A clean switchover: pg1 stopped before the promotion, so pg2 has all of pg1's WAL and the
+/// switch is exactly the end of pg1's shutdown checkpoint. Nothing to rewind.
+#[test]
+fn old_primary_stopped_before_the_promotion_streams_as_is() {
+    let pg1 = Pg::primary("pg1");
+    pg1.start();
+    let pg2 = Pg::base_backup_of(&pg1, "pg2");
+    pg2.start();
+    pg1.psql("CREATE TABLE t6 (c1 int); INSERT INTO t6 VALUES (1)");
+    let end = pg1.psql("SELECT pg_current_wal_lsn()");
+    pg2.wait_for("pg2 to replay t6", WITHIN, || {
+        pg2.psql(&format!("SELECT pg_last_wal_replay_lsn() >= '{end}'")) == "t"
+    });
+    pg1.stop();
+    // The shutdown checkpoint reached pg2 before pg1 exited (walsenders are waited for).
+    promoted_then(&pg2, |_| {});
+    let instance = instance(&pg1, Path::new(BINDIR));
+    let check = rewind::check(&instance, &source(&pg2), &settings(&pg2), &deadline()).unwrap();
+    assert_eq!(check.decision, Decision::Stream, "{check}");
+    let lab = Lab {
+        pg1,
+        pg2,
+        t7_filenode: String::new(),
+    };
+    let report = rejoin(&lab, &settings(&lab.pg2));
+    assert_eq!(report.outcome, Outcome::Streamable);
+    assert!(report.saved_in.is_none());
+    lab.pg1.start();
+    assert!(lab.pg1.in_recovery());
+    lab.pg2.wait_for("pg1 to stream from pg2", WITHIN, || {
+        lab.pg2.psql(
+            "SELECT count(*) FROM pg_stat_replication \
+             WHERE application_name = 'pg1' AND state = 'streaming'",
+        ) == "1"
+    });
+}
+
+// ---- the traps ----
+
+/// PG ≤ 15: right after `pg_ctl promote` the new primary's pg_control still shows timeline 1
+/// until its (spread) checkpoint ends, and pg_rewind then says "no rewind required", exit 0.
+/// pgha sees the fork anyway (the history file and the current WAL file's timeline) and
+/// runs CHECKPOINT on the source first.
+#[test]
+fn no_rewind_required_trap_of_a_just_promoted_source() {
+    let pg1 = Pg::primary("pg1");
+    pg1.conf("wal_keep_size = '64MB'");
+    pg1.start();
+    let pg2 = Pg::base_backup_of(&pg1, "pg2");
+    pg2.conf("checkpoint_timeout = '1h'");
+    pg2.conf("checkpoint_completion_target = 0.9");
+    pg2.start();
+    // Dirty pages on pg2, from replay: its spread checkpoint writes them 10 per second.
+    pg1.psql(
+        "CREATE TABLE filler AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 20000) g",
+    );
+    let end = pg1.psql("SELECT pg_current_wal_lsn()");
+    pg2.wait_for("pg2 to replay the filler", WITHIN, || {
+        pg2.psql(&format!("SELECT pg_last_wal_replay_lsn() >= '{end}'")) == "t"
+    });
+    promoted_then(&pg2, |_| {});
+    pg1.psql("CREATE TABLE t7 (c1 int); INSERT INTO t7 VALUES (1)");
+    pg2.psql("CREATE TABLE t8 (c1 int); INSERT INTO t8 VALUES (1)");
+    pg1.stop();
+    let lab = Lab {
+        pg1,
+        pg2,
+        t7_filenode: String::new(),
+    };
+    let checkpoint_tli = lab
+        .pg2
+        .psql("SELECT timeline_id FROM pg_control_checkpoint()");
+    assert_eq!(
+        checkpoint_tli, "1",
+        "the promotion's checkpoint already ended: the trap cannot be shown"
+    );
+    // The trap: pg_rewind alone (dry run) finds nothing to do, and says so with exit 0.
+    let inst = instance(&lab.pg1, Path::new(BINDIR));
+    let (out, _) = runner::pg_rewind(
+        &inst,
+        &RewindSource::Server(conninfo(&lab.pg2)),
+        &RewindOptions {
+            dry_run: true,
+            ..RewindOptions::default()
+        },
+        &deadline(),
+    )
+    .unwrap();
+    assert!(out.no_rewind_required, "{out:?}");
+    // pgha is not fooled.
+    let check = rewind::check(&inst, &source(&lab.pg2), &settings(&lab.pg2), &deadline()).unwrap();
+    assert!(matches!(check.decision, Decision::Rewind { .. }), "{check}");
+    assert!(check.source_needs_checkpoint, "{check}");
+    let report = rejoin(&lab, &settings(&lab.pg2));
+    assert_eq!(report.outcome, Outcome::Rewound);
+    assert!(report.rewind.as_ref().unwrap().diverged.is_some());
+    assert_eq!(
+        lab.pg2
+            .psql("SELECT timeline_id FROM pg_control_checkpoint()"),
+        "2"
+    );
+    assert_back_as_standby_without_config(&lab);
+}
+
+/// For labs built without the node-local configuration.
+#[track_caller]
+fn assert_back_as_standby_without_config(lab: &Lab) {
+    let (pg1, pg2) = (&lab.pg1, &lab.pg2);
+    assert!(!rewind::is_marked(&pg1.data()));
+    pg1.start();
+    assert!(pg1.in_recovery());
+    pg2.wait_for("pg1 to stream from pg2", WITHIN, || {
+        pg2.psql(
+            "SELECT count(*) FROM pg_stat_replication \
+             WHERE application_name = 'pg1' AND state = 'streaming'",
+        ) == "1"
+    });
+    pg1.wait_for("t8 on pg1", WITHIN, || {
+        pg1.psql("SELECT to_regclass('t8') IS NOT NULL") == "t"
+    });
+    assert_eq!(pg1.psql("SELECT to_regclass('t7') IS NULL"), "t");
+}
+
+/// pg1 killed after t7 (pg_control: "in production"): crash recovery first, then the rewind.
+#[test]
+fn uncleanly_stopped_old_primary_is_recovered_then_rewound() {
+    let lab = lab(|_| {}, |_| {}, |_| {}, Stop::Kill9);
+    assert_eq!(lab.pg1.control_state(), "in production");
+    let report = rejoin(&lab, &settings(&lab.pg2));
+    assert!(report.crash_recovery);
+    assert_eq!(report.outcome, Outcome::Rewound);
+    let Decision::Rewind { fork_point, .. } = report.decision else {
+        panic!("{:?}", report.decision);
+    };
+    assert_t7_kept(&lab, report.saved_in.as_ref().unwrap(), fork_point);
+    assert_back_as_standby(&lab);
+}
+
+/// The WAL pg_rewind needs from pg1 is gone from its pg_wal but archived: pg_rewind gets it
+/// with pg1's restore_command (`--restore-target-wal`).
+#[test]
+fn wal_needed_from_the_archive_is_restored() {
+    let archive = tempfile::Builder::new()
+        .prefix("pgha-it-archive-")
+        .tempdir()
+        .unwrap();
+    chown_postgres(archive.path());
+    let dir = archive.path().display().to_string();
+    let lab = lab(
+        |pg1| {
+            pg1.conf("archive_mode = on");
+            pg1.conf(&format!("archive_command = 'cp %p {dir}/%f'"));
+            pg1.conf(&format!("restore_command = 'cp {dir}/%f %p'"));
+            pg1.conf("min_wal_size = '2MB'");
+            pg1.conf("max_wal_size = '4MB'");
+            pg1.conf("wal_keep_size = 0");
+        },
+        |_| {},
+        |pg1| {
+            recycle_fork_segment(pg1);
+            let last = pg1.psql("SELECT pg_walfile_name(pg_switch_wal())");
+            pg1.wait_for("the archiver", WITHIN, || {
+                pg1.psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver") >= last
+            });
+            pg1.psql("CHECKPOINT");
+        },
+        Stop::Clean,
+    );
+    let inst = instance(&lab.pg1, Path::new(BINDIR));
+    let check = rewind::check(&inst, &source(&lab.pg2), &settings(&lab.pg2), &deadline()).unwrap();
+    let Decision::Rewind { fork_point, .. } = check.decision else {
+        panic!("{check}");
+    };
+    assert!(check.target.restore_command, "{check}");
+    assert!(
+        !fork_segment_present(&lab, fork_point),
+        "the fork point's segment is still in pg_wal: the test proves nothing"
+    );
+    let report = rejoin(&lab, &settings(&lab.pg2));
+    assert_eq!(report.outcome, Outcome::Rewound, "{report:?}");
+    assert_back_as_standby(&lab);
+}
+
+/// The fork point's WAL recycled and no archive: pg_rewind cannot work, pgha re-clones with
+/// pg_basebackup, keeping the node's configuration and what WAL pg1 still had.
+#[test]
+fn recycled_fork_wal_without_archive_falls_back_to_a_reclone() {
+    let lab = lab(
+        |pg1| {
+            pg1.conf("wal_keep_size = 0");
+            pg1.conf("min_wal_size = '2MB'");
+            pg1.conf("max_wal_size = '4MB'");
+        },
+        |_| {},
+        recycle_fork_segment,
+        Stop::Clean,
+    );
+    let inst = instance(&lab.pg1, Path::new(BINDIR));
+    let check = rewind::check(&inst, &source(&lab.pg2), &settings(&lab.pg2), &deadline()).unwrap();
+    assert!(
+        matches!(check.decision, Decision::Refuse(Refusal::MissingWal { .. })),
+        "{check}"
+    );
+    assert!(matches!(check.plan, Plan::Reclone(_)), "{check}");
+    // Without the fallback, pgha refuses and changes nothing.
+    let before = lab.pg1.snapshot();
+    let no_fallback = RewindSettings {
+        fallback: Fallback::None,
+        ..settings(&lab.pg2)
+    };
+    let err =
+        rewind::rejoin(&inst, &source(&lab.pg2), "pg1", &no_fallback, &deadline()).unwrap_err();
+    assert!(!err.target_modified(), "{err}");
+    before.assert_same(&lab.pg1.snapshot(), "refused rejoin");
+
+    let report = rejoin(&lab, &settings(&lab.pg2));
+    assert_eq!(report.outcome, Outcome::Recloned);
+    let saved_in = report.saved_in.as_ref().unwrap();
+    assert!(saved_in.join("pg_wal").read_dir().unwrap().next().is_some());
+    assert!(!PathBuf::from(format!("{}.pgha-clone", lab.pg1.data().display())).exists());
+    assert!(!PathBuf::from(format!("{}.pgha-old", lab.pg1.data().display())).exists());
+    assert_back_as_standby(&lab);
+}
+
+/// `dry_run` runs pg_rewind -n and changes no byte of the target.
+#[test]
+fn dry_run_changes_no_byte_of_the_target() {
+    let lab = lab(|_| {}, |_| {}, |_| {}, Stop::Clean);
+    let before = lab.pg1.snapshot();
+    let dry = RewindSettings {
+        dry_run: true,
+        ..settings(&lab.pg2)
+    };
+    let report = rejoin(&lab, &dry);
+    assert_eq!(report.outcome, Outcome::DryRun);
+    assert_eq!(report.plan, Plan::Rewind);
+    let out = report.rewind.as_ref().unwrap();
+    assert!(out.need_to_copy_mb.is_some() && out.done, "{out:?}");
+    before.assert_same(&lab.pg1.snapshot(), "dry run");
+    assert!(!rewind::is_marked(&lab.pg1.data()));
+}
+
+/// A bindir whose pg_rewind is killed (SIGKILL) as soon as it prints "need to copy", its
+/// point of no return; every other program is the real one.
+fn bindir_with_killed_pg_rewind(root: &Path) -> PathBuf {
+    let dir = root.join("bin");
+    fs::create_dir(&dir).unwrap();
+    for entry in fs::read_dir(BINDIR).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "pg_rewind" {
+            std::os::unix::fs::symlink(entry.path(), dir.join(entry.file_name())).unwrap();
+        }
+    }
+    let script = format!(
+        "#!/bin/sh\n\
+         log=$(mktemp)\n\
+         {BINDIR}/pg_rewind \"$@\" >\"$log\" 2>&1 &\n\
+         pid=$!\n\
+         while kill -0 \"$pid\" 2>/dev/null; do\n\
+           if grep -q 'need to copy' \"$log\"; then\n\
+             kill -9 \"$pid\"; wait \"$pid\"; cat \"$log\"; rm -f \"$log\"; exit 137\n\
+           fi\n\
+         done\n\
+         wait \"$pid\"; rc=$?; cat \"$log\"; rm -f \"$log\"; exit $rc\n"
+    );
+    let path = dir.join("pg_rewind");
+    fs::write(&path, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// pg_rewind killed mid-copy: the marker stays, the directory is refused, and the next
+/// attempt repairs it (a re-clone: a half-rewound directory is never trusted).
+#[test]
+fn pg_rewind_killed_mid_copy_is_never_started_and_repaired_next_time() {
+    let lab = lab(
+        |_| {},
+        |pg2| {
+            // Something to copy, so that the kill lands during the copy.
+            pg2.psql("CREATE TABLE big AS SELECT g, repeat('y', 500) AS pad FROM generate_series(1, 60000) g");
+        },
+        |_| {},
+        Stop::Clean,
+    );
+    let tools = tempfile::tempdir().unwrap();
+    let bindir = bindir_with_killed_pg_rewind(tools.path());
+    let before = lab.pg1.snapshot();
+    let no_fallback = RewindSettings {
+        fallback: Fallback::None,
+        ..settings(&lab.pg2)
+    };
+    let err = rewind::rejoin(
+        &instance(&lab.pg1, &bindir),
+        &source(&lab.pg2),
+        "pg1",
+        &no_fallback,
+        &deadline(),
+    )
+    .unwrap_err();
+    assert!(err.target_modified(), "{err}");
+    assert!(rewind::is_marked(&lab.pg1.data()));
+    if lab.pg1.snapshot() == before {
+        eprintln!("note: the kill landed before pg_rewind wrote anything");
+    }
+    // Start refuses it.
+    let refusal = rewind::ensure_startable(&lab.pg1.data()).unwrap_err();
+    assert!(
+        refusal.to_string().contains("must not be started"),
+        "{refusal}"
+    );
+    // The next attempt: a re-clone, whatever the half-rewound pg_control now says.
+    let check = rewind::check(
+        &instance(&lab.pg1, Path::new(BINDIR)),
+        &source(&lab.pg2),
+        &settings(&lab.pg2),
+        &deadline(),
+    )
+    .unwrap();
+    assert!(matches!(check.plan, Plan::Reclone(_)), "{check}");
+    let report = rejoin(&lab, &settings(&lab.pg2));
+    assert_eq!(report.outcome, Outcome::Recloned);
+    rewind::ensure_startable(&lab.pg1.data()).unwrap();
+    assert_back_as_standby(&lab);
+}
+
+// ---- the command line ----
+
+/// `pgha rewind --check` prints the decision and changes nothing; `pgha rewind -n` is a dry
+/// run; `pgha rewind -R` rewinds and writes the standby configuration.
+#[test]
+fn command_line_check_dry_run_and_rewind() {
+    let lab = lab(|_| {}, |_| {}, |_| {}, Stop::Clean);
+    let before = lab.pg1.snapshot();
+    let source = format!("--source-server={}", conninfo(&lab.pg2));
+    let pgha = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .arg("rewind")
+            .arg("-D")
+            .arg(lab.pg1.data())
+            .arg(&source)
+            .args(["--bindir", BINDIR])
+            .args(args)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let (code, text) = pgha(&["--check"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("needs a rewind: diverged at"), "{text}");
+    before.assert_same(&lab.pg1.snapshot(), "pgha rewind --check");
+    let (code, text) = pgha(&["-n", "-P"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("need to copy"), "{text}");
+    before.assert_same(&lab.pg1.snapshot(), "pgha rewind -n");
+    let upstream = format!("--primary-conninfo={}", conninfo(&lab.pg2));
+    let (code, text) = pgha(&["-R", "--node", "pg1", &upstream]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("rewound"), "{text}");
+    assert_back_as_standby(&lab);
+}
+
+/// pgha's own checks need nothing beyond pg_rewind's four documented grants (pgha's notes
+/// §7.3): a non-superuser role without CHECKPOINT rights rewinds pg1 (waiting for the
+/// promotion's checkpoint instead of running one).
+#[test]
+fn a_role_with_pg_rewinds_four_grants_suffices() {
+    let lab = lab(
+        |_| {},
+        |pg2| {
+            pg2.psql(
+                "CREATE ROLE rewinder LOGIN; \
+                 GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO rewinder; \
+                 GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO rewinder; \
+                 GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO rewinder; \
+                 GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO rewinder",
+            );
+        },
+        |_| {},
+        Stop::Clean,
+    );
+    let source = Source::Server(SourceConninfo {
+        sql: format!("host=127.0.0.1 port={} user=rewinder", lab.pg2.port),
+        replication: conninfo(&lab.pg2),
+    });
+    let inst = instance(&lab.pg1, Path::new(BINDIR));
+    let check = rewind::check(&inst, &source, &settings(&lab.pg2), &deadline()).unwrap();
+    assert!(matches!(check.decision, Decision::Rewind { .. }), "{check}");
+    assert!(check.estimate.is_some(), "{check}");
+    let report = rewind::rejoin(&inst, &source, "pg1", &settings(&lab.pg2), &deadline()).unwrap();
+    assert_eq!(report.outcome, Outcome::Rewound);
+    assert_back_as_standby(&lab);
+}
