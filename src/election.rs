@@ -212,16 +212,68 @@ impl Position {
     }
 }
 
-/// The node to promote instead of `designated`, if another is strictly ahead. Ties keep the
-/// designated node, so the election never moves on equal data.
+/// Where a node's WAL ends, and the timelines it descends from: for each ancestor timeline,
+/// the position where the node's line left it (its `.history` file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub position: Position,
+    pub ancestors: Vec<(crate::lsn::TimelineId, Lsn)>,
+}
+
+impl Line {
+    /// Whether `other` lies on this line: this node holds all the WAL `other` holds.
+    pub fn contains(&self, other: Position) -> bool {
+        if other.timeline == self.position.timeline {
+            return other.lsn <= self.position.lsn;
+        }
+        self.ancestors
+            .iter()
+            .any(|(tli, left_at)| *tli == other.timeline && other.lsn <= *left_at)
+    }
+
+    /// A line whose ancestors are unknown (timeline 1, or no history published).
+    pub fn without_history(position: Position) -> Line {
+        Line {
+            position,
+            ancestors: Vec::new(),
+        }
+    }
+}
+
+/// The `timelines-<rsc>` attribute: each ancestor timeline and where the line left it,
+/// `1:0/3000060 2:0/5000000`.
+pub fn ancestors_to_attribute(ancestors: &[(crate::lsn::TimelineId, Lsn)]) -> String {
+    let parts: Vec<String> = ancestors
+        .iter()
+        .map(|(tli, lsn)| format!("{tli}:{lsn}"))
+        .collect();
+    parts.join(" ")
+}
+
+pub fn ancestors_from_attribute(text: &str) -> Option<Vec<(crate::lsn::TimelineId, Lsn)>> {
+    text.split_whitespace()
+        .map(|part| {
+            let (tli, lsn) = part.split_once(':')?;
+            Some((tli.parse().ok()?, lsn.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The node to promote instead of `designated`, if another is strictly ahead of it on its
+/// own line. Ties keep the designated node, so the election never moves on equal data. A
+/// node ahead only by timeline, whose history does not contain the designated node's
+/// position (it forked off earlier, e.g. a former primary promoted during a split brain),
+/// is never preferred: promoting it would discard what the designated node holds (PAF #57).
+/// Pacemaker designates the node with the best score, and scores come from the primary's
+/// view of replication, so the designated node stands on the primary's line.
 pub fn better_candidate(
     designated: Position,
-    others: &[(String, Position)],
-) -> Option<&(String, Position)> {
+    others: &[(String, Line)],
+) -> Option<&(String, Line)> {
     others
         .iter()
-        .filter(|(_, pos)| *pos > designated)
-        .max_by_key(|(_, pos)| *pos)
+        .filter(|(_, line)| line.position > designated && line.contains(designated))
+        .max_by_key(|(_, line)| line.position)
 }
 
 #[cfg(test)]
@@ -236,6 +288,21 @@ mod election_tests {
         }
     }
 
+    fn line(timeline: u32, lsn: u64, ancestors: &[(u32, u64)]) -> Line {
+        Line {
+            position: pos(timeline, lsn),
+            ancestors: ancestors.iter().map(|(t, l)| (*t, Lsn(*l))).collect(),
+        }
+    }
+
+    fn elect(designated: Position, others: &[(&str, Line)]) -> Option<String> {
+        let others: Vec<(String, Line)> = others
+            .iter()
+            .map(|(n, l)| (n.to_string(), l.clone()))
+            .collect();
+        better_candidate(designated, &others).map(|c| c.0.clone())
+    }
+
     #[test]
     fn attribute_round_trip_in_pafs_format() {
         assert_eq!(pos(21, 100_672_008).to_attribute(), "21#100672008");
@@ -248,38 +315,74 @@ mod election_tests {
     }
 
     #[test]
-    fn higher_timeline_beats_higher_lsn() {
-        let others = vec![("pg2".to_string(), pos(4, 0x300_0000))];
+    fn higher_timeline_beats_higher_lsn_on_the_same_line() {
+        // pg2 was promoted at 0/A000000, after everything the designated node holds.
+        let pg2 = line(4, 0x300_0000, &[(3, 0xA00_0000)]);
         assert_eq!(
-            better_candidate(pos(3, 0x900_0000), &others).map(|c| c.0.as_str()),
+            elect(pos(3, 0x900_0000), &[("pg2", pg2)]).as_deref(),
             Some("pg2")
         );
     }
 
     #[test]
+    fn a_forked_timeline_never_wins_paf_57() {
+        // pg2 forked off timeline 3 at 0/5000000; the designated node went on to 0/9000000.
+        let pg2 = line(4, 0x300_0000, &[(3, 0x500_0000)]);
+        assert_eq!(elect(pos(3, 0x900_0000), &[("pg2", pg2)]), None);
+    }
+
+    #[test]
     fn lsn_decides_within_a_timeline_and_ties_keep_the_designated() {
-        let others = vec![
-            ("pg2".to_string(), pos(4, 100)),
-            ("pg3".to_string(), pos(4, 200)),
-        ];
-        assert_eq!(
-            better_candidate(pos(4, 150), &others).map(|c| c.0.as_str()),
-            Some("pg3")
-        );
-        assert_eq!(better_candidate(pos(4, 200), &others), None);
+        let others = [("pg2", line(4, 100, &[])), ("pg3", line(4, 200, &[]))];
+        assert_eq!(elect(pos(4, 150), &others).as_deref(), Some("pg3"));
+        assert_eq!(elect(pos(4, 200), &others), None);
+    }
+
+    #[test]
+    fn ancestors_attribute_round_trip() {
+        let ancestors = vec![(1, Lsn(0x300_0060)), (2, Lsn(0x500_0000))];
+        let text = ancestors_to_attribute(&ancestors);
+        assert_eq!(text, "1:0/3000060 2:0/5000000");
+        assert_eq!(ancestors_from_attribute(&text), Some(ancestors));
+        assert_eq!(ancestors_from_attribute(""), Some(vec![]));
+        assert_eq!(ancestors_from_attribute("1:zz"), None);
+    }
+
+    #[test]
+    fn a_line_contains_its_past_only() {
+        let l = line(3, 900, &[(1, 100), (2, 500)]);
+        assert!(l.contains(pos(3, 900)));
+        assert!(l.contains(pos(2, 500)));
+        assert!(l.contains(pos(1, 50)));
+        assert!(!l.contains(pos(2, 501)));
+        assert!(!l.contains(pos(3, 901)));
+        assert!(!l.contains(pos(4, 1)));
     }
 
     proptest! {
         #[test]
-        fn the_winner_is_never_behind_anyone(own in (1u32..5, 0u64..1000),
-                                             others in proptest::collection::vec((1u32..5, 0u64..1000), 0..6)) {
+        fn the_winner_holds_everything_the_designated_node_holds(
+            own in (1u32..5, 0u64..1000),
+            others in proptest::collection::vec((1u32..5, 0u64..1000, 0u64..1000), 0..6),
+        ) {
             let own = pos(own.0, own.1);
-            let others: Vec<(String, Position)> =
-                others.iter().enumerate().map(|(i, (t, l))| (format!("n{i}"), pos(*t, *l))).collect();
-            let winner = better_candidate(own, &others).map_or(own, |c| c.1);
-            prop_assert!(winner >= own);
-            for (_, p) in &others {
-                prop_assert!(winner >= *p);
+            // Each other node descends from every lower timeline, leaving it at `left`.
+            let others: Vec<(String, Line)> = others
+                .iter()
+                .enumerate()
+                .map(|(i, (t, l, left))| {
+                    let ancestors: Vec<(u32, u64)> = (1..*t).map(|a| (a, *left)).collect();
+                    (format!("n{i}"), line(*t, *l, &ancestors))
+                })
+                .collect();
+            if let Some((_, winner)) = better_candidate(own, &others) {
+                prop_assert!(winner.position > own);
+                prop_assert!(winner.contains(own));
+                for (_, other) in &others {
+                    if other.contains(own) {
+                        prop_assert!(winner.position >= other.position);
+                    }
+                }
             }
         }
     }

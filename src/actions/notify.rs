@@ -6,6 +6,7 @@
 //! in-place recovery of the primary (`recover_primary-<rsc>`). post-promote clears them.
 
 use super::{Ctx, Outcome};
+use crate::election;
 use crate::error::{Error, Result};
 use crate::instance::state::InstanceState;
 use crate::instance::wal;
@@ -17,6 +18,8 @@ pub const LSN_LOCATION: &str = "lsn_location";
 pub const NODES: &str = "nodes";
 pub const RECOVER_PRIMARY: &str = "recover_primary";
 pub const CANCEL_SWITCHOVER: &str = "cancel_switchover";
+/// pgha's addition to PAF's attributes: the timelines a candidate descends from.
+pub const TIMELINES: &str = "timelines";
 
 /// The attribute's name for this resource, as PAF names it.
 pub fn attribute(ctx: &Ctx, name: &str) -> String {
@@ -41,7 +44,13 @@ pub fn notify(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
 }
 
 fn clear(ctx: &Ctx) {
-    for name in [LSN_LOCATION, NODES, RECOVER_PRIMARY, CANCEL_SWITCHOVER] {
+    for name in [
+        LSN_LOCATION,
+        TIMELINES,
+        NODES,
+        RECOVER_PRIMARY,
+        CANCEL_SWITCHOVER,
+    ] {
         if let Err(e) = ctx
             .cluster
             .delete_private_attribute(&attribute(ctx, name), ctx.node())
@@ -146,6 +155,15 @@ fn pre_promote(ctx: &Ctx, instance: &Instance, n: &Notification) -> Result<()> {
             position.timeline,
             position.lsn
         );
+        // Before the position: the designated node reads the ancestry once it sees that.
+        let ancestors = instance.timeline_ancestors(position.timeline)?;
+        if !ancestors.is_empty() {
+            ctx.cluster.set_private_attribute(
+                &attribute(ctx, TIMELINES),
+                node,
+                &election::ancestors_to_attribute(&ancestors),
+            )?;
+        }
         ctx.cluster.set_private_attribute(
             &attribute(ctx, LSN_LOCATION),
             node,

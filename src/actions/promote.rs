@@ -7,9 +7,13 @@
 
 use std::time::Duration;
 
-use super::notify::{attribute, CANCEL_SWITCHOVER, LSN_LOCATION, NODES, RECOVER_PRIMARY};
+use super::notify::{
+    attribute, CANCEL_SWITCHOVER, LSN_LOCATION, NODES, RECOVER_PRIMARY, TIMELINES,
+};
 use super::{Ctx, Outcome};
-use crate::election::{better_candidate, Position, BEST_STANDBY_SCORE, SCORE_NEVER};
+use crate::election::{
+    ancestors_from_attribute, better_candidate, Line, Position, BEST_STANDBY_SCORE, SCORE_NEVER,
+};
 use crate::error::{Error, Result};
 use crate::instance::state::InstanceState;
 use crate::instance::Instance;
@@ -90,11 +94,22 @@ fn election(ctx: &Ctx, instance: &Instance) -> Result<Option<Outcome>> {
                     .and_then(Position::from_attribute))
             },
         )?;
-        others.push((other.to_owned(), position));
+        // Published with the position; a node without it (timeline 1) has no ancestors.
+        let ancestors = private(TIMELINES, other)?
+            .as_deref()
+            .and_then(ancestors_from_attribute)
+            .unwrap_or_default();
+        others.push((
+            other.to_owned(),
+            Line {
+                position,
+                ancestors,
+            },
+        ));
     }
     let report: Vec<String> = others
         .iter()
-        .map(|(n, p)| format!("{n} {}#{}", p.timeline, p.lsn))
+        .map(|(n, l)| format!("{n} {}#{}", l.position.timeline, l.position.lsn))
         .collect();
     match better_candidate(own, &others) {
         None => {
@@ -106,7 +121,7 @@ fn election(ctx: &Ctx, instance: &Instance) -> Result<Option<Outcome>> {
             );
             Ok(None)
         }
-        Some((best, position)) => {
+        Some((best, Line { position, .. })) => {
             ctx.cluster.set_promotion_score(&node, 1)?;
             ctx.cluster.set_promotion_score(best, BEST_STANDBY_SCORE)?;
             Ok(Some(Outcome::because(

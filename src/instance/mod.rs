@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
+use crate::lsn::{Lsn, TimelineId};
 use crate::ocf::params::Params;
 use crate::process::{Cmd, RunAs};
 use control::ControlFile;
@@ -278,6 +279,27 @@ impl Instance {
         .unwrap_or(control.checkpoint_timeline);
         let lsn = lsn.unwrap_or(control.min_recovery_point.max(control.checkpoint));
         Ok(crate::election::Position { timeline, lsn })
+    }
+
+    /// The timelines `timeline` descends from and where it left each, from its history file
+    /// in pg_wal (a standby receives it when it follows a promotion). Timeline 1 has none.
+    pub fn timeline_ancestors(&self, timeline: TimelineId) -> Result<Vec<(TimelineId, Lsn)>> {
+        if timeline <= 1 {
+            return Ok(Vec::new());
+        }
+        let path = self
+            .datadir()
+            .join("pg_wal")
+            .join(format!("{timeline:08X}.history"));
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::io(format!("could not read {}", path.display()), e))?;
+        let history = crate::rewind::decision::History::parse(timeline, &text)
+            .map_err(|e| Error::State(e.to_string()))?;
+        Ok(history
+            .entries()
+            .iter()
+            .filter_map(|e| Some((e.tli, e.end?)))
+            .collect())
     }
 
     /// The WAL receiver's status (`streaming`, `waiting`, …), `None` when there is none.

@@ -407,6 +407,52 @@ pub fn ensure_startable(datadir: &Path) -> Result<(), RewindError> {
     }
 }
 
+/// What validate-all (level 10) should warn about for the rewind, checked on this node
+/// without a server: the target-side precondition of pg_rewind (in pg_control), the binaries
+/// of the data directory's major, and where the discarded WAL would go.
+pub fn preflight(instance: &Instance, settings: &RewindSettings) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if !settings.automatic {
+        return warnings;
+    }
+    match instance.control() {
+        Ok(c) if !c.can_rewind() => warnings.push(format!(
+            "neither wal_log_hints nor data checksums are on in \"{}\": if it diverges, this \
+             node can only be re-cloned, not rewound",
+            instance.datadir().display()
+        )),
+        Ok(_) => {}
+        Err(e) => warnings.push(e.to_string()),
+    }
+    let mut tools = vec!["pg_rewind"];
+    if settings.fallback == Fallback::Reclone {
+        tools.push("pg_basebackup");
+    }
+    for tool in tools {
+        if !instance.bin(tool).is_file() {
+            warnings.push(format!(
+                "{} is missing: a diverged node cannot be brought back",
+                instance.bin(tool).display()
+            ));
+        }
+    }
+    let keep_dir = settings.keep_dir.clone().unwrap_or_else(|| {
+        instance
+            .datadir()
+            .parent()
+            .unwrap_or(Path::new("/"))
+            .join("pgha-rewind")
+    });
+    let existing = keep_dir.ancestors().find(|p| p.exists());
+    if existing.is_none_or(|p| !p.is_dir()) {
+        warnings.push(format!(
+            "rewind_keep_dir {} cannot be created",
+            keep_dir.display()
+        ));
+    }
+    warnings
+}
+
 /// Facts of both sides.
 fn gather(
     instance: &Instance,

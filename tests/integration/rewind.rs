@@ -258,6 +258,8 @@ fn lab_t7_t8_rewinds_the_old_primary_and_keeps_what_it_discards() {
         panic!("{check}");
     };
     assert_eq!(check.plan, Plan::Rewind, "{check}");
+    let warnings = rewind::preflight(&instance(&lab.pg1, Path::new(BINDIR)), &settings(&lab.pg2));
+    assert!(warnings.is_empty(), "{warnings:?}");
     let report = rejoin(&lab, &settings(&lab.pg2));
     assert_eq!(report.outcome, Outcome::Rewound);
     let out = report.rewind.as_ref().unwrap();
@@ -665,4 +667,96 @@ fn a_role_with_pg_rewinds_four_grants_suffices() {
     let report = rewind::rejoin(&inst, &source, "pg1", &settings(&lab.pg2), &deadline()).unwrap();
     assert_eq!(report.outcome, Outcome::Rewound);
     assert_back_as_standby(&lab);
+}
+
+/// `pgha rewind --source-pgdata`: a cleanly stopped new primary as the source, read directly.
+#[test]
+fn command_line_with_a_stopped_source_data_directory() {
+    let lab = lab(|_| {}, |_| {}, |_| {}, Stop::Clean);
+    lab.pg2.stop();
+    let out = Command::new(BIN)
+        .arg("rewind")
+        .arg("-D")
+        .arg(lab.pg1.data())
+        .arg("--source-pgdata")
+        .arg(lab.pg2.data())
+        .args(["--bindir", BINDIR, "-R", "--node", "pg1"])
+        .arg(format!("--primary-conninfo={}", conninfo(&lab.pg2)))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("rewound"), "{text}");
+    lab.pg2.start();
+    assert_back_as_standby(&lab);
+}
+
+fn pgbench(pg: &Pg, args: &[&str]) {
+    run(as_postgres(bin("pgbench"))
+        .arg("-h")
+        .arg(pg.sock())
+        .args(["-p", &pg.port.to_string(), "-U", "postgres"])
+        .args(args)
+        .arg("postgres"));
+}
+
+/// Not in CI: the rewind against a re-clone on a pgbench database (scale from
+/// `PGHA_BENCH_SCALE`, default 20), with `wal_keep_size = 1GB` on both nodes and 5 s of
+/// pgbench on each side of the fork. Prints the estimate and both timings.
+/// `cargo test --release --test integration bench_rewind_against_reclone -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn bench_rewind_against_reclone() {
+    let scale = std::env::var("PGHA_BENCH_SCALE").unwrap_or_else(|_| "20".into());
+    let pg1 = Pg::primary("pg1");
+    pg1.conf("wal_keep_size = '1GB'");
+    pg1.conf("max_wal_size = '2GB'");
+    pg1.start();
+    pgbench(&pg1, &["-i", "-q", "-s", &scale]);
+    let pg2 = Pg::base_backup_of(&pg1, "pg2");
+    pg2.conf("wal_keep_size = '1GB'");
+    pg2.conf("max_wal_size = '2GB'");
+    pg2.start();
+    pg1.wait_for("pg2 to stream", WITHIN, || {
+        pg1.psql("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") == "1"
+    });
+    promoted_then(&pg2, |_| {});
+    pgbench(&pg1, &["-T", "5", "-c", "2"]);
+    pgbench(&pg2, &["-T", "5", "-c", "2"]);
+    pg1.stop();
+    let lab = Lab {
+        pg1,
+        pg2,
+        t7_filenode: String::new(),
+    };
+    let inst = instance(&lab.pg1, Path::new(BINDIR));
+    let check = rewind::check(&inst, &source(&lab.pg2), &settings(&lab.pg2), &deadline()).unwrap();
+    eprintln!("{check}");
+    let clone = tempfile::Builder::new()
+        .prefix("pgha-it-bench-clone-")
+        .tempdir_in(lab.pg1.root())
+        .unwrap();
+    chown_postgres(clone.path());
+    let started = Instant::now();
+    run(as_postgres(bin("pg_basebackup"))
+        .arg("-D")
+        .arg(clone.path().join("data"))
+        .arg(format!("--dbname={}", conninfo(&lab.pg2)))
+        .args(["--wal-method=stream", "--checkpoint=fast"]));
+    eprintln!("pg_basebackup alone: {:?}", started.elapsed());
+    let forced = RewindSettings {
+        fallback: Fallback::None,
+        time_limit: Some(Duration::from_secs(600)),
+        ..settings(&lab.pg2)
+    };
+    let report = rejoin(&lab, &forced);
+    let out = report.rewind.unwrap_or_default();
+    eprintln!(
+        "pg_rewind via rejoin: {:?}, need to copy {:?} MB",
+        report.elapsed, out.need_to_copy_mb
+    );
 }
