@@ -6,6 +6,7 @@ mod demote;
 mod monitor;
 mod notify;
 mod promote;
+mod rejoin;
 mod scores;
 mod start;
 mod stop;

@@ -1,6 +1,6 @@
 //! start: always as a standby (`paf.md` §2.5).
 
-use super::{validate, Ctx, Outcome};
+use super::{rejoin, validate, Ctx, Outcome};
 use crate::error::{Error, Result};
 use crate::instance::state::InstanceState;
 use crate::instance::Instance;
@@ -8,25 +8,15 @@ use crate::ocf::status::OcfStatus;
 
 pub fn start(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
     let name = instance.datadir().display().to_string();
-    let was_primary = match instance.settled_state(&ctx.deadline)? {
+    let state = instance.settled_state(&ctx.deadline)?;
+    match &state {
         InstanceState::Standby => {
             log::info!("instance \"{name}\" already started as a standby");
             return Ok(Outcome::new(OcfStatus::Success));
         }
-        InstanceState::Stopped { was_primary } => was_primary,
-        InstanceState::CrashedStandby => {
-            log::warn!("instance \"{name}\" crashed as a standby: it recovers as a standby");
-            false
-        }
         InstanceState::Primary => {
             return Err(Error::State(format!(
                 "instance \"{name}\" is running as a primary: start expects it stopped"
-            )))
-        }
-        InstanceState::CrashedPrimary(state) => {
-            return Err(Error::State(format!(
-                "instance \"{name}\" crashed as a primary (pg_control: \"{state}\"): it may have \
-                 diverged from the new primary, refusing to start it as a standby"
             )))
         }
         InstanceState::Transitional(why) | InstanceState::Broken(why) => {
@@ -34,7 +24,13 @@ pub fn start(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
                 "instance \"{name}\" cannot be started: {why}"
             )))
         }
-    };
+        InstanceState::CrashedStandby => {
+            log::warn!("instance \"{name}\" crashed as a standby: it recovers as a standby");
+        }
+        InstanceState::Stopped { .. } | InstanceState::CrashedPrimary(_) => {}
+    }
+    rejoin::before_start(ctx, instance, &state)?;
+    let was_primary = state == InstanceState::Stopped { was_primary: true };
     validate::server_settings(ctx, instance)?;
 
     instance.write_standby_signal()?;

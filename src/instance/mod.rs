@@ -246,12 +246,18 @@ impl Instance {
     }
 
     /// Where this standby's WAL ends, for the election: the greatest of what it received and
-    /// what it replayed (after a restart the received position is only the start of the
+    /// what it replayed, after a restartpoint (after a restart the received position is only the start of the
     /// segment streaming resumes from: PAF #225/#228), on the latest timeline it knows of.
     pub fn wal_position(&self, deadline: &Deadline) -> Result<crate::election::Position> {
         const SQL: &str = "SELECT pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), \
              (SELECT received_tli FROM pg_stat_wal_receiver)::bigint";
         let session = self.connect(deadline)?;
+        // A restartpoint brings pg_control's minRecoveryPoint (and its timeline) up to what
+        // was replayed; without it, a standby that followed a promotion may still show the
+        // old timeline and lose the election to a node that is not ahead (PAF runs it too).
+        if let Err(e) = session.execute("CHECKPOINT", deadline) {
+            log::warn!("CHECKPOINT before reading the WAL position failed: {e}");
+        }
         let rows = session.query(SQL, &[], deadline)?;
         let row = rows
             .first()
@@ -407,9 +413,10 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Splits `start_opts` into arguments the way a shell would for simple quoting, for
-/// `postgres -C`; pg_ctl gets the string itself.
-fn split_words(text: &str) -> Vec<String> {
+/// Splits `start_opts` into arguments the way a shell would for simple quoting, for the
+/// programs that take them as arguments (`postgres -C`, single-user `postgres`); pg_ctl gets
+/// the string itself.
+pub fn split_words(text: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut quote: Option<char> = None;

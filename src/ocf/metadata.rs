@@ -110,6 +110,7 @@ fn write_all(w: &mut Writer<Vec<u8>>) -> std::io::Result<()> {
                         let kind = match p.kind {
                             ParamType::String => "string",
                             ParamType::Integer => "integer",
+                            ParamType::Boolean => "boolean",
                         };
                         let mut content =
                             w.create_element("content").with_attribute(("type", kind));

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 pub enum ParamType {
     String,
     Integer,
+    Boolean,
 }
 
 /// One parameter as Pacemaker sees it.
@@ -136,7 +137,7 @@ pub const PARAMS: &[ParamDef] = &[
     },
     ParamDef {
         name: "rewind",
-        kind: ParamType::String,
+        kind: ParamType::Boolean,
         default: Some("true"),
         unique: false,
         reloadable: true,
@@ -178,7 +179,7 @@ pub const PARAMS: &[ParamDef] = &[
     },
     ParamDef {
         name: "rewind_fallback",
-        kind: ParamType::String,
+        kind: ParamType::Boolean,
         default: Some("true"),
         unique: false,
         reloadable: true,

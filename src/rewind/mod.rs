@@ -39,7 +39,7 @@ use source::SourceSession;
 
 use crate::deadline::Deadline;
 use crate::instance::control::{ControlError, DbState};
-use crate::instance::Instance;
+use crate::instance::{split_words, Instance};
 use crate::ocf::params::Params;
 use crate::process::ToolError;
 
@@ -1043,39 +1043,6 @@ fn config_file(instance: &Instance) -> Option<PathBuf> {
 /// `start_opts` for the single-user `postgres` run (`-c config_file=…` and the like).
 fn crash_recovery_args(instance: &Instance) -> Vec<String> {
     split_words(&instance.params.start_opts)
-}
-
-/// Splits `start_opts` as a shell would for simple quoting (`instance::split_words` is
-/// private to the instance module).
-fn split_words(text: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut quote: Option<char> = None;
-    let mut in_word = false;
-    for c in text.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => word.push(c),
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                word.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    words
 }
 
 #[cfg(test)]

@@ -1,0 +1,116 @@
+//! Bringing this node in line with the current primary before it starts as a standby: the
+//! agent's side of the rewind module (`crate::rewind`).
+//!
+//! The current primary comes from the notification lists Pacemaker copies onto the start
+//! and demote actions of a promotable clone (`promoted` minus `demote`); when monitor has no
+//! such lists, from the host of the node's own `primary_conninfo` (the VIP).
+
+use super::Ctx;
+use crate::error::{Error, Result};
+use crate::instance::conninfo;
+use crate::instance::state::InstanceState;
+use crate::instance::Instance;
+use crate::ocf::notify::Notification;
+use crate::rewind::{self, Plan, RewindSettings, Source, SourceConninfo};
+
+/// The node that is and stays the primary in this transition, if it is not this one.
+pub fn current_primary(ctx: &Ctx) -> Option<String> {
+    let n = Notification::from_lookup(|k| std::env::var(k).ok());
+    n.promoted
+        .0
+        .into_iter()
+        .find(|p| p != ctx.node() && !n.demote.contains(p))
+}
+
+fn source(ctx: &Ctx, instance: &Instance, host: &str) -> Result<Source> {
+    let primary_conninfo = instance.configured("primary_conninfo", &ctx.deadline)?;
+    Ok(Source::Server(SourceConninfo::for_primary(
+        host,
+        &instance.params,
+        &primary_conninfo,
+    )))
+}
+
+/// Called by start on a stopped instance. A former primary (crashed, or shut down) that
+/// diverged from the current primary is rewound or re-cloned; a standby is only touched when
+/// it definitely diverged; a directory a rewind left unfinished is repaired. Without a known
+/// primary, a crashed primary is refused (it may be the most advanced copy of the data) and
+/// anything else starts as it is: that is a new cluster's first start.
+pub fn before_start(ctx: &Ctx, instance: &Instance, state: &InstanceState) -> Result<()> {
+    let unfinished = rewind::ensure_startable(instance.datadir()).err();
+    let formerly_primary = matches!(
+        state,
+        InstanceState::CrashedPrimary(_) | InstanceState::Stopped { was_primary: true }
+    );
+    let Some(primary) = current_primary(ctx) else {
+        if let Some(e) = unfinished {
+            return Err(e.into());
+        }
+        if let InstanceState::CrashedPrimary(state) = state {
+            return Err(Error::State(format!(
+                "instance \"{}\" crashed as a primary (pg_control: \"{state}\") and no other \
+                 primary is known to compare it with: refusing to start it as a standby",
+                instance.datadir().display()
+            )));
+        }
+        return Ok(());
+    };
+    let settings = RewindSettings::from_params(&instance.params);
+    let source = source(ctx, instance, &primary)?;
+    if !formerly_primary && unfinished.is_none() {
+        match rewind::check(instance, &source, &settings, &ctx.deadline) {
+            Ok(check) if check.plan == Plan::Stream => return Ok(()),
+            Ok(check) => log::warn!("this standby diverged from {primary}: {}", check.plan),
+            Err(e) => {
+                log::warn!(
+                    "could not compare this standby with {primary} ({e}); starting it as it is"
+                );
+                return Ok(());
+            }
+        }
+    }
+    log::info!(
+        "bringing \"{}\" in line with the primary {primary}",
+        instance.datadir().display()
+    );
+    let report = rewind::rejoin(instance, &source, ctx.node(), &settings, &ctx.deadline)?;
+    log::info!(
+        "\"{}\": {:?} in {:.1?} ({}){}",
+        instance.datadir().display(),
+        report.outcome,
+        report.elapsed,
+        report.plan,
+        report
+            .saved_in
+            .as_ref()
+            .map(|d| format!(
+                "; discarded WAL and old configuration kept in {}",
+                d.display()
+            ))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// Called by monitor on a standby that does not stream: `Some(reason)` when it diverged from
+/// the primary its `primary_conninfo` points at, so that Pacemaker restarts it and start
+/// brings it back in line.
+pub fn divergence(ctx: &Ctx, instance: &Instance) -> Option<String> {
+    let primary_conninfo = instance
+        .configured("primary_conninfo", &ctx.deadline)
+        .ok()?;
+    let host = conninfo::get(&primary_conninfo, "host")?;
+    let source = source(ctx, instance, &host).ok()?;
+    let settings = RewindSettings::from_params(&instance.params);
+    match rewind::check(instance, &source, &settings, &ctx.deadline) {
+        Ok(check) if check.plan != Plan::Stream => Some(format!(
+            "diverged from the primary at {host}: {} ({})",
+            check.decision, check.plan
+        )),
+        Ok(_) => None,
+        Err(e) => {
+            log::debug!("could not compare this standby with {host}: {e}");
+            None
+        }
+    }
+}
