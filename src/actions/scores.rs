@@ -5,12 +5,17 @@
 //! talks to Pacemaker only when what it sees of replication differs from what it wrote, or
 //! when that memory is older than [`CACHE_TTL`] (someone else may have changed a score). So a
 //! monitor whose scores did not change starts no process.
+//!
+//! A partition node that does not replicate gets −1000 only when the previous look found it
+//! missing too: right after a promotion the standbys are still reconnecting, and marking them
+//! all unpromotable then would leave a second failure within the next monitor interval with
+//! no candidate at all (PAF has that gap).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::Ctx;
-use crate::election::{desired_scores, Replica};
+use crate::election::{desired_scores, Replica, DISCONNECTED_SCORE};
 use crate::error::Result;
 use crate::instance::Instance;
 
@@ -27,6 +32,8 @@ struct Remembered {
     written_at: u64,
     partition: Vec<String>,
     scores: Vec<(String, i64)>,
+    /// Nodes found not replicating once, whose −1000 waits for a second look.
+    deferred: Vec<String>,
 }
 
 pub fn maintain(ctx: &Ctx, instance: &Instance) -> Result<()> {
@@ -34,17 +41,28 @@ pub fn maintain(ctx: &Ctx, instance: &Instance) -> Result<()> {
     let node = ctx.node().to_owned();
     let cache = cache_path(&ctx.env.instance);
     let now = unix_now();
-    if let Some(memory) = load(&cache) {
+    let memory = load(&cache);
+    if let Some(memory) = &memory {
         let fresh = now.saturating_sub(memory.written_at) < CACHE_TTL.as_secs();
         let wanted = desired_scores(&node, &memory.partition, &replicas, instance.params.maxlag);
-        if fresh && wanted == memory.scores {
+        if fresh && memory.deferred.is_empty() && wanted == memory.scores {
             return Ok(());
         }
     }
+    let previously_deferred = memory.map(|m| m.deferred).unwrap_or_default();
+    let mut deferred = Vec::new();
     let partition = ctx.cluster.partition_nodes()?;
     let wanted = desired_scores(&node, &partition, &replicas, instance.params.maxlag);
     for (target, score) in &wanted {
         let current = ctx.cluster.promotion_score(target)?;
+        let first_miss = *score == DISCONNECTED_SCORE && !previously_deferred.contains(target);
+        if current != Some(*score) && first_miss && current.is_some_and(|c| c > 0) {
+            log::info!(
+                "{target} does not replicate yet; its score {current:?} waits for the next look"
+            );
+            deferred.push(target.clone());
+            continue;
+        }
         if current != Some(*score) {
             log::info!(
                 "promotion score of {target}: {} -> {score} ({})",
@@ -58,6 +76,7 @@ pub fn maintain(ctx: &Ctx, instance: &Instance) -> Result<()> {
         written_at: now,
         partition,
         scores: wanted,
+        deferred,
     };
     if let Err(e) = save(&cache, &memory) {
         log::warn!(
@@ -151,6 +170,9 @@ fn render(memory: &Remembered) -> String {
     for (node, score) in &memory.scores {
         text.push_str(&format!("score {node} {score}\n"));
     }
+    if !memory.deferred.is_empty() {
+        text.push_str(&format!("deferred {}\n", memory.deferred.join(" ")));
+    }
     text
 }
 
@@ -161,6 +183,7 @@ fn parse(text: &str) -> Option<Remembered> {
         match words.next()? {
             "written_at" => memory.written_at = words.next()?.parse().ok()?,
             "partition" => memory.partition = words.map(str::to_owned).collect(),
+            "deferred" => memory.deferred = words.map(str::to_owned).collect(),
             "score" => {
                 let node = words.next()?.to_owned();
                 memory.scores.push((node, words.next()?.parse().ok()?));
@@ -181,6 +204,7 @@ mod tests {
             written_at: 1_700_000_000,
             partition: vec!["n1".into(), "n2".into()],
             scores: vec![("n1".into(), 1001), ("n2".into(), -1000)],
+            deferred: vec!["n3".into()],
         };
         assert_eq!(parse(&render(&memory)), Some(memory));
     }

@@ -218,6 +218,15 @@ fn primary_monitor_writes_scores_only_on_change() {
         "a monitor with nothing to change called Pacemaker tools"
     );
     standby.stop();
+    // The first look that misses a standby leaves its score (it may be reconnecting, as
+    // after every promotion); the second one marks it unpromotable.
+    agent().on(&primary).action("monitor").recurring().expect(8);
+    assert_eq!(
+        primary.fake().promotion_score(RSC, "pg2").as_deref(),
+        Some("1000"),
+        "one miss is not enough: calls\n{}",
+        primary.fake().calls()
+    );
     agent().on(&primary).action("monitor").recurring().expect(8);
     assert_eq!(
         primary.fake().promotion_score(RSC, "pg2").as_deref(),

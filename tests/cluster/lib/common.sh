@@ -162,3 +162,79 @@ wait_scores_positive() {
   done
   h wait-mon "positive promotion scores on $*" "$xp" 40
 }
+
+# ---------------------------------------------------------------- pgha scenarios (2x, 3x)
+
+# pgha_cluster_up [--scores]: the preamble of every scenario that runs pgha's resources: a
+# fresh 3-node cluster with fencing, PostgreSQL built and handed over, the resources created
+# by crm-examples/pcs-3nodes-vip.sh, 1 Promoted + 2 Unpromoted, both standbys streaming.
+# Sets PRIMARY (the Promoted node) and STANDBYS ("nodeX nodeY"). --scores: also wait until
+# the primary's monitor gave both standbys a positive promotion score (needed before any
+# failover or switchover: right after a promotion they have -1000 until its next monitor).
+PRIMARY="" STANDBYS=""
+pgha_cluster_up() {
+  local t0
+  needs_promotion
+  require_agent
+  cluster_up
+  pg_ready
+  create_resources_pcs
+  t0=$(now)
+  require "1 Promoted + 2 Unpromoted" wait_roles 1 2
+  PRIMARY=$(promoted_node); STANDBYS=$(other_nodes "$PRIMARY")
+  say "resources created -> roles settled, $PRIMARY primary: $(since "$t0") s"
+  require "standbys $STANDBYS streaming from $PRIMARY" wait_streaming "$PRIMARY" "$STANDBYS" 30
+  if [ "${1:-}" = --scores ]; then
+    # shellcheck disable=SC2086 # one argument per node
+    require "standbys $STANDBYS have positive promotion scores" wait_scores_positive $STANDBYS
+  fi
+}
+
+# sql_vip FROM SQL: psql through the VIP, run from node FROM (unaligned, quiet)
+sql_vip() { h exec "$1" runuser -u postgres -- psql -h "$VIP" -X -q -At -v ON_ERROR_STOP=1 -c "$2"; }
+# count_rows NODE TABLE: rows of TABLE on NODE's local instance ("" if it cannot be read)
+count_rows() { psql_on "$1" "select count(*) from $2" 2>/dev/null || true; }
+agent_log() { echo "$PGHA_CLUSTER_ROOT/nodes/$1/agents.log"; }
+# in_agent_log NODE REGEX: the agent logged a line matching REGEX (grep -E) on NODE
+in_agent_log() { grep -qE "$2" "$(agent_log "$1")" 2>/dev/null; }
+# show_agent_log NODE REGEX: print the matching lines (for the test output)
+show_agent_log() { grep -E "$2" "$(agent_log "$1")" 2>/dev/null | sed "s/^/    $1: /" | tail -n "${3:-6}" || true; }
+current_lsn() { psql_on "$1" "select pg_current_wal_lsn()"; }
+# wait_replayed NODE LSN [TIMEOUT]: NODE's standby has replayed up to LSN
+wait_replayed() {
+  local deadline=$(( $(date +%s) + ${3:-20} )) got=""
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    got=$(psql_on "$1" "select pg_last_wal_replay_lsn() >= '$2'::pg_lsn" 2>/dev/null) || got=""
+    [ "$got" = t ] && return 0
+    sleep 0.2
+  done
+  say "$1 did not replay up to $2 in ${3:-20} s"; return 1
+}
+
+# standby_upstream_port NODE PORT: point NODE's primary_conninfo (pgha-node.conf, outside
+# PGDATA) at PORT and reload: a closed port (5999) stops its WAL receiver for good (unlike a
+# SIGSTOP, it cannot catch up from its socket buffer later); 5432 reattaches it.
+NODE_CONF=/var/lib/postgresql/15/pgha-node.conf
+standby_upstream_port() {
+  h exec "$1" sed -i "s/port=[0-9]*/port=$2/" "$NODE_CONF" \
+    && psql_on "$1" "select pg_reload_conf()" >/dev/null
+}
+# detach_standby PRIMARY NODE: NODE stops receiving WAL (closed port), PRIMARY sees it gone
+detach_standby() {
+  standby_upstream_port "$2" 5999 || return 1
+  local deadline=$(( $(date +%s) + 20 ))
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    [ "$(psql_on "$1" "select count(*) from pg_stat_replication where application_name='$2'" 2>/dev/null)" = 0 ] \
+      && [ "$(psql_on "$2" "select count(*) from pg_stat_wal_receiver" 2>/dev/null)" = 0 ] && return 0
+    sleep 0.2
+  done
+  say "$2 still replicating from $1"; return 1
+}
+attach_standby() { standby_upstream_port "$1" 5432; }
+
+# set_promotion_score ON NODE SCORE: run on node ON, set NODE's promotion score (what the
+# primary's monitor writes: master-<rsc>, transient)
+set_promotion_score() { h exec "$1" crm_attribute -N "$2" -n "master-$RSC" -l reboot -v "$3" >/dev/null; }
+promotion_score() {
+  h mon | xmllint --xpath "string(//node_attributes/node[@name='$1']/attribute[@name='master-$RSC']/@value)" - 2>/dev/null
+}
