@@ -165,12 +165,13 @@ wait_scores_positive() {
 
 # ---------------------------------------------------------------- pgha scenarios (2x, 3x)
 
-# pgha_cluster_up [--scores]: the preamble of every scenario that runs pgha's resources: a
+# pgha_cluster_up: the preamble of every scenario that runs pgha's resources: a
 # fresh 3-node cluster with fencing, PostgreSQL built and handed over, the resources created
 # by crm-examples/pcs-3nodes-vip.sh, 1 Promoted + 2 Unpromoted, both standbys streaming.
-# Sets PRIMARY (the Promoted node) and STANDBYS ("nodeX nodeY"). --scores: also wait until
-# the primary's monitor gave both standbys a positive promotion score (needed before any
-# failover or switchover: right after a promotion they have -1000 until its next monitor).
+# Sets PRIMARY (the Promoted node) and STANDBYS ("nodeX nodeY").
+# pgha_cluster_up_eligible: the same, then waits until the primary's monitor gave both
+# standbys a positive promotion score (needed before a failover or a switchover: right after
+# a promotion they have -1000 until the primary's next monitor, up to 15 s later).
 PRIMARY="" STANDBYS=""
 pgha_cluster_up() {
   local t0
@@ -184,10 +185,11 @@ pgha_cluster_up() {
   PRIMARY=$(promoted_node); STANDBYS=$(other_nodes "$PRIMARY")
   say "resources created -> roles settled, $PRIMARY primary: $(since "$t0") s"
   require "standbys $STANDBYS streaming from $PRIMARY" wait_streaming "$PRIMARY" "$STANDBYS" 30
-  if [ "${1:-}" = --scores ]; then
-    # shellcheck disable=SC2086 # one argument per node
-    require "standbys $STANDBYS have positive promotion scores" wait_scores_positive $STANDBYS
-  fi
+}
+pgha_cluster_up_eligible() {
+  pgha_cluster_up
+  # shellcheck disable=SC2086 # one argument per node
+  require "standbys $STANDBYS have positive promotion scores" wait_scores_positive $STANDBYS
 }
 
 # sql_vip FROM SQL: psql through the VIP, run from node FROM (unaligned, quiet)
@@ -215,9 +217,9 @@ wait_replayed() {
 # PGDATA) at PORT and reload: a closed port (5999) stops its WAL receiver for good (unlike a
 # SIGSTOP, it cannot catch up from its socket buffer later); 5432 reattaches it.
 NODE_CONF=/var/lib/postgresql/15/pgha-node.conf
-standby_upstream_port() {
-  h exec "$1" sed -i "s/port=[0-9]*/port=$2/" "$NODE_CONF" \
-    && psql_on "$1" "select pg_reload_conf()" >/dev/null
+standby_upstream_port() {    # (a stopped instance reads it at its next start)
+  h exec "$1" sed -i "s/port=[0-9]*/port=$2/" "$NODE_CONF" || return 1
+  if h exec "$1" test -S /run/postgresql/.s.PGSQL.5432; then psql_on "$1" "select pg_reload_conf()" >/dev/null; fi
 }
 # detach_standby PRIMARY NODE: NODE stops receiving WAL (closed port), PRIMARY sees it gone
 detach_standby() {

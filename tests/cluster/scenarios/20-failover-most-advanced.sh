@@ -12,7 +12,7 @@ set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
 
 scenario_begin
-pgha_cluster_up --scores
+pgha_cluster_up_eligible
 p=$PRIMARY; l=$(echo "$STANDBYS" | cut -d' ' -f1); g=$(echo "$STANDBYS" | cut -d' ' -f2)
 sql_vip "$g" "create table t20(v int); insert into t20 select generate_series(1, 100)" \
   || fatal "write through the VIP"
@@ -26,7 +26,7 @@ check "$l has only the first 100 rows (got $(count_rows "$l" t20))" test "$(coun
 
 # designate the lagging standby: the best score to L, right before the crash (the primary's
 # monitor, every 15 s, would put it back to -1000)
-set_promotion_score "$g" "$l" 1000 && set_promotion_score "$g" "$g" 990 || fatal "set the scores"
+{ set_promotion_score "$g" "$l" 1000 && set_promotion_score "$g" "$g" 990; } || fatal "set the scores"
 t0=$(now)
 h crash "$p"
 say "power cut of $p; scores: $l=$(promotion_score "$l") $g=$(promotion_score "$g")"

@@ -1,0 +1,789 @@
+#!/usr/bin/env bash
+# Rewind benchmark: how fast a diverged former primary streams again, brought back by pgha's
+# start action, by a bare pg_rewind, and by a bare pg_basebackup re-clone, from identical
+# copies of the same diverged cluster, in two settings of WAL retention on the new primary.
+#
+#   make bench-rewind                                # or: tests/bench/rewind.sh
+#   BENCH_SCALE=10 BENCH_RUNS=1 make bench-rewind    # a quick, small run
+#
+# Knobs:
+#   BENCH_SCALE     pgbench scale (default 70, about 1 GB of database)
+#   BENCH_RUNS      timed runs of each path in each setting (default 3); the median counts
+#   BENCH_SETTINGS  "small large" (default), or one of them:
+#                     small: wal_keep_size=64MB, WAL archive (archive_command/restore_command)
+#                     large: wal_keep_size=2GB, no archive
+#   BENCH_STOP      how the old primary stops after diverging: crash (default: immediate
+#                   shutdown, as in a failover) or clean (fast shutdown)
+#   BENCH_SETTLE    1 (default): before the fork, let WAL retention reach its steady state
+#                   (see below); 0: fork right after the load
+#   BENCH_FAST      1: fsync=off and synchronous_commit=off (default: both on, realistic)
+#   BENCH_DIR       where the work directory goes (default /tmp); it needs about 4 times
+#                   the database size, plus wal_keep_size
+#   BENCH_CONF      extra postgresql.conf lines for both nodes, separated by ";"
+#                   (e.g. "min_wal_size=32MB; shared_buffers=1GB")
+#   BENCH_KEEP      1: keep the work directory (data directories, logs) at the end
+#   PGHA_BIN        the binary to measure (default target/release/pgha)
+#
+# Run as root on Debian 12 with PostgreSQL 15. Prints the tables and writes them, with the
+# machine and the method, to tests/bench/results-rewind.md.
+#
+# Per setting, built once: node A, a primary (initdb, wal_log_hints=on), and node B, its
+# streaming standby, both on one TCP port, A on 127.0.0.1 and B on 127.0.0.2, and each on its
+# own Unix socket directory (pgha reaches the primary as host=<its node name> port=<pgport>,
+# so both need the same port). pgbench -i -s BENCH_SCALE on A while B streams. Settle (when
+# BENCH_SETTLE=1): rounds of CHECKPOINT + pg_switch_wal() on A and a restartpoint on B until
+# B's pg_wal holds no more preallocated segments than min_wal_size, so that B keeps what
+# wal_keep_size says and not the recycled segments a bulk load leaves (pg_rewind copies
+# every file of the source's pg_wal). Then B is promoted (timeline 2), 2 % of
+# pgbench_accounts' rows are updated on each side (contiguous ranges, different on A and B),
+# A stops (BENCH_STOP) and B is shut down cleanly. Copies of both data directories, and the
+# list of archived files, are kept; every timed run starts from fresh copies of them (and an
+# archive with exactly the same files), with B started first and not timed.
+#
+# The timed paths, each from its first command until B's pg_stat_replication shows A
+# (application_name nodeA) streaming:
+#   pgha:        the agent's start action on A with Pacemaker's environment for a start
+#                during a transition where nodeB is the primary (notify variables); it
+#                decides itself between pg_rewind and a re-clone. It runs in a private mount
+#                namespace where /etc/hosts also maps nodeB to 127.0.0.2 (as the cluster
+#                tests do); the host's /etc/hosts is not touched.
+#   pg_rewind:   CHECKPOINT on B; A's configuration files saved; pg_rewind -P (with -c in
+#                the archive setting, as pgha does when a restore_command is set; it runs
+#                single-user crash recovery itself after a crash); files restored;
+#                standby.signal; pg_ctl start -w.
+#   basebackup:  pg_basebackup -X stream -c fast -P into a new directory next to A; A's
+#                configuration files put in; standby.signal; the directories swapped and the
+#                old one removed; pg_ctl start -w.
+# The paths run in turn, their order rotating from one round to the next.
+set -euo pipefail
+
+if [[ -z ${PGHA_BENCH_CLEAN:-} ]]; then
+    exec env -i PGHA_BENCH_CLEAN=1 PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C \
+        BENCH_SCALE="${BENCH_SCALE:-}" BENCH_RUNS="${BENCH_RUNS:-}" \
+        BENCH_SETTINGS="${BENCH_SETTINGS:-}" BENCH_STOP="${BENCH_STOP:-}" \
+        BENCH_SETTLE="${BENCH_SETTLE:-}" BENCH_FAST="${BENCH_FAST:-}" \
+        BENCH_DIR="${BENCH_DIR:-}" BENCH_KEEP="${BENCH_KEEP:-}" \
+        BENCH_CONF="${BENCH_CONF:-}" PGHA_BIN="${PGHA_BIN:-}" bash "$0" "$@"
+fi
+export -n PGHA_BENCH_CLEAN BENCH_SCALE BENCH_RUNS BENCH_SETTINGS BENCH_STOP BENCH_SETTLE \
+    BENCH_FAST BENCH_DIR BENCH_KEEP BENCH_CONF PGHA_BIN
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PGHA=${PGHA_BIN:-$ROOT/target/release/pgha}
+PGBIN=/usr/lib/postgresql/15/bin
+SCALE=${BENCH_SCALE:-70}
+RUNS=${BENCH_RUNS:-3}
+read -r -a SETTINGS <<<"${BENCH_SETTINGS:-small large}"
+STOP=${BENCH_STOP:-crash}
+SETTLE=${BENCH_SETTLE:-1}
+FAST=${BENCH_FAST:-0}
+RESULTS=$ROOT/tests/bench/results-rewind.md
+PATHS=(pgha pg_rewind basebackup)
+IP_A=127.0.0.1
+IP_B=127.0.0.2
+CONF_FILES=(postgresql.conf postgresql.auto.conf pg_hba.conf pg_ident.conf)
+STREAM_TIMEOUT=900 # seconds, per path
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() {
+    printf 'rewind.sh: FAILED: %s\n' "$*" >&2
+    exit 1
+}
+
+for n in "$SCALE" "$RUNS"; do
+    [[ $n =~ ^[1-9][0-9]*$ ]] || die "BENCH_SCALE and BENCH_RUNS must be whole numbers ≥ 1 (got \"$n\")"
+done
+((${#SETTINGS[@]})) || die "BENCH_SETTINGS is empty"
+for s in "${SETTINGS[@]}"; do
+    [[ $s == small || $s == large ]] || die "BENCH_SETTINGS: \"$s\" is neither small nor large"
+done
+[[ $STOP == crash || $STOP == clean ]] || die "BENCH_STOP must be crash or clean"
+[[ $SETTLE == 0 || $SETTLE == 1 ]] || die "BENCH_SETTLE must be 0 or 1"
+[[ $FAST == 0 || $FAST == 1 ]] || die "BENCH_FAST must be 0 or 1"
+((EUID == 0)) || die "run as root (PostgreSQL runs as the postgres user; pgha runs in its own mount namespace)"
+[[ -x $PGHA ]] || die "no pgha release binary at $PGHA: run \`make build\`"
+[[ -x $PGBIN/pg_rewind && -x $PGBIN/pg_basebackup ]] || die "PostgreSQL 15 is not at $PGBIN"
+[[ -x $PGBIN/pgbench ]] || die "pgbench is missing at $PGBIN"
+command -v unshare >/dev/null || die "unshare (util-linux) is missing"
+LOAD=$(cut -d" " -f1-3 /proc/loadavg)
+
+# --- 1. Work directory, cleanup ----------------------------------------------------------------
+WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/pgha-bench-rewind.XXXXXX")
+chmod 0755 "$WORK"
+RUN=$WORK/run         # the live cluster: A, B, archive, sockets (paths are in the configuration)
+PRISTINE=$WORK/pristine # the diverged cluster, copied before every run
+SBIN=$WORK/sbin
+STATE=$WORK/attrs
+LOGDIR=$WORK/log
+HOSTS=$WORK/hosts
+
+stop_all() { # every postmaster of the live cluster, immediately
+    local d
+    for d in "$RUN"/*/; do
+        d=${d%/}
+        if [[ -f $d/postmaster.pid ]]; then
+            runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" -m immediate -w stop >/dev/null 2>&1 ||
+                true
+        fi
+    done
+}
+cleanup() {
+    local rc=$?
+    stop_all
+    if [[ ${BENCH_KEEP:-} == 1 ]]; then
+        say "kept $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+as_pg() { runuser -u postgres -- "$@"; }
+psql_on() { # node sql
+    as_pg "$PGBIN/psql" -X -A -t -q -h "$RUN/sock$1" -p "$PORT" -U postgres -d postgres -c "$2"
+}
+pg_start() { # node
+    as_pg "$PGBIN/pg_ctl" -D "$RUN/$1" -l "$LOGDIR/$1.log" -w -t 900 start >/dev/null ||
+        die "node $1 did not start: $(tail -n 20 "$LOGDIR/$1.log")"
+}
+pg_stop() { # node mode
+    as_pg "$PGBIN/pg_ctl" -D "$RUN/$1" -m "$2" -w -t 900 stop >/dev/null ||
+        die "node $1 did not stop ($2)"
+}
+now() { REPLY=$EPOCHREALTIME; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; } # from to
+
+port_is_free() { ! (: <"/dev/tcp/$IP_A/$1") 2>/dev/null && ! (: <"/dev/tcp/$IP_B/$1") 2>/dev/null; }
+PORT=
+for ((p = 25532; p < 25732; p++)); do
+    if port_is_free "$p"; then
+        PORT=$p
+        break
+    fi
+done
+[[ -n $PORT ]] || die "no TCP port free on both $IP_A and $IP_B from 25532"
+
+mkdir -p "$RUN" "$PRISTINE" "$SBIN" "$STATE" "$LOGDIR"
+chown postgres: "$LOGDIR"
+
+# --- 2. Fake Pacemaker tools, and the agent's environment -------------------------------------
+# As in monitor.sh: /bin/sh scripts keeping node attributes in files. nodeB, the primary, has
+# the primary's score, so a start after a clean stop (PAF's first-start rule) writes nothing.
+write_tool() { # name, body on stdin
+    {
+        printf '#!/bin/sh\n# Fake %s for the pgha rewind benchmark (tests/bench/rewind.sh).\n' "$1"
+        printf 'S=%s\nARGS="$*"\n' "$STATE"
+        cat <<'EOF'
+unsupported() { echo "$0 $ARGS" >>"$S/.unsupported"; echo "fake $0: unsupported: $ARGS" >&2; exit 1; }
+EOF
+        cat
+    } >"$SBIN/$1"
+    chmod 0755 "$SBIN/$1"
+}
+write_tool crm_node <<'EOF'
+case "$*" in
+    -n|--name) printf "%s\n" "${OCF_RESKEY_CRM_meta_on_node:?}" ;;
+    -p|--partition) read -r p <"$S/.partition"; printf "%s\n" "$p" ;;
+    *) unsupported ;;
+esac
+EOF
+write_tool crm_attribute <<'EOF'
+name= node=${OCF_RESKEY_CRM_meta_on_node:?} op= val=
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --promotion=*) name=master-${1#--promotion=} ;;
+        -p|--promotion) name=master-${OCF_RESOURCE_INSTANCE:?} ;;
+        -n|--name) shift; name=$1 ;;
+        --name=*) name=${1#--name=} ;;
+        -N|--node) shift; node=$1 ;;
+        --node=*) node=${1#--node=} ;;
+        -l|--lifetime|-t|--type) shift ;;
+        -q|--quiet) ;;
+        -G|--get-value|--query) op=get ;;
+        -v|--update) shift; op=set; val=$1 ;;
+        *) unsupported ;;
+    esac
+    shift
+done
+[ -n "$name" ] && [ -n "$op" ] || unsupported
+f="$S/$name.$node"
+case $op in
+    get) [ -f "$f" ] || exit 105; read -r v <"$f"; printf "%s\n" "$v" ;;
+    set) echo "$0 $f $val" >>"$S/.writes"; printf "%s\n" "$val" >"$f" ;;
+esac
+EOF
+: >"$STATE/.writes"
+: >"$STATE/.unsupported"
+echo "nodeA nodeB" >"$STATE/.partition"
+echo 1001 >"$STATE/master-pgsqld.nodeB"
+
+{
+    cat /etc/hosts
+    echo "$IP_A nodeA"
+    echo "$IP_B nodeB"
+} >"$HOSTS"
+
+# What Pacemaker 2.1 passes to the start of a promotable clone's instance on nodeA while
+# nodeB is promoted (notify=true copies the notification lists onto start).
+AGENT_ENV=(
+    PATH="$SBIN:/usr/sbin:/usr/bin:/sbin:/bin" HOME=/root LC_ALL=C
+    OCF_ROOT=/usr/lib/ocf OCF_RA_VERSION_MAJOR=1 OCF_RA_VERSION_MINOR=1
+    OCF_RESOURCE_INSTANCE=pgsqld OCF_RESOURCE_TYPE=pgsqlms OCF_RESKEY_crm_feature_set=3.16.1
+    OCF_RESKEY_CRM_meta_notify=true OCF_RESKEY_CRM_meta_promoted_max=1
+    OCF_RESKEY_CRM_meta_master_max=1 OCF_RESKEY_CRM_meta_clone_max=2
+    OCF_RESKEY_CRM_meta_timeout=600000 OCF_RESKEY_CRM_meta_interval=0
+    OCF_RESKEY_CRM_meta_on_node=nodeA
+    OCF_RESKEY_CRM_meta_notify_promoted_uname=nodeB OCF_RESKEY_CRM_meta_notify_master_uname=nodeB
+    OCF_RESKEY_CRM_meta_notify_unpromoted_uname=" " OCF_RESKEY_CRM_meta_notify_slave_uname=" "
+    OCF_RESKEY_CRM_meta_notify_active_uname=nodeB OCF_RESKEY_CRM_meta_notify_start_uname=nodeA
+    OCF_RESKEY_CRM_meta_notify_stop_uname=" " OCF_RESKEY_CRM_meta_notify_promote_uname=" "
+    OCF_RESKEY_CRM_meta_notify_demote_uname=" "
+    OCF_RESKEY_pgdata="$RUN/A" OCF_RESKEY_pghost="$RUN/sockA" OCF_RESKEY_pgport="$PORT"
+    OCF_RESKEY_bindir="$PGBIN"
+    HA_SBIN_DIR="$SBIN" HA_RSCTMP="$RUN/rsctmp" HA_LOGFACILITY=none HA_debug=0
+)
+
+# --- 3. Building a diverged cluster -----------------------------------------------------------
+# conf NODE SETTING: the node's own lines, appended to postgresql.conf.
+node_conf() {
+    local ip=$IP_A other=$IP_B name=nodeA
+    if [[ $1 == B ]]; then
+        ip=$IP_B other=$IP_A name=nodeB
+    fi
+    cat <<EOF
+
+# --- node $name (pgha rewind benchmark)
+listen_addresses = '$ip'
+unix_socket_directories = '$RUN/sock$1'
+primary_conninfo = 'host=$other port=$PORT user=postgres application_name=$name'
+EOF
+}
+common_conf() { # setting
+    cat <<EOF
+
+# --- pgha rewind benchmark, setting "$1"
+port = $PORT
+wal_level = replica
+wal_log_hints = on
+hot_standby = on
+max_wal_senders = 10
+recovery_target_timeline = 'latest'
+logging_collector = off
+log_checkpoints = on
+EOF
+    if [[ $1 == small ]]; then
+        cat <<EOF
+wal_keep_size = '64MB'
+archive_mode = on
+archive_command = 'test ! -f $RUN/archive/%f && cp %p $RUN/archive/%f'
+restore_command = 'cp $RUN/archive/%f %p'
+EOF
+    else
+        echo "wal_keep_size = '2GB'"
+    fi
+    if ((FAST)); then
+        printf '%s\n' "fsync = off" "synchronous_commit = off"
+    fi
+    if [[ -n ${BENCH_CONF:-} ]]; then
+        tr ';' '\n' <<<"$BENCH_CONF" | sed -E 's/^[[:space:]]+//'
+    fi
+}
+
+wait_replayed() { # the standby B has replayed all A wrote
+    local lsn i
+    lsn=$(psql_on A "SELECT pg_current_wal_lsn()")
+    for ((i = 0; ; i++)); do
+        [[ $(psql_on B "SELECT pg_last_wal_replay_lsn() >= '$lsn'") == t ]] && return
+        ((i < 9000)) || die "B did not replay up to $lsn"
+        sleep 0.1
+    done
+}
+
+pg_wal_mb() { # node: size of its pg_wal, MB
+    du -sb "$RUN/$1/pg_wal" | awk '{ printf "%d", $1 / 1048576 }'
+}
+
+# Preallocated (recycled) segments in B's pg_wal: names after A's current segment.
+future_segments() {
+    local cur
+    cur=$(psql_on A "SELECT pg_walfile_name(pg_current_wal_lsn())")
+    find "$RUN/B/pg_wal" -maxdepth 1 -type f -regextype egrep -regex '.*/[0-9A-F]{24}' \
+        -printf '%f\n' | awk -v c="$cur" '$0 > c { n++ } END { print n + 0 }'
+}
+
+build() { # setting
+    local setting=$1 rows first_b i f floor
+    stop_all
+    rm -rf "${RUN:?}"/* "${PRISTINE:?}"/*
+    install -d -o postgres -g postgres -m 0700 "$RUN/A" "$RUN/B"
+    install -d -o postgres -g postgres -m 0755 "$RUN/sockA" "$RUN/sockB" "$RUN/archive"
+
+    say "[$setting] initdb A; port $PORT, A on $IP_A, B on $IP_B, in $RUN"
+    as_pg "$PGBIN/initdb" -D "$RUN/A" -A trust -U postgres --no-instructions \
+        >"$LOGDIR/initdb.log" 2>&1 || die "initdb failed: $(cat "$LOGDIR/initdb.log")"
+    {
+        common_conf "$setting"
+        node_conf A
+    } >>"$RUN/A/postgresql.conf"
+    printf '%s\n' "host all all 127.0.0.0/8 trust" "host replication all 127.0.0.0/8 trust" \
+        >>"$RUN/A/pg_hba.conf"
+    pg_start A
+
+    say "[$setting] pg_basebackup B, streaming from A"
+    as_pg "$PGBIN/pg_basebackup" -D "$RUN/B" -d "host=$IP_A port=$PORT user=postgres" \
+        -X stream -c fast >"$LOGDIR/basebackup-B.log" 2>&1 ||
+        die "pg_basebackup of B failed: $(cat "$LOGDIR/basebackup-B.log")"
+    node_conf B >>"$RUN/B/postgresql.conf"
+    as_pg touch "$RUN/B/standby.signal"
+    pg_start B
+
+    say "[$setting] pgbench -i -s $SCALE on A (B streams)"
+    as_pg "$PGBIN/pgbench" -i -q -s "$SCALE" -h "$RUN/sockA" -p "$PORT" -U postgres postgres \
+        >"$LOGDIR/pgbench-init.log" 2>&1 ||
+        die "pgbench -i failed: $(tail -n 20 "$LOGDIR/pgbench-init.log")"
+    psql_on A "CHECKPOINT"
+    wait_replayed
+    say "[$setting] database $(psql_on A "SELECT pg_size_pretty(pg_database_size('postgres'))");" \
+        "B's pg_wal: $(pg_wal_mb B) MB"
+
+    SETTLE_ROUNDS=0
+    if ((SETTLE)); then
+        # A restartpoint keeps min_wal_size preallocated at least, more while its estimate
+        # of the checkpoint distance (decaying by 10 % a round) is high; every round uses one.
+        floor=$(psql_on B "SELECT pg_size_bytes(current_setting('min_wal_size')) \
+            / pg_size_bytes(current_setting('wal_segment_size')) + 1")
+        for ((i = 1; i <= 150; i++)); do
+            psql_on A "CHECKPOINT" >/dev/null
+            psql_on A "SELECT pg_switch_wal()" >/dev/null
+            wait_replayed
+            psql_on B "CHECKPOINT"
+            SETTLE_ROUNDS=$i
+            (($(future_segments) <= floor)) && break
+        done
+        say "[$setting] settled in $SETTLE_ROUNDS rounds: B's pg_wal $(pg_wal_mb B) MB," \
+            "$(future_segments) preallocated segments"
+    fi
+
+    say "[$setting] promote B; 2 % of pgbench_accounts updated on each side"
+    as_pg "$PGBIN/pg_ctl" -D "$RUN/B" -w promote >/dev/null || die "B did not promote"
+    rows=$((SCALE * 100000 * 2 / 100))
+    first_b=$((SCALE * 100000 / 2 + 1))
+    psql_on A "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid BETWEEN 1 AND $rows"
+    psql_on B "UPDATE pgbench_accounts SET abalance = abalance - 1 \
+        WHERE aid BETWEEN $first_b AND $((first_b + rows - 1))"
+    FORK_WAL_A=$(psql_on A "SELECT pg_size_pretty(pg_current_wal_lsn() - '0/0'::pg_lsn)")
+    if [[ $STOP == crash ]]; then
+        pg_stop A immediate
+    else
+        pg_stop A fast
+    fi
+    pg_stop B fast
+    SOURCE_WAL_MB=$(pg_wal_mb B)
+    DB_MB=$(du -sb "$RUN/B/base" | awk '{ printf "%d", $1 / 1048576 }')
+
+    say "[$setting] keeping copies of the diverged A and B (B's pg_wal: $SOURCE_WAL_MB MB)"
+    for f in A B; do
+        cp -a --reflink=auto "$RUN/$f" "$PRISTINE/$f"
+    done
+    (cd "$RUN/archive" && find . -maxdepth 1 -type f -printf '%f\n' | sort) >"$PRISTINE/archive.list"
+}
+
+# Fresh copies of the diverged cluster; B started (a primary with the same WAL every time).
+restore() {
+    local f
+    stop_all
+    rm -rf "$RUN/A" "$RUN/B" "$RUN/A.clone" "$RUN/A.old" "$RUN/A.pgha-clone" "$RUN/A.pgha-old" \
+        "$RUN/pgha-rewind" "$RUN/rsctmp" "$RUN/conf.save"
+    for f in A B; do
+        cp -a --reflink=auto "$PRISTINE/$f" "$RUN/$f"
+    done
+    # The archive: exactly the files it had (archive_command never overwrites).
+    (cd "$RUN/archive" && find . -maxdepth 1 -type f -printf '%f\n' | sort) |
+        comm -23 - "$PRISTINE/archive.list" | while IFS= read -r f; do rm -f "$RUN/archive/$f"; done
+    install -d -m 0755 "$RUN/rsctmp"
+    sync -f "$RUN"
+    pg_start B
+    # Nothing pending on B: its pg_control is on its new timeline after the clean shutdown.
+    [[ $(psql_on B "SELECT pg_is_in_recovery()") == f ]] || die "B is not a primary"
+}
+
+# --- 4. The paths -----------------------------------------------------------------------------
+# Each sets T_TOTAL (start to streaming), T_TOOL (pg_rewind or pg_basebackup alone, as timed
+# or logged), T_UP (start until A runs as a standby: the agent exited, or pg_ctl returned),
+# COPIED (MB, what the tool said), CHOSE (pgha: the plan it logged).
+
+wait_streaming() {
+    local state
+    while :; do
+        state=$(psql_on B "SELECT state FROM pg_stat_replication WHERE application_name = 'nodeA'") ||
+            true
+        [[ $state == streaming ]] && return
+        ((SECONDS < STREAM_DEADLINE)) || die "A is not streaming from B (state: \"$state\")"
+        sleep 0.05
+    done
+}
+
+# Prefixes each line with the seconds since $1 ($EPOCHREALTIME) when it was read.
+stamp() {
+    local line t0=${1/./} t
+    while IFS= read -r line; do
+        t=${EPOCHREALTIME/./}
+        printf '%+8.3f %s\n' "$(((10#$t - 10#$t0) / 1000))e-3" "$line"
+    done
+}
+
+# "1.2s", "812.3ms", "2.0µs" (Rust's {:.1?} of a Duration) → seconds
+duration_s() {
+    awk -v d="$1" 'BEGIN {
+        if (d ~ /ms$/) { sub(/ms$/, "", d); printf "%.3f", d / 1000 }
+        else if (d ~ /(µs|us)$/) { sub(/(µs|us)$/, "", d); printf "%.3f", d / 1000000 }
+        else if (d ~ /ns$/) { printf "0.000" }
+        else if (d ~ /s$/) { sub(/s$/, "", d); printf "%.3f", d }
+        else { printf "" } }'
+}
+
+# MB copied, from pg_rewind's "need to copy N MB" or pg_basebackup's last "N/M kB".
+copied_mb() { # log file
+    local mb
+    mb=$(tr '\r' '\n' <"$1" | sed -nE 's/.*need to copy ([0-9]+) MB.*/\1/p' | tail -n 1)
+    if [[ -z $mb ]]; then
+        mb=$(tr '\r' '\n' <"$1" | sed -nE 's@^(.*[^0-9])?[0-9]+/([0-9]+) kB \(100%\).*@\2@p' |
+            tail -n 1)
+        [[ -z $mb ]] || mb=$((mb / 1024))
+    fi
+    echo "${mb:--}"
+}
+
+path_pgha() {
+    local t0 t1 rc=0 log=$RUN/pgha.log tool
+    now
+    t0=$REPLY
+    # shellcheck disable=SC2016 # expanded by that sh
+    env -i "${AGENT_ENV[@]}" unshare --mount -- /bin/sh -c \
+        'mount --bind "$1" /etc/hosts && exec "$2" start' sh "$HOSTS" "$PGHA" \
+        2>&1 >"$RUN/pgha.out" | stamp "$t0" >"$log" || rc=$?
+    now
+    t1=$REPLY
+    if ((rc != 0)); then
+        cat "$log" >&2
+        die "pgha start returned $rc (its log is above)"
+    fi
+    wait_streaming
+    now
+    T_TOTAL=$(secs "$t0" "$REPLY")
+    T_UP=$(secs "$t0" "$t1")
+    {
+        cat "$log"
+        printf '%+8.3f (start returned)\n' "$T_UP"
+        printf '%+8.3f (B shows A streaming)\n' "$T_TOTAL"
+    } | sed "s@$RUN/@@g; s@ pgsqlms(pgsqld)\[[0-9]*\]: INFO: start:@@" >"$LOGDIR/pgha-$CURRENT.log"
+    [[ -n ${PGHA_LOG[$SETTING]:-} ]] || PGHA_LOG[$SETTING]=$LOGDIR/pgha-$CURRENT.log
+    if grep -q 'plan: pg_rewind' "$log"; then
+        CHOSE=pg_rewind
+    elif grep -q 'plan: re-clone' "$log"; then
+        CHOSE=basebackup
+    else
+        CHOSE="?"
+    fi
+    grep -q 'Recloned in' "$log" && CHOSE=basebackup # a failed pg_rewind fell back
+    tool=$(sed -nE 's/.*(pg_rewind|pg_basebackup) done in ([0-9.]+[µnum]?s).*/\2/p' "$log" |
+        tail -n 1)
+    T_TOOL=$(duration_s "${tool:-}")
+    COPIED=$(copied_mb "$log")
+}
+
+save_conf() {
+    install -d -m 0700 "$RUN/conf.save"
+    local f
+    for f in "${CONF_FILES[@]}"; do
+        [[ ! -e $RUN/A/$f ]] || cp -p "$RUN/A/$f" "$RUN/conf.save/$f"
+    done
+}
+put_conf() { # into
+    local f
+    for f in "${CONF_FILES[@]}"; do
+        [[ ! -e $RUN/conf.save/$f ]] || cp -p "$RUN/conf.save/$f" "$1/$f"
+    done
+}
+
+path_pg_rewind() {
+    local t0 t1 t2 t3 log=$RUN/pg_rewind.log restore_opt=()
+    [[ $SETTING == small ]] && restore_opt=(--restore-target-wal)
+    now
+    t0=$REPLY
+    psql_on B "CHECKPOINT"
+    save_conf
+    now
+    t1=$REPLY
+    as_pg "$PGBIN/pg_rewind" --target-pgdata "$RUN/A" -P "${restore_opt[@]}" \
+        --source-server "host=$IP_B port=$PORT user=postgres dbname=postgres" >"$log" 2>&1 || {
+        cat "$log" >&2
+        die "pg_rewind failed"
+    }
+    now
+    t2=$REPLY
+    put_conf "$RUN/A"
+    rm -f "$RUN/A/recovery.signal"
+    as_pg touch "$RUN/A/standby.signal"
+    pg_start A
+    now
+    t3=$REPLY
+    wait_streaming
+    now
+    T_TOTAL=$(secs "$t0" "$REPLY")
+    T_TOOL=$(secs "$t1" "$t2")
+    T_UP=$(secs "$t0" "$t3")
+    cp "$log" "$LOGDIR/pg_rewind-$CURRENT.log"
+    COPIED=$(copied_mb "$log")
+    CHOSE=
+}
+
+path_basebackup() {
+    local t0 t1 t2 t3 log=$RUN/basebackup.log
+    now
+    t0=$REPLY
+    save_conf
+    install -d -o postgres -g postgres -m 0700 "$RUN/A.clone"
+    now
+    t1=$REPLY
+    as_pg "$PGBIN/pg_basebackup" -D "$RUN/A.clone" -X stream -c fast -P \
+        -d "host=$IP_B port=$PORT user=postgres application_name=nodeA" >"$log" 2>&1 || {
+        cat "$log" >&2
+        die "pg_basebackup failed"
+    }
+    now
+    t2=$REPLY
+    put_conf "$RUN/A.clone"
+    as_pg touch "$RUN/A.clone/standby.signal"
+    mv "$RUN/A" "$RUN/A.old"
+    mv "$RUN/A.clone" "$RUN/A"
+    rm -rf "$RUN/A.old"
+    pg_start A
+    now
+    t3=$REPLY
+    wait_streaming
+    now
+    T_TOTAL=$(secs "$t0" "$REPLY")
+    T_TOOL=$(secs "$t1" "$t2")
+    T_UP=$(secs "$t0" "$t3")
+    cp "$log" "$LOGDIR/basebackup-$CURRENT.log"
+    COPIED=$(copied_mb "$log")
+    CHOSE=
+}
+
+# A holds B's data: same sum of balances once A replayed all B has (checked untimed).
+check_result() {
+    local lsn i a b
+    lsn=$(psql_on B "SELECT pg_current_wal_lsn()")
+    for ((i = 0; ; i++)); do
+        [[ $(psql_on A "SELECT pg_last_wal_replay_lsn() >= '$lsn'") == t ]] && break
+        ((i < 3000)) || die "$CURRENT: A did not replay up to $lsn"
+        sleep 0.1
+    done
+    a=$(psql_on A "SELECT sum(abalance) FROM pgbench_accounts")
+    b=$(psql_on B "SELECT sum(abalance) FROM pgbench_accounts")
+    [[ $a == "$b" ]] || die "$CURRENT: A's data differs from B's (sum of balances $a vs $b)"
+}
+
+# --- 5. Runs ----------------------------------------------------------------------------------
+declare -A TOTALS TOOLS UPS COPY CHOICES SRC_WAL DBSIZE SETTLED FORKWAL PGHA_LOG
+for SETTING in "${SETTINGS[@]}"; do
+    build "$SETTING"
+    SRC_WAL[$SETTING]=$SOURCE_WAL_MB
+    DBSIZE[$SETTING]=$DB_MB
+    SETTLED[$SETTING]=$SETTLE_ROUNDS
+    FORKWAL[$SETTING]=$FORK_WAL_A
+    for ((r = 0; r < RUNS; r++)); do
+        for ((k = 0; k < ${#PATHS[@]}; k++)); do
+            path=${PATHS[(k + r) % ${#PATHS[@]}]}
+            CURRENT=$SETTING-$path-$((r + 1))
+            restore
+            say "[$SETTING] run $((r + 1))/$RUNS: $path"
+            STREAM_DEADLINE=$((SECONDS + STREAM_TIMEOUT))
+            "path_$path"
+            check_result
+            key=$SETTING.$path
+            TOTALS[$key]+="$T_TOTAL "
+            TOOLS[$key]+="${T_TOOL:--} "
+            UPS[$key]+="$T_UP "
+            COPY[$key]+="$COPIED "
+            [[ -z $CHOSE ]] || CHOICES[$key]+="$CHOSE "
+            say "[$SETTING] $path: streaming after ${T_TOTAL}s (tool ${T_TOOL:--}s," \
+                "up after ${T_UP}s, copied ${COPIED} MB)${CHOSE:+, pgha chose $CHOSE}"
+        done
+    done
+    stop_all
+done
+[[ ! -s $STATE/.unsupported ]] || die "unexpected fake Pacemaker tool calls: $(cat "$STATE/.unsupported")"
+
+# --- 6. Report --------------------------------------------------------------------------------
+# median/min/max of numbers ("-" ignored); "-" when none
+stats() {
+    printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g | awk '
+        { v[NR] = $1 }
+        END {
+            if (NR == 0) { print "- - -"; exit }
+            m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+            printf "%.2f %.2f %.2f\n", m, v[1], v[NR] }'
+}
+median() {
+    local m
+    read -r m _ < <(stats "$@")
+    echo "$m"
+}
+label() {
+    case $1 in
+        pgha) echo "pgha start" ;;
+        pg_rewind) echo "bare pg_rewind" ;;
+        basebackup) echo "bare pg_basebackup" ;;
+    esac
+}
+setting_label() {
+    if [[ $1 == small ]]; then
+        echo "wal_keep_size=64MB + archive"
+    else
+        echo "wal_keep_size=2GB"
+    fi
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-") printf "%.2f", a / b; else printf "-" }'; }
+
+table() {
+    local s p med mn mx chose copied
+    echo "| setting | path | median s | min s | max s | tool s (median) | up s (median) | copied MB | pgha chose |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---|"
+    for s in "${SETTINGS[@]}"; do
+        for p in "${PATHS[@]}"; do
+            # shellcheck disable=SC2086 # space-separated lists of numbers
+            read -r med mn mx < <(stats ${TOTALS[$s.$p]})
+            chose=
+            # shellcheck disable=SC2086
+            [[ $p != pgha ]] || chose=$(printf '%s\n' ${CHOICES[$s.$p]:-?} | sort | uniq -c |
+                awk '{ printf "%s%s×%s", (NR > 1 ? ", " : ""), $2, $1 }')
+            # shellcheck disable=SC2086
+            copied=$(median ${COPY[$s.$p]})
+            # shellcheck disable=SC2086
+            printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$(setting_label "$s")" \
+                "$(label "$p")" "$med" "$mn" "$mx" "$(median ${TOOLS[$s.$p]})" \
+                "$(median ${UPS[$s.$p]})" "${copied%.00}" "$chose"
+        done
+    done
+}
+
+verdict() {
+    local s pg rw bb best bestname chosen same ok1 ok2 r1 r2 wrap_pgha wrap_bare
+    echo "| setting | faster bare path | pgha / faster bare (target ≤ 1.10) | pgha ran | pgha / same bare path (target ≤ 1.10) | pgha beyond its tool, s | bare beyond the tool, s |"
+    echo "|---|---|---:|---|---:|---:|---:|"
+    for s in "${SETTINGS[@]}"; do
+        # shellcheck disable=SC2086
+        {
+            pg=$(median ${TOTALS[$s.pgha]})
+            rw=$(median ${TOTALS[$s.pg_rewind]})
+            bb=$(median ${TOTALS[$s.basebackup]})
+        }
+        if awk -v a="$rw" -v b="$bb" 'BEGIN { exit !(a <= b) }'; then
+            best=$rw bestname=pg_rewind
+        else
+            best=$bb bestname=basebackup
+        fi
+        # shellcheck disable=SC2086
+        chosen=$(printf '%s\n' ${CHOICES[$s.pgha]:-?} | sort | uniq -c | sort -rn | awk 'NR == 1 { print $2 }')
+        case $chosen in
+            pg_rewind) same=$rw ;;
+            basebackup) same=$bb ;;
+            *) same=- ;;
+        esac
+        r1=$(ratio "$pg" "$best")
+        r2=$(ratio "$pg" "$same")
+        ok1=$(awk -v r="$r1" 'BEGIN { print (r != "-" && r <= 1.10) ? "ok" : "MISSED" }')
+        ok2=$(awk -v r="$r2" 'BEGIN { print (r != "-" && r <= 1.10) ? "ok" : "MISSED" }')
+        # Beyond the tool: total minus what pg_rewind / pg_basebackup took (medians of the
+        # per-run differences).
+        wrap_pgha=$(beyond "$s" pgha)
+        wrap_bare=$(beyond "$s" "${chosen/\?/pg_rewind}")
+        printf '| %s | %s (%s s) | %s× %s | %s | %s× %s | %s | %s |\n' "$(setting_label "$s")" \
+            "$(label "$bestname" | sed 's/^bare //')" "$best" "$r1" "$ok1" "$chosen" "$r2" "$ok2" \
+            "$wrap_pgha" "$wrap_bare"
+    done
+}
+beyond() { # setting path: median of (total - tool) over the runs
+    local -a tot tool d=()
+    read -r -a tot <<<"${TOTALS[$1.$2]}"
+    read -r -a tool <<<"${TOOLS[$1.$2]}"
+    local i
+    for i in "${!tot[@]}"; do
+        [[ ${tool[i]} == - ]] || d+=("$(awk -v a="${tot[i]}" -v b="${tool[i]}" 'BEGIN { printf "%.3f", a - b }')")
+    done
+    ((${#d[@]})) || {
+        echo -
+        return
+    }
+    median "${d[@]}"
+}
+
+TABLE=$(table)
+VERDICT=$(verdict)
+rev=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+pg_version=$("$PGBIN/postgres" --version)
+cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+built=$(date -u -r "$PGHA" '+%Y-%m-%d %H:%M UTC')
+fs=$(findmnt -n -o FSTYPE -T "$WORK" 2>/dev/null || echo unknown)
+mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
+knobs=""
+[[ -z ${BENCH_SCALE:-} ]] || knobs+="BENCH_SCALE=$SCALE "
+[[ -z ${BENCH_RUNS:-} ]] || knobs+="BENCH_RUNS=$RUNS "
+[[ -z ${BENCH_SETTINGS:-} ]] || knobs+="BENCH_SETTINGS=\"${SETTINGS[*]}\" "
+[[ -z ${BENCH_STOP:-} ]] || knobs+="BENCH_STOP=$STOP "
+[[ -z ${BENCH_SETTLE:-} ]] || knobs+="BENCH_SETTLE=$SETTLE "
+[[ -z ${BENCH_FAST:-} ]] || knobs+="BENCH_FAST=$FAST "
+[[ -z ${BENCH_CONF:-} ]] || knobs+="BENCH_CONF=\"$BENCH_CONF\" "
+{
+    echo "# Rewind benchmark: a diverged former primary back to streaming"
+    echo
+    echo "Reproduce (root, Debian 12): \`${knobs}make bench-rewind\` (runs \`tests/bench/rewind.sh\`)."
+    echo
+    echo "$TABLE"
+    echo
+    echo "$VERDICT"
+    echo
+    echo "- $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPU(s), $cpu; $mem; Linux $(uname -r);"
+    echo "  work directory on $fs; load average before the run: $LOAD."
+    echo "- $pg_version; pgha $rev (release binary built $built)."
+    how=$([[ $STOP == crash ]] && echo "crashed (immediate shutdown)" || echo "was shut down cleanly")
+    echo "- pgbench scale $SCALE; fsync $([[ $FAST == 1 ]] && echo off || echo on); $RUNS run(s) per path and"
+    echo "  setting; the old primary $how after diverging."
+    for s in "${SETTINGS[@]}"; do
+        echo "- $(setting_label "$s"): databases ${DBSIZE[$s]} MB on disk (base/); the source's"
+        echo "  (B's) pg_wal ${SRC_WAL[$s]} MB, after ${SETTLED[$s]} settle round(s); A's WAL ended at"
+        echo "  ${FORKWAL[$s]} (from 0/0)."
+    done
+    echo "- Times: from the path's first command until B's pg_stat_replication shows A"
+    echo "  streaming (polled every 50 ms). \"tool\": pg_rewind or pg_basebackup alone (pgha: its"
+    echo "  own logged duration of the one it ran); \"up\": until A runs as a standby (pgha: the"
+    echo "  start action returned; bare: pg_ctl start -w returned). Copied: pg_rewind's \"need to"
+    echo "  copy\", pg_basebackup's total. The bare pg_rewind runs single-user crash recovery"
+    echo "  inside pg_rewind (tool time); pgha runs it before, so it counts outside its tool time."
+    echo "- Every run starts from fresh copies of the same diverged A and B (B started first,"
+    echo "  untimed), so the copies are in the page cache for every path alike; A's data is"
+    echo "  checked against B's after each run (same timeline content: sum of balances)."
+    echo "- Targets (the issue): pgha ≤ 1.1 × the faster bare path in each setting; pgha ≤ 1.1 ×"
+    echo "  the bare path it ran (wrapper overhead ≤ 10 %)."
+    for s in "${SETTINGS[@]}"; do
+        echo
+        echo "pgha's log, first run, $(setting_label "$s") (seconds since the start action began;"
+        echo "paths relative to the work directory):"
+        echo
+        echo '```'
+        cat "${PGHA_LOG[$s]}"
+        echo '```'
+    done
+} >"$RESULTS"
+
+echo
+echo "$TABLE"
+echo
+echo "$VERDICT"
+echo
+say "details in ${RESULTS#"$ROOT"/}"
