@@ -12,7 +12,7 @@ APT_PACKAGES := postgresql-15 postgresql-client-15 libxml2-utils pacemaker pacem
                 corosync pcs crmsh resource-agents fence-agents iproute2 psmisc strace procps \
                 util-linux shellcheck resource-agents-paf
 
-.PHONY: all build deps install uninstall demo test test-unit test-cluster bench clean
+.PHONY: all build deps install uninstall demo test test-unit test-cluster bench bench-rewind clean
 
 all: build
 
@@ -53,6 +53,9 @@ test-cluster:
 
 bench: deps build
 	tests/bench/monitor.sh
+
+bench-rewind: deps build
+	tests/bench/rewind.sh
 
 clean:
 	$(CARGO) clean

@@ -49,13 +49,15 @@ pub fn create_run_dir(
     Ok(dir)
 }
 
-/// Copies the WAL the rewind is about to discard: every segment whose range ends past
-/// `fork_point` (all of them when the fork is unknown), and every history file. Returns
-/// the bytes copied.
+/// Copies the WAL the rewind is about to discard: every segment from the one holding
+/// `fork_point` (the first when the fork is unknown) to the one holding `end`, the target's
+/// end of WAL (segments past it are recycled or pre-allocated files that hold nothing of
+/// this timeline's), and every history file. Returns the bytes copied.
 pub fn keep_discarded_wal(
     datadir: &Path,
     run_dir: &Path,
     fork_point: Option<Lsn>,
+    end: Option<Lsn>,
     segment_size: u64,
     readme: &str,
     deadline: &Deadline,
@@ -65,6 +67,7 @@ pub fn keep_discarded_wal(
     std::fs::create_dir_all(&into)
         .map_err(|e| RewindError::io(format!("could not create {}", into.display()), e))?;
     let first_segno = fork_point.map_or(0, |lsn| lsn.0 / segment_size.max(1));
+    let last_segno = end.map_or(u64::MAX, |lsn| lsn.0 / segment_size.max(1));
     let entries = std::fs::read_dir(&wal)
         .map_err(|e| RewindError::io(format!("could not list {}", wal.display()), e))?;
     let mut names: Vec<String> = entries
@@ -73,7 +76,8 @@ pub fn keep_discarded_wal(
         .filter(|name| {
             name.ends_with(".history")
                 || name.ends_with(".partial")
-                || parse_segment_name(name, segment_size).is_some_and(|(_, s)| s >= first_segno)
+                || parse_segment_name(name, segment_size)
+                    .is_some_and(|(_, s)| (first_segno..=last_segno).contains(&s))
         })
         .collect();
     names.sort();

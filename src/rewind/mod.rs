@@ -846,6 +846,7 @@ impl Job<'_> {
             self.datadir(),
             &run_dir,
             fork,
+            self.target.end_of_wal(),
             segment_size,
             &readme,
             self.deadline,

@@ -1,0 +1,55 @@
+#!/bin/bash
+# 24-full-restart-stale-standby (PAF #225: after a full restart a stale standby was elected):
+# one standby L lags (primary_conninfo at a closed port) while rows go to the primary P and
+# the other standby G. The whole cluster is stopped (every node's stack at once, gracefully:
+# Pacemaker stops PostgreSQL everywhere), L's network problem is fixed, and the cluster is
+# restarted: L and G first (they have quorum, but no promotion score: nothing to promote, and
+# L above all must not be), then P. The most advanced node (P, cleanly shut down, gets the
+# first-start score) is promoted, nothing is lost, L catches up and streams.
+# NEEDS PROMOTION (the agent's first-start rule and its election).
+set -euo pipefail
+# shellcheck source=../lib/common.sh
+source "$(dirname "$0")/../lib/common.sh"
+
+scenario_begin
+pgha_cluster_up
+p=$PRIMARY; l=$(echo "$STANDBYS" | cut -d' ' -f1); g=$(echo "$STANDBYS" | cut -d' ' -f2)
+sql_vip "$g" "create table t24(v int); insert into t24 select generate_series(1, 100)" \
+  || fatal "write through the VIP"
+require "$l replayed the first 100 rows" wait_replayed "$l" "$(current_lsn "$p")"
+require "$l detached (primary_conninfo at a closed port)" detach_standby "$p" "$l"
+sql_vip "$g" "insert into t24 select generate_series(101, 1100)" || fatal "write 1000 rows on $p"
+require "$g replayed the 1000 new rows" wait_replayed "$g" "$(current_lsn "$p")"
+check "$l is stale: 100 rows" test "$(count_rows "$l" t24)" = 100
+
+t0=$(now)
+for n in node1 node2 node3; do h stop-stack "$n" & done
+wait || fatal "stop the stack of every node"
+say "whole cluster stopped (every stack, at once): $(since "$t0") s"
+for n in node1 node2 node3; do
+  st=$(h exec "$n" bash "$PGHA_CLUSTER_ROOT/bin/pg-setup.sh" state)
+  if [ "$n" = "$p" ]; then want="shut down"; else want="shut down in recovery"; fi
+  check "$n stopped cleanly: $st" test "$st" = "$want"
+done
+attach_standby "$l" || ko "reattach $l"
+
+t0=$(now)
+h start-stack "$l"; h start-stack "$g"
+require "$l and $g online with quorum" h wait-online "$l" "$g"
+check "$l and $g run as standbys, nothing promoted without $p" h wait-mon "2 Unpromoted" "$(xp_roles 0 2)" 30
+sleep 3
+check "still nothing promoted (above all not the stale $l)" h wait-mon "0 Promoted" "$(xp_roles 0 2)" 1
+h start-stack "$p"
+require "$p back: 1 Promoted + 2 Unpromoted" wait_roles 1 2 45
+n=$(promoted_node)
+say "full restart -> $n promoted: $(since "$t0") s (since the first stack started)"
+check "the most advanced node is promoted: $p (cleanly shut down primary) or $g (got $n)" \
+  bash -c "[ '$n' = '$p' ] || [ '$n' = '$g' ]"
+check "the stale $l is not the primary" test "$n" != "$l"
+show_agent_log "$n" "first-start|no promotion score|elected|best candidate" 3
+rows=$(sql_vip "$l" "select count(*) from t24" 2>/dev/null || true)
+check "no committed row lost: $rows of 1100 through the VIP" test "$rows" = 1100
+check "both standbys stream from $n" wait_streaming "$n" "$(other_nodes "$n")" 30
+check "$l caught up: 1100 rows" bash -c "sleep 0.5; [ \"\$('$H' exec $l runuser -u postgres -- psql -h /run/postgresql -X -At -c 'select count(*) from t24')\" = 1100 ]"
+say "full restart -> both standbys streaming: $(since "$t0") s"
+scenario_end
