@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::Ctx;
-use crate::election::{desired_scores, Replica, DISCONNECTED_SCORE};
+use crate::election::{desired_scores, Replica, DISCONNECTED_SCORE, SCORE_NEVER};
 use crate::error::Result;
 use crate::instance::Instance;
 
@@ -55,6 +55,12 @@ pub fn maintain(ctx: &Ctx, instance: &Instance) -> Result<()> {
     let wanted = desired_scores(&node, &partition, &replicas, instance.params.maxlag);
     for (target, score) in &wanted {
         let current = ctx.cluster.promotion_score(target)?;
+        // A canceled switchover left -INFINITY on its target (it outweighs the move
+        // constraint); it stays until that node replicates again, or the switchover would be
+        // retried, and refused, on every monitor.
+        if current == Some(SCORE_NEVER) && *score == DISCONNECTED_SCORE {
+            continue;
+        }
         let first_miss = *score == DISCONNECTED_SCORE && !previously_deferred.contains(target);
         if current != Some(*score) && first_miss && current.is_some_and(|c| c > 0) {
             log::info!(
