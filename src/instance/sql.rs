@@ -83,20 +83,17 @@ pub struct Session {
 
 /// The smallest budget given to a connect, even when the deadline is nearly spent.
 const MIN_CONNECT: Duration = Duration::from_millis(500);
-/// Connects never take longer than this: a local server answers in milliseconds.
+/// Connects without a timeout of their own never take longer than this: a local server
+/// answers in milliseconds.
 const MAX_CONNECT: Duration = Duration::from_secs(5);
 
 impl Session {
+    /// Connects to the local instance.
     pub fn connect(
         target: &Target,
         as_user: Option<&RunAs>,
         deadline: &Deadline,
     ) -> Result<Session, SqlError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(SqlError::Runtime)?;
-        let budget = deadline.remaining().clamp(MIN_CONNECT, MAX_CONNECT);
         let mut config = Config::new();
         if target.host.starts_with('/') {
             config.host_path(&target.host);
@@ -107,10 +104,26 @@ impl Session {
             .port(target.port)
             .user(&target.user)
             .dbname(&target.dbname)
-            .application_name("pgha")
-            .connect_timeout(budget);
-        let shown = target.to_string();
+            .application_name("pgha");
+        Session::open(config, target.to_string(), as_user, deadline)
+    }
 
+    /// Connects with a prepared configuration (another server's, from a connection string);
+    /// `shown` names it in errors and must not hold a password.
+    pub fn open(
+        mut config: Config,
+        shown: String,
+        as_user: Option<&RunAs>,
+        deadline: &Deadline,
+    ) -> Result<Session, SqlError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(SqlError::Runtime)?;
+        // The configuration's own connect timeout, within what the deadline leaves.
+        let wanted = config.get_connect_timeout().copied().unwrap_or(MAX_CONNECT);
+        let budget = wanted.min(deadline.remaining()).max(MIN_CONNECT);
+        config.connect_timeout(budget);
         let connected = {
             let _euid = as_user.and_then(EffectiveUser::switch);
             runtime.block_on(async { tokio::time::timeout(budget, config.connect(NoTls)).await })

@@ -15,9 +15,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::runtime::Runtime;
 use tokio_postgres::config::{SslMode, TargetSessionAttrs};
-use tokio_postgres::{Client, Config, NoTls, Row};
+use tokio_postgres::{Config, Row};
 
 use super::decision::{CostEstimate, History, SourceFacts};
 use super::target::{history_file_name, read_history};
@@ -25,6 +24,7 @@ use super::RewindError;
 use crate::deadline::Deadline;
 use crate::instance::conninfo;
 use crate::instance::control::{self, ControlFile, DbState};
+use crate::instance::sql::{Session, SqlError};
 use crate::lsn::Lsn;
 
 /// SQLSTATE `insufficient_privilege`.
@@ -36,8 +36,7 @@ const MAX_CONNECT: Duration = Duration::from_secs(10);
 
 /// One connection to the source.
 pub struct SourceSession {
-    runtime: Runtime,
-    client: Client,
+    session: Session,
     shown: String,
 }
 
@@ -79,38 +78,13 @@ impl SourceSession {
                 config.password(password);
             }
         }
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| RewindError::io("could not start the SQL client runtime", e))?;
-        let budget = deadline
-            .remaining()
-            .clamp(Duration::from_millis(500), MAX_CONNECT);
-        let connected =
-            runtime.block_on(async { tokio::time::timeout(budget, config.connect(NoTls)).await });
-        let (client, connection) = match connected {
-            Err(_) => {
-                return Err(RewindError::Source {
-                    source_conninfo: shown,
-                    what: format!("no connection within {budget:?}"),
-                })
+        let session = Session::open(config, shown.clone(), None, deadline).map_err(|e| {
+            RewindError::Source {
+                source_conninfo: shown.clone(),
+                what: e.to_string(),
             }
-            Ok(Err(e)) => {
-                return Err(RewindError::Source {
-                    source_conninfo: shown,
-                    what: format!("could not connect: {}", describe(&e)),
-                })
-            }
-            Ok(Ok(pair)) => pair,
-        };
-        runtime.spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(SourceSession {
-            runtime,
-            client,
-            shown,
-        })
+        })?;
+        Ok(SourceSession { session, shown })
     }
 
     fn query(
@@ -119,22 +93,23 @@ impl SourceSession {
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
         deadline: &Deadline,
     ) -> Result<Vec<Row>, RewindError> {
-        let budget = deadline.remaining().max(Duration::from_millis(500));
-        match self
-            .runtime
-            .block_on(async { tokio::time::timeout(budget, self.client.query(sql, params)).await })
-        {
-            Err(_) => Err(RewindError::Source {
-                source_conninfo: self.shown.clone(),
-                what: format!("{sql:?} did not answer within {budget:?}"),
-            }),
-            Ok(Err(e)) => Err(RewindError::SourceQuery {
-                query: sql.to_owned(),
-                code: e.code().map(|c| c.code().to_owned()),
-                message: describe(&e),
-            }),
-            Ok(Ok(rows)) => Ok(rows),
-        }
+        self.session
+            .query(sql, params, deadline)
+            .map_err(|e| match e {
+                SqlError::Query {
+                    query,
+                    code,
+                    message,
+                } => RewindError::SourceQuery {
+                    query,
+                    code,
+                    message,
+                },
+                other => RewindError::Source {
+                    source_conninfo: self.shown.clone(),
+                    what: other.to_string(),
+                },
+            })
     }
 
     fn one_row(&self, sql: &str, deadline: &Deadline) -> Result<Row, RewindError> {
@@ -354,21 +329,6 @@ fn column_error(sql: &str, e: &tokio_postgres::Error) -> RewindError {
         query: sql.to_owned(),
         code: None,
         message: e.to_string(),
-    }
-}
-
-fn describe(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => db.message().to_owned(),
-        None => {
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(e);
-            while let Some(s) = source {
-                text = format!("{text}: {s}");
-                source = s.source();
-            }
-            text
-        }
     }
 }
 

@@ -4,7 +4,8 @@
 # the other standby G. The whole cluster is stopped (every node's stack at once, gracefully:
 # Pacemaker stops PostgreSQL everywhere), L's network problem is fixed, and the cluster is
 # restarted: L and G first (they have quorum, but no promotion score: nothing to promote, and
-# L above all must not be), then P. The most advanced node (P, cleanly shut down, gets the
+# L above all must not be; P, which they never saw, is fenced: Pacemaker's startup-fencing),
+# then P is booted. The most advanced node (P, cleanly shut down, gets the
 # first-start score) is promoted, nothing is lost, L catches up and streams.
 # NEEDS PROMOTION (the agent's first-start rule and its election).
 set -euo pipefail
@@ -26,10 +27,9 @@ t0=$(now)
 for n in node1 node2 node3; do h stop-stack "$n" & done
 wait || fatal "stop the stack of every node"
 say "whole cluster stopped (every stack, at once): $(since "$t0") s"
-for n in node1 node2 node3; do
+for n in node1 node2 node3; do    # (pgha's demote is a clean stop + start as a standby)
   st=$(h exec "$n" bash "$PGHA_CLUSTER_ROOT/bin/pg-setup.sh" state)
-  if [ "$n" = "$p" ]; then want="shut down"; else want="shut down in recovery"; fi
-  check "$n stopped cleanly: $st" test "$st" = "$want"
+  check "$n stopped cleanly: $st" bash -c "[ '$st' = 'shut down' ] || [ '$st' = 'shut down in recovery' ]"
 done
 attach_standby "$l" || ko "reattach $l"
 
@@ -37,10 +37,17 @@ t0=$(now)
 h start-stack "$l"; h start-stack "$g"
 require "$l and $g online with quorum" h wait-online "$l" "$g"
 check "$l and $g run as standbys, nothing promoted without $p" h wait-mon "2 Unpromoted" "$(xp_roles 0 2)" 30
-sleep 3
+# Pacemaker's startup-fencing: a node the new partition never saw is fenced before anything
+# runs (here: powered off, pcmk_reboot_action=off), so P is booted again afterwards
+check "$p seen offline by the new partition" h wait-offline "$p"
 check "still nothing promoted (above all not the stale $l)" h wait-mon "0 Promoted" "$(xp_roles 0 2)" 1
-h start-stack "$p"
-require "$p back: 1 Promoted + 2 Unpromoted" wait_roles 1 2 45
+if fenced "$p"; then say "$p was fenced (startup-fencing): booting it"; h boot "$p"; else h start-stack "$p"; fi
+if ! wait_roles 1 2 40; then
+  say "scores: $(for m in node1 node2 node3; do printf '%s=%s ' "$m" "$(promotion_score "$m")"; done)"
+  show_mon "$l"
+  fatal "$p back: 1 Promoted + 2 Unpromoted (nobody promoted after the full restart)"
+fi
+ok "$p back: 1 Promoted + 2 Unpromoted"
 n=$(promoted_node)
 say "full restart -> $n promoted: $(since "$t0") s (since the first stack started)"
 check "the most advanced node is promoted: $p (cleanly shut down primary) or $g (got $n)" \
