@@ -2,7 +2,8 @@
 # shellcheck disable=SC2034 # (whole file) variables meant for the scenarios that source it
 # common.sh - sourced by every tests/cluster/scenarios/NN-name.sh (and demo.sh).
 #
-# A scenario: `source lib/common.sh; scenario_begin; cluster_up; ...checks...; scenario_end`.
+# A scenario: `source lib/common.sh; scenario_begin; pgha_cluster_up; ...checks...; scenario_end`
+# (pgha_cluster_up = cluster_up + pg_ready + create_resources_pcs + 1 Promoted + 2 streaming).
 # Each check prints PASS/FAIL; the scenario exits non-zero if any check failed. Whatever
 # happens (failure, Ctrl-C, timeout), the EXIT trap keeps the nodes' logs in
 # artifacts/<scenario>-<time>/ when something failed, then takes the cluster down.
@@ -239,4 +240,20 @@ attach_standby() { standby_upstream_port "$1" 5432; }
 set_promotion_score() { h exec "$1" crm_attribute -N "$2" -n "master-$RSC" -l reboot -v "$3" >/dev/null; }
 promotion_score() {
   h mon | xmllint --xpath "string(//node_attributes/node[@name='$1']/attribute[@name='master-$RSC']/@value)" - 2>/dev/null
+}
+
+# The views of one node (`h mon` asks the first live node with a DC: during an isolation that
+# may be the isolated node, the DC of its own partition).
+mon_on() { h exec "$1" crm_mon -1 --output-as=xml 2>/dev/null; }
+wait_mon_on() {        # wait_mon_on NODE DESC XPATH [TIMEOUT]
+  local deadline=$(( $(date +%s) + ${4:-60} )) x
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    if x=$(mon_on "$1") && xpath_ok "$x" "$3"; then return 0; fi
+    sleep 0.25
+  done
+  say "timeout (${4:-60}s) waiting, as seen from $1, for: $2"; return 1
+}
+promoted_on() {        # promoted_on NODE: where the Promoted instance runs, as NODE sees it
+  mon_on "$1" | xmllint --xpath "//resource[@id='$RSC' and @role='Promoted']/node/@name" - 2>/dev/null \
+    | sed -n 's/.*name="\([^"]*\)".*/\1/p'
 }

@@ -9,10 +9,8 @@ source "$(dirname "$0")/../lib/common.sh"
 EX=$PGHA_CLUSTER_ROOT/crm-examples
 
 scenario_begin
-needs_promotion
-cluster_up
-pg_ready
-create_resources_pcs
+pgha_cluster_up
+p=$PRIMARY
 check "crm_verify -L after pcs-3nodes-vip.sh" h exec node1 crm_verify -L
 x=$(h exec node1 cibadmin -Q -o configuration)
 check "pgsqld-clone is promotable with notify=true" xpath_ok "$x" \
@@ -22,10 +20,6 @@ check "monitor ops: 15s Promoted / 16s Unpromoted" xpath_ok "$x" \
 check "VIP colocated with Promoted, ordered promote->start and demote->stop" xpath_ok "$x" \
   "//rsc_colocation[@rsc='pgsql-vip' and @with-rsc='pgsqld-clone' and @with-rsc-role='Promoted'] and //rsc_order[@first-action='promote' and @then-action='start'] and //rsc_order[@first-action='demote' and @then-action='stop']"
 
-t0=$(now)
-require "1 Promoted + 2 Unpromoted" wait_roles 1 2
-p=$(promoted_node)
-say "first promotion on $p after $(since "$t0") s"
 check "VIP on the primary $p" h wait-mon "VIP on $p" "$(xp_vip_on "$p")"
 check "2 standbys streaming from $p" wait_streaming "$p" "$(other_nodes "$p")"
 

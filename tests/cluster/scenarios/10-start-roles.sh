@@ -10,14 +10,8 @@ set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
 
 scenario_begin
-needs_promotion
-cluster_up
-pg_ready
-create_resources_pcs
-t0=$(now)
-require "1 Promoted + 2 Unpromoted" wait_roles 1 2
-say "resources created -> roles settled: $(since "$t0") s"
-p=$(promoted_node)
+pgha_cluster_up
+p=$PRIMARY
 check "the clean primary node1 is the one promoted (got $p)" test "$p" = node1
 check "VIP on the primary $p" h wait-mon "VIP on $p" "$(xp_vip_on "$p")"
 check "standbys node2 node3 streaming from $p" wait_streaming "$p" "$(other_nodes "$p")"

@@ -8,13 +8,8 @@ set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
 
 scenario_begin
-needs_promotion
-cluster_up
-pg_ready
-create_resources_pcs
-require "1 Promoted + 2 Unpromoted" wait_roles 1 2
-p=$(promoted_node); v=$(other_nodes "$p" | cut -d' ' -f2)
-require "standbys streaming from $p" wait_streaming "$p" "$(other_nodes "$p")"
+pgha_cluster_up
+p=$PRIMARY; v=$(echo "$STANDBYS" | cut -d' ' -f2)
 old=$(h exec "$v" head -1 "$PGDATA/postmaster.pid")
 t0=$(now)
 h exec "$v" kill -KILL "$old"

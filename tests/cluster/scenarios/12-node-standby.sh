@@ -10,12 +10,8 @@ set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
 
 scenario_begin
-needs_promotion
-cluster_up
-pg_ready
-create_resources_pcs
-require "1 Promoted + 2 Unpromoted" wait_roles 1 2
-p=$(promoted_node); s=$(other_nodes "$p" | cut -d' ' -f2)
+pgha_cluster_up
+p=$PRIMARY; s=$(echo "$STANDBYS" | cut -d' ' -f2)
 
 h exec node1 pcs node standby "$s"
 check "$s in standby: its instance stopped, 1 Promoted + 1 Unpromoted" h wait-mon "$s standby" \

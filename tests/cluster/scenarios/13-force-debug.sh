@@ -20,12 +20,8 @@ expect() {             # expect NODE ACTION CODE
 }
 
 scenario_begin
-needs_promotion
-cluster_up
-pg_ready
-create_resources_pcs
-require "1 Promoted + 2 Unpromoted" wait_roles 1 2
-p=$(promoted_node); s=$(other_nodes "$p" | cut -d' ' -f1); v=$(other_nodes "$p" | cut -d' ' -f2)
+pgha_cluster_up
+p=$PRIMARY; s=$(echo "$STANDBYS" | cut -d' ' -f1); v=$(echo "$STANDBYS" | cut -d' ' -f2)
 expect "$p" check 8
 expect "$s" check 0
 

@@ -9,14 +9,8 @@ set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
 
 scenario_begin
-needs_promotion
-cluster_up
-pg_ready
-create_resources_pcs
-require "1 Promoted + 2 Unpromoted" wait_roles 1 2
-p=$(promoted_node); s=$(other_nodes "$p" | cut -d' ' -f1)
-# shellcheck disable=SC2046 # one argument per node
-require "standbys eligible (positive promotion scores)" wait_scores_positive $(other_nodes "$p")
+pgha_cluster_up_eligible
+p=$PRIMARY; s=$(echo "$STANDBYS" | cut -d' ' -f1)
 h exec "$s" runuser -u postgres -- psql -h "$VIP" -X -q -c \
   "create table t14(v int); insert into t14 select generate_series(1, 1000)" || ko "write through the VIP"
 

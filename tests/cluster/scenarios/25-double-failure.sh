@@ -6,9 +6,10 @@
 # One node of three has no quorum: this scenario sets no-quorum-policy=ignore (a lab
 # setting: the survivor fences the others before it runs anything) so that only the agent
 # decides. The known weakness measured here: right after a promotion, the new primary's first
-# monitor gives not-yet-connected standbys -1000 until its next monitor (15 s later), and a
-# node with -1000 is never promoted (nobody is left to change its score). The scores are
-# printed at the second crash, and the time R needed to be promoted.
+# monitor gave not-yet-connected standbys -1000 until its next monitor (15 s later), and a
+# node with -1000 is never promoted (nobody is left to change its score); the agent now leaves
+# such a standby's score alone until its next look. N is crashed just after its first monitor;
+# the scores at the second crash, and the time R needed to be promoted, are printed.
 # NEEDS PROMOTION (the agent's failover election, twice).
 set -euo pipefail
 # shellcheck source=../lib/common.sh
@@ -29,6 +30,11 @@ require "first failure: a standby promoted" h wait-mon "new primary" \
 n=$(promoted_node); r=$(other_nodes "$n" | tr ' ' '\n' | grep -vx "$p")
 say "crash of $p -> $n promoted with the VIP: $(since "$t0") s"
 
+# "right after": once the new primary's first monitor has looked at its standbys (the moment
+# the weakness showed: R was not connected yet and got -1000)
+deadline=$(( $(date +%s) + 10 ))
+until in_agent_log "$n" "promotion score of $n: .* -> 1001" || [ "$(date +%s)" -ge "$deadline" ]; do sleep 0.1; done
+show_agent_log "$n" "monitor: .*(promotion score|replicate)" 3
 t1=$(now)
 scores="$n=$(promotion_score "$n") $r=$(promotion_score "$r")"
 streams=$(streaming_names "$n" || true)
