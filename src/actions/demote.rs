@@ -17,8 +17,10 @@ pub fn demote(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
             stop::stop(ctx, instance)?;
         }
         // PAF's rule: demoting a stopped instance succeeds by starting it as a standby;
-        // failing would loop demote→stop→start→promote.
-        InstanceState::Stopped { .. } => {}
+        // failing would loop demote→stop→start→promote. A crashed primary goes the same
+        // way: start brings it in line with the current primary (the rewind module), or
+        // refuses it when no primary is known.
+        InstanceState::Stopped { .. } | InstanceState::CrashedPrimary(_) => {}
         other => {
             return Err(Error::State(format!(
                 "instance \"{name}\" cannot be demoted: {other:?}"

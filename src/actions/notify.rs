@@ -27,7 +27,7 @@ pub fn attribute(ctx: &Ctx, name: &str) -> String {
 }
 
 pub fn notify(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
-    let n = Notification::from_lookup(|k| std::env::var(k).ok());
+    let n = Notification::from_env();
     let result = match (n.kind.as_str(), n.operation.as_str()) {
         ("pre", "promote") => pre_promote(ctx, instance, &n),
         ("post", "promote") => {

@@ -15,11 +15,19 @@ use crate::rewind::{self, Plan, RewindSettings, Source, SourceConninfo};
 
 /// The node that is and stays the primary in this transition, if it is not this one.
 pub fn current_primary(ctx: &Ctx) -> Option<String> {
-    let n = Notification::from_lookup(|k| std::env::var(k).ok());
+    let n = Notification::from_env();
     n.promoted
         .0
         .into_iter()
         .find(|p| p != ctx.node() && !n.demote.contains(p))
+}
+
+/// Pacemaker's lists for this start say no node is promoted now nor about to be. Without
+/// the lists (a debug run, or a clone without notify), nothing is known: false.
+pub fn no_primary_anywhere() -> bool {
+    let n = Notification::from_env();
+    let listed = !n.active.0.is_empty() || !n.start.0.is_empty();
+    listed && n.promoted.0.is_empty() && n.promote.0.is_empty()
 }
 
 fn source(ctx: &Ctx, instance: &Instance, host: &str) -> Result<Source> {

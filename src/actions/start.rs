@@ -46,7 +46,7 @@ pub fn start(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
     }
     // The instance runs as asked; a score we could not set is worth a warning, not a
     // failed start that Pacemaker would answer with a restart.
-    if was_primary {
+    if was_primary || rejoin::no_primary_anywhere() {
         if let Err(e) = first_start_score(ctx) {
             log::warn!("could not check or set the first-start promotion score: {e}");
         }
@@ -56,7 +56,10 @@ pub fn start(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
 
 /// PAF's first-start rule: a cleanly shut down primary, in a cluster where no node has a
 /// promotion score, gets score 1 so that Pacemaker promotes it. This is how a new cluster
-/// finds its primary.
+/// finds its primary. pgha extends it to a standby started while the cluster has no primary
+/// at all (after a full stop, every node was demoted first and shut down as a standby, and
+/// reboot-lifetime scores are gone): one node gets 1, Pacemaker promotes it, and the
+/// election in promote hands the promotion to the most advanced node.
 fn first_start_score(ctx: &Ctx) -> Result<()> {
     for node in ctx.cluster.partition_nodes()? {
         if ctx

@@ -52,6 +52,12 @@ impl Notification {
         }
     }
 
+    /// The lists of this process's environment: Pacemaker sets them on notify actions, and
+    /// copies them onto the start, stop, promote and demote actions of the same transition.
+    pub fn from_env() -> Notification {
+        Notification::from_lookup(|k| std::env::var(k).ok())
+    }
+
     /// The node being promoted, when exactly one is.
     pub fn promoting(&self) -> Option<&str> {
         match self.promote.0.as_slice() {
@@ -82,15 +88,26 @@ impl Notification {
         }
     }
 
-    /// Nodes that will run the resource after this transition: active + start − stop.
+    /// Nodes that will run the resource after this transition: active + start − stop,
+    /// counted per name, so a node restarted in this transition (in `stop` and in `start`)
+    /// stays a candidate (PAF counts the same way).
     pub fn candidates(&self) -> Vec<String> {
-        let mut nodes: Vec<String> = Vec::new();
+        let mut counts: Vec<(String, i32)> = Vec::new();
+        let mut add = |node: &String, by: i32| match counts.iter_mut().find(|(n, _)| n == node) {
+            Some((_, count)) => *count += by,
+            None => counts.push((node.clone(), by)),
+        };
         for node in self.active.0.iter().chain(&self.start.0) {
-            if !self.stop.contains(node) && !nodes.contains(node) {
-                nodes.push(node.clone());
-            }
+            add(node, 1);
         }
-        nodes
+        for node in &self.stop.0 {
+            add(node, -1);
+        }
+        counts
+            .into_iter()
+            .filter(|(_, count)| *count > 0)
+            .map(|(node, _)| node)
+            .collect()
     }
 }
 
@@ -168,5 +185,16 @@ mod tests {
         assert!(!n.is_switchover_to("n3"));
         let n = notification(&[("promoted_uname", "n1"), ("promote_uname", "n1")]);
         assert!(n.is_primary_recovery("n1"));
+    }
+
+    #[test]
+    fn a_node_restarted_in_the_transition_stays_a_candidate() {
+        let n = notification(&[
+            ("active_uname", "n1 n2 n3"),
+            ("stop_uname", "n1 n2"),
+            ("start_uname", "n2"),
+            ("promote_uname", "n3"),
+        ]);
+        assert_eq!(n.candidates(), ["n2", "n3"]);
     }
 }
