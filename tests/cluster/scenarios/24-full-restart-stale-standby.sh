@@ -3,10 +3,11 @@
 # one standby L lags (primary_conninfo at a closed port) while rows go to the primary P and
 # the other standby G. The whole cluster is stopped (every node's stack at once, gracefully:
 # Pacemaker stops PostgreSQL everywhere), L's network problem is fixed, and the cluster is
-# restarted: L and G first (they have quorum, but no promotion score: nothing to promote, and
-# L above all must not be; P, which they never saw, is fenced: Pacemaker's startup-fencing),
-# then P is booted. The most advanced node (P, cleanly shut down, gets the
-# first-start score) is promoted, nothing is lost, L catches up and streams.
+# restarted: L and G first. They have quorum, and P, which they never saw, is fenced
+# (Pacemaker's startup-fencing). No node is promoted and reboot-lifetime scores are gone, so
+# the agent's first-start rule gives one of them score 1 and the election in promote hands
+# the promotion to the most advanced, G: never the stale L. Then P is booted and rejoins as
+# a standby; nothing is lost, L catches up and streams.
 # NEEDS PROMOTION (the agent's first-start rule and its election).
 set -euo pipefail
 # shellcheck source=../lib/common.sh
@@ -40,7 +41,8 @@ check "$l and $g run as standbys, nothing promoted without $p" h wait-mon "2 Unp
 # Pacemaker's startup-fencing: a node the new partition never saw is fenced before anything
 # runs (here: powered off, pcmk_reboot_action=off), so P is booted again afterwards
 check "$p seen offline by the new partition" h wait-offline "$p"
-check "still nothing promoted (above all not the stale $l)" h wait-mon "0 Promoted" "$(xp_roles 0 2)" 1
+check "the most advanced present node $g is promoted, not the stale $l" \
+  h wait-mon "$g Promoted" "//resource[@id='$RSC' and @role='Promoted']/node[@name='$g']" 30
 if fenced "$p"; then say "$p was fenced (startup-fencing): booting it"; h boot "$p"; else h start-stack "$p"; fi
 if ! wait_roles 1 2 40; then
   say "scores: $(for m in node1 node2 node3; do printf '%s=%s ' "$m" "$(promotion_score "$m")"; done)"
