@@ -44,6 +44,8 @@ pub struct Instance {
     /// The open connection, shared by the probes of one action: each new connection costs
     /// the server a backend start, the largest part of a monitor.
     connection: RefCell<Option<Rc<Session>>>,
+    /// The WAL receiver's status the last probe read along with the role.
+    receiver: RefCell<Option<Option<String>>>,
 }
 
 /// What the local checks found missing; the probe turns these into "not running".
@@ -136,6 +138,7 @@ impl Instance {
             major,
             bindir,
             connection: RefCell::default(),
+            receiver: RefCell::default(),
         })
     }
 
@@ -191,9 +194,12 @@ impl Instance {
             Err(SqlError::Rejected { message, .. }) => return SqlProbe::Rejecting(message),
             Err(e) => return SqlProbe::Failed(e.to_string()),
         };
-        match session.in_recovery(deadline) {
-            Ok(true) => SqlProbe::Standby,
-            Ok(false) => SqlProbe::Primary,
+        match session.recovery_status(deadline) {
+            Ok((true, receiver)) => {
+                self.receiver.replace(Some(receiver));
+                SqlProbe::Standby
+            }
+            Ok((false, _)) => SqlProbe::Primary,
             Err(e) => {
                 self.disconnect();
                 SqlProbe::Failed(e.to_string())
@@ -308,14 +314,14 @@ impl Instance {
             .collect())
     }
 
-    /// The WAL receiver's status (`streaming`, `waiting`, …), `None` when there is none.
+    /// The WAL receiver's status (`streaming`, `waiting`, …), `None` when there is none: as
+    /// the last probe saw it, else asked.
     pub fn wal_receiver(&self, deadline: &Deadline) -> Result<Option<String>> {
+        if let Some(seen) = self.receiver.take() {
+            return Ok(seen);
+        }
         let session = self.connect(deadline)?;
-        let rows = session.text_rows("SELECT status FROM pg_stat_wal_receiver", deadline)?;
-        Ok(rows
-            .into_iter()
-            .next()
-            .and_then(|row| row.into_iter().next().flatten()))
+        Ok(session.recovery_status(deadline)?.1)
     }
 
     /// A `pg_ctl` command for this data directory, run as the system user.

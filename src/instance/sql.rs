@@ -191,17 +191,19 @@ impl Session {
             .collect())
     }
 
-    /// `SELECT pg_is_in_recovery()`.
-    pub fn in_recovery(&self, deadline: &Deadline) -> Result<bool, SqlError> {
-        const SQL: &str = "SELECT pg_is_in_recovery()";
+    /// Whether the server is in recovery, and its WAL receiver's status (`streaming`,
+    /// `waiting`, …; `None` without one), in one round trip: a monitor's whole SQL. The
+    /// function is called directly rather than through the `pg_stat_wal_receiver` view, which
+    /// would cost a fresh backend a view expansion.
+    pub fn recovery_status(&self, deadline: &Deadline) -> Result<(bool, Option<String>), SqlError> {
+        const SQL: &str =
+            "SELECT pg_is_in_recovery(), (SELECT status FROM pg_stat_get_wal_receiver())";
         let rows = self.text_rows(SQL, deadline)?;
-        match rows
-            .first()
-            .and_then(|r| r.first())
-            .and_then(|v| v.as_deref())
-        {
-            Some("t") => Ok(true),
-            Some("f") => Ok(false),
+        let row = rows.first();
+        let field = |i: usize| row.and_then(|r| r.get(i)).cloned().flatten();
+        match field(0).as_deref() {
+            Some("t") => Ok((true, field(1))),
+            Some("f") => Ok((false, field(1))),
             other => Err(SqlError::Query {
                 query: SQL.into(),
                 code: None,
