@@ -143,7 +143,7 @@ h wait-mon "$P back as a standby, or a failure there" \
 if h wait-mon "$P back as a standby" "//resource[@id='$RSC' and @role='Unpromoted']/node[@name='$P'] and $(xp_roles 1 2)" 1 \
    && wait_streaming "$N" "$(other_nodes "$N")" 20; then
   T[rejoin]=$(since "$t0")
-  how=$(sed -n 's/.*start: "[^"]*": \(Rewound\|Recloned\) in [^(]*(\([^)]*\)).*/\1 (\2)/p' "$(agent_log "$P")" | tail -1)
+  how=$(sed -n 's/.*\(start\|demote\): "[^"]*": \(Rewound\|Recloned\) in [^(]*(\([^)]*\)).*/\2 (\3)/p' "$(agent_log "$P")" | tail -1)
   worked "$P rejoined as a streaming standby by itself in ${T[rejoin]} s: ${how:-no rewind needed}"
   echo "    the agent's lines on $P:"
   show_agent_log "$P" "bringing|needs a rewind|re-cloning|Rewound|Recloned|kept [0-9]+ WAL" 8
