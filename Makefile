@@ -12,7 +12,7 @@ APT_PACKAGES := postgresql-15 postgresql-client-15 libxml2-utils pacemaker pacem
                 corosync pcs crmsh resource-agents fence-agents iproute2 psmisc strace procps \
                 util-linux shellcheck resource-agents-paf
 
-.PHONY: all build deps install uninstall demo test test-unit test-cluster bench bench-rewind clean
+.PHONY: all build deps install uninstall demo test test-unit test-cluster bench bench-rewind bench-failover clean
 
 all: build
 
@@ -56,6 +56,9 @@ bench: deps build
 
 bench-rewind: deps build
 	tests/bench/rewind.sh
+
+bench-failover: deps build
+	tests/bench/failover.sh
 
 clean:
 	$(CARGO) clean
