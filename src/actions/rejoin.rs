@@ -5,6 +5,8 @@
 //! and demote actions of a promotable clone (`promoted` minus `demote`); when monitor has no
 //! such lists, from the host of the node's own `primary_conninfo` (the VIP).
 
+use std::time::Duration;
+
 use super::Ctx;
 use crate::error::{Error, Result};
 use crate::instance::conninfo;
@@ -100,6 +102,10 @@ pub fn before_start(ctx: &Ctx, instance: &Instance, state: &InstanceState) -> Re
     Ok(())
 }
 
+/// How long monitor spends looking for a divergence (measured: a 5 s connect to the dead
+/// primary's VIP delayed every failover by 5 s).
+const DIVERGENCE_CHECK_BUDGET: Duration = Duration::from_millis(500);
+
 /// Called by monitor on a standby that does not stream: `Some(reason)` when it diverged from
 /// the primary its `primary_conninfo` points at, so that Pacemaker restarts it and start
 /// brings it back in line.
@@ -110,7 +116,11 @@ pub fn divergence(ctx: &Ctx, instance: &Instance) -> Option<String> {
     let host = conninfo::get(&primary_conninfo, "host")?;
     let source = source(ctx, instance, &host).ok()?;
     let settings = RewindSettings::from_params(&instance.params);
-    match rewind::check(instance, &source, &settings, &ctx.deadline) {
+    // A standby also stops streaming when its primary just died: then this check must not
+    // hold the monitor (and the failover's notifications queued behind it) on a connect to
+    // a dead address. A live primary answers in milliseconds.
+    let deadline = ctx.deadline.at_most(DIVERGENCE_CHECK_BUDGET);
+    match rewind::check(instance, &source, &settings, &deadline) {
         Ok(check) if check.plan != Plan::Stream => Some(format!(
             "diverged from the primary at {host}: {} ({})",
             check.decision, check.plan
