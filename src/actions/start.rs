@@ -46,31 +46,46 @@ pub fn start(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
     }
     // The instance runs as asked; a score we could not set is worth a warning, not a
     // failed start that Pacemaker would answer with a restart.
-    if was_primary || rejoin::no_primary_anywhere() {
-        if let Err(e) = first_start_score(ctx) {
+    // (score, unless a node already has at least this much)
+    let first_start = if was_primary {
+        Some((FORMER_PRIMARY_SCORE, FORMER_PRIMARY_SCORE))
+    } else if rejoin::no_primary_anywhere() {
+        Some((NO_PRIMARY_SCORE, 0))
+    } else {
+        None
+    };
+    if let Some((score, unless_at_least)) = first_start {
+        if let Err(e) = first_start_score(ctx, score, unless_at_least) {
             log::warn!("could not check or set the first-start promotion score: {e}");
         }
     }
     Ok(Outcome::new(OcfStatus::Success))
 }
 
+/// First-start score of a cleanly shut down primary (PAF's rule, which writes 1).
+const FORMER_PRIMARY_SCORE: i64 = 2;
+/// First-start score of a standby started while no node is promoted.
+const NO_PRIMARY_SCORE: i64 = 1;
+
 /// PAF's first-start rule: a cleanly shut down primary, in a cluster where no node has a
-/// promotion score, gets score 1 so that Pacemaker promotes it. This is how a new cluster
+/// promotion score, gets a score so that Pacemaker promotes it. This is how a new cluster
 /// finds its primary. pgha extends it to a standby started while the cluster has no primary
 /// at all (after a full stop, every node was demoted first and shut down as a standby, and
 /// reboot-lifetime scores are gone): one node gets 1, Pacemaker promotes it, and the
-/// election in promote hands the promotion to the most advanced node.
-fn first_start_score(ctx: &Ctx) -> Result<()> {
+/// election in promote hands the promotion to the most advanced node. Nodes start in
+/// parallel, so the former primary's score (2) outranks and ignores a standby's 1: the
+/// former primary of a new cluster is promoted whichever start finished first.
+fn first_start_score(ctx: &Ctx, score: i64, unless_at_least: i64) -> Result<()> {
     for node in ctx.cluster.partition_nodes()? {
         if ctx
             .cluster
             .promotion_score(&node)?
-            .is_some_and(|score| score >= 0)
+            .is_some_and(|existing| existing >= unless_at_least)
         {
             return Ok(());
         }
     }
-    log::info!("no promotion score in the partition: setting mine to 1");
-    ctx.cluster.set_promotion_score(ctx.node(), 1)?;
+    log::info!("no promotion score in the partition: setting mine to {score}");
+    ctx.cluster.set_promotion_score(ctx.node(), score)?;
     Ok(())
 }

@@ -121,9 +121,10 @@ fn stop_of_crashed_standby_succeeds() {
 }
 
 /// PAF's first start: a cleanly stopped primary, in a partition where no node has a
-/// promotion score, sets its own to 1 so that Pacemaker promotes it.
+/// promotion score, sets its own (2, above a standby's first-start 1) so that Pacemaker
+/// promotes it.
 #[test]
-fn first_start_of_clean_primary_sets_promotion_score_1() {
+fn first_start_of_clean_primary_sets_promotion_score() {
     let pg = Pg::primary("pg1");
     pg.fake().set_partition(&["pg1", "pg2", "pg3"]);
     assert_eq!(pg.control_state(), "shut down");
@@ -131,7 +132,7 @@ fn first_start_of_clean_primary_sets_promotion_score_1() {
     assert!(pg.in_recovery(), "start always starts a standby");
     assert_eq!(
         pg.fake().promotion_score(RSC, "pg1").as_deref(),
-        Some("1"),
+        Some("2"),
         "calls:\n{}",
         pg.fake().calls()
     );
@@ -147,14 +148,25 @@ fn first_start_sets_score_when_other_scores_are_negative() {
     pg.fake().set_partition(&["pg1", "pg2"]);
     pg.fake().set_promotion_score(RSC, "pg2", "-1");
     agent().on(&pg).action("start").expect(0);
-    assert_eq!(pg.fake().promotion_score(RSC, "pg1").as_deref(), Some("1"));
+    assert_eq!(pg.fake().promotion_score(RSC, "pg1").as_deref(), Some("2"));
+}
+
+/// A standby that started first, in parallel, may already hold its first-start 1: the former
+/// primary still takes precedence.
+#[test]
+fn first_start_of_clean_primary_outranks_a_standbys_first_start() {
+    let pg = Pg::primary("pg1");
+    pg.fake().set_partition(&["pg1", "pg2"]);
+    pg.fake().set_promotion_score(RSC, "pg2", "1");
+    agent().on(&pg).action("start").expect(0);
+    assert_eq!(pg.fake().promotion_score(RSC, "pg1").as_deref(), Some("2"));
 }
 
 #[test]
 fn first_start_sets_no_score_when_another_node_has_one() {
     let pg = Pg::primary("pg1");
     pg.fake().set_partition(&["pg1", "pg2"]);
-    pg.fake().set_promotion_score(RSC, "pg2", "0");
+    pg.fake().set_promotion_score(RSC, "pg2", "1000");
     agent().on(&pg).action("start").expect(0);
     assert_eq!(
         pg.fake().promotion_score(RSC, "pg1"),
@@ -162,7 +174,10 @@ fn first_start_sets_no_score_when_another_node_has_one() {
         "calls:\n{}",
         pg.fake().calls()
     );
-    assert_eq!(pg.fake().promotion_score(RSC, "pg2").as_deref(), Some("0"));
+    assert_eq!(
+        pg.fake().promotion_score(RSC, "pg2").as_deref(),
+        Some("1000")
+    );
 }
 
 /// A standby's first start is not a cluster's first start: no score.
@@ -259,7 +274,7 @@ fn debian_layout_with_configuration_outside_the_data_directory() {
     on().action("start").expect(0);
     assert!(pg.in_recovery());
     assert!(pg.data().join("standby.signal").exists());
-    assert_eq!(pg.fake().promotion_score(RSC, "pg1").as_deref(), Some("1"));
+    assert_eq!(pg.fake().promotion_score(RSC, "pg1").as_deref(), Some("2"));
     on().action("monitor").recurring().expect(0);
     on().action("stop").expect(0);
     pg.assert_not_running();
