@@ -293,6 +293,10 @@ impl Cmd {
                 .unwrap_or_default()
         };
 
+        // The pipe's end usually comes with the child's exit: wait on it, so a short child
+        // is reaped within a millisecond instead of at the next tick of a sleep. A grandchild
+        // that keeps the pipe (a server started without a log file) falls back to ticks.
+        let mut pipe_closed = false;
         let mut pause = Duration::from_millis(1);
         let status = loop {
             match child.try_wait() {
@@ -310,12 +314,24 @@ impl Cmd {
                     output: text(&buffer),
                 });
             }
-            thread::sleep(pause.min(deadline.remaining()));
+            let wait = pause.min(deadline.remaining());
+            if pipe_closed {
+                thread::sleep(wait);
+            } else if !matches!(
+                done_rx.recv_timeout(wait),
+                Err(mpsc::RecvTimeoutError::Timeout)
+            ) {
+                pipe_closed = true;
+                pause = Duration::from_millis(1);
+                continue;
+            }
             pause = (pause * 2).min(Duration::from_millis(20));
         };
-        // A grandchild that kept the pipe (a server started without a log file) must not
-        // hold us: take what arrived shortly after the exit.
-        let _ = done_rx.recv_timeout(Duration::from_millis(200));
+        // A grandchild that kept the pipe must not hold us: take what arrived shortly after
+        // the exit.
+        if !pipe_closed {
+            let _ = done_rx.recv_timeout(Duration::from_millis(200));
+        }
         Ok(Output {
             status,
             text: text(&buffer),

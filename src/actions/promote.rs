@@ -1,4 +1,4 @@
-//! promote: check the election, then `pg_ctl promote`, waiting until writes are accepted.
+//! promote: check the election, then promote, waiting until writes are accepted.
 //!
 //! The election (`paf.md` §4.5): the designated node compares its WAL position with every
 //! candidate's, as published in pre-promote. If another is strictly ahead, it gives that node
@@ -37,10 +37,11 @@ pub fn promote(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
         return Ok(outcome);
     }
     log::info!("promoting instance \"{name}\"");
-    instance.pg_ctl_promote(&ctx.deadline)?;
+    instance.request_promotion(&ctx.deadline)?;
+    // One query on the open connection per look: cheap enough to look often.
     ctx.deadline.poll(
         "the promoted instance to accept writes",
-        Duration::from_millis(100),
+        Duration::from_millis(20),
         || Ok(matches!(instance.observe(&ctx.deadline)?, InstanceState::Primary).then_some(())),
     )?;
     log::info!("instance \"{name}\" promoted");
@@ -87,7 +88,7 @@ fn election(ctx: &Ctx, instance: &Instance) -> Result<Option<Outcome>> {
     for other in nodes.split_whitespace().filter(|n| *n != node) {
         let position = wait.poll(
             &format!("{other} to publish its WAL position"),
-            Duration::from_millis(100),
+            Duration::from_millis(20),
             || {
                 Ok(private(LSN_LOCATION, other)?
                     .as_deref()

@@ -376,10 +376,17 @@ impl Instance {
         Ok(())
     }
 
-    /// `pg_ctl promote`, waiting until the server accepts writes.
-    pub fn pg_ctl_promote(&self, deadline: &Deadline) -> Result<()> {
-        self.pg_ctl(deadline).arg("promote").run(deadline)?;
-        Ok(())
+    /// Asks the server to end recovery (`pg_promote(wait => false)`: what `pg_ctl promote`
+    /// does, without a child process and without its 100 ms polling); the caller waits.
+    pub fn request_promotion(&self, deadline: &Deadline) -> Result<()> {
+        const SQL: &str = "SELECT pg_promote(wait => false)";
+        let rows = self.connect(deadline)?.text_rows(SQL, deadline)?;
+        match rows.first().and_then(|r| r.first()).cloned().flatten().as_deref() {
+            Some("t") => Ok(()),
+            other => Err(Error::State(format!(
+                "the server did not accept the promotion request ({SQL} returned {other:?})"
+            ))),
+        }
     }
 
     /// A setting as the server would read it at start (`postgres -C`), as the system user.

@@ -12,8 +12,9 @@ use std::path::PathBuf;
 use crate::deadline::Deadline;
 use crate::process::{Cmd, ToolError};
 
-/// How often an asynchronous attribute update is read back.
-const POLL: std::time::Duration = std::time::Duration::from_millis(100);
+/// How often an asynchronous attribute update is read back: attrd applies it after one
+/// round trip through Corosync, usually a few milliseconds, and the election waits on it.
+const POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Pacemaker's "no such attribute" (`CRM_EX_NOSUCH`).
 const EXIT_NO_SUCH: i32 = 105;

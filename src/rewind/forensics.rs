@@ -14,6 +14,7 @@
 //!
 //! The segments can be read with `pg_waldump -p <folder>/pg_wal`, to find what was lost.
 
+use std::collections::HashSet;
 use std::os::unix::fs::chown;
 use std::path::{Path, PathBuf};
 
@@ -49,16 +50,23 @@ pub fn create_run_dir(
     Ok(dir)
 }
 
-/// Copies the WAL the rewind is about to discard: every segment from the one holding
+/// Keeps the WAL the rewind is about to discard: every segment from the one holding
 /// `fork_point` (the first when the fork is unknown) to the one holding `end`, the target's
 /// end of WAL (segments past it are recycled or pre-allocated files that hold nothing of
-/// this timeline's), and every history file. Returns the bytes copied.
+/// this timeline's), and every history file. Returns the bytes kept.
+///
+/// A segment the source does not have (`source_wal`: the names in its pg_wal, `None` when
+/// unknown) is hard-linked instead of copied: pg_rewind only unlinks such a file, which
+/// leaves the link whole, while it rewrites in place every file the source has, so those
+/// are copied. Linking makes the keeping nearly free (no data written) when the folder is
+/// on the data directory's file system.
 pub fn keep_discarded_wal(
     datadir: &Path,
     run_dir: &Path,
     fork_point: Option<Lsn>,
     end: Option<Lsn>,
     segment_size: u64,
+    source_wal: Option<&HashSet<String>>,
     readme: &str,
     deadline: &Deadline,
 ) -> Result<u64, RewindError> {
@@ -82,6 +90,7 @@ pub fn keep_discarded_wal(
         .collect();
     names.sort();
     let mut bytes = 0u64;
+    let mut linked = 0usize;
     for name in &names {
         if deadline.expired() {
             return Err(RewindError::Timeout {
@@ -89,8 +98,15 @@ pub fn keep_discarded_wal(
                 waited: deadline.elapsed(),
             });
         }
-        copy_tree(&wal.join(name), &into.join(name))?;
-        bytes += std::fs::metadata(into.join(name)).map_or(0, |m| m.len());
+        let (from, to) = (wal.join(name), into.join(name));
+        let source_lacks = source_wal.is_some_and(|names| !names.contains(name));
+        if source_lacks && !name.ends_with(".history") && std::fs::hard_link(&from, &to).is_ok()
+        {
+            linked += 1;
+        } else {
+            copy_tree(&from, &to)?;
+        }
+        bytes += std::fs::metadata(&to).map_or(0, |m| m.len());
     }
     copy_tree(
         &datadir.join("global").join("pg_control"),
@@ -99,7 +115,7 @@ pub fn keep_discarded_wal(
     std::fs::write(run_dir.join("README"), readme)
         .map_err(|e| RewindError::io(format!("could not write {}", run_dir.display()), e))?;
     log::info!(
-        "kept {} WAL files ({bytes} bytes) from {} on in {}",
+        "kept {} WAL files ({bytes} bytes, {linked} of them hard-linked) from {} on in {}",
         names.len(),
         fork_point.map_or("the start".to_owned(), |l| l.to_string()),
         into.display()

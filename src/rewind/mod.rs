@@ -842,12 +842,14 @@ impl Job<'_> {
             run_dir.display(),
         );
         let segment_size = self.target.wal_segments.segment_size;
+        let source_wal = self.session.and_then(|s| s.wal_file_names(self.deadline));
         forensics::keep_discarded_wal(
             self.datadir(),
             &run_dir,
             fork,
             self.target.end_of_wal(),
             segment_size,
+            source_wal.as_ref(),
             &readme,
             self.deadline,
         )?;

@@ -12,6 +12,7 @@
 //! `prefer` connects in clear), no `.pgpass` (give `password=` or use trust/peer/cert on
 //! the source): pg_rewind and pg_basebackup, which use libpq, have neither limit.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -263,6 +264,18 @@ impl SourceSession {
             source_since_fork: facts.insert_lsn.bytes_after(fork_point),
             target_since_fork: target_end.bytes_after(fork_point),
         })
+    }
+
+    /// The file names in the source's pg_wal; `None` when the role may not list them.
+    pub fn wal_file_names(&self, deadline: &Deadline) -> Option<HashSet<String>> {
+        const SQL: &str = "SELECT f FROM pg_catalog.pg_ls_dir('pg_wal', true, false) AS f";
+        match self.query(SQL, &[], deadline) {
+            Ok(rows) => rows.iter().map(|r| r.try_get(0).ok()).collect(),
+            Err(e) => {
+                log::warn!("could not list the source's WAL files: {e}");
+                None
+            }
+        }
     }
 
     /// User tablespaces: a re-clone into a new directory would collide with their paths.
