@@ -43,21 +43,40 @@ pub fn notify(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
     Ok(Outcome::new(OcfStatus::Success))
 }
 
+/// Every attribute of the election.
+const ELECTION: [&str; 5] = [
+    LSN_LOCATION,
+    TIMELINES,
+    NODES,
+    RECOVER_PRIMARY,
+    CANCEL_SWITCHOVER,
+];
+
 fn clear(ctx: &Ctx) {
-    for name in [
-        LSN_LOCATION,
-        TIMELINES,
-        NODES,
-        RECOVER_PRIMARY,
-        CANCEL_SWITCHOVER,
-    ] {
-        if let Err(e) = ctx
-            .cluster
-            .delete_private_attribute(&attribute(ctx, name), ctx.node())
-        {
-            log::warn!("could not clear {name}: {e}");
-        }
+    if let Err(e) = publish(ctx, &[]) {
+        log::warn!("could not clear the election's attributes: {e}");
     }
+}
+
+/// Sets this node's election attributes to `values` and deletes the others (what an
+/// earlier, interrupted election may have left), all at once; returns once the values set
+/// can be read back.
+fn publish(ctx: &Ctx, values: &[(&str, String)]) -> Result<()> {
+    let names = ELECTION.map(|name| attribute(ctx, name));
+    let changes: Vec<(&str, Option<&str>)> = ELECTION
+        .iter()
+        .zip(&names)
+        .map(|(short, name)| {
+            let value = values
+                .iter()
+                .find(|(n, _)| n == short)
+                .map(|(_, v)| v.as_str());
+            (name.as_str(), value)
+        })
+        .collect();
+    ctx.cluster
+        .update_private_attributes(ctx.node(), &changes)?;
+    Ok(())
 }
 
 /// A crashed primary that Pacemaker recovers in place (demote, stop, start, promote on this
@@ -130,24 +149,37 @@ fn pre_promote(ctx: &Ctx, instance: &Instance, n: &Notification) -> Result<()> {
         return Ok(());
     };
     log::info!("promoting instance on node {target}");
-    clear(ctx);
     if n.is_primary_recovery(target) {
         log::warn!("{target} recovers its primary in place: no election");
-        if node == target {
-            ctx.cluster
-                .set_private_attribute(&attribute(ctx, RECOVER_PRIMARY), node, "1")?;
-        }
-        return Ok(());
+        let flag = [(RECOVER_PRIMARY, "1".to_owned())];
+        return publish(ctx, if node == target { &flag } else { &[] });
     }
     if node == target && n.is_switchover_to(node) {
         let old = n.promoted.0.join(" ");
         if let Err(refusal) = switchover_is_safe(ctx, instance, &old) {
             log::error!("switchover to {node} refused: {refusal}");
-            ctx.cluster
-                .set_private_attribute(&attribute(ctx, CANCEL_SWITCHOVER), node, "1")?;
+            publish(ctx, &[(CANCEL_SWITCHOVER, "1".into())])?;
             return Ok(());
         }
     }
+    match election_values(ctx, instance, n, target) {
+        Ok(values) => publish(ctx, &values),
+        Err(e) => {
+            clear(ctx);
+            Err(e)
+        }
+    }
+}
+
+/// What this node publishes for the election: its position (and ancestry) if it is a
+/// standby, the candidates if it is the one to promote.
+fn election_values(
+    ctx: &Ctx,
+    instance: &Instance,
+    n: &Notification,
+    target: &str,
+) -> Result<Vec<(&'static str, String)>> {
+    let mut updates = Vec::new();
     if instance.observe(&ctx.deadline)? == InstanceState::Standby {
         let position = instance.wal_position(&ctx.deadline)?;
         log::info!(
@@ -155,25 +187,14 @@ fn pre_promote(ctx: &Ctx, instance: &Instance, n: &Notification) -> Result<()> {
             position.timeline,
             position.lsn
         );
-        // Before the position: the designated node reads the ancestry once it sees that.
         let ancestors = instance.timeline_ancestors(position.timeline)?;
         if !ancestors.is_empty() {
-            ctx.cluster.set_private_attribute(
-                &attribute(ctx, TIMELINES),
-                node,
-                &election::ancestors_to_attribute(&ancestors),
-            )?;
+            updates.push((TIMELINES, election::ancestors_to_attribute(&ancestors)));
         }
-        ctx.cluster.set_private_attribute(
-            &attribute(ctx, LSN_LOCATION),
-            node,
-            &position.to_attribute(),
-        )?;
+        updates.push((LSN_LOCATION, position.to_attribute()));
     }
-    if node == target {
-        let candidates = n.candidates().join(" ");
-        ctx.cluster
-            .set_private_attribute(&attribute(ctx, NODES), node, &candidates)?;
+    if ctx.node() == target {
+        updates.push((NODES, n.candidates().join(" ")));
     }
-    Ok(())
+    Ok(updates)
 }

@@ -51,10 +51,14 @@ pub fn promote(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
 /// `Some` when the promotion must not go on here.
 fn election(ctx: &Ctx, instance: &Instance) -> Result<Option<Outcome>> {
     let node = ctx.node().to_owned();
-    let private = |name: &str, of: &str| ctx.cluster.private_attribute(&attribute(ctx, name), of);
-    if let Some(value) = private(CANCEL_SWITCHOVER, &node)? {
+    let queries = [CANCEL_SWITCHOVER, RECOVER_PRIMARY, NODES, LSN_LOCATION];
+    let answers: [Option<String>; 4] = read(ctx, &queries.map(|a| (a, node.as_str())))?
+        .try_into()
+        .map_err(|_| Error::Internal("an attribute query went unanswered".into()))?;
+    let [cancel, recover, nodes, own] = answers;
+    if let Some(value) = cancel {
         ctx.cluster
-            .delete_private_attribute(&attribute(ctx, CANCEL_SWITCHOVER), &node)?;
+            .update_private_attributes(&node, &[(&attribute(ctx, CANCEL_SWITCHOVER), None)])?;
         // -INFINITY outweighs the INFINITY of a move constraint, so Pacemaker promotes the
         // old primary again; its monitor restores this node's score, and the switchover is
         // tried again once it is safe.
@@ -67,47 +71,39 @@ fn election(ctx: &Ctx, instance: &Instance) -> Result<Option<Outcome>> {
             ),
         )));
     }
-    if private(RECOVER_PRIMARY, &node)?.as_deref() == Some("1") {
+    if recover.as_deref() == Some("1") {
         log::info!("recovering the old primary in place: no election needed");
         return Ok(None);
     }
-    let Some(nodes) = private(NODES, &node)? else {
+    let Some(nodes) = nodes else {
         log::warn!("no election data (promotion without notifications, e.g. a debug run)");
         return Ok(None);
     };
-    let own = match private(LSN_LOCATION, &node)?
-        .as_deref()
-        .and_then(Position::from_attribute)
-    {
+    let own = match own.as_deref().and_then(Position::from_attribute) {
         Some(position) => position,
         None => instance.wal_position(&ctx.deadline)?,
     };
+    let others: Vec<&str> = nodes.split_whitespace().filter(|n| *n != node).collect();
     // Leave half of what is left for the promotion itself.
     let wait = ctx.deadline.at_most(ctx.deadline.remaining() / 2);
-    let mut others = Vec::new();
-    for other in nodes.split_whitespace().filter(|n| *n != node) {
-        let position = wait.poll(
-            &format!("{other} to publish its WAL position"),
-            Duration::from_millis(20),
-            || {
-                Ok(private(LSN_LOCATION, other)?
-                    .as_deref()
-                    .and_then(Position::from_attribute))
-            },
-        )?;
-        // Published with the position; a node without it (timeline 1) has no ancestors.
-        let ancestors = private(TIMELINES, other)?
-            .as_deref()
-            .and_then(ancestors_from_attribute)
-            .unwrap_or_default();
-        others.push((
-            other.to_owned(),
-            Line {
-                position,
-                ancestors,
-            },
-        ));
-    }
+    // Each node sets its ancestry (when its timeline is not the first) and its position at
+    // once: wait for both.
+    let queries: Vec<(&str, &str)> = others
+        .iter()
+        .flat_map(|o| [(LSN_LOCATION, *o), (TIMELINES, *o)])
+        .collect();
+    let lines = wait.poll(
+        &format!("{} to publish their WAL positions", others.join(", ")),
+        Duration::from_millis(20),
+        || {
+            let answers = read(ctx, &queries)?;
+            Ok(answers
+                .chunks(2)
+                .map(|pair| published_line(pair.first()?.as_deref(), pair.get(1)?.as_deref()))
+                .collect::<Option<Vec<Line>>>())
+        },
+    )?;
+    let others: Vec<(String, Line)> = others.iter().map(|o| (*o).to_owned()).zip(lines).collect();
     let report: Vec<String> = others
         .iter()
         .map(|(n, l)| format!("{n} {}#{}", l.position.timeline, l.position.lsn))
@@ -134,5 +130,49 @@ fn election(ctx: &Ctx, instance: &Instance) -> Result<Option<Outcome>> {
                 ),
             )))
         }
+    }
+}
+
+/// This resource's private attributes, each `(name, node)`, read at once.
+fn read(ctx: &Ctx, queries: &[(&str, &str)]) -> Result<Vec<Option<String>>> {
+    let named: Vec<(String, &str)> = queries
+        .iter()
+        .map(|(name, node)| (attribute(ctx, name), *node))
+        .collect();
+    let pairs: Vec<(&str, &str)> = named.iter().map(|(n, o)| (n.as_str(), *o)).collect();
+    Ok(ctx.cluster.private_attributes(&pairs)?)
+}
+
+/// A candidate's line from its attributes, once complete: a position, and the ancestry
+/// unless the position is on the first timeline.
+fn published_line(position: Option<&str>, ancestry: Option<&str>) -> Option<Line> {
+    let position = Position::from_attribute(position?)?;
+    let ancestors = match ancestry {
+        // Malformed (never written so by pgha): treated as unknown, as on timeline 1.
+        Some(text) => ancestors_from_attribute(text).unwrap_or_default(),
+        None if position.timeline <= 1 => Vec::new(),
+        None => return None,
+    };
+    Some(Line {
+        position,
+        ancestors,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_complete_with_its_ancestry_past_the_first_timeline() {
+        let first = published_line(Some("1#50331744"), None).unwrap();
+        assert_eq!(first.position.timeline, 1);
+        assert!(first.ancestors.is_empty());
+        // Timeline 2 without its ancestry: not yet all published.
+        assert_eq!(published_line(Some("2#50331744"), None), None);
+        let second = published_line(Some("2#50331744"), Some("1:0/2000000")).unwrap();
+        assert_eq!(second.ancestors.len(), 1);
+        assert_eq!(published_line(None, Some("1:0/2000000")), None);
+        assert_eq!(published_line(Some("garbage"), None), None);
     }
 }

@@ -252,45 +252,71 @@ impl Instance {
     }
 
     /// Where this standby's WAL ends, for the election: the greatest of what it received and
-    /// what it replayed, after a restartpoint (after a restart the received position is only the start of the
-    /// segment streaming resumes from: PAF #225/#228), on the latest timeline it knows of.
+    /// what it replayed (after a restart the received position is only the start of the
+    /// segment streaming resumes from: PAF #225/#228), on the latest timeline it is on.
     pub fn wal_position(&self, deadline: &Deadline) -> Result<crate::election::Position> {
         const SQL: &str = "SELECT pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), \
              (SELECT received_tli FROM pg_stat_wal_receiver)::bigint";
         let session = self.connect(deadline)?;
-        // A restartpoint brings pg_control's minRecoveryPoint (and its timeline) up to what
-        // was replayed; without it, a standby that followed a promotion may still show the
-        // old timeline and lose the election to a node that is not ahead (PAF runs it too).
-        if let Err(e) = session.execute("CHECKPOINT", deadline) {
-            log::warn!("CHECKPOINT before reading the WAL position failed: {e}");
-        }
-        let rows = session.query(SQL, &[], deadline)?;
-        let row = rows
-            .first()
-            .ok_or_else(|| Error::Internal(format!("{SQL} returned no row")))?;
-        let column = |i: usize| -> Result<Option<tokio_postgres::types::PgLsn>> {
-            row.try_get(i)
-                .map_err(|e| Error::Internal(format!("{SQL}: {e}")))
+        let (lsn, received_tli) = {
+            let rows = session.query(SQL, &[], deadline)?;
+            let row = rows
+                .first()
+                .ok_or_else(|| Error::Internal(format!("{SQL} returned no row")))?;
+            let column = |i: usize| -> Result<Option<tokio_postgres::types::PgLsn>> {
+                row.try_get(i)
+                    .map_err(|e| Error::Internal(format!("{SQL}: {e}")))
+            };
+            let lsn = column(0)?
+                .into_iter()
+                .chain(column(1)?)
+                .map(crate::lsn::Lsn::from)
+                .max();
+            let received_tli: Option<i64> = row
+                .try_get(2)
+                .map_err(|e| Error::Internal(format!("{SQL}: {e}")))?;
+            (lsn, received_tli.and_then(|t| u32::try_from(t).ok()))
         };
-        let lsn = column(0)?
+        let known = |control: &ControlFile| {
+            [
+                control.checkpoint_timeline,
+                control.min_recovery_point_timeline,
+            ]
             .into_iter()
-            .chain(column(1)?)
-            .map(crate::lsn::Lsn::from)
-            .max();
-        let received_tli: Option<i64> = row
-            .try_get(2)
-            .map_err(|e| Error::Internal(format!("{SQL}: {e}")))?;
-        let control = self.control()?;
-        let timeline = [
-            control.checkpoint_timeline,
-            control.min_recovery_point_timeline,
-        ]
-        .into_iter()
-        .chain(received_tli.and_then(|t| u32::try_from(t).ok()))
-        .max()
-        .unwrap_or(control.checkpoint_timeline);
+            .chain(received_tli)
+            .max()
+            .unwrap_or(control.checkpoint_timeline)
+        };
+        let mut control = self.control()?;
+        // pg_control's timelines lag behind replay until a restartpoint: when pg_wal holds
+        // the history of a later timeline than they show (a standby that followed a
+        // promotion, with no WAL receiver now), a restartpoint brings them up to what was
+        // replayed, or the node could lose the election to one that is not ahead. PAF runs
+        // it every time; a restartpoint writes out every dirty buffer, so only when needed.
+        if self.newest_history().is_some_and(|newest| newest > known(&control)) {
+            if let Err(e) = session.execute("CHECKPOINT", deadline) {
+                log::warn!("CHECKPOINT before reading the WAL position failed: {e}");
+            }
+            control = self.control()?;
+        }
         let lsn = lsn.unwrap_or(control.min_recovery_point.max(control.checkpoint));
-        Ok(crate::election::Position { timeline, lsn })
+        Ok(crate::election::Position {
+            timeline: known(&control),
+            lsn,
+        })
+    }
+
+    /// The latest timeline whose history file is in pg_wal.
+    fn newest_history(&self) -> Option<TimelineId> {
+        std::fs::read_dir(self.datadir().join("pg_wal"))
+            .ok()?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name();
+                let stem = name.to_str()?.strip_suffix(".history")?;
+                TimelineId::from_str_radix(stem, 16).ok()
+            })
+            .max()
     }
 
     /// The timelines `timeline` descends from and where it left each, from its history file
@@ -381,7 +407,13 @@ impl Instance {
     pub fn request_promotion(&self, deadline: &Deadline) -> Result<()> {
         const SQL: &str = "SELECT pg_promote(wait => false)";
         let rows = self.connect(deadline)?.text_rows(SQL, deadline)?;
-        match rows.first().and_then(|r| r.first()).cloned().flatten().as_deref() {
+        match rows
+            .first()
+            .and_then(|r| r.first())
+            .cloned()
+            .flatten()
+            .as_deref()
+        {
             Some("t") => Ok(()),
             other => Err(Error::State(format!(
                 "the server did not accept the promotion request ({SQL} returned {other:?})"

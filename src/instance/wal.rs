@@ -33,6 +33,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use crate::deadline::Deadline;
 use crate::lsn::{Lsn, TimelineId};
 
 /// `XLOG_BLCKSZ`: the WAL page size of default builds, the only one pgha reads.
@@ -86,6 +87,8 @@ pub const RM_XLOG_ID: u8 = 0;
 /// `XLOG_CHECKPOINT_SHUTDOWN` and `XLOG_CHECKPOINT_ONLINE`, in the high nibble of `xl_info`.
 pub const XLOG_CHECKPOINT_SHUTDOWN: u8 = 0x00;
 pub const XLOG_CHECKPOINT_ONLINE: u8 = 0x10;
+/// `XLOG_SWITCH`: the rest of the segment is unused, the next record starts the next one.
+const XLOG_SWITCH: u8 = 0x40;
 /// `XLR_RMGR_INFO_MASK`: the bits of `xl_info` that belong to the resource manager.
 const RMGR_INFO_MASK: u8 = 0xF0;
 /// `RM_MAX_BUILTIN_ID` in 12–17 (21, `LogicalMessage`); custom ids (15+) are 128–255.
@@ -491,6 +494,75 @@ pub fn read_record(
             })
         }
     }
+}
+
+/// Where the valid WAL that continues from the record at `from` ends, as crash recovery
+/// would find it: records are read one after the other (each one's `xl_prev` must point at
+/// the one before) until one is missing, unwritten or invalid; the end of the last good one
+/// is returned. `None` when there is no valid record at `from` (or `from` is the start of a
+/// page: the record is then after the page header), or when `deadline` passes first.
+///
+/// This tells, without running the server, whether a crashed primary wrote past a fork
+/// point and how far.
+pub fn end_of_valid_wal(
+    pg_wal: &Path,
+    timeline: TimelineId,
+    from: Lsn,
+    segment_size: u32,
+    deadline: &Deadline,
+) -> Option<Lsn> {
+    let mut files = SegmentFiles {
+        dir: pg_wal,
+        timeline,
+        segment_size: u64::from(segment_size),
+        open: None,
+    };
+    // A record reads its segment's first page and the pages it lies on: a few recent pages
+    // serve the many records of each page.
+    let mut recent: Vec<(Lsn, Vec<u8>)> = Vec::new();
+    let mut pages = |page: Lsn| -> Result<Option<Vec<u8>>, WalError> {
+        if let Some((_, bytes)) = recent.iter().find(|(at, _)| *at == page) {
+            return Ok(Some(bytes.clone()));
+        }
+        let bytes = files.page(page)?;
+        if recent.len() == 4 {
+            recent.remove(0);
+        }
+        recent.push((page, bytes.clone()));
+        Ok(Some(bytes))
+    };
+    let wal = Wal {
+        timeline,
+        segment_size: u64::from(segment_size),
+    };
+    let segment = u64::from(segment_size);
+    let mut at = from;
+    let mut last: Option<WalRecord> = None;
+    while !deadline.expired() {
+        let Ok(record) = wal.read(at, &mut pages) else {
+            break;
+        };
+        if last.as_ref().is_some_and(|l| record.prev != l.lsn) {
+            break;
+        }
+        let mut next = record.end.0;
+        if record.rmid == RM_XLOG_ID && record.info & 0xF0 == XLOG_SWITCH {
+            next = next.div_ceil(segment).saturating_mul(segment);
+        }
+        if next.is_multiple_of(PAGE) {
+            next += if next.is_multiple_of(segment) {
+                LONG_PAGE_HEADER
+            } else {
+                SHORT_PAGE_HEADER
+            };
+        }
+        at = Lsn(next);
+        last = Some(record);
+    }
+    if deadline.expired() {
+        return None;
+    }
+    last.map(|r| r.end)
 }
 
 /// Decodes the record that starts at `lsn` from WAL bytes in memory, with the same checks as

@@ -44,13 +44,18 @@ pub trait Cluster {
     fn set_promotion_score(&self, node: &str, score: i64) -> Result<(), ClusterError>;
     /// A private attrd attribute (`attrd_updater -p`), never written to the CIB.
     fn private_attribute(&self, name: &str, node: &str) -> Result<Option<String>, ClusterError>;
-    fn set_private_attribute(
+    /// Several private attributes at once, each `(name, node)`; the answers in that order.
+    fn private_attributes(
         &self,
-        name: &str,
+        queries: &[(&str, &str)],
+    ) -> Result<Vec<Option<String>>, ClusterError>;
+    /// Sets (`Some`) or deletes (`None`) private attributes of `node`, all at once, and
+    /// returns once every value set can be read back.
+    fn update_private_attributes(
+        &self,
         node: &str,
-        value: &str,
+        changes: &[(&str, Option<&str>)],
     ) -> Result<(), ClusterError>;
-    fn delete_private_attribute(&self, name: &str, node: &str) -> Result<(), ClusterError>;
 }
 
 /// The real cluster, through Pacemaker's tools.
@@ -83,6 +88,36 @@ impl Tools<'_> {
         // -N always: on 2.1.5 a query without it answers for every node.
         self.tool("attrd_updater")
             .args(["-p", "-n", name, "-N", node])
+    }
+
+    fn update_private(
+        &self,
+        name: &str,
+        node: &str,
+        value: Option<&str>,
+    ) -> Result<(), ClusterError> {
+        let Some(value) = value else {
+            self.attrd(name, node).arg("-D").run(self.deadline)?;
+            return Ok(());
+        };
+        self.attrd(name, node)
+            .args(["-U", value])
+            .run(self.deadline)?;
+        // attrd applies updates asynchronously (--wait came in 2.1.6): read it back.
+        self.deadline
+            .poll(
+                &format!("attribute {name} of {node} to read back"),
+                POLL,
+                || {
+                    Ok(self
+                        .private_attribute(name, node)
+                        .ok()
+                        .flatten()
+                        .filter(|v| v == value)
+                        .map(|_| ()))
+                },
+            )
+            .map_err(|e| ClusterError::Unconfirmed(e.to_string()))
     }
 }
 
@@ -129,36 +164,43 @@ impl Cluster for Tools<'_> {
         Ok(parse_attrd_value(&out.text).filter(|v| !v.is_empty()))
     }
 
-    fn set_private_attribute(
+    fn private_attributes(
         &self,
-        name: &str,
-        node: &str,
-        value: &str,
-    ) -> Result<(), ClusterError> {
-        self.attrd(name, node)
-            .args(["-U", value])
-            .run(self.deadline)?;
-        // attrd applies updates asynchronously (--wait came in 2.1.6): read it back.
-        self.deadline
-            .poll(
-                &format!("attribute {name} of {node} to read back"),
-                POLL,
-                || {
-                    Ok(self
-                        .private_attribute(name, node)
-                        .ok()
-                        .flatten()
-                        .filter(|v| v == value)
-                        .map(|_| ()))
-                },
-            )
-            .map_err(|e| ClusterError::Unconfirmed(e.to_string()))
+        queries: &[(&str, &str)],
+    ) -> Result<Vec<Option<String>>, ClusterError> {
+        // One attrd_updater per query, all at once: each costs a process start and a round
+        // trip to attrd, and the election waits on them.
+        std::thread::scope(|scope| {
+            let running: Vec<_> = queries
+                .iter()
+                .map(|(name, node)| scope.spawn(move || self.private_attribute(name, node)))
+                .collect();
+            running.into_iter().map(joined).collect()
+        })
     }
 
-    fn delete_private_attribute(&self, name: &str, node: &str) -> Result<(), ClusterError> {
-        self.attrd(name, node).arg("-D").run(self.deadline)?;
-        Ok(())
+    fn update_private_attributes(
+        &self,
+        node: &str,
+        changes: &[(&str, Option<&str>)],
+    ) -> Result<(), ClusterError> {
+        std::thread::scope(|scope| {
+            let running: Vec<_> = changes
+                .iter()
+                .map(|(name, value)| scope.spawn(move || self.update_private(name, node, *value)))
+                .collect();
+            running.into_iter().try_for_each(joined)
+        })
     }
+}
+
+/// A scoped thread's result; a panic in it is an error like the others.
+fn joined<T>(
+    thread: std::thread::ScopedJoinHandle<'_, Result<T, ClusterError>>,
+) -> Result<T, ClusterError> {
+    thread
+        .join()
+        .unwrap_or_else(|_| Err(ClusterError::Unconfirmed("a tool's thread panicked".into())))
 }
 
 /// The name of the node this agent runs on: what Pacemaker passed, else `crm_node -n`, else

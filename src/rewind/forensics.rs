@@ -67,7 +67,6 @@ pub fn keep_discarded_wal(
     end: Option<Lsn>,
     segment_size: u64,
     source_wal: Option<&HashSet<String>>,
-    readme: &str,
     deadline: &Deadline,
 ) -> Result<u64, RewindError> {
     let wal = datadir.join("pg_wal");
@@ -100,8 +99,7 @@ pub fn keep_discarded_wal(
         }
         let (from, to) = (wal.join(name), into.join(name));
         let source_lacks = source_wal.is_some_and(|names| !names.contains(name));
-        if source_lacks && !name.ends_with(".history") && std::fs::hard_link(&from, &to).is_ok()
-        {
+        if source_lacks && !name.ends_with(".history") && std::fs::hard_link(&from, &to).is_ok() {
             linked += 1;
         } else {
             copy_tree(&from, &to)?;
@@ -112,8 +110,6 @@ pub fn keep_discarded_wal(
         &datadir.join("global").join("pg_control"),
         &run_dir.join("pg_control"),
     )?;
-    std::fs::write(run_dir.join("README"), readme)
-        .map_err(|e| RewindError::io(format!("could not write {}", run_dir.display()), e))?;
     log::info!(
         "kept {} WAL files ({bytes} bytes, {linked} of them hard-linked) from {} on in {}",
         names.len(),

@@ -850,9 +850,10 @@ impl Job<'_> {
             self.target.end_of_wal(),
             segment_size,
             source_wal.as_ref(),
-            &readme,
             self.deadline,
         )?;
+        std::fs::write(run_dir.join("README"), readme)
+            .map_err(|e| RewindError::io(format!("could not write {}", run_dir.display()), e))?;
         Ok(run_dir)
     }
 

@@ -25,3 +25,4 @@ mod rewind;
 mod roles;
 mod start_stop;
 mod validate;
+mod wal;

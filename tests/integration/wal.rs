@@ -1,0 +1,79 @@
+//! The native WAL reader against a real crashed PostgreSQL 15 primary: the end of valid WAL
+//! it finds, without running the server, is where `pg_waldump` stops.
+
+use std::process::Command;
+
+use pgha::deadline::Deadline;
+use pgha::instance::wal::end_of_valid_wal;
+use pgha::lsn::Lsn;
+
+use crate::pg::{bin, Pg};
+
+/// Where `pg_waldump` from `start` says the valid WAL ends ("invalid record length at X").
+fn waldump_end(pg: &Pg, start: Lsn) -> Lsn {
+    let out = Command::new(bin("pg_waldump"))
+        .env("LC_ALL", "C")
+        .arg("-p")
+        .arg(pg.data().join("pg_wal"))
+        .args(["-t", "1", "-s", &start.to_string(), "-q"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    let at = text
+        .split("invalid record length at ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_else(|| panic!("unexpected pg_waldump output: {text}"));
+    at.parse().unwrap()
+}
+
+#[test]
+fn end_of_valid_wal_after_a_crash_is_where_pg_waldump_stops() {
+    let pg = Pg::primary("wal");
+    pg.start();
+    pg.psql("CHECKPOINT");
+    let start: Lsn = pg
+        .psql("SELECT pg_current_wal_insert_lsn()")
+        .parse()
+        .unwrap();
+    // Several segments, full-page images, a segment switch, then a crash.
+    pg.psql("CREATE TABLE t (v int, pad text); INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(1, 60000) g");
+    pg.psql("SELECT pg_switch_wal()");
+    pg.psql("UPDATE t SET v = v + 1 WHERE v % 7 = 0");
+    let written: Lsn = pg
+        .psql("SELECT pg_current_wal_insert_lsn()")
+        .parse()
+        .unwrap();
+    pg.kill9();
+
+    let pg_wal = pg.data().join("pg_wal");
+    let segment = pgha::instance::control::read(&pg.data())
+        .unwrap()
+        .wal_segment_size;
+    let deadline = Deadline::after(std::time::Duration::from_secs(30));
+    let end = end_of_valid_wal(&pg_wal, 1, start, segment, &deadline).unwrap_or_else(|| {
+        panic!(
+            "no valid record at {start}: {:?}",
+            pgha::instance::wal::read_record(&pg_wal, 1, start, segment)
+        )
+    });
+    // At a page boundary pg_waldump names the position past the page header.
+    let past_header = match end.0 % 8192 {
+        0 if end.0.is_multiple_of(u64::from(segment)) => Lsn(end.0 + 40),
+        0 => Lsn(end.0 + 24),
+        _ => end,
+    };
+    assert_eq!(past_header, waldump_end(&pg, start));
+    assert!(end >= written, "{end} < {written}");
+    assert!(
+        end.0 / u64::from(segment) > start.0 / u64::from(segment),
+        "the scan crossed no segment"
+    );
+
+    // Not a record start, and the end itself: nothing valid there.
+    assert_eq!(
+        end_of_valid_wal(&pg_wal, 1, Lsn(start.0 + 8), segment, &deadline),
+        None
+    );
+    assert_eq!(end_of_valid_wal(&pg_wal, 1, end, segment, &deadline), None);
+}
