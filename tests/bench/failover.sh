@@ -45,18 +45,8 @@ if [ "${1:-}" = --one ]; then
   # shellcheck source=../cluster/lib/common.sh
   source "$HERE/../cluster/lib/common.sh"
 
-  # seconds of the day (UTC) of an epoch time
-  sod() { date -u -d "@$1" +%H:%M:%S.%N | awk -F: '{ printf "%.3f\n", $1 * 3600 + $2 * 60 + $3 }'; }
-  # logt REGEX: seconds of the day of the first pacemaker.log line (any node) matching REGEX
-  # (awk ERE) at or after T0SOD; empty if none
-  logt() {
-    cat "$PGHA_CLUSTER_ROOT"/nodes/*/var-log-pacemaker/pacemaker.log 2>/dev/null \
-      | awk -v t0="$T0SOD" -v re="$1" '
-          { split($3, a, ":"); t = a[1] * 3600 + a[2] * 60 + a[3]
-            if (t + 0.0005 < t0 || $0 !~ re) next
-            if (!f || t < best) { best = t; f = 1 } }
-          END { if (f) printf "%.3f\n", best }'
-  }
+  # logt REGEX: pacemaker_log_time (lib/common.sh) from the event on
+  logt() { pacemaker_log_time "$t0" "$1"; }
   # diff A B: B - A, "-" if either is missing
   d() { if [ -n "$1" ] && [ -n "$2" ]; then awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; else echo -; fi; }
   # poll_writable FROM OLDSTART: every 100 ms from node FROM, INSERT through the VIP until it

@@ -197,6 +197,18 @@ pgha_cluster_up_eligible() {
 sql_vip() { h exec "$1" runuser -u postgres -- psql -h "$VIP" -X -q -At -v ON_ERROR_STOP=1 -c "$2"; }
 # count_rows NODE TABLE: rows of TABLE on NODE's local instance ("" if it cannot be read)
 count_rows() { psql_on "$1" "select count(*) from $2" 2>/dev/null || true; }
+# sod EPOCH: seconds of the day (UTC) of an epoch time, as pacemaker.log's clock shows it
+sod() { date -u -d "@$1" +%H:%M:%S.%N | awk -F: '{ printf "%.3f\n", $1 * 3600 + $2 * 60 + $3 }'; }
+# pacemaker_log_time EPOCH REGEX: seconds of the day of the first pacemaker.log line (any
+# node) at or after EPOCH matching REGEX (awk ERE); empty if none
+pacemaker_log_time() {
+  cat "$PGHA_CLUSTER_ROOT"/nodes/*/var-log-pacemaker/pacemaker.log 2>/dev/null \
+    | awk -v t0="$(sod "$1")" -v re="$2" '
+        { split($3, a, ":"); t = a[1] * 3600 + a[2] * 60 + a[3]
+          if (t + 0.0005 < t0 || $0 !~ re) next
+          if (!f || t < best) { best = t; f = 1 } }
+        END { if (f) printf "%.3f\n", best }'
+}
 agent_log() { echo "$PGHA_CLUSTER_ROOT/nodes/$1/agents.log"; }
 # in_agent_log NODE REGEX: the agent logged a line matching REGEX (grep -E) on NODE
 in_agent_log() { grep -qE "$2" "$(agent_log "$1")" 2>/dev/null; }

@@ -37,12 +37,16 @@ attach_standby "$l" || ko "reattach $l"
 t0=$(now)
 h start-stack "$l"; h start-stack "$g"
 require "$l and $g online with quorum" h wait-online "$l" "$g"
-check "$l and $g run as standbys, nothing promoted without $p" h wait-mon "2 Unpromoted" "$(xp_roles 0 2)" 30
 # Pacemaker's startup-fencing: a node the new partition never saw is fenced before anything
 # runs (here: powered off, pcmk_reboot_action=off), so P is booted again afterwards
 check "$p seen offline by the new partition" h wait-offline "$p"
 check "the most advanced present node $g is promoted, not the stale $l" \
   h wait-mon "$g Promoted" "//resource[@id='$RSC' and @role='Promoted']/node[@name='$g']" 30
+# The partition without P may promote only once P is known dead.
+fenced_at=$(pacemaker_log_time "$t0" "Peer $p was terminated .*: OK")
+promoted_at=$(pacemaker_log_time "$t0" "Result of promote operation for $RSC on [^:]*: ok")
+check "nothing promoted before $p was fenced (fenced at $fenced_at s, promoted at $promoted_at s of the day)" \
+  awk -v f="$fenced_at" -v p="$promoted_at" 'BEGIN { exit !(f != "" && p != "" && f <= p) }'
 if fenced "$p"; then say "$p was fenced (startup-fencing): booting it"; h boot "$p"; else h start-stack "$p"; fi
 if ! wait_roles 1 2 40; then
   say "scores: $(for m in node1 node2 node3; do printf '%s=%s ' "$m" "$(promotion_score "$m")"; done)"
