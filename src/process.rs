@@ -201,28 +201,39 @@ impl Cmd {
     pub fn run(self, deadline: &Deadline) -> Result<Output, ToolError> {
         let command = self.display();
         let out = self.run_status(deadline)?;
-        match (out.status.code(), out.status.signal()) {
-            (Some(0), _) => Ok(out),
-            (Some(code), _) => Err(ToolError::Exit {
-                command,
-                code,
-                output: out.text,
-            }),
-            (None, Some(signal)) => Err(ToolError::Signal {
-                command,
-                signal,
-                output: out.text,
-            }),
-            (None, None) => Err(ToolError::Signal {
-                command,
-                signal: 0,
-                output: out.text,
-            }),
+        check_exit(command, out)
+    }
+
+    /// Runs until it exits (a non-zero exit is an error, as with [`Cmd::run`]) or until
+    /// `done` says what it waits for has happened: `done` is asked at least every `every`,
+    /// and the child is then killed. For tools that wait with a coarse step of their own
+    /// (`pg_ctl start -w` looks every 100 ms) whose failure reports are still wanted.
+    pub fn run_until(
+        self,
+        deadline: &Deadline,
+        every: Duration,
+        mut done: impl FnMut() -> bool,
+    ) -> Result<(), ToolError> {
+        let command = self.display();
+        let (out, early) = self.spawn_and_wait(deadline, Some((every, &mut done)))?;
+        if !early {
+            check_exit(command, out)?;
         }
+        Ok(())
     }
 
     /// Runs to completion and returns how it ended, whatever the exit code.
     pub fn run_status(self, deadline: &Deadline) -> Result<Output, ToolError> {
+        Ok(self.spawn_and_wait(deadline, None)?.0)
+    }
+
+    /// Spawns, then waits for the exit, the deadline, or `early`'s condition (the child is
+    /// then killed); `true` with the output when it ended early.
+    fn spawn_and_wait(
+        self,
+        deadline: &Deadline,
+        mut early: Option<(Duration, &mut dyn FnMut() -> bool)>,
+    ) -> Result<(Output, bool), ToolError> {
         let command = self.display();
         let program = self.program.display().to_string();
         let spawn_err = |source| ToolError::Spawn {
@@ -314,6 +325,24 @@ impl Cmd {
                     output: text(&buffer),
                 });
             }
+            if let Some((every, done)) = early.as_mut() {
+                if done() {
+                    let _ = child.kill();
+                    let status = child.wait().map_err(|source| ToolError::Spawn {
+                        program: program.clone(),
+                        source,
+                    })?;
+                    let _ = done_rx.recv_timeout(Duration::from_millis(100));
+                    return Ok((
+                        Output {
+                            status,
+                            text: text(&buffer),
+                        },
+                        true,
+                    ));
+                }
+                pause = pause.min(*every);
+            }
             let wait = pause.min(deadline.remaining());
             if pipe_closed {
                 thread::sleep(wait);
@@ -332,10 +361,30 @@ impl Cmd {
         if !pipe_closed {
             let _ = done_rx.recv_timeout(Duration::from_millis(200));
         }
-        Ok(Output {
-            status,
-            text: text(&buffer),
-        })
+        Ok((
+            Output {
+                status,
+                text: text(&buffer),
+            },
+            false,
+        ))
+    }
+}
+
+/// A non-zero exit or a death by signal is an error carrying what the child printed.
+fn check_exit(command: String, out: Output) -> Result<Output, ToolError> {
+    match (out.status.code(), out.status.signal()) {
+        (Some(0), _) => Ok(out),
+        (Some(code), _) => Err(ToolError::Exit {
+            command,
+            code,
+            output: out.text,
+        }),
+        (None, signal) => Err(ToolError::Signal {
+            command,
+            signal: signal.unwrap_or(0),
+            output: out.text,
+        }),
     }
 }
 
@@ -401,6 +450,30 @@ mod tests {
             .unwrap();
         assert!(out.text.contains("parent"));
         assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn run_until_stops_waiting_once_done_and_kills_the_child() {
+        let marker = tempfile::NamedTempFile::new().unwrap();
+        let path = marker.path().to_owned();
+        std::fs::remove_file(&path).unwrap();
+        let started = std::time::Instant::now();
+        // The child makes the condition true, then would wait 30 s more.
+        Cmd::new("/bin/sh")
+            .args(["-c", &format!("touch {} && sleep 30", path.display())])
+            .run_until(&soon(), Duration::from_millis(10), || path.exists())
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn run_until_reports_a_failed_child() {
+        let err = Cmd::new("/bin/sh")
+            .args(["-c", "echo no way; exit 3"])
+            .run_until(&soon(), Duration::from_millis(10), || false)
+            .unwrap_err();
+        assert_eq!(err.exit_code(), Some(3));
+        assert!(err.output().contains("no way"));
     }
 
     #[test]

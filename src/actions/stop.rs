@@ -18,11 +18,6 @@ pub fn stop(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
     };
     log::info!("stopping instance \"{name}\" (postmaster {pid})");
     instance.pg_ctl_stop(&ctx.deadline)?;
-    ctx.deadline.poll(
-        "the postmaster to exit",
-        std::time::Duration::from_millis(50),
-        || Ok((!instance.postmaster().is_running()).then_some(())),
-    )?;
     match instance.control()?.state {
         crate::instance::control::DbState::ShutDown
         | crate::instance::control::DbState::ShutDownInRecovery => {

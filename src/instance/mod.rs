@@ -293,7 +293,10 @@ impl Instance {
         // promotion, with no WAL receiver now), a restartpoint brings them up to what was
         // replayed, or the node could lose the election to one that is not ahead. PAF runs
         // it every time; a restartpoint writes out every dirty buffer, so only when needed.
-        if self.newest_history().is_some_and(|newest| newest > known(&control)) {
+        if self
+            .newest_history()
+            .is_some_and(|newest| newest > known(&control))
+        {
             if let Err(e) = session.execute("CHECKPOINT", deadline) {
                 log::warn!("CHECKPOINT before reading the WAL position failed: {e}");
             }
@@ -351,16 +354,21 @@ impl Instance {
     }
 
     /// A `pg_ctl` command for this data directory, run as the system user.
-    fn pg_ctl(&self, deadline: &Deadline) -> Cmd {
-        // pg_ctl's own wait must end before ours, so that it reports what it saw.
-        let secs = deadline.remaining().as_secs().max(1);
-        Cmd::new(self.bin("pg_ctl"))
+    /// `pg_ctl` waiting until the operation is done, within `deadline`; without one, it
+    /// returns at once (the caller waits, at a finer step than pg_ctl's 100 ms).
+    fn pg_ctl(&self, wait: Option<&Deadline>) -> Cmd {
+        let cmd = Cmd::new(self.bin("pg_ctl"))
             .run_as(&self.user)
             .arg("--pgdata")
-            .arg(&self.params.pgdata)
-            .arg("-w")
-            .arg("--timeout")
-            .arg(secs.to_string())
+            .arg(&self.params.pgdata);
+        match wait {
+            // pg_ctl's own wait must end before ours, so that it reports what it saw.
+            Some(deadline) => {
+                let secs = deadline.remaining().as_secs().max(1);
+                cmd.arg("-w").arg("--timeout").arg(secs.to_string())
+            }
+            None => cmd.arg("-W"),
+        }
     }
 
     /// Writes `standby.signal`, so the next start is a standby's.
@@ -381,25 +389,34 @@ impl Instance {
         Ok(())
     }
 
-    /// `pg_ctl start`, waiting until the server is up.
+    /// `pg_ctl start`, until the server is up.
     pub fn pg_ctl_start(&self, deadline: &Deadline) -> Result<()> {
         self.disconnect();
-        let mut cmd = self.pg_ctl(deadline).arg("start");
+        let mut cmd = self.pg_ctl(Some(deadline)).arg("start");
         if !self.params.start_opts.is_empty() {
             cmd = cmd.arg("-o").arg(&self.params.start_opts);
         }
+        // pg_ctl looks every 100 ms; look every 10 ms as well, and stop waiting for pg_ctl
+        // once the server is up (pg_ctl still reports a failed start).
+        let launched = std::time::SystemTime::now();
+        let datadir = self.datadir().to_owned();
         // The server inherits pg_ctl's stdout when no log file is given.
-        cmd.discard_stdout().run(deadline)?;
+        cmd.discard_stdout()
+            .run_until(deadline, Duration::from_millis(10), || {
+                Postmaster::is_up(&datadir, launched)
+            })?;
         Ok(())
     }
 
-    /// `pg_ctl stop -m fast`, waiting until the server is gone.
+    /// `pg_ctl stop -m fast`, then waits until the postmaster is gone.
     pub fn pg_ctl_stop(&self, deadline: &Deadline) -> Result<()> {
         self.disconnect();
-        self.pg_ctl(deadline)
+        self.pg_ctl(None)
             .args(["--mode", "fast", "stop"])
             .run(deadline)?;
-        Ok(())
+        deadline.poll("the postmaster to exit", Duration::from_millis(10), || {
+            Ok((!self.postmaster().is_running()).then_some(()))
+        })
     }
 
     /// Asks the server to end recovery (`pg_promote(wait => false)`: what `pg_ctl promote`

@@ -37,6 +37,35 @@ impl Postmaster {
     pub fn is_running(self) -> bool {
         matches!(self, Postmaster::Running(_))
     }
+
+    /// What `pg_ctl start -w` waits for: a live postmaster, started at `since` or later,
+    /// whose `postmaster.pid` says it is up (`ready`, or `standby` for a standby without
+    /// hot_standby).
+    pub fn is_up(datadir: &Path, since: std::time::SystemTime) -> bool {
+        let Ok(content) = std::fs::read_to_string(datadir.join("postmaster.pid")) else {
+            return false;
+        };
+        let fresh = pid_file_start(&content).is_some_and(|started| {
+            // The file holds whole seconds.
+            started.saturating_add(1)
+                >= since
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs())
+        });
+        fresh
+            && matches!(pid_file_status(&content), Some("ready" | "standby"))
+            && Postmaster::probe(datadir).is_running()
+    }
+}
+
+/// Line 3 of `postmaster.pid`: when the postmaster started (seconds since the epoch).
+fn pid_file_start(content: &str) -> Option<u64> {
+    content.lines().nth(2)?.trim().parse().ok()
+}
+
+/// Line 8 of `postmaster.pid`: `starting`, `stopping`, `ready` or `standby`.
+fn pid_file_status(content: &str) -> Option<&str> {
+    Some(content.lines().nth(7)?.trim())
 }
 
 /// The first line of `postmaster.pid` is the postmaster's pid.
@@ -73,6 +102,15 @@ fn parse_stat(stat: &str) -> Option<(&str, char)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pid_file_start_and_status() {
+        let content = "1234\n/var/lib/pg\n1700000000\n5432\n/run/postgresql\n*\n  5432001     32769\nready   \n";
+        assert_eq!(pid_file_start(content), Some(1_700_000_000));
+        assert_eq!(pid_file_status(content), Some("ready"));
+        // Written in steps: early on, no status yet.
+        assert_eq!(pid_file_status("1234\n/var/lib/pg\n1700000000\n"), None);
+    }
 
     #[test]
     fn pid_file_first_line() {

@@ -499,8 +499,9 @@ pub fn read_record(
 /// Where the valid WAL that continues from the record at `from` ends, as crash recovery
 /// would find it: records are read one after the other (each one's `xl_prev` must point at
 /// the one before) until one is missing, unwritten or invalid; the end of the last good one
-/// is returned. `None` when there is no valid record at `from` (or `from` is the start of a
-/// page: the record is then after the page header), or when `deadline` passes first.
+/// is returned. `from` may be the start of a page (a timeline's switch point can be): the
+/// record is then after the page header. `None` when there is no valid record at `from`, or
+/// when `deadline` passes first.
 ///
 /// This tells, without running the server, whether a crashed primary wrote past a fork
 /// point and how far.
@@ -511,6 +512,11 @@ pub fn end_of_valid_wal(
     segment_size: u32,
     deadline: &Deadline,
 ) -> Option<Lsn> {
+    if !segment_size.is_power_of_two()
+        || !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&segment_size)
+    {
+        return None;
+    }
     let mut files = SegmentFiles {
         dir: pg_wal,
         timeline,
@@ -536,7 +542,12 @@ pub fn end_of_valid_wal(
         segment_size: u64::from(segment_size),
     };
     let segment = u64::from(segment_size);
-    let mut at = from;
+    let past_header = |lsn: u64| match lsn {
+        l if !l.is_multiple_of(PAGE) => l,
+        l if l.is_multiple_of(segment) => l + LONG_PAGE_HEADER,
+        l => l + SHORT_PAGE_HEADER,
+    };
+    let mut at = Lsn(past_header(from.0));
     let mut last: Option<WalRecord> = None;
     while !deadline.expired() {
         let Ok(record) = wal.read(at, &mut pages) else {
@@ -549,14 +560,7 @@ pub fn end_of_valid_wal(
         if record.rmid == RM_XLOG_ID && record.info & 0xF0 == XLOG_SWITCH {
             next = next.div_ceil(segment).saturating_mul(segment);
         }
-        if next.is_multiple_of(PAGE) {
-            next += if next.is_multiple_of(segment) {
-                LONG_PAGE_HEADER
-            } else {
-                SHORT_PAGE_HEADER
-            };
-        }
-        at = Lsn(next);
+        at = Lsn(past_header(next));
         last = Some(record);
     }
     if deadline.expired() {

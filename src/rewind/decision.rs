@@ -237,6 +237,17 @@ impl TargetFacts {
         }
     }
 
+    /// The facts crash recovery would leave, for the divergence, when the valid WAL is
+    /// known to end at `end_of_wal` (read without running the server): stopped cleanly,
+    /// with the WAL ending there. Lets a re-clone that is cheaper anyway skip the recovery.
+    pub fn as_if_recovered(&self, end_of_wal: Lsn) -> TargetFacts {
+        TargetFacts {
+            state: DbState::ShutDown,
+            checkpoint_end: Some(end_of_wal),
+            ..self.clone()
+        }
+    }
+
     /// Where the target's WAL ends, as pg_rewind reckons it: the end of the latest checkpoint
     /// record, or minRecoveryPoint if that is further (a standby). `None` when the checkpoint
     /// record could not be read.

@@ -603,14 +603,32 @@ pub fn rejoin(
             if !settings.crash_recovery {
                 return Err(RewindError::Unclean { datadir, state });
             }
-            // Single-user mode refuses standby mode.
-            for signal in ["standby.signal", "recovery.signal"] {
-                config::remove_tree(&datadir.join(signal))?;
+            if let Some((recovered, preview)) = reclone_preview(
+                instance,
+                &target,
+                &source_facts,
+                session.as_ref(),
+                settings,
+                fallback,
+                deadline,
+            ) {
+                // The recovered directory would be thrown away: no need to recover it.
+                log::info!(
+                    "{}: crash recovery skipped, a re-clone is cheaper",
+                    datadir.display()
+                );
+                target = recovered;
+                decision = preview;
+            } else {
+                // Single-user mode refuses standby mode.
+                for signal in ["standby.signal", "recovery.signal"] {
+                    config::remove_tree(&datadir.join(signal))?;
+                }
+                runner::crash_recovery(instance, &crash_recovery_args(instance), deadline)?;
+                crash_recovery = true;
+                target = target::facts(instance, target.restore_command)?.1;
+                decision = decision::decide(&target, &source_facts);
             }
-            runner::crash_recovery(instance, &crash_recovery_args(instance), deadline)?;
-            crash_recovery = true;
-            target = target::facts(instance, target.restore_command)?.1;
-            decision = decision::decide(&target, &source_facts);
         }
     }
     let estimate = estimate_for(&decision, &source_facts, session.as_ref(), deadline);
@@ -742,6 +760,40 @@ pub fn rejoin(
         report.elapsed
     );
     Ok(report)
+}
+
+/// Before the crash recovery of a target that stopped uncleanly as a primary: when its WAL,
+/// read natively from the fork point on, shows that it went past the fork and a re-clone
+/// will cost less than a rewind, the facts and decision crash recovery would lead to.
+/// `None` whenever that is not certain: the recovery then runs and the decision is made
+/// again on what it leaves.
+fn reclone_preview(
+    instance: &Instance,
+    target: &TargetFacts,
+    source: &SourceFacts,
+    session: Option<&SourceSession>,
+    settings: &RewindSettings,
+    fallback: Fallback,
+    deadline: &Deadline,
+) -> Option<(TargetFacts, Decision)> {
+    if fallback != Fallback::Reclone || !settings.automatic {
+        return None;
+    }
+    let fork = decision::common_ancestor(&target.history, &source.history)?.at?;
+    let segment_size = u32::try_from(target.wal_segments.segment_size).ok()?;
+    let budget = deadline.at_most(deadline.remaining() / 4);
+    let end = crate::instance::wal::end_of_valid_wal(
+        &instance.datadir().join("pg_wal"),
+        target.timeline(),
+        fork,
+        segment_size,
+        &budget,
+    )?;
+    let recovered = target.as_if_recovered(end);
+    let preview = decision::decide(&recovered, source);
+    let estimate = estimate_for(&preview, source, session, deadline)?;
+    (matches!(preview, Decision::Rewind { .. }) && estimate.prefers_reclone())
+        .then_some((recovered, preview))
 }
 
 /// The fork point, when the histories say one (whatever the decision was).

@@ -39,7 +39,8 @@ RESULTS=$HERE/results-failover.md
 
 # ------------------------------------------------------------ one measurement (a child run)
 # failover.sh --one KIND OUT: PGHA_AGENT set by the parent; appends one line to OUT:
-#   AGENT KIND TOTAL DETECTION FENCING FENCED->AGENT AGENT REST   (seconds, "-" if not applicable)
+#   AGENT KIND TOTAL DETECTION FENCING FENCED->AGENT AGENT REST READY->PROMOTED
+#   (seconds, "-" if not applicable)
 if [ "${1:-}" = --one ]; then
   KIND=$2 OUT=$3
   # shellcheck source=../cluster/lib/common.sh
@@ -95,7 +96,14 @@ if [ "${1:-}" = --one ]; then
   total=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
   T1SOD=$(sod "$t1")
   rest=$(d "$ae" "$T1SOD")
-  say "$KIND: total $total s, detection $det, fencing $fen, fenced->agent $gap, agent $ag, rest $rest"
+  # the promoted server accepting writes ("database system is ready to accept connections"
+  # in its log) -> Pacemaker records the promote's success
+  pn=$(promoted_node)
+  ready=$(awk -v t0="$T0SOD" '/database system is ready to accept connections/ {
+      split($2, a, ":"); t = a[1] * 3600 + a[2] * 60 + a[3]; if (t + 0.0005 >= t0) { printf "%.3f\n", t; exit } }' \
+      "$PGHA_CLUSTER_ROOT/nodes/$pn/var-log-postgresql/postgresql.log" 2>/dev/null || true)
+  rp=$(d "$ready" "$ae")
+  say "$KIND: total $total s, detection $det, fencing $fen, fenced->agent $gap, agent $ag, rest $rest, ready->promoted $rp"
   # the log lines the phases come from, for the record
   for re in "Requesting fencing [(]" "Peer $p was terminated" "${RSC}_pre_notify_promote_0" \
             "Initiating demote operation" "Result of (promote|demote) operation for $RSC"; do
@@ -110,7 +118,7 @@ if [ "${1:-}" = --one ]; then
       if (t + 0.0005 >= t0 && t <= t1 + 0.5) print "    " n ": " substr($0, 12, 12) " " substr($0, index($0, "]: ") + 3) }' \
       "$(agent_log "$n")" 2>/dev/null | grep -v 'IPaddr2\|^ *$' | cut -c1-200 | head -n 25 || true
   done
-  echo "$AGENT $KIND $total $det $fen $gap $ag $rest" >>"$OUT"
+  echo "$AGENT $KIND $total $det $fen $gap $ag $rest $rp" >>"$OUT"
   ok "$KIND measured"
   scenario_end
 fi
@@ -162,14 +170,14 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 
   echo
   echo "Medians of the runs, seconds. Each run on a fresh cluster; agents alternate. Phases from the survivors' pacemaker.log (ms timestamps):"
   echo "failover = \`harness.sh crash PRIMARY\` -> INSERT through the VIP succeeds (polled every 100 ms, 0.5 s per attempt, from a surviving standby);"
-  echo "detection = crash -> \"Requesting fencing\"; fencing -> \"Peer ... was terminated ...: OK\"; fenced->agent = fencing confirmed -> first pre-promote notify initiated (notifies of the lost primary's implied demote/stop, scheduling); agent = first pre-promote notify initiated -> \"Result of promote operation ...: ok\"; rest = promote ok -> writable (VIP start, ARP, poll granularity)."
+  echo "detection = crash -> \"Requesting fencing\"; fencing -> \"Peer ... was terminated ...: OK\"; fenced->agent = fencing confirmed -> first pre-promote notify initiated (notifies of the lost primary's implied demote/stop, scheduling); agent = first pre-promote notify initiated -> \"Result of promote operation ...: ok\"; rest = promote ok -> writable (VIP start, ARP, poll granularity); ready->promoted = the new primary's log says \"database system is ready to accept connections\" -> \"Result of promote operation ...: ok\" (the issue's bound: 0.5 s)."
   echo "switchover = \`pcs resource move pgsqld-clone STANDBY --promoted\` -> INSERT through the VIP succeeds on the new primary; its \"detection\" column is the scheduling time (move -> demote initiated), agent = demote initiated -> promote ok."
   echo
-  echo "| agent | what | runs | median total s | detection s | fencing s | fenced->agent s | agent s | rest s |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| agent | what | runs | median total s | detection s | fencing s | fenced->agent s | agent s | rest s | ready->promoted s |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
   for kind in "${KINDS[@]}"; do
     for agent in "${AGENTS[@]}"; do
-      echo "| $(name "$agent") | $kind | $(nrun "$agent" "$kind") | $(col "$agent" "$kind" 3) | $(col "$agent" "$kind" 4) | $(col "$agent" "$kind" 5) | $(col "$agent" "$kind" 6) | $(col "$agent" "$kind" 7) | $(col "$agent" "$kind" 8) |"
+      echo "| $(name "$agent") | $kind | $(nrun "$agent" "$kind") | $(col "$agent" "$kind" 3) | $(col "$agent" "$kind" 4) | $(col "$agent" "$kind" 5) | $(col "$agent" "$kind" 6) | $(col "$agent" "$kind" 7) | $(col "$agent" "$kind" 8) | $(col "$agent" "$kind" 9) |"
     done
   done
   echo
@@ -179,7 +187,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 
       echo
     done
   fi
-  echo "Every run (agent, what, total, detection, fencing, fenced->agent, agent, rest):"
+  echo "Every run (agent, what, total, detection, fencing, fenced->agent, agent, rest, ready->promoted):"
   echo
   echo '```'
   cat "$RAW"

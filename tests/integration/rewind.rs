@@ -408,6 +408,40 @@ fn uncleanly_stopped_old_primary_is_recovered_then_rewound() {
     assert_back_as_standby(&lab);
 }
 
+/// A crashed old primary whose rewind would cost more than a re-clone (the new primary keeps
+/// more WAL than its databases weigh): pgha reads pg1's WAL natively to see that it went
+/// past the fork, skips the crash recovery of a directory it is about to replace, and
+/// re-clones, keeping t7's WAL.
+#[test]
+fn crashed_old_primary_with_a_cheaper_reclone_skips_crash_recovery() {
+    let lab = lab(
+        |_| {},
+        |pg2| {
+            pg2.psql("ALTER SYSTEM SET wal_keep_size = '256MB'");
+            pg2.psql("SELECT pg_reload_conf()");
+            pg2.psql(
+                "CREATE TABLE big AS SELECT g, repeat('x', 200) AS pad \
+                 FROM generate_series(1, 150000) g",
+            );
+            pg2.psql("DROP TABLE big");
+            pg2.psql("CHECKPOINT");
+        },
+        |_| {},
+        Stop::Kill9,
+    );
+    assert_eq!(lab.pg1.control_state(), "in production");
+    let report = rejoin(&lab, &settings(&lab.pg2));
+    assert!(!report.crash_recovery, "{report:?}");
+    assert_eq!(report.outcome, Outcome::Recloned, "{report:?}");
+    let estimate = report.estimate.as_ref().unwrap();
+    assert!(estimate.prefers_reclone(), "{estimate:?}");
+    let Decision::Rewind { fork_point, .. } = report.decision else {
+        panic!("{:?}", report.decision);
+    };
+    assert_t7_kept(&lab, report.saved_in.as_ref().unwrap(), fork_point);
+    assert_back_as_standby(&lab);
+}
+
 /// The WAL pg_rewind needs from pg1 is gone from its pg_wal but archived: pg_rewind gets it
 /// with pg1's restore_command (`--restore-target-wal`).
 #[test]
