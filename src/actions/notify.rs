@@ -100,47 +100,45 @@ fn pre_demote(ctx: &Ctx, instance: &Instance, n: &Notification) -> Result<()> {
 }
 
 /// A switchover must not lose a transaction: the designated standby must have received the
-/// old primary's shutdown checkpoint, its very last WAL record (`paf.md` §6.4). After a
-/// `CHECKPOINT` (a restartpoint here), pg_control points at the last checkpoint record this
-/// standby replayed; that record is read from pg_wal natively and must be a shutdown
-/// checkpoint, received in full.
+/// old primary's shutdown checkpoint, its very last WAL record (`paf.md` §6.4). The record
+/// that ends where the received WAL ends is read from pg_wal natively: it must be a shutdown
+/// checkpoint. Replay may lag behind (its retry after the old primary left can take
+/// seconds), so what was replayed, and pg_control, prove nothing here.
 fn switchover_is_safe(ctx: &Ctx, instance: &Instance, old: &str) -> Result<()> {
+    /// A checkpoint record is about 120 bytes; a page header may sit in between.
+    const WINDOW: u64 = 512;
     log::info!("switchover from {old} in progress: checking the last WAL record received");
-    instance
-        .connect(&ctx.deadline)?
-        .execute("CHECKPOINT", &ctx.deadline)?;
-    let control = instance.control()?;
-    let pg_wal = instance.datadir().join("pg_wal");
-    let record = wal::read_record(
-        &pg_wal,
-        control.checkpoint_timeline,
-        control.checkpoint,
-        control.wal_segment_size,
-    )
-    .map_err(|e| Error::State(format!("could not read the last checkpoint record: {e}")))?;
-    let checkpoint = record
-        .checkpoint()
-        .ok_or_else(|| Error::State(format!("the record at {} is not a checkpoint", record.lsn)))?;
-    if !checkpoint.shutdown {
-        return Err(Error::State(format!(
-            "did not receive the shutdown checkpoint from the old primary: the last checkpoint \
-             replayed, at {}, is an online one",
-            record.lsn
-        )));
-    }
     let received = instance.wal_position(&ctx.deadline)?;
-    if received.lsn < record.end {
-        return Err(Error::State(format!(
-            "the shutdown checkpoint at {} ends at {}, but only {} was received",
-            record.lsn, record.end, received.lsn
-        )));
+    let segment_size = instance.control()?.wal_segment_size;
+    let pg_wal = instance.datadir().join("pg_wal");
+    let record = wal::record_ending_at(
+        &pg_wal,
+        received.timeline,
+        received.lsn,
+        segment_size,
+        WINDOW,
+    )
+    .ok_or_else(|| {
+        Error::State(format!(
+            "no checkpoint record ends where the received WAL ends ({} on timeline {})",
+            received.lsn, received.timeline
+        ))
+    })?;
+    match record.checkpoint() {
+        Some(checkpoint) if checkpoint.shutdown => {
+            log::info!(
+                "standby received the shutdown checkpoint at {} (TL {})",
+                record.lsn,
+                checkpoint.timeline
+            );
+            Ok(())
+        }
+        _ => Err(Error::State(format!(
+            "did not receive the shutdown checkpoint from the old primary: the last record \
+             received, at {}, is not one",
+            record.lsn
+        ))),
     }
-    log::info!(
-        "standby received the shutdown checkpoint at {} (TL {})",
-        record.lsn,
-        checkpoint.timeline
-    );
-    Ok(())
 }
 
 fn pre_promote(ctx: &Ctx, instance: &Instance, n: &Notification) -> Result<()> {

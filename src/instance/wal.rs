@@ -512,35 +512,7 @@ pub fn end_of_valid_wal(
     segment_size: u32,
     deadline: &Deadline,
 ) -> Option<Lsn> {
-    if !segment_size.is_power_of_two()
-        || !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&segment_size)
-    {
-        return None;
-    }
-    let mut files = SegmentFiles {
-        dir: pg_wal,
-        timeline,
-        segment_size: u64::from(segment_size),
-        open: None,
-    };
-    // A record reads its segment's first page and the pages it lies on: a few recent pages
-    // serve the many records of each page.
-    let mut recent: Vec<(Lsn, Vec<u8>)> = Vec::new();
-    let mut pages = |page: Lsn| -> Result<Option<Vec<u8>>, WalError> {
-        if let Some((_, bytes)) = recent.iter().find(|(at, _)| *at == page) {
-            return Ok(Some(bytes.clone()));
-        }
-        let bytes = files.page(page)?;
-        if recent.len() == 4 {
-            recent.remove(0);
-        }
-        recent.push((page, bytes.clone()));
-        Ok(Some(bytes))
-    };
-    let wal = Wal {
-        timeline,
-        segment_size: u64::from(segment_size),
-    };
+    let mut reader = CachedReader::new(pg_wal, timeline, segment_size)?;
     let segment = u64::from(segment_size);
     let past_header = |lsn: u64| match lsn {
         l if !l.is_multiple_of(PAGE) => l,
@@ -550,7 +522,7 @@ pub fn end_of_valid_wal(
     let mut at = Lsn(past_header(from.0));
     let mut last: Option<WalRecord> = None;
     while !deadline.expired() {
-        let Ok(record) = wal.read(at, &mut pages) else {
+        let Some(record) = reader.read(at) else {
             break;
         };
         if last.as_ref().is_some_and(|l| record.prev != l.lsn) {
@@ -567,6 +539,75 @@ pub fn end_of_valid_wal(
         return None;
     }
     last.map(|r| r.end)
+}
+
+/// The record that ends exactly at `end` (MAXALIGNed, as the server's flush and receive
+/// positions are), found by trying the record starts of the `window` bytes before it: for
+/// the last record a standby received. `None` when no record of at most about `window`
+/// bytes ends there.
+pub fn record_ending_at(
+    pg_wal: &Path,
+    timeline: TimelineId,
+    end: Lsn,
+    segment_size: u32,
+    window: u64,
+) -> Option<WalRecord> {
+    let mut reader = CachedReader::new(pg_wal, timeline, segment_size)?;
+    let lowest = end.0.saturating_sub(window);
+    (lowest..end.0)
+        .rev()
+        .filter(|at| at.is_multiple_of(MAX_ALIGN))
+        .filter_map(|at| reader.read(Lsn(at)))
+        .find(|record| record.end == end)
+}
+
+/// Reads records from the segment files of one timeline, keeping the last few pages: a
+/// record reads its segment's first page and the pages it lies on, and many records share
+/// a page.
+struct CachedReader<'a> {
+    wal: Wal,
+    files: SegmentFiles<'a>,
+    recent: Vec<(Lsn, Vec<u8>)>,
+}
+
+impl<'a> CachedReader<'a> {
+    fn new(pg_wal: &'a Path, timeline: TimelineId, segment_size: u32) -> Option<CachedReader<'a>> {
+        if !segment_size.is_power_of_two()
+            || !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&segment_size)
+        {
+            return None;
+        }
+        Some(CachedReader {
+            wal: Wal {
+                timeline,
+                segment_size: u64::from(segment_size),
+            },
+            files: SegmentFiles {
+                dir: pg_wal,
+                timeline,
+                segment_size: u64::from(segment_size),
+                open: None,
+            },
+            recent: Vec::new(),
+        })
+    }
+
+    /// The valid record that starts at `lsn`, if there is one.
+    fn read(&mut self, lsn: Lsn) -> Option<WalRecord> {
+        let (files, recent) = (&mut self.files, &mut self.recent);
+        let mut pages = |page: Lsn| -> Result<Option<Vec<u8>>, WalError> {
+            if let Some((_, bytes)) = recent.iter().find(|(at, _)| *at == page) {
+                return Ok(Some(bytes.clone()));
+            }
+            let bytes = files.page(page)?;
+            if recent.len() == 4 {
+                recent.remove(0);
+            }
+            recent.push((page, bytes.clone()));
+            Ok(Some(bytes))
+        };
+        self.wal.read(lsn, &mut pages).ok()
+    }
 }
 
 /// Decodes the record that starts at `lsn` from WAL bytes in memory, with the same checks as

@@ -235,3 +235,86 @@ fn primary_monitor_writes_scores_only_on_change() {
         primary.fake().calls()
     );
 }
+
+/// The pre-promote notification of a switchover from pg1 (demoted) to `target`, run on
+/// `target`.
+fn switchover_notification(pg: &Pg, shared: &Pg, target: &str) {
+    agent()
+        .on(pg)
+        .cluster(shared.fake())
+        .action("notify")
+        .meta("notify_type", "pre")
+        .meta("notify_operation", "promote")
+        .meta("notify_active_uname", "pg1 pg2 pg3")
+        .meta("notify_start_uname", " ")
+        .meta("notify_stop_uname", " ")
+        .meta("notify_promote_uname", target)
+        .meta("notify_demote_uname", "pg1")
+        .meta("notify_promoted_uname", "pg1")
+        .meta("notify_master_uname", "pg1")
+        .meta("notify_unpromoted_uname", "pg2 pg3")
+        .meta("notify_slave_uname", "pg2 pg3")
+        .expect(0);
+}
+
+/// Switchover safety (`paf.md` §6.4), read natively from pg_wal: pg2 received pg1's shutdown
+/// checkpoint but has not replayed it (its replay waits an hour on a commit), and is
+/// accepted; pg3 stopped before pg1's last writes, and is refused (`cancel_switchover`).
+#[test]
+fn switchover_needs_the_shutdown_checkpoint_received_not_replayed() {
+    let pg1 = Pg::primary("pg1");
+    let pg2 = Pg::standby_of(&pg1, "pg2");
+    let pg3 = Pg::standby_of(&pg1, "pg3");
+    pg2.conf("recovery_min_apply_delay = '1h'");
+    let cluster = &pg1;
+    cluster.fake().set_partition(&["pg1", "pg2", "pg3"]);
+    for pg in [&pg1, &pg2, &pg3] {
+        pg.start();
+    }
+    wait_streaming(&pg1, "pg2");
+    wait_streaming(&pg1, "pg3");
+    // The last checkpoint pg2 replays is an online one: what replay and pg_control show
+    // then says nothing of the shutdown checkpoint received later.
+    pg1.psql("CHECKPOINT");
+    let checkpoint = pg1.psql("SELECT pg_current_wal_flush_lsn()");
+    pg2.wait_for("pg2 to replay pg1's checkpoint", Duration::from_secs(10), || {
+        pg2.psql(&format!("SELECT pg_last_wal_replay_lsn() >= '{checkpoint}'")) == "t"
+    });
+    // pg3's last record is a write of pg1's, not a checkpoint.
+    pg1.psql("CREATE TABLE before_pg3_left AS SELECT 1 AS x");
+    let written = pg1.psql("SELECT pg_current_wal_flush_lsn()");
+    pg3.wait_for("pg3 to replay pg1's write", Duration::from_secs(10), || {
+        pg3.psql(&format!("SELECT pg_last_wal_replay_lsn() >= '{written}'")) == "t"
+    });
+    pg3.stop();
+    pg1.psql("CREATE TABLE after_pg3_left AS SELECT 1 AS x");
+    pg1.stop();
+    pg3.start();
+    let lag = pg2.psql("SELECT pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn()");
+    assert_eq!(lag, "t", "pg2 replayed everything: the test proves nothing");
+
+    let cancel = format!("cancel_switchover-{RSC}");
+    switchover_notification(&pg2, cluster, "pg2");
+    assert_eq!(
+        cluster.fake().private_attribute(&cancel, "pg2"),
+        None,
+        "switchover to pg2 refused:\n{}",
+        cluster.fake().calls()
+    );
+    assert!(cluster
+        .fake()
+        .private_attribute(&format!("lsn_location-{RSC}"), "pg2")
+        .is_some());
+
+    switchover_notification(&pg3, cluster, "pg3");
+    assert_eq!(
+        cluster.fake().private_attribute(&cancel, "pg3").as_deref(),
+        Some("1")
+    );
+    agent()
+        .on(&pg3)
+        .cluster(cluster.fake())
+        .action("promote")
+        .expect_reason(1, "switchover to pg3 canceled");
+    assert!(pg3.in_recovery());
+}
