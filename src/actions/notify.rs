@@ -53,15 +53,16 @@ const ELECTION: [&str; 5] = [
 ];
 
 fn clear(ctx: &Ctx) {
-    if let Err(e) = publish(ctx, &[]) {
+    if let Err(e) = publish(ctx, &[], None) {
         log::warn!("could not clear the election's attributes: {e}");
     }
 }
 
 /// Sets this node's election attributes to `values` and deletes the others (what an
-/// earlier, interrupted election may have left), all at once; returns once the values set
-/// can be read back.
-fn publish(ctx: &Ctx, values: &[(&str, String)]) -> Result<()> {
+/// earlier, interrupted election may have left), all at once. Returns once the value of
+/// `confirm` can be read back: what this node's own promote reads first (the candidates, or
+/// a flag). The promote waits for the others' positions by itself.
+fn publish(ctx: &Ctx, values: &[(&str, String)], confirm: Option<&str>) -> Result<()> {
     let names = ELECTION.map(|name| attribute(ctx, name));
     let changes: Vec<(&str, Option<&str>)> = ELECTION
         .iter()
@@ -74,8 +75,9 @@ fn publish(ctx: &Ctx, values: &[(&str, String)]) -> Result<()> {
             (name.as_str(), value)
         })
         .collect();
+    let confirm = confirm.map(|name| attribute(ctx, name));
     ctx.cluster
-        .update_private_attributes(ctx.node(), &changes)?;
+        .update_private_attributes(ctx.node(), &changes, confirm.as_deref())?;
     Ok(())
 }
 
@@ -150,18 +152,26 @@ fn pre_promote(ctx: &Ctx, instance: &Instance, n: &Notification) -> Result<()> {
     if n.is_primary_recovery(target) {
         log::warn!("{target} recovers its primary in place: no election");
         let flag = [(RECOVER_PRIMARY, "1".to_owned())];
-        return publish(ctx, if node == target { &flag } else { &[] });
+        return if node == target {
+            publish(ctx, &flag, Some(RECOVER_PRIMARY))
+        } else {
+            publish(ctx, &[], None)
+        };
     }
     if node == target && n.is_switchover_to(node) {
         let old = n.promoted.0.join(" ");
         if let Err(refusal) = switchover_is_safe(ctx, instance, &old) {
             log::error!("switchover to {node} refused: {refusal}");
-            publish(ctx, &[(CANCEL_SWITCHOVER, "1".into())])?;
+            publish(
+                ctx,
+                &[(CANCEL_SWITCHOVER, "1".into())],
+                Some(CANCEL_SWITCHOVER),
+            )?;
             return Ok(());
         }
     }
     match election_values(ctx, instance, n, target) {
-        Ok(values) => publish(ctx, &values),
+        Ok(values) => publish(ctx, &values, (node == target).then_some(NODES)),
         Err(e) => {
             clear(ctx);
             Err(e)

@@ -41,7 +41,7 @@ pub fn promote(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
     // One query on the open connection per look: cheap enough to look often.
     ctx.deadline.poll(
         "the promoted instance to accept writes",
-        Duration::from_millis(20),
+        Duration::from_millis(5),
         || Ok(matches!(instance.observe(&ctx.deadline)?, InstanceState::Primary).then_some(())),
     )?;
     log::info!("instance \"{name}\" promoted");
@@ -57,8 +57,11 @@ fn election(ctx: &Ctx, instance: &Instance) -> Result<Option<Outcome>> {
         .map_err(|_| Error::Internal("an attribute query went unanswered".into()))?;
     let [cancel, recover, nodes, own] = answers;
     if let Some(value) = cancel {
-        ctx.cluster
-            .update_private_attributes(&node, &[(&attribute(ctx, CANCEL_SWITCHOVER), None)])?;
+        ctx.cluster.update_private_attributes(
+            &node,
+            &[(&attribute(ctx, CANCEL_SWITCHOVER), None)],
+            None,
+        )?;
         // -INFINITY outweighs the INFINITY of a move constraint, so Pacemaker promotes the
         // old primary again; its monitor restores this node's score, and the switchover is
         // tried again once it is safe.

@@ -49,12 +49,14 @@ pub trait Cluster {
         &self,
         queries: &[(&str, &str)],
     ) -> Result<Vec<Option<String>>, ClusterError>;
-    /// Sets (`Some`) or deletes (`None`) private attributes of `node`, all at once, and
-    /// returns once every value set can be read back.
+    /// Sets (`Some`) or deletes (`None`) private attributes of `node`, all at once; returns
+    /// once the value of `confirm`, if named, can be read back (attrd applies updates
+    /// asynchronously: `--wait` came in 2.1.6).
     fn update_private_attributes(
         &self,
         node: &str,
         changes: &[(&str, Option<&str>)],
+        confirm: Option<&str>,
     ) -> Result<(), ClusterError>;
 }
 
@@ -95,6 +97,7 @@ impl Tools<'_> {
         name: &str,
         node: &str,
         value: Option<&str>,
+        confirm: bool,
     ) -> Result<(), ClusterError> {
         let Some(value) = value else {
             self.attrd(name, node).arg("-D").run(self.deadline)?;
@@ -103,7 +106,9 @@ impl Tools<'_> {
         self.attrd(name, node)
             .args(["-U", value])
             .run(self.deadline)?;
-        // attrd applies updates asynchronously (--wait came in 2.1.6): read it back.
+        if !confirm {
+            return Ok(());
+        }
         self.deadline
             .poll(
                 &format!("attribute {name} of {node} to read back"),
@@ -183,11 +188,15 @@ impl Cluster for Tools<'_> {
         &self,
         node: &str,
         changes: &[(&str, Option<&str>)],
+        confirm: Option<&str>,
     ) -> Result<(), ClusterError> {
         std::thread::scope(|scope| {
             let running: Vec<_> = changes
                 .iter()
-                .map(|(name, value)| scope.spawn(move || self.update_private(name, node, *value)))
+                .map(|(name, value)| {
+                    let confirm = confirm == Some(*name);
+                    scope.spawn(move || self.update_private(name, node, *value, confirm))
+                })
                 .collect();
             running.into_iter().try_for_each(joined)
         })

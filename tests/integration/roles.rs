@@ -277,9 +277,15 @@ fn switchover_needs_the_shutdown_checkpoint_received_not_replayed() {
     // then says nothing of the shutdown checkpoint received later.
     pg1.psql("CHECKPOINT");
     let checkpoint = pg1.psql("SELECT pg_current_wal_flush_lsn()");
-    pg2.wait_for("pg2 to replay pg1's checkpoint", Duration::from_secs(10), || {
-        pg2.psql(&format!("SELECT pg_last_wal_replay_lsn() >= '{checkpoint}'")) == "t"
-    });
+    pg2.wait_for(
+        "pg2 to replay pg1's checkpoint",
+        Duration::from_secs(10),
+        || {
+            pg2.psql(&format!(
+                "SELECT pg_last_wal_replay_lsn() >= '{checkpoint}'"
+            )) == "t"
+        },
+    );
     // pg3's last record is a write of pg1's, not a checkpoint.
     pg1.psql("CREATE TABLE before_pg3_left AS SELECT 1 AS x");
     let written = pg1.psql("SELECT pg_current_wal_flush_lsn()");
