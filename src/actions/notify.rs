@@ -34,7 +34,14 @@ pub fn notify(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
             clear(ctx);
             Ok(())
         }
-        ("pre", "demote") => pre_demote(ctx, instance, &n),
+        ("pre", "demote") => {
+            clear_flags_early(ctx, &n);
+            pre_demote(ctx, instance, &n)
+        }
+        ("pre", "stop") => {
+            clear_flags_early(ctx, &n);
+            Ok(())
+        }
         _ => Ok(()),
     };
     if let Err(e) = result {
@@ -43,7 +50,7 @@ pub fn notify(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
     Ok(Outcome::new(OcfStatus::Success))
 }
 
-/// Every attribute of the election.
+/// Every attribute of the election: post-promote clears them all.
 const ELECTION: [&str; 5] = [
     LSN_LOCATION,
     TIMELINES,
@@ -53,32 +60,52 @@ const ELECTION: [&str; 5] = [
 ];
 
 fn clear(ctx: &Ctx) {
-    if let Err(e) = publish(ctx, &[], None) {
+    if let Err(e) = publish(ctx, &[], &ELECTION, None) {
         log::warn!("could not clear the election's attributes: {e}");
     }
 }
 
-/// Sets this node's election attributes to `values` and deletes the others (what an
-/// earlier, interrupted election may have left), all at once. Returns once the value of
-/// `confirm` can be read back: what this node's own promote reads first (the candidates, or
-/// a flag). The promote waits for the others' positions by itself.
-fn publish(ctx: &Ctx, values: &[(&str, String)], confirm: Option<&str>) -> Result<()> {
-    let names = ELECTION.map(|name| attribute(ctx, name));
-    let changes: Vec<(&str, Option<&str>)> = ELECTION
+/// The flags the designated node's promote obeys: never left over from an earlier,
+/// interrupted election.
+const FLAGS: [&str; 2] = [RECOVER_PRIMARY, CANCEL_SWITCHOVER];
+
+/// Sets `values` and deletes `deletes` among this node's election attributes, all at once
+/// (each change is an `attrd_updater` run, and the election waits on them). Returns once
+/// the value of `confirm` can be read back: what this node's own promote reads first (the
+/// candidates, or a flag). The promote waits for the others' positions by itself.
+fn publish(
+    ctx: &Ctx,
+    values: &[(&str, String)],
+    deletes: &[&str],
+    confirm: Option<&str>,
+) -> Result<()> {
+    let named: Vec<(String, Option<&str>)> = values
         .iter()
-        .zip(&names)
-        .map(|(short, name)| {
-            let value = values
-                .iter()
-                .find(|(n, _)| n == short)
-                .map(|(_, v)| v.as_str());
-            (name.as_str(), value)
-        })
+        .map(|(name, value)| (attribute(ctx, name), Some(value.as_str())))
+        .chain(deletes.iter().map(|name| (attribute(ctx, name), None)))
         .collect();
+    let changes: Vec<(&str, Option<&str>)> =
+        named.iter().map(|(name, v)| (name.as_str(), *v)).collect();
     let confirm = confirm.map(|name| attribute(ctx, name));
     ctx.cluster
         .update_private_attributes(ctx.node(), &changes, confirm.as_deref())?;
     Ok(())
+}
+
+/// The pre-demote and pre-stop notifications of a transition that also promotes come before
+/// its pre-promote: the node to promote clears its flags there, off the election's path.
+fn clear_flags_early(ctx: &Ctx, n: &Notification) {
+    if n.promoting() == Some(ctx.node()) {
+        if let Err(e) = publish(ctx, &[], &FLAGS, None) {
+            log::warn!("could not clear the election's flags: {e}");
+        }
+    }
+}
+
+/// Whether this transition's pre-demote or pre-stop notifications came before (and cleared
+/// the flags).
+fn flags_cleared_early(n: &Notification) -> bool {
+    !n.demote.0.is_empty() || !n.stop.0.is_empty()
 }
 
 /// A crashed primary that Pacemaker recovers in place (demote, stop, start, promote on this
@@ -149,29 +176,38 @@ fn pre_promote(ctx: &Ctx, instance: &Instance, n: &Notification) -> Result<()> {
         return Ok(());
     };
     log::info!("promoting instance on node {target}");
+    // Only the designated node's flags matter; where no earlier notification cleared them,
+    // it clears them now.
+    let stale_flags: &[&str] = if node == target && !flags_cleared_early(n) {
+        &FLAGS
+    } else {
+        &[]
+    };
+    let except =
+        |set: &str| -> Vec<&str> { stale_flags.iter().copied().filter(|f| *f != set).collect() };
     if n.is_primary_recovery(target) {
         log::warn!("{target} recovers its primary in place: no election");
+        if node != target {
+            return Ok(());
+        }
         let flag = [(RECOVER_PRIMARY, "1".to_owned())];
-        return if node == target {
-            publish(ctx, &flag, Some(RECOVER_PRIMARY))
-        } else {
-            publish(ctx, &[], None)
-        };
+        return publish(ctx, &flag, &except(RECOVER_PRIMARY), Some(RECOVER_PRIMARY));
     }
     if node == target && n.is_switchover_to(node) {
         let old = n.promoted.0.join(" ");
         if let Err(refusal) = switchover_is_safe(ctx, instance, &old) {
             log::error!("switchover to {node} refused: {refusal}");
-            publish(
+            let flag = [(CANCEL_SWITCHOVER, "1".to_owned())];
+            return publish(
                 ctx,
-                &[(CANCEL_SWITCHOVER, "1".into())],
+                &flag,
+                &except(CANCEL_SWITCHOVER),
                 Some(CANCEL_SWITCHOVER),
-            )?;
-            return Ok(());
+            );
         }
     }
     match election_values(ctx, instance, n, target) {
-        Ok(values) => publish(ctx, &values, (node == target).then_some(NODES)),
+        Ok(values) => publish(ctx, &values, stale_flags, (node == target).then_some(NODES)),
         Err(e) => {
             clear(ctx);
             Err(e)

@@ -51,11 +51,11 @@ pub fn promote(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
 /// `Some` when the promotion must not go on here.
 fn election(ctx: &Ctx, instance: &Instance) -> Result<Option<Outcome>> {
     let node = ctx.node().to_owned();
-    let queries = [CANCEL_SWITCHOVER, RECOVER_PRIMARY, NODES, LSN_LOCATION];
-    let answers: [Option<String>; 4] = read(ctx, &queries.map(|a| (a, node.as_str())))?
+    let queries = [CANCEL_SWITCHOVER, RECOVER_PRIMARY, NODES];
+    let answers: [Option<String>; 3] = read(ctx, &queries.map(|a| (a, node.as_str())))?
         .try_into()
         .map_err(|_| Error::Internal("an attribute query went unanswered".into()))?;
-    let [cancel, recover, nodes, own] = answers;
+    let [cancel, recover, nodes] = answers;
     if let Some(value) = cancel {
         ctx.cluster.update_private_attributes(
             &node,
@@ -82,15 +82,14 @@ fn election(ctx: &Ctx, instance: &Instance) -> Result<Option<Outcome>> {
         log::warn!("no election data (promotion without notifications, e.g. a debug run)");
         return Ok(None);
     };
-    let own = match own.as_deref().and_then(Position::from_attribute) {
-        Some(position) => position,
-        None => instance.wal_position(&ctx.deadline)?,
-    };
+    // Read again rather than from the attribute: one SQL query costs less than a tool run,
+    // and it can only have moved forward since.
+    let own = instance.wal_position(&ctx.deadline)?;
     let others: Vec<&str> = nodes.split_whitespace().filter(|n| *n != node).collect();
     // Leave half of what is left for the promotion itself.
     let wait = ctx.deadline.at_most(ctx.deadline.remaining() / 2);
     // Each node sets its ancestry (when its timeline is not the first) and its position at
-    // once: wait for both.
+    // once, without waiting for them to be read back: wait for both here.
     let queries: Vec<(&str, &str)> = others
         .iter()
         .flat_map(|o| [(LSN_LOCATION, *o), (TIMELINES, *o)])
@@ -151,9 +150,10 @@ fn read(ctx: &Ctx, queries: &[(&str, &str)]) -> Result<Vec<Option<String>>> {
 fn published_line(position: Option<&str>, ancestry: Option<&str>) -> Option<Line> {
     let position = Position::from_attribute(position?)?;
     let ancestors = match ancestry {
-        // Malformed (never written so by pgha): treated as unknown, as on timeline 1.
+        // Timeline 1 has none; what is there was left by an older election.
+        _ if position.timeline <= 1 => Vec::new(),
+        // Malformed (never written so by pgha): treated as unknown.
         Some(text) => ancestors_from_attribute(text).unwrap_or_default(),
-        None if position.timeline <= 1 => Vec::new(),
         None => return None,
     };
     Some(Line {
@@ -171,6 +171,9 @@ mod tests {
         let first = published_line(Some("1#50331744"), None).unwrap();
         assert_eq!(first.position.timeline, 1);
         assert!(first.ancestors.is_empty());
+        // On timeline 1, an ancestry is what an older election left.
+        let stale = published_line(Some("1#50331744"), Some("1:0/2000000")).unwrap();
+        assert!(stale.ancestors.is_empty());
         // Timeline 2 without its ancestry: not yet all published.
         assert_eq!(published_line(Some("2#50331744"), None), None);
         let second = published_line(Some("2#50331744"), Some("1:0/2000000")).unwrap();

@@ -167,6 +167,11 @@ impl FakePacemaker {
         fs::read_to_string(self.private_file(name, node)).ok()
     }
 
+    /// Sets a private node attribute, as an earlier run of the agent would have.
+    pub fn set_private_attribute(&self, name: &str, node: &str, value: &str) {
+        fs::write(self.private_file(name, node), value).unwrap();
+    }
+
     /// Every invocation so far, one per line.
     pub fn calls(&self) -> String {
         fs::read_to_string(self.state().join("calls")).unwrap_or_default()

@@ -115,7 +115,8 @@ fn promote_notification(kind: &str, pg: &Pg, shared: &Pg, target: &str) {
 
 /// After its primary is gone, Pacemaker picks pg2 by score, but pg3 received more WAL: pg2's
 /// promote must give way (scores 1 and 1000, exit 1), and pg3's must succeed. Then the
-/// post-promote notification clears the election's attributes.
+/// post-promote notification clears the election's attributes. A `recover_primary` flag
+/// left on pg2 by an interrupted election must not make it skip the election.
 #[test]
 fn election_promotes_the_most_advanced_standby() {
     let pg1 = Pg::primary("pg1");
@@ -138,6 +139,9 @@ fn election_promotes_the_most_advanced_standby() {
         received(&pg3) == "t"
     });
 
+    cluster
+        .fake()
+        .set_private_attribute(&format!("recover_primary-{RSC}"), "pg2", "1");
     for pg in [&pg2, &pg3] {
         promote_notification("pre", pg, cluster, "pg2");
     }
