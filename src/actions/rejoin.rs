@@ -45,8 +45,13 @@ fn source(ctx: &Ctx, instance: &Instance, host: &str) -> Result<Source> {
 /// diverged from the current primary is rewound or re-cloned; a standby is only touched when
 /// it definitely diverged; a directory a rewind left unfinished is repaired. Without a known
 /// primary, a crashed primary is refused (it may be the most advanced copy of the data) and
-/// anything else starts as it is: that is a new cluster's first start.
-pub fn before_start(ctx: &Ctx, instance: &Instance, state: &InstanceState) -> Result<()> {
+/// anything else starts as it is: that is a new cluster's first start. Returns the report
+/// of a rewind or re-clone, whose leftovers go once the server runs.
+pub fn before_start(
+    ctx: &Ctx,
+    instance: &Instance,
+    state: &InstanceState,
+) -> Result<Option<rewind::RejoinReport>> {
     let unfinished = rewind::ensure_startable(instance.datadir()).err();
     let formerly_primary = matches!(
         state,
@@ -63,19 +68,19 @@ pub fn before_start(ctx: &Ctx, instance: &Instance, state: &InstanceState) -> Re
                 instance.datadir().display()
             )));
         }
-        return Ok(());
+        return Ok(None);
     };
     let settings = RewindSettings::from_params(&instance.params);
     let source = source(ctx, instance, &primary)?;
     if !formerly_primary && unfinished.is_none() {
         match rewind::check(instance, &source, &settings, &ctx.deadline) {
-            Ok(check) if check.plan == Plan::Stream => return Ok(()),
+            Ok(check) if check.plan == Plan::Stream => return Ok(None),
             Ok(check) => log::warn!("this standby diverged from {primary}: {}", check.plan),
             Err(e) => {
                 log::warn!(
                     "could not compare this standby with {primary} ({e}); starting it as it is"
                 );
-                return Ok(());
+                return Ok(None);
             }
         }
     }
@@ -99,7 +104,7 @@ pub fn before_start(ctx: &Ctx, instance: &Instance, state: &InstanceState) -> Re
             ))
             .unwrap_or_default()
     );
-    Ok(())
+    Ok(Some(report))
 }
 
 /// How long monitor spends looking for a divergence (measured: a 5 s connect to the dead

@@ -29,13 +29,16 @@ pub fn start(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
         }
         InstanceState::Stopped { .. } | InstanceState::CrashedPrimary(_) => {}
     }
-    rejoin::before_start(ctx, instance, &state)?;
+    let rejoined = rejoin::before_start(ctx, instance, &state)?;
     let was_primary = state == InstanceState::Stopped { was_primary: true };
     validate::server_settings(ctx, instance)?;
 
     instance.write_standby_signal()?;
     log::info!("starting instance \"{name}\" as a standby");
     instance.pg_ctl_start(&ctx.deadline)?;
+    if let Some(report) = &rejoined {
+        report.remove_replaced();
+    }
     match instance.settled_state(&ctx.deadline)? {
         InstanceState::Standby => log::info!("instance \"{name}\" started"),
         other => {

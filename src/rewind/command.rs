@@ -77,6 +77,7 @@ fn execute(args: &RewindArgs) -> Result<String, crate::error::Error> {
         return Ok(check(&instance, &source, &settings, &deadline)?.to_string());
     }
     let report = rejoin(&instance, &source, &args.node, &settings, &deadline)?;
+    report.remove_replaced();
     let mut text = String::new();
     if args.progress || args.dry_run {
         for line in report.rewind.iter().flat_map(|r| r.lines.iter()) {

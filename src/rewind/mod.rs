@@ -384,6 +384,23 @@ pub struct RejoinReport {
     pub rewind_failure: Option<String>,
     pub estimate: Option<CostEstimate>,
     pub elapsed: Duration,
+    /// The data directory a re-clone replaced, renamed aside and not yet removed: callers
+    /// start the server first and then call [`RejoinReport::remove_replaced`], so that the
+    /// removal (about 0.5 s per GB) does not delay the standby.
+    pub replaced: Option<PathBuf>,
+}
+
+impl RejoinReport {
+    /// Removes the data directory a re-clone replaced, if any (a failure is only logged: a
+    /// leftover is removed by the next re-clone).
+    pub fn remove_replaced(&self) {
+        if let Some(old) = &self.replaced {
+            match config::remove_tree(old) {
+                Ok(()) => log::info!("removed the replaced data directory {}", old.display()),
+                Err(e) => log::warn!("could not remove the replaced data directory: {e}"),
+            }
+        }
+    }
 }
 
 /// Refuses a data directory a rewind or re-clone left unfinished. Start calls this first.
@@ -598,6 +615,7 @@ pub fn rejoin(
                     rewind_failure: None,
                     estimate: None,
                     elapsed: started.elapsed(),
+                    replaced: None,
                 });
             }
             if !settings.crash_recovery {
@@ -650,6 +668,7 @@ pub fn rejoin(
         rewind_failure: None,
         estimate,
         elapsed: Duration::ZERO,
+        replaced: None,
     };
     let job = Job {
         instance,
@@ -721,7 +740,7 @@ pub fn rejoin(
                             ""
                         }
                     );
-                    job.reclone(&saved_in, Some(saved))?;
+                    report.replaced = Some(job.reclone(&saved_in, Some(saved))?);
                     report.outcome = Outcome::Recloned;
                 }
             }
@@ -748,7 +767,7 @@ pub fn rejoin(
                 ),
             };
             report.saved_in = Some(saved_in.clone());
-            job.reclone(&saved_in, saved)?;
+            report.replaced = Some(job.reclone(&saved_in, saved)?);
             report.outcome = Outcome::Recloned;
         }
     }
@@ -987,12 +1006,12 @@ impl Job<'_> {
 
     /// `pg_basebackup` into `<datadir>.pgha-clone`, the node's configuration and standby
     /// settings put in, then swapped in for the data directory (two renames under the
-    /// marker), and the old directory removed.
+    /// marker). Returns where the old directory went (`<datadir>.pgha-old`), still there.
     fn reclone(
         &self,
         saved_in: &Path,
         saved: Option<config::SavedConfig>,
-    ) -> Result<(), RewindError> {
+    ) -> Result<PathBuf, RewindError> {
         let datadir = self.datadir().to_owned();
         let refused = |why: String| RewindError::Refused {
             datadir: datadir.clone(),
@@ -1068,12 +1087,9 @@ impl Job<'_> {
         rename(&datadir, &old)?;
         rename(&clone, &datadir)?;
         marker::sync_parent(&datadir);
-        if let Err(e) = config::remove_tree(&old) {
-            log::warn!("could not remove the replaced data directory: {e}");
-        }
         marker::remove(&datadir)?;
         log::info!("re-cloned \"{}\" from the source", datadir.display());
-        Ok(())
+        Ok(old)
     }
 }
 

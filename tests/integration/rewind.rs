@@ -150,6 +150,8 @@ fn rejoin_with(lab: &Lab, settings: &RewindSettings, bindir: &Path) -> rewind::R
             fs::read_to_string(lab.pg1.root().join("server.log")).unwrap_or_default()
         )
     });
+    // What the agent's start does once the server runs, and the command line at once.
+    report.remove_replaced();
     eprintln!(
         "rejoin: {:?} ({}) in {:?}",
         report.outcome,
@@ -524,6 +526,7 @@ fn recycled_fork_wal_without_archive_falls_back_to_a_reclone() {
     let saved_in = report.saved_in.as_ref().unwrap();
     assert!(saved_in.join("pg_wal").read_dir().unwrap().next().is_some());
     assert!(!PathBuf::from(format!("{}.pgha-clone", lab.pg1.data().display())).exists());
+    assert!(report.replaced.is_some(), "{report:?}");
     assert!(!PathBuf::from(format!("{}.pgha-old", lab.pg1.data().display())).exists());
     assert_back_as_standby(&lab);
 }
