@@ -209,6 +209,18 @@ impl WalSegments {
         let segno = lsn.0 / self.segment_size;
         self.present.iter().any(|&(_, s)| s == segno)
     }
+
+    /// Where the last segment file of `timeline` ends: no WAL of that timeline can go
+    /// further (pre-allocated files count, so it is an upper bound).
+    pub fn end_of_files(&self, timeline: TimelineId) -> Option<Lsn> {
+        let last = self
+            .present
+            .iter()
+            .filter(|(tli, _)| *tli == timeline)
+            .map(|(_, segno)| *segno)
+            .max()?;
+        Some(Lsn(last.checked_add(1)?.checked_mul(self.segment_size)?))
+    }
 }
 
 impl TargetFacts {

@@ -48,6 +48,17 @@ fn source(tli: TimelineId, hist: History, insert: &str) -> SourceFacts {
 // ---- history files ----
 
 #[test]
+fn end_of_files_bounds_a_timeline_s_wal() {
+    let segments = WalSegments {
+        segment_size: 16 << 20,
+        present: vec![(1, 5), (1, 7), (2, 7), (2, 8)],
+    };
+    assert_eq!(segments.end_of_files(1), Some(Lsn(8 * (16 << 20))));
+    assert_eq!(segments.end_of_files(2), Some(Lsn(9 * (16 << 20))));
+    assert_eq!(segments.end_of_files(3), None);
+}
+
+#[test]
 fn parses_a_real_pg15_history_file() {
     let h = history(2, "1\t0/27B061F8\tno recovery target specified\n");
     assert_eq!(
