@@ -514,12 +514,7 @@ pub fn end_of_valid_wal(
 ) -> Option<Lsn> {
     let mut reader = CachedReader::new(pg_wal, timeline, segment_size)?;
     let segment = u64::from(segment_size);
-    let past_header = |lsn: u64| match lsn {
-        l if !l.is_multiple_of(PAGE) => l,
-        l if l.is_multiple_of(segment) => l + LONG_PAGE_HEADER,
-        l => l + SHORT_PAGE_HEADER,
-    };
-    let mut at = Lsn(past_header(from.0));
+    let mut at = past_page_header(from, segment_size);
     let mut last: Option<WalRecord> = None;
     while !deadline.expired() {
         let Some(record) = reader.read(at) else {
@@ -532,13 +527,24 @@ pub fn end_of_valid_wal(
         if record.rmid == RM_XLOG_ID && record.info & 0xF0 == XLOG_SWITCH {
             next = next.div_ceil(segment).saturating_mul(segment);
         }
-        at = Lsn(past_header(next));
+        at = past_page_header(Lsn(next), segment_size);
         last = Some(record);
     }
     if deadline.expired() {
         return None;
     }
     last.map(|r| r.end)
+}
+
+/// Where a record that follows position `lsn` starts: `lsn` itself, or past the page header
+/// when `lsn` is the start of a page (a timeline's switch point, the end of a record, can
+/// be).
+pub fn past_page_header(lsn: Lsn, segment_size: u32) -> Lsn {
+    match lsn.0 {
+        l if !l.is_multiple_of(PAGE) => lsn,
+        l if l.is_multiple_of(u64::from(segment_size)) => Lsn(l + LONG_PAGE_HEADER),
+        l => Lsn(l + SHORT_PAGE_HEADER),
+    }
 }
 
 /// The record that ends exactly at `end` (MAXALIGNed, as the server's flush and receive

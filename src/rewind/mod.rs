@@ -39,7 +39,7 @@ use source::SourceSession;
 
 use crate::deadline::Deadline;
 use crate::instance::control::{ControlError, DbState};
-use crate::instance::{split_words, Instance};
+use crate::instance::{split_words, wal, Instance};
 use crate::ocf::params::Params;
 use crate::process::ToolError;
 
@@ -799,27 +799,36 @@ fn reclone_preview(
         return None;
     }
     let fork = decision::common_ancestor(&target.history, &source.history)?.at?;
-    // Reading the WAL costs about 0.2 s per 100 MB: not worth it when a rewind is cheaper
-    // even if the target's WAL filled every file it has.
-    let furthest = target.wal_segments.end_of_files(target.timeline())?;
-    if !session?
-        .estimate(fork, source, furthest, deadline)?
-        .prefers_reclone()
-    {
-        return None;
-    }
     let segment_size = u32::try_from(target.wal_segments.segment_size).ok()?;
-    let budget = deadline.at_most(deadline.remaining() / 4);
-    let end = crate::instance::wal::end_of_valid_wal(
-        &instance.datadir().join("pg_wal"),
-        target.timeline(),
-        fork,
-        segment_size,
-        &budget,
-    )?;
+    let pg_wal = instance.datadir().join("pg_wal");
+    let session = session?;
+    let reclone_preferred = |target_end| {
+        session
+            .estimate(fork, source, target_end, deadline)
+            .is_some_and(|e| e.prefers_reclone())
+    };
+    let end = if reclone_preferred(fork) {
+        // Cheaper even if the target wrote nothing past the fork: one record there proves
+        // it did, and every file it has bounds where its WAL ends (what is kept).
+        wal::read_record(
+            &pg_wal,
+            target.timeline(),
+            wal::past_page_header(fork, segment_size),
+            segment_size,
+        )
+        .ok()?;
+        target.wal_segments.end_of_files(target.timeline())?
+    } else if reclone_preferred(target.wal_segments.end_of_files(target.timeline())?) {
+        // It depends on how far the target's WAL goes: read it (about 0.2 s per 100 MB).
+        let budget = deadline.at_most(deadline.remaining() / 4);
+        wal::end_of_valid_wal(&pg_wal, target.timeline(), fork, segment_size, &budget)?
+    } else {
+        // A rewind is cheaper even if the target's WAL filled every file it has.
+        return None;
+    };
     let recovered = target.as_if_recovered(end);
     let preview = decision::decide(&recovered, source);
-    let estimate = estimate_for(&preview, source, session, deadline)?;
+    let estimate = estimate_for(&preview, source, Some(session), deadline)?;
     (matches!(preview, Decision::Rewind { .. }) && estimate.prefers_reclone())
         .then_some((recovered, preview))
 }

@@ -484,7 +484,12 @@ fn wal_needed_from_the_archive_is_restored() {
         !fork_segment_present(&lab, fork_point),
         "the fork point's segment is still in pg_wal: the test proves nothing"
     );
-    let report = rejoin(&lab, &settings(&lab.pg2));
+    // A database this small is as cheap to re-clone: this test is about pg_rewind.
+    let rewind_only = RewindSettings {
+        fallback: Fallback::None,
+        ..settings(&lab.pg2)
+    };
+    let report = rejoin(&lab, &rewind_only);
     assert_eq!(report.outcome, Outcome::Rewound, "{report:?}");
     assert_back_as_standby(&lab);
 }

@@ -372,6 +372,19 @@ fn a_short_divergence_on_a_large_database_prefers_the_rewind() {
     assert_eq!(e.rewind_bytes(), 82 << 20);
 }
 
+#[test]
+fn pg_rewind_bytes_weigh_half_again_as_much() {
+    // The rewind benchmark's large setting: about 1 GB either way, the re-clone is faster.
+    let e = CostEstimate {
+        source_wal: 944 << 20,
+        source_databases: 1082 << 20,
+        source_since_fork: 40 << 20,
+        target_since_fork: 0,
+    };
+    assert!(e.rewind_bytes() < e.reclone_bytes());
+    assert!(e.prefers_reclone());
+}
+
 // ---- invariants ----
 
 /// A chain of timelines 1..=n with increasing switchpoints.
