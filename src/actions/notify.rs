@@ -3,7 +3,9 @@
 //!
 //! pre-promote: every standby publishes where its WAL ends (`lsn_location-<rsc>`, PAF's
 //! `TL#LSN`), and the node to promote records the candidates (`nodes-<rsc>`), or notes an
-//! in-place recovery of the primary (`recover_primary-<rsc>`). post-promote clears them.
+//! in-place recovery of the primary (`recover_primary-<rsc>`) or a refused switchover
+//! (`cancel_switchover-<rsc>`). pre-demote and pre-stop clear the designated node's flags
+//! ahead of time; post-promote clears everything.
 
 use super::{Ctx, Outcome};
 use crate::election;
