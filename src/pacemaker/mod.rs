@@ -42,9 +42,8 @@ pub trait Cluster {
     /// The promotion score (`master-<rsc>`) of a node, if set.
     fn promotion_score(&self, node: &str) -> Result<Option<i64>, ClusterError>;
     fn set_promotion_score(&self, node: &str, score: i64) -> Result<(), ClusterError>;
-    /// A private attrd attribute (`attrd_updater -p`), never written to the CIB.
-    fn private_attribute(&self, name: &str, node: &str) -> Result<Option<String>, ClusterError>;
-    /// Several private attributes at once, each `(name, node)`; the answers in that order.
+    /// Private attrd attributes (`attrd_updater -p`, never written to the CIB), several at
+    /// once, each `(name, node)`; the answers in that order.
     fn private_attributes(
         &self,
         queries: &[(&str, &str)],
@@ -90,6 +89,15 @@ impl Tools<'_> {
         // -N always: on 2.1.5 a query without it answers for every node.
         self.tool("attrd_updater")
             .args(["-p", "-n", name, "-N", node])
+    }
+
+    /// One private attribute, `None` when it is not set.
+    fn private_attribute(&self, name: &str, node: &str) -> Result<Option<String>, ClusterError> {
+        let out = self.attrd(name, node).arg("-Q").run_status(self.deadline)?;
+        if !out.status.success() {
+            return Ok(None);
+        }
+        Ok(parse_attrd_value(&out.text).filter(|v| !v.is_empty()))
     }
 
     fn update_private(
@@ -159,14 +167,6 @@ impl Cluster for Tools<'_> {
             .args([self.promotion_arg().as_str(), "-N", node, "-v", &value])
             .run(self.deadline)?;
         Ok(())
-    }
-
-    fn private_attribute(&self, name: &str, node: &str) -> Result<Option<String>, ClusterError> {
-        let out = self.attrd(name, node).arg("-Q").run_status(self.deadline)?;
-        if !out.status.success() {
-            return Ok(None);
-        }
-        Ok(parse_attrd_value(&out.text).filter(|v| !v.is_empty()))
     }
 
     fn private_attributes(
