@@ -467,33 +467,7 @@ pub fn read_record(
     lsn: Lsn,
     segment_size: u32,
 ) -> Result<WalRecord, WalError> {
-    if !segment_size.is_power_of_two()
-        || !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&segment_size)
-    {
-        return Err(WalError::SegmentSize(segment_size));
-    }
-    let mut files = SegmentFiles {
-        dir: pg_wal,
-        timeline,
-        segment_size: u64::from(segment_size),
-        open: None,
-    };
-    let wal = Wal {
-        timeline,
-        segment_size: u64::from(segment_size),
-    };
-    match wal.read(lsn, &mut |page| files.page(page).map(Some)) {
-        Ok(record) => Ok(record),
-        Err(Failure::Source(e)) => Err(e),
-        Err(Failure::Invalid(source)) => {
-            let at = source.at();
-            Err(WalError::Invalid {
-                file: pg_wal.join(segment_file_name(timeline, at, segment_size)),
-                offset: at.0 % u64::from(segment_size),
-                source,
-            })
-        }
-    }
+    CachedReader::new(pg_wal, timeline, segment_size)?.read(lsn)
 }
 
 /// Where the valid WAL that continues from the record at `from` ends, as crash recovery
@@ -512,19 +486,19 @@ pub fn end_of_valid_wal(
     segment_size: u32,
     deadline: &Deadline,
 ) -> Option<Lsn> {
-    let mut reader = CachedReader::new(pg_wal, timeline, segment_size)?;
+    let mut reader = CachedReader::new(pg_wal, timeline, segment_size).ok()?;
     let segment = u64::from(segment_size);
     let mut at = past_page_header(from, segment_size);
     let mut last: Option<WalRecord> = None;
     while !deadline.expired() {
-        let Some(record) = reader.read(at) else {
+        let Ok(record) = reader.read(at) else {
             break;
         };
         if last.as_ref().is_some_and(|l| record.prev != l.lsn) {
             break;
         }
         let mut next = record.end.0;
-        if record.rmid == RM_XLOG_ID && record.info & 0xF0 == XLOG_SWITCH {
+        if record.rmid == RM_XLOG_ID && record.info & RMGR_INFO_MASK == XLOG_SWITCH {
             next = next.div_ceil(segment).saturating_mul(segment);
         }
         at = past_page_header(Lsn(next), segment_size);
@@ -558,12 +532,12 @@ pub fn record_ending_at(
     segment_size: u32,
     window: u64,
 ) -> Option<WalRecord> {
-    let mut reader = CachedReader::new(pg_wal, timeline, segment_size)?;
+    let mut reader = CachedReader::new(pg_wal, timeline, segment_size).ok()?;
     let lowest = end.0.saturating_sub(window);
     (lowest..end.0)
         .rev()
         .filter(|at| at.is_multiple_of(MAX_ALIGN))
-        .filter_map(|at| reader.read(Lsn(at)))
+        .filter_map(|at| reader.read(Lsn(at)).ok())
         .find(|record| record.end == end)
 }
 
@@ -577,13 +551,17 @@ struct CachedReader<'a> {
 }
 
 impl<'a> CachedReader<'a> {
-    fn new(pg_wal: &'a Path, timeline: TimelineId, segment_size: u32) -> Option<CachedReader<'a>> {
+    fn new(
+        pg_wal: &'a Path,
+        timeline: TimelineId,
+        segment_size: u32,
+    ) -> Result<CachedReader<'a>, WalError> {
         if !segment_size.is_power_of_two()
             || !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&segment_size)
         {
-            return None;
+            return Err(WalError::SegmentSize(segment_size));
         }
-        Some(CachedReader {
+        Ok(CachedReader {
             wal: Wal {
                 timeline,
                 segment_size: u64::from(segment_size),
@@ -598,8 +576,8 @@ impl<'a> CachedReader<'a> {
         })
     }
 
-    /// The valid record that starts at `lsn`, if there is one.
-    fn read(&mut self, lsn: Lsn) -> Option<WalRecord> {
+    /// The record that starts at `lsn`; an invalid one names the file and offset at fault.
+    fn read(&mut self, lsn: Lsn) -> Result<WalRecord, WalError> {
         let (files, recent) = (&mut self.files, &mut self.recent);
         let mut pages = |page: Lsn| -> Result<Option<Vec<u8>>, WalError> {
             if let Some((_, bytes)) = recent.iter().find(|(at, _)| *at == page) {
@@ -612,7 +590,23 @@ impl<'a> CachedReader<'a> {
             recent.push((page, bytes.clone()));
             Ok(Some(bytes))
         };
-        self.wal.read(lsn, &mut pages).ok()
+        match self.wal.read(lsn, &mut pages) {
+            Ok(record) => Ok(record),
+            Err(Failure::Source(e)) => Err(e),
+            Err(Failure::Invalid(source)) => {
+                let at = source.at();
+                let segment_size = self.wal.segment_size;
+                Err(WalError::Invalid {
+                    file: files.dir.join(segment_file_name(
+                        self.wal.timeline,
+                        at,
+                        u32::try_from(segment_size).unwrap_or(u32::MAX),
+                    )),
+                    offset: at.0 % segment_size,
+                    source,
+                })
+            }
+        }
     }
 }
 
