@@ -509,8 +509,24 @@ put_conf() { # into
     done
 }
 
+# finish_bare_path T0 T1 T2 LOG NAME: starts A as the bare paths do, waits until it streams,
+# and records the times (T0: the path began; T1..T2: the tool ran) and what the tool copied
+finish_bare_path() {
+    local t3
+    pg_start A
+    now
+    t3=$REPLY
+    wait_streaming
+    now
+    T_TOTAL=$(secs "$1" "$REPLY")
+    T_TOOL=$(secs "$2" "$3")
+    T_UP=$(secs "$1" "$t3")
+    cp "$4" "$LOGDIR/$5-$CURRENT.log"
+    COPIED=$(copied_mb "$4")
+    CHOSE=
+}
 path_pg_rewind() {
-    local t0 t1 t2 t3 log=$RUN/pg_rewind.log restore_opt=()
+    local t0 t1 t2 log=$RUN/pg_rewind.log restore_opt=()
     [[ $SETTING == small ]] && restore_opt=(--restore-target-wal)
     now
     t0=$REPLY
@@ -528,21 +544,11 @@ path_pg_rewind() {
     put_conf "$RUN/A"
     rm -f "$RUN/A/recovery.signal"
     as_pg touch "$RUN/A/standby.signal"
-    pg_start A
-    now
-    t3=$REPLY
-    wait_streaming
-    now
-    T_TOTAL=$(secs "$t0" "$REPLY")
-    T_TOOL=$(secs "$t1" "$t2")
-    T_UP=$(secs "$t0" "$t3")
-    cp "$log" "$LOGDIR/pg_rewind-$CURRENT.log"
-    COPIED=$(copied_mb "$log")
-    CHOSE=
+    finish_bare_path "$t0" "$t1" "$t2" "$log" pg_rewind
 }
 
 path_basebackup() {
-    local t0 t1 t2 t3 log=$RUN/basebackup.log
+    local t0 t1 t2 log=$RUN/basebackup.log
     now
     t0=$REPLY
     save_conf
@@ -561,17 +567,7 @@ path_basebackup() {
     mv "$RUN/A" "$RUN/A.old"
     mv "$RUN/A.clone" "$RUN/A"
     rm -rf "$RUN/A.old"
-    pg_start A
-    now
-    t3=$REPLY
-    wait_streaming
-    now
-    T_TOTAL=$(secs "$t0" "$REPLY")
-    T_TOOL=$(secs "$t1" "$t2")
-    T_UP=$(secs "$t0" "$t3")
-    cp "$log" "$LOGDIR/basebackup-$CURRENT.log"
-    COPIED=$(copied_mb "$log")
-    CHOSE=
+    finish_bare_path "$t0" "$t1" "$t2" "$log" basebackup
 }
 
 # A holds B's data: same sum of balances once A replayed all B has (checked untimed).

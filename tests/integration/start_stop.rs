@@ -141,13 +141,20 @@ fn first_start_of_clean_primary_sets_promotion_score() {
     }
 }
 
+/// The first start of a cleanly shut down primary, pg1, in a partition where pg2 already has
+/// promotion score `pg2_score`.
+fn first_start_beside(pg2_score: &str) -> Pg {
+    let pg = Pg::primary("pg1");
+    pg.fake().set_partition(&["pg1", "pg2"]);
+    pg.fake().set_promotion_score(RSC, "pg2", pg2_score);
+    agent().on(&pg).action("start").expect(0);
+    pg
+}
+
 /// A negative score is a node that must not be promoted: it does not count as a candidate.
 #[test]
 fn first_start_sets_score_when_other_scores_are_negative() {
-    let pg = Pg::primary("pg1");
-    pg.fake().set_partition(&["pg1", "pg2"]);
-    pg.fake().set_promotion_score(RSC, "pg2", "-1");
-    agent().on(&pg).action("start").expect(0);
+    let pg = first_start_beside("-1");
     assert_eq!(pg.fake().promotion_score(RSC, "pg1").as_deref(), Some("2"));
 }
 
@@ -155,19 +162,13 @@ fn first_start_sets_score_when_other_scores_are_negative() {
 /// primary still takes precedence.
 #[test]
 fn first_start_of_clean_primary_outranks_a_standbys_first_start() {
-    let pg = Pg::primary("pg1");
-    pg.fake().set_partition(&["pg1", "pg2"]);
-    pg.fake().set_promotion_score(RSC, "pg2", "1");
-    agent().on(&pg).action("start").expect(0);
+    let pg = first_start_beside("1");
     assert_eq!(pg.fake().promotion_score(RSC, "pg1").as_deref(), Some("2"));
 }
 
 #[test]
 fn first_start_sets_no_score_when_another_node_has_one() {
-    let pg = Pg::primary("pg1");
-    pg.fake().set_partition(&["pg1", "pg2"]);
-    pg.fake().set_promotion_score(RSC, "pg2", "1000");
-    agent().on(&pg).action("start").expect(0);
+    let pg = first_start_beside("1000");
     assert_eq!(
         pg.fake().promotion_score(RSC, "pg1"),
         None,

@@ -230,6 +230,17 @@ wait_replayed() {
 # PGDATA) at PORT and reload: a closed port (5999) stops its WAL receiver for good (unlike a
 # SIGSTOP, it cannot catch up from its socket buffer later); 5432 reattaches it.
 NODE_CONF=/var/lib/postgresql/15/pgha-node.conf
+# stale_standby PRIMARY STALE OTHER TABLE: TABLE gets 100 rows through the VIP (from OTHER),
+# STALE replays them and is detached (primary_conninfo at a closed port), then 1000 more
+# rows go to the primary: STALE is left with 100 of 1100
+stale_standby() {
+  local p=$1 l=$2 g=$3 t=$4
+  sql_vip "$g" "create table $t(v int); insert into $t select generate_series(1, 100)" \
+    || fatal "write through the VIP"
+  require "$l replayed the first 100 rows" wait_replayed "$l" "$(current_lsn "$p")"
+  require "$l detached (primary_conninfo at a closed port)" detach_standby "$p" "$l"
+  sql_vip "$g" "insert into $t select generate_series(101, 1100)" || fatal "write 1000 rows on $p"
+}
 standby_upstream_port() {    # (a stopped instance reads it at its next start)
   h exec "$1" sed -i "s/port=[0-9]*/port=$2/" "$NODE_CONF" || return 1
   if h exec "$1" test -S /run/postgresql/.s.PGSQL.5432; then psql_on "$1" "select pg_reload_conf()" >/dev/null; fi

@@ -14,12 +14,7 @@ source "$(dirname "$0")/../lib/common.sh"
 scenario_begin
 pgha_cluster_up_eligible
 p=$PRIMARY; l=$(echo "$STANDBYS" | cut -d' ' -f1); g=$(echo "$STANDBYS" | cut -d' ' -f2)
-sql_vip "$g" "create table t20(v int); insert into t20 select generate_series(1, 100)" \
-  || fatal "write through the VIP"
-require "$l and $g replayed the first 100 rows" wait_replayed "$l" "$(current_lsn "$p")"
-
-require "$l detached (primary_conninfo at a closed port), $p sees it gone" detach_standby "$p" "$l"
-sql_vip "$g" "insert into t20 select generate_series(101, 1100)" || fatal "write 1000 rows on $p"
+stale_standby "$p" "$l" "$g" t20
 lsn=$(current_lsn "$p")
 require "$g replayed the 1000 new rows (up to $lsn)" wait_replayed "$g" "$lsn"
 check "$l has only the first 100 rows (got $(count_rows "$l" t20))" test "$(count_rows "$l" t20)" = 100

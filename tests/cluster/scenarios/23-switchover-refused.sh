@@ -15,11 +15,7 @@ source "$(dirname "$0")/../lib/common.sh"
 scenario_begin
 pgha_cluster_up_eligible
 p=$PRIMARY; t=$(echo "$STANDBYS" | cut -d' ' -f2); o=$(echo "$STANDBYS" | cut -d' ' -f1)
-sql_vip "$o" "create table t23(v int); insert into t23 select generate_series(1, 100)" \
-  || fatal "write through the VIP"
-require "$t replayed the first rows" wait_replayed "$t" "$(current_lsn "$p")"
-require "$t detached (primary_conninfo at a closed port)" detach_standby "$p" "$t"
-sql_vip "$o" "insert into t23 select generate_series(101, 1100)" || fatal "write 1000 rows on $p"
+stale_standby "$p" "$t" "$o" t23
 
 t0=$(now); rc=0
 # --wait: pcs returns once the cluster settled; the move cannot succeed (rc != 0 expected)

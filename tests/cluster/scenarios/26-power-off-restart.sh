@@ -16,11 +16,7 @@ source "$(dirname "$0")/../lib/common.sh"
 scenario_begin
 pgha_cluster_up
 p=$PRIMARY; l=$(echo "$STANDBYS" | cut -d' ' -f1); g=$(echo "$STANDBYS" | cut -d' ' -f2)
-sql_vip "$g" "create table t26(v int); insert into t26 select generate_series(1, 100)" \
-  || fatal "write through the VIP"
-require "$l replayed the first 100 rows" wait_replayed "$l" "$(current_lsn "$p")"
-require "$l detached (primary_conninfo at a closed port)" detach_standby "$p" "$l"
-sql_vip "$g" "insert into t26 select generate_series(101, 1100)" || fatal "write 1000 rows on $p"
+stale_standby "$p" "$l" "$g" t26
 require "$g replayed the 1000 new rows" wait_replayed "$g" "$(current_lsn "$p")"
 check "$l is stale: 100 rows" test "$(count_rows "$l" t26)" = 100
 
