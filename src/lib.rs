@@ -15,6 +15,7 @@ pub mod ocf;
 pub mod pacemaker;
 pub mod process;
 pub mod rewind;
+pub mod safe_fs;
 
 use std::ffi::OsString;
 use std::io::Write;

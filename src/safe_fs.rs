@@ -1,0 +1,377 @@
+//! Files in places the `postgres` account can write, handled by root without following its
+//! links.
+//!
+//! pgha runs as root. PGDATA, its parent and the kept-WAL folders belong to the system user,
+//! who can plant a symbolic link, a FIFO or a huge file under any name pgha uses there. So
+//! every access here is relative to an open directory handle, one name at a time, with
+//! `O_NOFOLLOW`; what is opened is checked to be the kind of file expected; modes and owners
+//! are set on the open handle (`fchmod`, `fchown`), never by path; reads are bounded and
+//! non-blocking. A file is replaced by writing a new one under a temporary name (`O_EXCL`)
+//! and renaming it over the old name: the rename replaces a planted link, never what it
+//! points to.
+//!
+//! Only the directory a handle is opened from ([`Dir::open`]) is a path: it is one the
+//! administrator configured (the data directory, `rewind_keep_dir`), and may go through links
+//! the administrator made.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat, renameat, renameat2, AtFlags, OFlag, RenameFlags};
+use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, FileStat, Mode, SFlag};
+use nix::unistd::{fchown, linkat, unlinkat, Gid, Uid, UnlinkatFlags};
+
+/// Who a created file or folder belongs to; `None` where it is: keep the creator (root, or
+/// the user running the tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pub uid: Uid,
+    pub gid: Gid,
+}
+
+/// An open directory, and the path it was reached by (for messages only).
+#[derive(Debug)]
+pub struct Dir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// The kind of a directory entry, read without following it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+fn errno(e: Errno) -> io::Error {
+    io::Error::from_raw_os_error(e as i32)
+}
+
+fn invalid(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what)
+}
+
+/// `name` must be one path component: a name in the directory, never a way out of it.
+fn component(name: &str) -> io::Result<&str> {
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{name:?} is not a plain file name"),
+        ));
+    }
+    Ok(name)
+}
+
+fn kind_of(stat: &FileStat) -> Kind {
+    match SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT {
+        SFlag::S_IFREG => Kind::File,
+        SFlag::S_IFDIR => Kind::Dir,
+        SFlag::S_IFLNK => Kind::Symlink,
+        _ => Kind::Other,
+    }
+}
+
+impl Dir {
+    /// Opens the directory at `path`, as configured.
+    pub fn open(path: &Path) -> io::Result<Dir> {
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let fd = openat(None, path, flags, Mode::empty()).map_err(errno)?;
+        Ok(Dir {
+            // SAFETY: `openat` returned a new descriptor that nothing else owns.
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            path: path.to_owned(),
+        })
+    }
+
+    /// The directory holding `path`, and `path`'s last component.
+    pub fn parent_of(path: &Path) -> io::Result<(Dir, String)> {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| invalid(format!("{} has no usable last component", path.display())))?;
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        Ok((
+            Dir::open(parent.unwrap_or(Path::new(".")))?,
+            name.to_owned(),
+        ))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path of an entry, for messages.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    fn raw(&self) -> Option<i32> {
+        Some(self.fd.as_raw_fd())
+    }
+
+    fn open_at(&self, name: &str, flags: OFlag, mode: u32) -> io::Result<File> {
+        let flags = flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let mode = Mode::from_bits_truncate(mode);
+        let fd = openat(self.raw(), component(name)?, flags, mode).map_err(errno)?;
+        // SAFETY: `openat` returned a new descriptor that nothing else owns.
+        Ok(unsafe { File::from_raw_fd(fd) })
+    }
+
+    /// The kind of the entry `name`, `None` when there is none.
+    pub fn kind(&self, name: &str) -> io::Result<Option<Kind>> {
+        match fstatat(self.raw(), component(name)?, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(stat) => Ok(Some(kind_of(&stat))),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(errno(e)),
+        }
+    }
+
+    /// Opens the subdirectory `name`; a link there is refused.
+    pub fn open_dir(&self, name: &str) -> io::Result<Dir> {
+        let file = self.open_at(name, OFlag::O_RDONLY | OFlag::O_DIRECTORY, 0)?;
+        Ok(Dir {
+            fd: OwnedFd::from(file),
+            path: self.join(name),
+        })
+    }
+
+    /// Creates the subdirectory `name` (it must not exist), with `mode` and `owner` set on
+    /// the open handle.
+    pub fn create_dir(&self, name: &str, mode: u32, owner: Option<Owner>) -> io::Result<Dir> {
+        mkdirat(self.raw(), component(name)?, Mode::S_IRWXU).map_err(errno)?;
+        let dir = self.open_dir(name)?;
+        dir.set_owner_and_mode(mode, owner)?;
+        Ok(dir)
+    }
+
+    /// The subdirectory `name`, created as [`Dir::create_dir`] does when missing; one that
+    /// already exists keeps its owner and mode.
+    pub fn ensure_dir(&self, name: &str, mode: u32, owner: Option<Owner>) -> io::Result<Dir> {
+        match self.create_dir(name, mode, owner) {
+            Err(e) if e.raw_os_error() == Some(Errno::EEXIST as i32) => self.open_dir(name),
+            other => other,
+        }
+    }
+
+    /// Sets this directory's own mode and owner (on the handle).
+    pub fn set_owner_and_mode(&self, mode: u32, owner: Option<Owner>) -> io::Result<()> {
+        set_owner_and_mode(self.fd.as_raw_fd(), mode, owner)
+    }
+
+    /// This directory's permission bits.
+    pub fn mode(&self) -> io::Result<u32> {
+        Ok(fstat(self.fd.as_raw_fd()).map_err(errno)?.st_mode & 0o7777)
+    }
+
+    /// This directory's owner.
+    pub fn owner(&self) -> io::Result<Owner> {
+        let stat = fstat(self.fd.as_raw_fd()).map_err(errno)?;
+        Ok(Owner {
+            uid: Uid::from_raw(stat.st_uid),
+            gid: Gid::from_raw(stat.st_gid),
+        })
+    }
+
+    /// Opens the regular file `name` for reading: a link, a FIFO or a device is refused, and
+    /// the open never blocks.
+    pub fn open_file(&self, name: &str) -> io::Result<(File, FileStat)> {
+        let file = self.open_at(name, OFlag::O_RDONLY | OFlag::O_NONBLOCK, 0)?;
+        let stat = fstat(file.as_raw_fd()).map_err(errno)?;
+        if kind_of(&stat) != Kind::File {
+            return Err(invalid(format!(
+                "{} is not a regular file",
+                self.join(name).display()
+            )));
+        }
+        Ok((file, stat))
+    }
+
+    /// The content of the regular file `name`, refused when larger than `limit` bytes.
+    pub fn read(&self, name: &str, limit: u64) -> io::Result<Vec<u8>> {
+        let (file, _) = self.open_file(name)?;
+        let mut content = Vec::new();
+        file.take(limit.saturating_add(1))
+            .read_to_end(&mut content)?;
+        if content.len() as u64 > limit {
+            return Err(invalid(format!(
+                "{} is larger than {limit} bytes",
+                self.join(name).display()
+            )));
+        }
+        Ok(content)
+    }
+
+    /// [`Dir::read`] as text.
+    pub fn read_string(&self, name: &str, limit: u64) -> io::Result<String> {
+        String::from_utf8(self.read(name, limit)?)
+            .map_err(|_| invalid(format!("{} is not UTF-8 text", self.join(name).display())))
+    }
+
+    /// Creates the file `name`, which must not exist, with `mode` and `owner` set on the
+    /// handle before anything is written.
+    pub fn create_file(&self, name: &str, mode: u32, owner: Option<Owner>) -> io::Result<File> {
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL;
+        let file = self.open_at(name, flags, 0o600)?;
+        set_owner_and_mode(file.as_raw_fd(), mode, owner)?;
+        Ok(file)
+    }
+
+    /// Writes `name` durably as a new file (a temporary one renamed over it, then the
+    /// directory synced): whatever was there before, a link included, is replaced.
+    pub fn write_file(
+        &self,
+        name: &str,
+        content: &[u8],
+        mode: u32,
+        owner: Option<Owner>,
+    ) -> io::Result<()> {
+        let tmp = format!(".{}.pgha-tmp", component(name)?);
+        self.remove_file(&tmp)?;
+        let mut file = self.create_file(&tmp, mode, owner)?;
+        let written = file.write_all(content).and_then(|()| file.sync_all());
+        if let Err(e) = written.and_then(|()| self.rename(&tmp, name)) {
+            let _ = self.remove_file(&tmp);
+            return Err(e);
+        }
+        self.sync()
+    }
+
+    /// Copies the regular file `name` of `from` to a new file `to` here, with the source's
+    /// mode and `owner` (the source's owner when `None`), synced; returns its size.
+    pub fn copy_file(
+        &self,
+        from: &Dir,
+        name: &str,
+        to: &str,
+        owner: Option<Owner>,
+    ) -> io::Result<u64> {
+        let (mut source, stat) = from.open_file(name)?;
+        let owner = owner.or(Some(Owner {
+            uid: Uid::from_raw(stat.st_uid),
+            gid: Gid::from_raw(stat.st_gid),
+        }));
+        let mut copy = self.create_file(to, stat.st_mode & 0o7777, owner)?;
+        let size = io::copy(&mut source, &mut copy)?;
+        copy.sync_all()?;
+        Ok(size)
+    }
+
+    /// A hard link `to` here to the regular file `name` of `from` (never to a link).
+    pub fn hard_link(&self, from: &Dir, name: &str, to: &str) -> io::Result<()> {
+        if from.kind(name)? != Some(Kind::File) {
+            return Err(invalid(format!(
+                "{} is not a regular file",
+                from.join(name).display()
+            )));
+        }
+        linkat(
+            from.raw(),
+            component(name)?,
+            self.raw(),
+            component(to)?,
+            AtFlags::empty(),
+        )
+        .map_err(errno)
+    }
+
+    /// Removes the entry `name` if it is not a directory; a missing one is fine.
+    pub fn remove_file(&self, name: &str) -> io::Result<()> {
+        match unlinkat(self.raw(), component(name)?, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(errno(e)),
+        }
+    }
+
+    /// Removes the entry `name`, a whole tree if it is a directory (links inside are removed,
+    /// never followed); a missing one is fine.
+    pub fn remove_tree(&self, name: &str) -> io::Result<()> {
+        if self.kind(name)? != Some(Kind::Dir) {
+            return self.remove_file(name);
+        }
+        let dir = self.open_dir(name)?;
+        for entry in dir.entries()? {
+            dir.remove_tree(&entry)?;
+        }
+        match unlinkat(self.raw(), component(name)?, UnlinkatFlags::RemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(errno(e)),
+        }
+    }
+
+    /// Renames `from` to `to`, both in this directory.
+    pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        renameat(self.raw(), component(from)?, self.raw(), component(to)?).map_err(errno)
+    }
+
+    /// Renames `from` here to `to` in `into` (same file system), never replacing anything.
+    pub fn move_to(&self, from: &str, into: &Dir, to: &str) -> io::Result<()> {
+        renameat2(
+            self.raw(),
+            component(from)?,
+            into.raw(),
+            component(to)?,
+            RenameFlags::RENAME_NOREPLACE,
+        )
+        .map_err(errno)
+    }
+
+    /// Swaps the entries `a` and `b` in one step: at every instant both names exist.
+    pub fn exchange(&self, a: &str, b: &str) -> io::Result<()> {
+        renameat2(
+            self.raw(),
+            component(a)?,
+            self.raw(),
+            component(b)?,
+            RenameFlags::RENAME_EXCHANGE,
+        )
+        .map_err(errno)
+    }
+
+    /// The names in this directory, `.` and `..` left out.
+    pub fn entries(&self) -> io::Result<Vec<String>> {
+        let fd = nix::unistd::dup(self.fd.as_raw_fd()).map_err(errno)?;
+        let mut listing = nix::dir::Dir::from_fd(fd).map_err(errno)?;
+        let mut names = Vec::new();
+        for entry in listing.iter() {
+            let entry = entry.map_err(errno)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name != "." && name != ".." {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
+    /// fsync of the directory, so the creations, renames and removals in it survive a crash.
+    pub fn sync(&self) -> io::Result<()> {
+        nix::unistd::fsync(self.fd.as_raw_fd()).map_err(errno)
+    }
+}
+
+fn set_owner_and_mode(fd: i32, mode: u32, owner: Option<Owner>) -> io::Result<()> {
+    if let Some(owner) = owner {
+        fchown(fd, Some(owner.uid), Some(owner.gid)).map_err(errno)?;
+    }
+    fchmod(fd, Mode::from_bits_truncate(mode)).map_err(errno)
+}
+
+/// Reads the regular file at `path` as [`Dir::read`] does: its folder is opened as given,
+/// its last component is never followed.
+pub fn read_path(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let (dir, name) = Dir::parent_of(path)?;
+    dir.read(&name, limit)
+}
+
+/// [`read_path`] as text.
+pub fn read_path_string(path: &Path, limit: u64) -> io::Result<String> {
+    let (dir, name) = Dir::parent_of(path)?;
+    dir.read_string(&name, limit)
+}
+
+#[cfg(test)]
+mod tests;
