@@ -19,6 +19,7 @@ use std::time::Duration;
 use nix::unistd::{Gid, Uid, User};
 
 use crate::deadline::Deadline;
+use crate::safe_fs::Owner;
 
 /// An OS account to run children as, resolved before any fork.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +67,15 @@ impl RunAs {
     /// Whether children must switch to this user: only root can, and needs to.
     pub fn needs_switch(&self) -> bool {
         Uid::effective().is_root() && !self.uid.is_root()
+    }
+
+    /// Who the files pgha creates for this user belong to: this user when pgha runs as root,
+    /// else whoever runs it (the tests).
+    pub fn owner(&self) -> Option<Owner> {
+        self.needs_switch().then_some(Owner {
+            uid: self.uid,
+            gid: self.gid,
+        })
     }
 }
 

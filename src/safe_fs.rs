@@ -20,9 +20,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, renameat, renameat2, AtFlags, OFlag, RenameFlags};
+use nix::fcntl::{openat, readlinkat, renameat, renameat2, AtFlags, OFlag, RenameFlags};
 use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, FileStat, Mode, SFlag};
-use nix::unistd::{fchown, linkat, unlinkat, Gid, Uid, UnlinkatFlags};
+use nix::unistd::{fchown, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 
 /// Who a created file or folder belongs to; `None` where it is: keep the creator (root, or
 /// the user running the tests).
@@ -88,6 +88,24 @@ impl Dir {
         })
     }
 
+    /// Opens the directory at `path` and checks that `owner` (when given) owns it: a data
+    /// directory swapped for a link to some other user's folder is refused.
+    pub fn open_owned(path: &Path, owner: Option<Owner>) -> io::Result<Dir> {
+        let dir = Dir::open(path)?;
+        if let Some(owner) = owner {
+            let found = dir.owner()?;
+            if found.uid != owner.uid {
+                return Err(invalid(format!(
+                    "{} belongs to uid {}, not to uid {}",
+                    path.display(),
+                    found.uid,
+                    owner.uid
+                )));
+            }
+        }
+        Ok(dir)
+    }
+
     /// The directory holding `path`, and `path`'s last component.
     pub fn parent_of(path: &Path) -> io::Result<(Dir, String)> {
         let name = path
@@ -99,6 +117,14 @@ impl Dir {
             Dir::open(parent.unwrap_or(Path::new(".")))?,
             name.to_owned(),
         ))
+    }
+
+    /// A second handle on the same directory.
+    pub fn try_clone(&self) -> io::Result<Dir> {
+        Ok(Dir {
+            fd: self.fd.try_clone()?,
+            path: self.path.clone(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -129,6 +155,16 @@ impl Dir {
             Err(Errno::ENOENT) => Ok(None),
             Err(e) => Err(errno(e)),
         }
+    }
+
+    /// When the entry `name` (not followed) last changed.
+    pub fn modified(&self, name: &str) -> io::Result<std::time::SystemTime> {
+        let stat =
+            fstatat(self.raw(), component(name)?, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(errno)?;
+        let secs = u64::try_from(stat.st_mtime).unwrap_or(0);
+        Ok(std::time::UNIX_EPOCH
+            .checked_add(std::time::Duration::from_secs(secs))
+            .unwrap_or(std::time::UNIX_EPOCH))
     }
 
     /// Opens the subdirectory `name`; a link there is refused.
@@ -261,6 +297,45 @@ impl Dir {
         Ok(size)
     }
 
+    /// Copies the entry `name` of `from` to a new entry `to` here: a regular file, a link
+    /// (as a link, never followed) or a whole folder, with the source's modes; owned by
+    /// `owner`, else by the source's owners. `Ok(false)` when `from` has no such entry.
+    pub fn copy_tree(
+        &self,
+        from: &Dir,
+        name: &str,
+        to: &str,
+        owner: Option<Owner>,
+    ) -> io::Result<bool> {
+        match from.kind(name)? {
+            None => Ok(false),
+            Some(Kind::File) => self.copy_file(from, name, to, owner).map(|_| true),
+            Some(Kind::Symlink) => {
+                let target = readlinkat(from.raw(), component(name)?).map_err(errno)?;
+                symlinkat(target.as_os_str(), self.raw(), component(to)?).map_err(errno)?;
+                Ok(true)
+            }
+            Some(Kind::Dir) => {
+                let source = from.open_dir(name)?;
+                let stat = fstat(source.fd.as_raw_fd()).map_err(errno)?;
+                let owner = owner.or(Some(Owner {
+                    uid: Uid::from_raw(stat.st_uid),
+                    gid: Gid::from_raw(stat.st_gid),
+                }));
+                let copy = self.create_dir(to, stat.st_mode & 0o7777, owner)?;
+                for entry in source.entries()? {
+                    copy.copy_tree(&source, &entry, &entry, owner)?;
+                }
+                copy.sync()?;
+                Ok(true)
+            }
+            Some(Kind::Other) => Err(invalid(format!(
+                "{} is neither a file, a folder nor a link",
+                from.join(name).display()
+            ))),
+        }
+    }
+
     /// A hard link `to` here to the regular file `name` of `from` (never to a link).
     pub fn hard_link(&self, from: &Dir, name: &str, to: &str) -> io::Result<()> {
         if from.kind(name)? != Some(Kind::File) {
@@ -365,6 +440,12 @@ fn set_owner_and_mode(fd: i32, mode: u32, owner: Option<Owner>) -> io::Result<()
 pub fn read_path(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     let (dir, name) = Dir::parent_of(path)?;
     dir.read(&name, limit)
+}
+
+/// Opens the regular file at `path` as [`Dir::open_file`] does.
+pub fn open_path(path: &Path) -> io::Result<(File, FileStat)> {
+    let (dir, name) = Dir::parent_of(path)?;
+    dir.open_file(&name)
 }
 
 /// [`read_path`] as text.

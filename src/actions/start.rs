@@ -1,5 +1,7 @@
 //! start: always as a standby (`paf.md` §2.5).
 
+use std::time::Duration;
+
 use super::{rejoin, validate, Ctx, Outcome};
 use crate::error::{Error, Result};
 use crate::instance::state::InstanceState;
@@ -35,14 +37,7 @@ pub fn start(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
 
     instance.write_standby_signal()?;
     log::info!("starting instance \"{name}\" as a standby");
-    // A re-clone's replaced directory goes while the server starts (unlinking a gigabyte
-    // takes about 0.5 s), and before this action ends.
-    let removal = rejoined.map(|report| std::thread::spawn(move || report.remove_replaced()));
-    let started = instance.pg_ctl_start(&ctx.deadline);
-    if let Some(removal) = removal {
-        let _ = removal.join();
-    }
-    started?;
+    instance.pg_ctl_start(&ctx.deadline)?;
     match instance.settled_state(&ctx.deadline)? {
         InstanceState::Standby => log::info!("instance \"{name}\" started"),
         other => {
@@ -50,6 +45,10 @@ pub fn start(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
                 "instance \"{name}\" is not running as a standby after start: {other:?}"
             )))
         }
+    }
+    // A re-clone's replaced directory goes only once the new standby streams.
+    if let Some(report) = rejoined.filter(|r| r.replaced.is_some()) {
+        report.settle_replaced(streams_soon(ctx, instance));
     }
     // The instance runs as asked; a score we could not set is worth a warning, not a
     // failed start that Pacemaker would answer with a restart.
@@ -68,6 +67,26 @@ pub fn start(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
     }
     Ok(Outcome::new(OcfStatus::Success))
 }
+
+/// Whether the standby just started streams within a few seconds (and the action's time).
+fn streams_soon(ctx: &Ctx, instance: &Instance) -> bool {
+    let wait = ctx
+        .deadline
+        .at_most(ctx.deadline.remaining().min(STREAMING_WAIT) / 2);
+    wait.poll(
+        "the WAL receiver to stream",
+        Duration::from_millis(20),
+        || {
+            let status = instance.wal_receiver(&wait)?;
+            Ok((status.as_deref() == Some("streaming")).then_some(()))
+        },
+    )
+    .is_ok()
+}
+
+/// How long start looks for a re-cloned standby's streaming before it keeps the replaced
+/// data directory instead of removing it.
+const STREAMING_WAIT: Duration = Duration::from_secs(10);
 
 /// First-start score of a cleanly shut down primary (PAF's rule, which writes 1).
 const FORMER_PRIMARY_SCORE: i64 = 2;

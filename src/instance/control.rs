@@ -23,7 +23,6 @@
 #![deny(clippy::indexing_slicing)]
 
 use std::fmt;
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -282,13 +281,13 @@ pub fn read(datadir: &Path) -> Result<ControlFile, ControlError> {
     read_file(&datadir.join(PATH_IN_DATADIR))
 }
 
-/// Reads and decodes a control file at any path (a copy, say). Reads at most 8192 bytes.
+/// Reads and decodes a control file at any path (a copy, say): a regular file, of which it
+/// reads at most 8192 bytes.
 pub fn read_file(path: &Path) -> Result<ControlFile, ControlError> {
     let mut bytes = Vec::with_capacity(FILE_SIZE);
-    let result = File::open(path).and_then(|file| {
-        // FILE_SIZE is 8192: the cast cannot truncate.
-        file.take(FILE_SIZE as u64).read_to_end(&mut bytes)
-    });
+    // A link, a FIFO or a device is refused. FILE_SIZE is 8192: the cast cannot truncate.
+    let result = crate::safe_fs::open_path(path)
+        .and_then(|(file, _)| file.take(FILE_SIZE as u64).read_to_end(&mut bytes));
     match result {
         Ok(_) => decode(&bytes).map_err(|source| ControlError::Invalid {
             path: path.into(),

@@ -11,7 +11,7 @@ pub mod state;
 pub mod wal;
 
 use std::cell::RefCell;
-use std::os::unix::fs::{chown, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::lsn::{Lsn, TimelineId};
 use crate::ocf::params::Params;
 use crate::process::{Cmd, RunAs};
+use crate::safe_fs::{read_path_string, Dir};
 use control::ControlFile;
 use postmaster::Postmaster;
 use sql::{Session, SqlError, Target};
@@ -29,6 +30,13 @@ use state::{InstanceState, SqlProbe};
 /// The oldest major version pgha manages: `standby.signal` and recovery settings in the
 /// main configuration came with PostgreSQL 12.
 pub const MIN_MAJOR: u32 = 12;
+
+/// The most pgha reads of a small file the system user controls (`PG_VERSION`,
+/// `postmaster.pid`): far more than PostgreSQL writes there, far less than memory.
+pub const SMALL_FILE: u64 = 64 * 1024;
+
+/// The most pgha reads of a timeline history file: one line per timeline switch.
+pub const HISTORY_FILE: u64 = 16 * 1024 * 1024;
 
 /// How often transitional states are looked at again.
 const POLL: Duration = Duration::from_millis(100);
@@ -87,7 +95,7 @@ impl Instance {
             ));
         }
         let version_file = params.datadir.join("PG_VERSION");
-        let version = std::fs::read_to_string(&version_file).map_err(|e| {
+        let version = read_path_string(&version_file, SMALL_FILE).map_err(|e| {
             (
                 Some(Absence::PgVersion),
                 Error::LocalSetup(format!("could not read {}: {e}", version_file.display())),
@@ -332,7 +340,7 @@ impl Instance {
             .datadir()
             .join("pg_wal")
             .join(format!("{timeline:08X}.history"));
-        let text = std::fs::read_to_string(&path)
+        let text = read_path_string(&path, HISTORY_FILE)
             .map_err(|e| Error::io(format!("could not read {}", path.display()), e))?;
         let history = crate::rewind::decision::History::parse(timeline, &text)
             .map_err(|e| Error::State(e.to_string()))?;
@@ -371,22 +379,21 @@ impl Instance {
         }
     }
 
-    /// Writes `standby.signal`, so the next start is a standby's.
+    /// The data directory, opened for changes: it must belong to the system user.
+    pub fn data_dir_handle(&self) -> Result<Dir> {
+        Dir::open_owned(self.datadir(), self.user.owner())
+            .map_err(|e| Error::io(format!("could not open {}", self.datadir().display()), e))
+    }
+
+    /// Writes `standby.signal`, so the next start is a standby's (a new file: a link planted
+    /// under that name is replaced, never followed).
     pub fn write_standby_signal(&self) -> Result<()> {
-        let path = self.datadir().join("standby.signal");
-        std::fs::write(&path, b"")
-            .map_err(|e| Error::io(format!("could not write {}", path.display()), e))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| Error::io(format!("could not chmod {}", path.display()), e))?;
-        if self.user.needs_switch() {
-            chown(
-                &path,
-                Some(self.user.uid.as_raw()),
-                Some(self.user.gid.as_raw()),
-            )
-            .map_err(|e| Error::io(format!("could not chown {}", path.display()), e))?;
-        }
-        Ok(())
+        self.data_dir_handle()?
+            .write_file("standby.signal", b"", 0o600, self.user.owner())
+            .map_err(|e| {
+                let path = self.datadir().join("standby.signal");
+                Error::io(format!("could not write {}", path.display()), e)
+            })
     }
 
     /// `pg_ctl start`, until the server is up.

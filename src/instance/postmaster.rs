@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use crate::safe_fs::read_path_string;
+
 use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
@@ -17,7 +19,8 @@ pub enum Postmaster {
 
 impl Postmaster {
     pub fn probe(datadir: &Path) -> Postmaster {
-        let Ok(content) = std::fs::read_to_string(datadir.join("postmaster.pid")) else {
+        let Ok(content) = read_path_string(&datadir.join("postmaster.pid"), super::SMALL_FILE)
+        else {
             return Postmaster::NotRunning;
         };
         let Some(pid) = parse_pid_file(&content) else {
@@ -42,7 +45,8 @@ impl Postmaster {
     /// whose `postmaster.pid` says it is up (`ready`, or `standby` for a standby without
     /// hot_standby).
     pub fn is_up(datadir: &Path, since: std::time::SystemTime) -> bool {
-        let Ok(content) = std::fs::read_to_string(datadir.join("postmaster.pid")) else {
+        let Ok(content) = read_path_string(&datadir.join("postmaster.pid"), super::SMALL_FILE)
+        else {
             return false;
         };
         let fresh = pid_file_start(&content).is_some_and(|started| {

@@ -1261,8 +1261,8 @@ impl SegmentFiles<'_> {
             lsn,
             u32::try_from(self.segment_size).unwrap_or(u32::MAX),
         ));
-        let file = match File::open(&path) {
-            Ok(file) => file,
+        let file = match crate::safe_fs::open_path(&path) {
+            Ok((file, _)) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(WalError::Missing { file: path, lsn })
             }

@@ -216,10 +216,40 @@ pub const PARAMS: &[ParamDef] = &[
         longdesc: "Each rewind or re-clone saves, in a dated folder under this directory, the \
                    node's WAL from the fork point on (the transactions it discards; read them \
                    with pg_waldump), its pg_control and its own configuration files. Defaults \
-                   to pgha-rewind next to the data directory. Never cleaned by pgha: mind the \
-                   disk space.",
+                   to pgha-rewind next to the data directory. Folders are owned by \
+                   system_user, mode 0700; old ones are removed after each successful rewind \
+                   (rewind_keep_count, rewind_keep_days), and `pgha kept` lists and removes \
+                   them by hand.",
+    },
+    ParamDef {
+        name: "rewind_keep_count",
+        kind: ParamType::Integer,
+        default: Some("3"),
+        unique: false,
+        reloadable: true,
+        shortdesc: "How many kept folders of this node stay",
+        longdesc: "After a successful rewind or re-clone, this node's folders in \
+                   rewind_keep_dir beyond the newest rewind_keep_count are removed, with the \
+                   replaced data directory one may hold. Set a large number to keep them all.",
+    },
+    ParamDef {
+        name: "rewind_keep_days",
+        kind: ParamType::Integer,
+        default: Some("30"),
+        unique: false,
+        reloadable: true,
+        shortdesc: "How long kept folders stay, in days",
+        longdesc: "After a successful rewind or re-clone, this node's folders in \
+                   rewind_keep_dir last changed more than this many days ago are removed. \
+                   Set a large number to keep them all.",
     },
 ];
+
+const DEFAULT_REWIND_KEEP_COUNT: usize = 3;
+const DEFAULT_REWIND_KEEP_DAYS: u32 = 30;
+/// A hundred years: beyond, a number of days is a mistake (and overflows a duration's
+/// arithmetic soon enough).
+const MAX_REWIND_KEEP_DAYS: u32 = 36_500;
 
 /// Parameters as typed and checked values; built with no I/O.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,6 +272,8 @@ pub struct Params {
     pub rewind_keep_files: Vec<PathBuf>,
     /// `None`: `pgha-rewind` next to the data directory.
     pub rewind_keep_dir: Option<PathBuf>,
+    pub rewind_keep_count: usize,
+    pub rewind_keep_days: u32,
 }
 
 /// A parameter value that is wrong on every node (`OCF_ERR_CONFIGURED`).
@@ -380,6 +412,26 @@ impl Params {
         let rewind_keep_dir = get("rewind_keep_dir")
             .map(|v| path("rewind_keep_dir", v))
             .transpose()?;
+        let rewind_keep_count = match get("rewind_keep_count") {
+            None => DEFAULT_REWIND_KEEP_COUNT,
+            Some(v) => v.parse().map_err(|_| ParamError {
+                name: "rewind_keep_count",
+                value: v,
+                why: "must be a number of folders (a positive integer)",
+            })?,
+        };
+        let rewind_keep_days = match get("rewind_keep_days") {
+            None => DEFAULT_REWIND_KEEP_DAYS,
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|d| *d <= MAX_REWIND_KEEP_DAYS)
+                .ok_or(ParamError {
+                    name: "rewind_keep_days",
+                    value: v,
+                    why: "must be a number of days from 1 to 36500",
+                })?,
+        };
         Ok(Params {
             system_user,
             bindir,
@@ -396,6 +448,8 @@ impl Params {
             rewind_fallback,
             rewind_keep_files,
             rewind_keep_dir,
+            rewind_keep_count,
+            rewind_keep_days,
         })
     }
 }
@@ -483,6 +537,11 @@ mod tests {
         "rewind_keep_files" = "pg_hba.conf,../x"
     );
     rejects!(rewind_keep_dir_relative, "rewind_keep_dir" = "keep");
+    rejects!(rewind_keep_count_negative, "rewind_keep_count" = "-1");
+    rejects!(
+        rewind_keep_days_past_a_century,
+        "rewind_keep_days" = "36501"
+    );
     rejects!(rewind_user_with_quote, "rewind_user" = "a'b");
 
     #[test]
@@ -521,7 +580,9 @@ mod tests {
                 "rewind_timeout",
                 "rewind_fallback",
                 "rewind_keep_files",
-                "rewind_keep_dir"
+                "rewind_keep_dir",
+                "rewind_keep_count",
+                "rewind_keep_days"
             ]
         );
         assert_eq!(

@@ -77,7 +77,8 @@ fn execute(args: &RewindArgs) -> Result<String, crate::error::Error> {
         return Ok(check(&instance, &source, &settings, &deadline)?.to_string());
     }
     let report = rejoin(&instance, &source, &args.node, &settings, &deadline)?;
-    report.remove_replaced();
+    // Nothing started here: the replaced directory is kept (`pgha kept` removes it).
+    report.settle_replaced(false);
     let mut text = String::new();
     if args.progress || args.dry_run {
         for line in report.rewind.iter().flat_map(|r| r.lines.iter()) {

@@ -10,12 +10,15 @@
 //! which appends the source's whole connection string, password included, after the source's
 //! own `postgresql.auto.conf`.
 
-use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::{Component, Path, PathBuf};
 
 use super::RewindError;
 use crate::instance::conninfo;
-use crate::process::RunAs;
+use crate::safe_fs::{Dir, Owner};
+
+/// The most pgha reads of `postgresql.auto.conf`, which the system user can write.
+const AUTO_CONF_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// The default of `rewind_keep_files`.
 pub const DEFAULT_KEEP: &[&str] = &[
@@ -34,38 +37,116 @@ pub struct SavedConfig {
     pub files: Vec<(PathBuf, bool)>,
 }
 
-/// Copies the node-local files of `datadir` into `into`.
-pub fn save(datadir: &Path, keep: &[PathBuf], into: &Path) -> Result<SavedConfig, RewindError> {
-    std::fs::create_dir_all(into)
-        .map_err(|e| RewindError::io(format!("could not create {}", into.display()), e))?;
+/// Copies the node-local files of the data directory `data` into `<run_dir>/config`.
+pub fn save(
+    data: &Dir,
+    keep: &[PathBuf],
+    run_dir: &Dir,
+    owner: Option<Owner>,
+) -> Result<SavedConfig, RewindError> {
+    let io = |what: &str, e| RewindError::io(format!("could not {what}"), e);
+    let into = run_dir
+        .ensure_dir("config", 0o700, owner)
+        .map_err(|e| io(&format!("create {}/config", run_dir.path().display()), e))?;
     let mut files = Vec::new();
     for rel in keep {
-        let from = datadir.join(rel);
-        let present = from.exists();
-        if present {
-            copy_tree(&from, &into.join(rel))?;
-        }
+        let present = copy_entry(data, rel, &into).map_err(|e| {
+            io(
+                &format!("save {}", data.join(&rel.to_string_lossy()).display()),
+                e,
+            )
+        })?;
         files.push((rel.clone(), present));
     }
     Ok(SavedConfig {
-        dir: into.to_owned(),
+        dir: into.path().to_owned(),
         files,
     })
 }
 
 impl SavedConfig {
-    /// Puts the saved files back into `datadir` (which may be another directory than the one
-    /// they came from: a re-clone), and removes the ones the node did not have.
-    pub fn restore(&self, datadir: &Path) -> Result<(), RewindError> {
+    /// Puts the saved files back into the data directory `data` (which may be another
+    /// directory than the one they came from: a re-clone), removes the ones the node did not
+    /// have, and syncs what changed.
+    pub fn restore(&self, data: &Dir) -> Result<(), RewindError> {
+        let saved = Dir::open(&self.dir)
+            .map_err(|e| RewindError::io(format!("could not open {}", self.dir.display()), e))?;
         for (rel, present) in &self.files {
-            let to = datadir.join(rel);
-            remove_tree(&to)?;
+            let shown = data.path().join(rel);
+            let io =
+                |what: &str, e| RewindError::io(format!("could not {what} {}", shown.display()), e);
+            remove_entry(data, rel).map_err(|e| io("remove", e))?;
             if *present {
-                copy_tree(&self.dir.join(rel), &to)?;
+                copy_entry(&saved, rel, data).map_err(|e| io("restore", e))?;
                 log::info!("kept the node's own {}", rel.display());
             }
         }
-        Ok(())
+        data.sync()
+            .map_err(|e| RewindError::io(format!("could not sync {}", data.path().display()), e))
+    }
+}
+
+/// The folder holding `rel` inside `dir` (its components opened without following links,
+/// created like their sources when `like` is given), and `rel`'s last component; `None` when
+/// a folder on the way is missing.
+fn walk(dir: &Dir, rel: &Path, like: Option<&Dir>) -> io::Result<Option<(Dir, String)>> {
+    let names: Vec<&str> = rel
+        .components()
+        .map(|c| match c {
+            Component::Normal(name) => name.to_str().ok_or_else(|| bad_path(rel)),
+            _ => Err(bad_path(rel)),
+        })
+        .collect::<io::Result<_>>()?;
+    let Some((last, folders)) = names.split_last() else {
+        return Err(bad_path(rel));
+    };
+    let mut here = dir.try_clone()?;
+    let mut source = like.map(Dir::try_clone).transpose()?;
+    for name in folders {
+        let next = match (&source, here.kind(name)?) {
+            (_, Some(_)) => here.open_dir(name)?,
+            (None, None) => return Ok(None),
+            (Some(src), None) => {
+                let like = src.open_dir(name)?;
+                here.create_dir(name, like.mode()?, Some(like.owner()?))?
+            }
+        };
+        source = source.map(|s| s.open_dir(name)).transpose()?;
+        here = next;
+    }
+    Ok(Some((here, (*last).to_owned())))
+}
+
+fn bad_path(rel: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{} is not a relative path inside the data directory",
+            rel.display()
+        ),
+    )
+}
+
+/// Copies `rel` from `from` to `to` (files, links as links, folders), keeping modes and
+/// owners; `Ok(false)` when `from` has no such entry.
+fn copy_entry(from: &Dir, rel: &Path, to: &Dir) -> io::Result<bool> {
+    let Some((source, name)) = walk(from, rel, None)? else {
+        return Ok(false);
+    };
+    let Some((target, _)) = walk(to, rel, Some(from))? else {
+        return Ok(false);
+    };
+    target.remove_tree(&name)?;
+    let copied = target.copy_tree(&source, &name, &name, None)?;
+    target.sync()?;
+    Ok(copied)
+}
+
+/// Removes `rel` from `dir`, a whole tree if it is a folder; a missing one is fine.
+fn remove_entry(dir: &Dir, rel: &Path) -> io::Result<()> {
+    match walk(dir, rel, None)? {
+        Some((parent, name)) => parent.remove_tree(&name),
+        None => Ok(()),
     }
 }
 
@@ -74,28 +155,27 @@ impl SavedConfig {
 /// `application_name` = `node` in `postgresql.auto.conf` (where the server reads it last,
 /// so it wins over postgresql.conf and its includes).
 pub fn write_standby(
-    datadir: &Path,
+    data: &Dir,
     primary_conninfo: Option<&str>,
     node: &str,
-    owner: &RunAs,
+    owner: Option<Owner>,
 ) -> Result<(), RewindError> {
-    remove_tree(&datadir.join("recovery.signal"))?;
-    let signal = datadir.join("standby.signal");
-    write_owned(&signal, b"", owner)?;
+    let io = |what: &str, name: &str, e| {
+        RewindError::io(format!("could not {what} {}", data.join(name).display()), e)
+    };
+    data.remove_tree("recovery.signal")
+        .map_err(|e| io("remove", "recovery.signal", e))?;
+    data.write_file("standby.signal", b"", 0o600, owner)
+        .map_err(|e| io("write", "standby.signal", e))?;
     let Some(conninfo) = primary_conninfo else {
         return Ok(());
     };
     let conninfo = with_application_name(conninfo, node);
-    let auto = datadir.join("postgresql.auto.conf");
-    let old = match std::fs::read_to_string(&auto) {
+    const AUTO: &str = "postgresql.auto.conf";
+    let old = match data.read_string(AUTO, AUTO_CONF_LIMIT) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => {
-            return Err(RewindError::io(
-                format!("could not read {}", auto.display()),
-                e,
-            ))
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(io("read", AUTO, e)),
     };
     let mut text: String = old
         .lines()
@@ -106,7 +186,8 @@ pub fn write_standby(
         "primary_conninfo = '{}'\n",
         conninfo.replace('\\', "\\\\").replace('\'', "''")
     ));
-    write_owned(&auto, text.as_bytes(), owner)?;
+    data.write_file(AUTO, text.as_bytes(), 0o600, owner)
+        .map_err(|e| io("write", AUTO, e))?;
     log::info!(
         "standby of {} as \"{node}\"",
         super::source::redact(&conninfo)
@@ -207,84 +288,11 @@ fn raw_pairs(text: &str) -> Vec<(String, String)> {
     pairs
 }
 
-/// Writes a file owned by the system user, mode 0600.
-fn write_owned(path: &Path, content: &[u8], owner: &RunAs) -> Result<(), RewindError> {
-    let io = |what: &str, e| RewindError::io(format!("could not {what} {}", path.display()), e);
-    std::fs::write(path, content).map_err(|e| io("write", e))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| io("chmod", e))?;
-    if owner.needs_switch() {
-        chown(path, Some(owner.uid.as_raw()), Some(owner.gid.as_raw()))
-            .map_err(|e| io("chown", e))?;
-    }
-    Ok(())
-}
-
-/// Copies a file or a directory tree, keeping modes and owners.
-pub(super) fn copy_tree(from: &Path, to: &Path) -> Result<(), RewindError> {
-    let meta = std::fs::symlink_metadata(from)
-        .map_err(|e| RewindError::io(format!("could not stat {}", from.display()), e))?;
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| RewindError::io(format!("could not create {}", parent.display()), e))?;
-    }
-    if meta.is_dir() {
-        std::fs::create_dir_all(to)
-            .map_err(|e| RewindError::io(format!("could not create {}", to.display()), e))?;
-        let entries = std::fs::read_dir(from)
-            .map_err(|e| RewindError::io(format!("could not list {}", from.display()), e))?;
-        for entry in entries {
-            let entry = entry
-                .map_err(|e| RewindError::io(format!("could not list {}", from.display()), e))?;
-            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
-        }
-    } else if meta.file_type().is_symlink() {
-        let target = std::fs::read_link(from)
-            .map_err(|e| RewindError::io(format!("could not read {}", from.display()), e))?;
-        std::os::unix::fs::symlink(&target, to)
-            .map_err(|e| RewindError::io(format!("could not create {}", to.display()), e))?;
-        return Ok(());
-    } else {
-        std::fs::copy(from, to).map_err(|e| {
-            RewindError::io(
-                format!("could not copy {} to {}", from.display(), to.display()),
-                e,
-            )
-        })?;
-    }
-    std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
-        .map_err(|e| RewindError::io(format!("could not chmod {}", to.display()), e))?;
-    if nix::unistd::geteuid().is_root() {
-        chown(to, Some(meta.uid()), Some(meta.gid()))
-            .map_err(|e| RewindError::io(format!("could not chown {}", to.display()), e))?;
-    }
-    Ok(())
-}
-
-/// Removes a file or a tree; a missing one is fine.
-pub(super) fn remove_tree(path: &Path) -> Result<(), RewindError> {
-    let result = match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => Err(e),
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
-    };
-    result.map_err(|e| RewindError::io(format!("could not remove {}", path.display()), e))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 
-    fn me() -> RunAs {
-        RunAs::lookup(
-            &nix::unistd::User::from_uid(nix::unistd::geteuid())
-                .unwrap()
-                .unwrap()
-                .name,
-        )
-        .unwrap()
-    }
+    use super::*;
 
     #[test]
     fn saved_files_come_back_and_foreign_ones_go() {
@@ -301,7 +309,9 @@ mod tests {
             .iter()
             .map(PathBuf::from)
             .collect();
-        let saved = save(&data, &keep, &dir.path().join("saved")).unwrap();
+        let run = Dir::open(dir.path()).unwrap();
+        let handle = Dir::open(&data).unwrap();
+        let saved = save(&handle, &keep, &run, None).unwrap();
         // What pg_rewind would do: the source's copies replace the node's.
         std::fs::write(
             data.join("pg_hba.conf"),
@@ -309,7 +319,7 @@ mod tests {
         )
         .unwrap();
         std::fs::write(data.join("postgresql.auto.conf"), "work_mem = '1GB'\n").unwrap();
-        saved.restore(&data).unwrap();
+        saved.restore(&handle).unwrap();
         assert_eq!(
             std::fs::read_to_string(data.join("pg_hba.conf")).unwrap(),
             "local all all trust # mine\n"
@@ -328,7 +338,8 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.path().join("recovery.signal"), "").unwrap();
-        write_standby(dir.path(), Some("host=10.0.0.2 user=repl"), "pg1", &me()).unwrap();
+        let data = Dir::open(dir.path()).unwrap();
+        write_standby(&data, Some("host=10.0.0.2 user=repl"), "pg1", None).unwrap();
         let auto = std::fs::read_to_string(dir.path().join("postgresql.auto.conf")).unwrap();
         assert_eq!(
             auto,
@@ -337,6 +348,56 @@ mod tests {
         );
         assert!(dir.path().join("standby.signal").exists());
         assert!(!dir.path().join("recovery.signal").exists());
+    }
+
+    /// Finding 1: root wrote, chmodded and chowned through a `standby.signal` or
+    /// `postgresql.auto.conf` that postgres had linked to a root-owned file.
+    #[test]
+    fn finding_1_standby_settings_never_write_through_a_planted_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("shadow");
+        std::fs::write(&victim, "root:secret\n").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        symlink(&victim, data.join("standby.signal")).unwrap();
+        symlink(&victim, data.join("postgresql.auto.conf")).unwrap();
+        let handle = Dir::open(&data).unwrap();
+        let err = write_standby(&handle, Some("host=a"), "pg1", None).unwrap_err();
+        assert!(err.to_string().contains("postgresql.auto.conf"), "{err}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root:secret\n");
+        assert_eq!(std::fs::metadata(&victim).unwrap().mode() & 0o777, 0o640);
+        assert!(std::fs::symlink_metadata(data.join("standby.signal"))
+            .unwrap()
+            .is_file());
+    }
+
+    /// Finding 1: the configuration restore copied through links planted in the data
+    /// directory (and `rewind_keep_files` could name a path through a linked folder).
+    #[test]
+    fn finding_1_configuration_restore_never_writes_through_a_planted_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("pg_hba.conf"), "precious\n").unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("pg_hba.conf"), "mine\n").unwrap();
+        let handle = Dir::open(&data).unwrap();
+        let keep = [PathBuf::from("pg_hba.conf"), PathBuf::from("conf.d/x.conf")];
+        let saved = save(&handle, &keep, &Dir::open(dir.path()).unwrap(), None).unwrap();
+        std::fs::remove_file(data.join("pg_hba.conf")).unwrap();
+        symlink(outside.path().join("pg_hba.conf"), data.join("pg_hba.conf")).unwrap();
+        symlink(outside.path(), data.join("conf.d")).unwrap();
+        let err = saved.restore(&handle).unwrap_err();
+        assert!(err.to_string().contains("conf.d"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(outside.path().join("pg_hba.conf")).unwrap(),
+            "precious\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(data.join("pg_hba.conf")).unwrap(),
+            "mine\n"
+        );
     }
 
     #[test]

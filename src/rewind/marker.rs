@@ -7,12 +7,25 @@
 //!
 //! The marker sits next to the data directory (`<datadir>.pgha-rewind`), not inside it:
 //! pg_rewind removes every file of the target that the source does not have, so a marker
-//! inside would vanish exactly when it matters.
+//! inside would vanish exactly when it matters. Inside, the data directory carries a guard
+//! that PostgreSQL itself obeys, for a hand-run `pg_ctl start` that knows nothing of the
+//! marker: its mode gives others search and nothing else (`--x`), and the server refuses to
+//! start from a data directory whose mode allows anything to others ("data directory has
+//! invalid permissions"), while pg_rewind, `postgres -C` and pg_basebackup work as before.
 
-use std::io::Write;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::RewindError;
+use crate::safe_fs::Dir;
+
+/// The others' bits of a guarded data directory's mode (see the module's doc): no
+/// PostgreSQL tool sets them so.
+pub const GUARD_BITS: u32 = 0o001;
+const OTHERS: u32 = 0o007;
+
+/// The most pgha reads of a marker (a few lines it wrote itself).
+const MARKER_LIMIT: u64 = 64 * 1024;
 
 /// What the marker records, for the operator and for the next attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,13 +45,28 @@ pub fn path(datadir: &Path) -> PathBuf {
     PathBuf::from(format!("{trimmed}.pgha-rewind"))
 }
 
-/// Whether a rewind or re-clone of this data directory started and did not finish.
+/// The folder holding the marker, and the marker's name there.
+fn place(datadir: &Path) -> io::Result<(Dir, String)> {
+    Dir::parent_of(&path(datadir))
+}
+
+/// Whether a rewind or re-clone of this data directory started and did not finish: a
+/// marker (whatever kind of entry bears its name), or the guard on the directory.
 pub fn is_marked(datadir: &Path) -> bool {
-    path(datadir).exists()
+    let marker = place(datadir).is_ok_and(|(dir, name)| dir.kind(&name).ok().flatten().is_some());
+    marker || is_guarded(datadir)
+}
+
+/// Whether the data directory carries the guard.
+pub fn is_guarded(datadir: &Path) -> bool {
+    Dir::open(datadir)
+        .and_then(|d| d.mode())
+        .is_ok_and(|mode| mode & OTHERS == GUARD_BITS)
 }
 
 pub fn read(datadir: &Path) -> Option<Marker> {
-    let text = std::fs::read_to_string(path(datadir)).ok()?;
+    let (dir, name) = place(datadir).ok()?;
+    let text = dir.read_string(&name, MARKER_LIMIT).ok()?;
     let field = |key: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
@@ -54,10 +82,10 @@ pub fn read(datadir: &Path) -> Option<Marker> {
     })
 }
 
-/// Writes the marker durably (temporary file, fsync, rename, fsync of the directory).
-pub fn write(datadir: &Path, marker: &Marker) -> Result<(), RewindError> {
-    let final_path = path(datadir);
-    let tmp = PathBuf::from(format!("{}.tmp", final_path.display()));
+/// Writes the marker durably (a new root-owned file, synced, renamed over any entry of that
+/// name, the folder synced), then puts the guard on the data directory `data`.
+pub fn write(data: &Dir, marker: &Marker) -> Result<(), RewindError> {
+    let datadir = data.path();
     let text = format!(
         "# pgha: a rewind of {} started and has not finished.\n\
          # Do not start this data directory: it may be half rewound. pgha repairs it at the\n\
@@ -73,41 +101,47 @@ pub fn write(datadir: &Path, marker: &Marker) -> Result<(), RewindError> {
             .map(|p| p.display().to_string())
             .unwrap_or_default()
     );
-    let io = |what: &str, e| RewindError::io(format!("{what} {}", tmp.display()), e);
-    let mut file = std::fs::File::create(&tmp).map_err(|e| io("could not create", e))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| io("could not write", e))?;
-    std::fs::rename(&tmp, &final_path).map_err(|e| io("could not rename", e))?;
-    sync_parent(&final_path);
-    log::info!("wrote the rewind marker {}", final_path.display());
+    let shown = path(datadir);
+    let io = |what: &str, e| RewindError::io(format!("could not {what} {}", shown.display()), e);
+    let (dir, name) = place(datadir).map_err(|e| io("write", e))?;
+    dir.write_file(&name, text.as_bytes(), 0o644, None)
+        .map_err(|e| io("write", e))?;
+    set_guard(data, true)?;
+    log::info!("wrote the rewind marker {}", shown.display());
     Ok(())
 }
 
-/// Removes the marker durably; a missing one is fine.
-pub fn remove(datadir: &Path) -> Result<(), RewindError> {
-    let p = path(datadir);
-    match std::fs::remove_file(&p) {
-        Ok(()) => {
-            sync_parent(&p);
-            log::info!("removed the rewind marker {}", p.display());
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(RewindError::io(
-            format!("could not remove {}", p.display()),
-            e,
-        )),
+/// Takes the guard off the data directory `data`, then removes the marker durably; a
+/// missing one is fine.
+pub fn remove(data: &Dir) -> Result<(), RewindError> {
+    set_guard(data, false)?;
+    let shown = path(data.path());
+    let io = |e| RewindError::io(format!("could not remove {}", shown.display()), e);
+    let (dir, name) = place(data.path()).map_err(io)?;
+    if dir.kind(&name).map_err(io)?.is_some() {
+        dir.remove_tree(&name)
+            .and_then(|()| dir.sync())
+            .map_err(io)?;
+        log::info!("removed the rewind marker {}", shown.display());
     }
+    Ok(())
 }
 
-/// fsync of the directory holding `path`, so a rename or unlink survives a crash.
-pub(super) fn sync_parent(path: &Path) {
-    if let Some(parent) = path.parent() {
-        if let Ok(dir) = std::fs::File::open(parent) {
-            let _ = dir.sync_all();
-        }
+fn set_guard(data: &Dir, on: bool) -> Result<(), RewindError> {
+    let io = |e| {
+        RewindError::io(
+            format!("could not change the mode of {}", data.path().display()),
+            e,
+        )
+    };
+    let mode = data.mode().map_err(io)?;
+    let others = if on { GUARD_BITS } else { 0 };
+    let wanted = (mode & !OTHERS) | others;
+    if wanted != mode {
+        data.set_owner_and_mode(wanted, None).map_err(io)?;
+        data.sync().map_err(io)?;
     }
+    Ok(())
 }
 
 /// Now in UTC, `YYYY-MM-DDTHH:MM:SSZ` (and a compact form for directory names).
@@ -163,12 +197,15 @@ mod tests {
             node: "pg1".into(),
             saved_in: Some(dir.path().join("keep")),
         };
-        write(&data, &marker).unwrap();
+        let handle = Dir::open(&data).unwrap();
+        write(&handle, &marker).unwrap();
         assert!(is_marked(&data));
+        assert!(is_guarded(&data));
         assert_eq!(read(&data), Some(marker));
-        remove(&data).unwrap();
+        remove(&handle).unwrap();
         assert!(!is_marked(&data));
-        remove(&data).unwrap();
+        assert!(!is_guarded(&data));
+        remove(&handle).unwrap();
     }
 
     #[test]

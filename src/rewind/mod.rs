@@ -24,6 +24,7 @@ pub mod forensics;
 pub mod marker;
 pub mod runner;
 pub mod source;
+pub mod swap;
 pub mod target;
 
 use std::fmt;
@@ -42,6 +43,7 @@ use crate::instance::control::{ControlError, DbState};
 use crate::instance::{split_words, wal, Instance};
 use crate::ocf::params::Params;
 use crate::process::ToolError;
+use crate::safe_fs::Dir;
 
 /// How to reach the current primary.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +111,10 @@ pub struct RewindSettings {
     /// Where each rewind's folder goes (`rewind_keep_dir`); default: next to the data
     /// directory, `<parent>/pgha-rewind`.
     pub keep_dir: Option<PathBuf>,
+    /// How many of the node's kept folders stay (`rewind_keep_count`), and for how long
+    /// (`rewind_keep_days`); zero: no limit.
+    pub keep_count: usize,
+    pub keep_age: Duration,
     /// The `primary_conninfo` to write; `None` keeps the node's own setting.
     pub primary_conninfo: Option<String>,
     /// Write `standby.signal` (and `primary_conninfo`) afterwards: always for the agent,
@@ -133,6 +139,8 @@ impl Default for RewindSettings {
             fallback: Fallback::Reclone,
             keep_files: config::DEFAULT_KEEP.iter().map(PathBuf::from).collect(),
             keep_dir: None,
+            keep_count: 0,
+            keep_age: Duration::ZERO,
             primary_conninfo: None,
             write_standby: true,
             crash_recovery: true,
@@ -158,6 +166,8 @@ impl RewindSettings {
             },
             keep_files: params.rewind_keep_files.clone(),
             keep_dir: params.rewind_keep_dir.clone(),
+            keep_count: params.rewind_keep_count,
+            keep_age: Duration::from_secs(u64::from(params.rewind_keep_days) * 86_400),
             ..RewindSettings::default()
         }
     }
@@ -385,21 +395,17 @@ pub struct RejoinReport {
     pub rewind_failure: Option<String>,
     pub estimate: Option<CostEstimate>,
     pub elapsed: Duration,
-    /// The data directory a re-clone replaced, renamed aside and not yet removed: callers
-    /// start the server first and then call [`RejoinReport::remove_replaced`], so that the
-    /// removal (about 0.5 s per GB) does not delay the standby.
-    pub replaced: Option<PathBuf>,
+    /// The data directory a re-clone replaced, set aside: callers start the server, see
+    /// whether it streams, and then call [`RejoinReport::settle_replaced`].
+    pub replaced: Option<swap::Replaced>,
 }
 
 impl RejoinReport {
-    /// Removes the data directory a re-clone replaced, if any (a failure is only logged: a
-    /// leftover is removed by the next re-clone).
-    pub fn remove_replaced(&self) {
-        if let Some(old) = &self.replaced {
-            match config::remove_tree(old) {
-                Ok(()) => log::info!("removed the replaced data directory {}", old.display()),
-                Err(e) => log::warn!("could not remove the replaced data directory: {e}"),
-            }
+    /// Removes or keeps the data directory a re-clone replaced, if any
+    /// ([`swap::Replaced::settle`]): removed only once the new standby `streaming`.
+    pub fn settle_replaced(&self, streaming: bool) {
+        if let Some(replaced) = &self.replaced {
+            replaced.settle(streaming);
         }
     }
 }
@@ -600,7 +606,14 @@ pub fn rejoin(
     let (mut target, source_facts) =
         gather(instance, source, session.as_ref(), settings, deadline)?;
     let mut decision = decision::decide(&target, &source_facts);
-    let marker = marker::read(&datadir);
+    let marker = marker::read(&datadir).or_else(|| {
+        is_marked(&datadir).then(|| Marker {
+            operation: "rewind".into(),
+            started: "an unknown time".into(),
+            node: node.into(),
+            saved_in: None,
+        })
+    });
     let mut crash_recovery = false;
     if marker.is_none() {
         if let Decision::CrashRecoveryFirst(state) = decision {
@@ -640,8 +653,14 @@ pub fn rejoin(
                 decision = preview;
             } else {
                 // Single-user mode refuses standby mode.
+                let data = open_data(instance)?;
                 for signal in ["standby.signal", "recovery.signal"] {
-                    config::remove_tree(&datadir.join(signal))?;
+                    data.remove_file(signal).map_err(|e| {
+                        RewindError::io(
+                            format!("could not remove {}", data.join(signal).display()),
+                            e,
+                        )
+                    })?;
                 }
                 runner::crash_recovery(instance, &crash_recovery_args(instance), deadline)?;
                 crash_recovery = true;
@@ -709,10 +728,10 @@ pub fn rejoin(
         Plan::Stream => {
             if settings.write_standby {
                 config::write_standby(
-                    &datadir,
+                    &open_data(instance)?,
                     settings.primary_conninfo.as_deref(),
                     node,
-                    &instance.user,
+                    instance.user.owner(),
                 )?;
             }
             report.outcome = Outcome::Streamable;
@@ -741,7 +760,7 @@ pub fn rejoin(
                             ""
                         }
                     );
-                    report.replaced = Some(job.reclone(&saved_in, Some(saved))?);
+                    report.replaced = Some(job.reclone(&saved_in, Some(saved), true)?);
                     report.outcome = Outcome::Recloned;
                 }
             }
@@ -763,14 +782,22 @@ pub fn rejoin(
                     (dir, Some(saved))
                 }
                 _ => (
-                    job.keep_forensics(fork_of(&decision, &target, &source_facts))?,
+                    job.keep_forensics(fork_of(&decision, &target, &source_facts))?
+                        .path()
+                        .to_owned(),
                     None,
                 ),
             };
             report.saved_in = Some(saved_in.clone());
-            report.replaced = Some(job.reclone(&saved_in, saved)?);
+            // The WAL kept holds all the replaced directory had past the fork only when the
+            // fork is known and its WAL was there: a plain rewind decision, first attempt.
+            let wal_complete = marker.is_none() && matches!(decision, Decision::Rewind { .. });
+            report.replaced = Some(job.reclone(&saved_in, saved, wal_complete)?);
             report.outcome = Outcome::Recloned;
         }
+    }
+    if matches!(report.outcome, Outcome::Rewound | Outcome::Recloned) {
+        job.apply_retention(report.saved_in.as_deref());
     }
     report.elapsed = started.elapsed();
     log::info!(
@@ -913,10 +940,13 @@ impl Job<'_> {
         Ok(())
     }
 
-    fn keep_forensics(&self, fork: Option<crate::lsn::Lsn>) -> Result<PathBuf, RewindError> {
+    /// This run's folder in `rewind_keep_dir`, with the discarded WAL, the old pg_control
+    /// and a README.
+    fn keep_forensics(&self, fork: Option<crate::lsn::Lsn>) -> Result<Dir, RewindError> {
         let (started, stamp) = marker::utc_now();
-        let run_dir =
-            forensics::create_run_dir(&self.keep_dir(), self.node, &stamp, &self.instance.user)?;
+        let owner = self.instance.user.owner();
+        let keep = forensics::open_keep_dir(&self.keep_dir())?;
+        let run = forensics::create_run_dir(&keep, self.node, &stamp, owner)?;
         let readme = format!(
             "pgha rewind of {} on node {} at {started}\n\
              Fork point: {}\n\
@@ -929,27 +959,56 @@ impl Job<'_> {
             self.target.state,
             self.target.timeline(),
             self.target.checkpoint,
-            run_dir.display(),
+            run.path().display(),
         );
         let segment_size = self.target.wal_segments.segment_size;
         let source_wal = self.session.and_then(|s| s.wal_file_names(self.deadline));
         forensics::keep_discarded_wal(
-            self.datadir(),
-            &run_dir,
+            &open_data(self.instance)?,
+            &run,
             fork,
             self.target.end_of_wal(),
             segment_size,
             source_wal.as_ref(),
+            owner,
             self.deadline,
         )?;
-        std::fs::write(run_dir.join("README"), readme)
-            .map_err(|e| RewindError::io(format!("could not write {}", run_dir.display()), e))?;
-        Ok(run_dir)
+        run.write_file("README", readme.as_bytes(), 0o600, owner)
+            .map_err(|e| {
+                RewindError::io(
+                    format!("could not write {}", run.join("README").display()),
+                    e,
+                )
+            })?;
+        Ok(run)
     }
 
-    fn write_marker(&self, operation: &str, saved_in: &Path) -> Result<(), RewindError> {
+    /// Removes this node's kept folders past `rewind_keep_count` and `rewind_keep_days`,
+    /// never the one of this run; a failure is only logged.
+    fn apply_retention(&self, current: Option<&Path>) {
+        let current = current.and_then(|p| p.file_name()).and_then(|n| n.to_str());
+        let result = forensics::open_keep_dir(&self.keep_dir()).and_then(|keep| {
+            forensics::apply_retention(
+                &keep,
+                self.node,
+                self.settings.keep_count,
+                self.settings.keep_age,
+                current,
+            )
+        });
+        if let Err(e) = result {
+            log::warn!("could not apply the retention of kept folders: {e}");
+        }
+    }
+
+    fn write_marker(
+        &self,
+        data: &Dir,
+        operation: &str,
+        saved_in: &Path,
+    ) -> Result<(), RewindError> {
         marker::write(
-            self.datadir(),
+            data,
             &Marker {
                 operation: operation.into(),
                 started: marker::utc_now().0,
@@ -969,13 +1028,16 @@ impl Job<'_> {
             });
         };
         self.prepare_source()?;
-        let saved_in = self.keep_forensics(Some(*fork_point))?;
+        let run = self.keep_forensics(Some(*fork_point))?;
+        let data = open_data(self.instance)?;
         let saved = config::save(
-            self.datadir(),
+            &data,
             &self.settings.keep_files,
-            &saved_in.join("config"),
+            &run,
+            self.instance.user.owner(),
         )?;
-        self.write_marker("pg_rewind", &saved_in)?;
+        let saved_in = run.path().to_owned();
+        self.write_marker(&data, "pg_rewind", &saved_in)?;
         let attempt = runner::pg_rewind(
             self.instance,
             &self.rewind_source(),
@@ -985,9 +1047,9 @@ impl Job<'_> {
         let failure = match attempt {
             Ok((out, elapsed)) if out.done && !out.no_rewind_required => {
                 log::info!("pg_rewind done in {elapsed:.1?}");
-                saved.restore(self.datadir())?;
-                self.write_standby(self.datadir())?;
-                marker::remove(self.datadir())?;
+                saved.restore(&data)?;
+                self.write_standby(&data)?;
+                marker::remove(&data)?;
                 return Ok((saved_in, Ok(out)));
             }
             Ok((out, _)) => Box::new(RewindFailure {
@@ -1006,31 +1068,32 @@ impl Job<'_> {
             Err(f) => f,
         };
         if !failure.touched {
-            marker::remove(self.datadir())?;
+            marker::remove(&data)?;
         }
         Ok((saved_in, Err(Box::new((*failure, saved)))))
     }
 
-    fn write_standby(&self, datadir: &Path) -> Result<(), RewindError> {
+    fn write_standby(&self, data: &Dir) -> Result<(), RewindError> {
         if !self.settings.write_standby {
             return Ok(());
         }
         config::write_standby(
-            datadir,
+            data,
             self.settings.primary_conninfo.as_deref(),
             self.node,
-            &self.instance.user,
+            self.instance.user.owner(),
         )
     }
 
     /// `pg_basebackup` into `<datadir>.pgha-clone`, the node's configuration and standby
-    /// settings put in, then swapped in for the data directory (two renames under the
-    /// marker). Returns where the old directory went (`<datadir>.pgha-old`), still there.
+    /// settings put in, synced, then swapped in for the data directory under the marker
+    /// (`swap.rs`). Returns the replaced directory, set aside and still whole.
     fn reclone(
         &self,
         saved_in: &Path,
         saved: Option<config::SavedConfig>,
-    ) -> Result<PathBuf, RewindError> {
+        wal_complete: bool,
+    ) -> Result<swap::Replaced, RewindError> {
         let datadir = self.datadir().to_owned();
         let refused = |why: String| RewindError::Refused {
             datadir: datadir.clone(),
@@ -1046,42 +1109,40 @@ impl Job<'_> {
                     .into(),
             ));
         }
-        let parent = datadir.parent().unwrap_or(Path::new("/"));
-        if same_device(parent, &datadir) != Some(true) {
+        let parent_path = datadir.parent().unwrap_or(Path::new("/"));
+        if same_device(parent_path, &datadir) != Some(true) {
             return Err(refused(format!(
                 "{} is a mount point: a re-clone is built next to it and swapped in by rename",
                 datadir.display()
             )));
         }
+        let io = |what: &str, path: &Path, e| {
+            RewindError::io(format!("could not {what} {}", path.display()), e)
+        };
+        let owner = self.instance.user.owner();
+        let data = open_data(self.instance)?;
         let saved = match saved {
             Some(s) => s,
-            None => config::save(
-                &datadir,
-                &self.settings.keep_files,
-                &saved_in.join("config"),
-            )?,
+            None => {
+                let run = Dir::open(saved_in).map_err(|e| io("open", saved_in, e))?;
+                config::save(&data, &self.settings.keep_files, &run, owner)?
+            }
         };
-        let clone = PathBuf::from(format!("{}.pgha-clone", datadir.display()));
-        let old = PathBuf::from(format!("{}.pgha-old", datadir.display()));
-        config::remove_tree(&clone)?;
-        config::remove_tree(&old)?;
-        std::fs::create_dir(&clone)
-            .map_err(|e| RewindError::io(format!("could not create {}", clone.display()), e))?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&clone, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| RewindError::io(format!("could not chmod {}", clone.display()), e))?;
-        if self.instance.user.needs_switch() {
-            std::os::unix::fs::chown(
-                &clone,
-                Some(self.instance.user.uid.as_raw()),
-                Some(self.instance.user.gid.as_raw()),
-            )
-            .map_err(|e| RewindError::io(format!("could not chown {}", clone.display()), e))?;
-        }
-        match runner::pg_basebackup(self.instance, &conninfo.replication, &clone, self.deadline) {
+        let (parent, name) = Dir::parent_of(&datadir).map_err(|e| io("open", parent_path, e))?;
+        let names = swap::Names::of(&name);
+        swap::clear_leftovers(&parent, &names)?;
+        let clone = parent
+            .create_dir(&names.clone, 0o700, owner)
+            .map_err(|e| io("create", &parent.join(&names.clone), e))?;
+        match runner::pg_basebackup(
+            self.instance,
+            &conninfo.replication,
+            clone.path(),
+            self.deadline,
+        ) {
             Ok(elapsed) => log::info!("pg_basebackup done in {elapsed:.1?}"),
             Err(e) => {
-                let _ = config::remove_tree(&clone);
+                let _ = parent.remove_tree(&names.clone);
                 return Err(e);
             }
         }
@@ -1092,24 +1153,29 @@ impl Job<'_> {
             &clone,
             self.settings.primary_conninfo.as_deref(),
             self.node,
-            &self.instance.user,
+            owner,
         )?;
-        self.write_marker("re-clone", saved_in)?;
-        let rename = |from: &Path, to: &Path| {
-            std::fs::rename(from, to).map_err(|e| {
-                RewindError::io(
-                    format!("could not rename {} to {}", from.display(), to.display()),
-                    e,
-                )
-            })
-        };
-        rename(&datadir, &old)?;
-        rename(&clone, &datadir)?;
-        marker::sync_parent(&datadir);
-        marker::remove(&datadir)?;
+        clone.sync().map_err(|e| io("sync", clone.path(), e))?;
+        self.write_marker(&data, "re-clone", saved_in)?;
+        let old = swap::swap_in(&parent, &names, &data, &marker::utc_now().1)?;
+        marker::remove(&open_data(self.instance)?)?;
         log::info!("re-cloned \"{}\" from the source", datadir.display());
-        Ok(old)
+        Ok(swap::Replaced {
+            path: old,
+            run_dir: saved_in.to_owned(),
+            wal_complete,
+        })
     }
+}
+
+/// The data directory, opened for changes: it must belong to the system user.
+fn open_data(instance: &Instance) -> Result<Dir, RewindError> {
+    Dir::open_owned(instance.datadir(), instance.user.owner()).map_err(|e| {
+        RewindError::io(
+            format!("could not open {}", instance.datadir().display()),
+            e,
+        )
+    })
 }
 
 fn same_device(a: &Path, b: &Path) -> Option<bool> {
@@ -1220,9 +1286,22 @@ mod tests {
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
         ensure_startable(&data).unwrap();
-        marker::write(&data, &marker()).unwrap();
+        marker::write(&Dir::open(&data).unwrap(), &marker()).unwrap();
         let err = ensure_startable(&data).unwrap_err();
         assert!(err.target_modified(), "{err}");
         assert!(err.to_string().contains("must not be started"), "{err}");
+    }
+
+    /// Finding 6: the marker lives outside PGDATA, where pg_ctl does not look; the guard on
+    /// the data directory itself still stops pgha when the marker is gone.
+    #[test]
+    fn finding_6_the_guard_alone_keeps_a_directory_from_starting() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        marker::write(&Dir::open(&data).unwrap(), &marker()).unwrap();
+        std::fs::remove_file(marker::path(&data)).unwrap();
+        assert!(marker::is_guarded(&data));
+        assert!(ensure_startable(&data).is_err());
     }
 }

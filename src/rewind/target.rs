@@ -14,8 +14,9 @@ use super::decision::{History, TargetFacts, WalSegments};
 use super::RewindError;
 use crate::deadline::Deadline;
 use crate::instance::control::ControlFile;
-use crate::instance::{wal, Instance};
+use crate::instance::{wal, Instance, HISTORY_FILE};
 use crate::lsn::{Lsn, TimelineId};
+use crate::safe_fs::read_path_string;
 
 /// Reads the target's facts. `restore_command` is asked of the server's configuration
 /// (`postgres -C`) by the caller, as it costs a child process.
@@ -62,7 +63,7 @@ pub fn read_history(datadir: &Path, tli: TimelineId) -> Result<History, RewindEr
         return Ok(History::first());
     }
     let path = datadir.join("pg_wal").join(history_file_name(tli));
-    let text = std::fs::read_to_string(&path).map_err(|e| RewindError::Io {
+    let text = read_path_string(&path, HISTORY_FILE).map_err(|e| RewindError::Io {
         context: format!(
             "could not read the history of timeline {tli}, {}",
             path.display()

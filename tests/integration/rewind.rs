@@ -150,8 +150,8 @@ fn rejoin_with(lab: &Lab, settings: &RewindSettings, bindir: &Path) -> rewind::R
             fs::read_to_string(lab.pg1.root().join("server.log")).unwrap_or_default()
         )
     });
-    // What the agent's start does once the server runs, and the command line at once.
-    report.remove_replaced();
+    // What the command line does (the agent's start waits to see the standby stream).
+    report.settle_replaced(false);
     eprintln!(
         "rejoin: {:?} ({}) in {:?}",
         report.outcome,
@@ -532,7 +532,10 @@ fn recycled_fork_wal_without_archive_falls_back_to_a_reclone() {
     assert!(saved_in.join("pg_wal").read_dir().unwrap().next().is_some());
     assert!(!PathBuf::from(format!("{}.pgha-clone", lab.pg1.data().display())).exists());
     assert!(report.replaced.is_some(), "{report:?}");
+    // Finding 5: the fork's WAL was gone, so the kept WAL may not hold what the old primary
+    // had: its data directory is kept, whole, in the run's folder, not removed.
     assert!(!PathBuf::from(format!("{}.pgha-old", lab.pg1.data().display())).exists());
+    assert!(saved_in.join("datadir/PG_VERSION").is_file(), "{report:?}");
     assert_back_as_standby(&lab);
 }
 
