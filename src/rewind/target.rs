@@ -30,7 +30,7 @@ pub fn facts(
         .max(control.min_recovery_point_timeline);
     let history = read_history(datadir, timeline)?;
     let wal_segments = list_segments(datadir, u64::from(control.wal_segment_size))?;
-    let checkpoint_end = checkpoint_end(datadir, &control, timeline);
+    let checkpoint_end = checkpoint_end(datadir, &control, &history);
     let facts = TargetFacts {
         system_identifier: control.system_identifier,
         catalog_version: control.catalog_version,
@@ -113,12 +113,10 @@ fn list_segments(datadir: &Path, segment_size: u64) -> Result<WalSegments, Rewin
 
 /// Where the latest checkpoint record ends, if its WAL is there and reads as that checkpoint
 /// (`instance::wal` checks pages, CRC and body).
-fn checkpoint_end(datadir: &Path, control: &ControlFile, newest: TimelineId) -> Option<Lsn> {
+fn checkpoint_end(datadir: &Path, control: &ControlFile, history: &History) -> Option<Lsn> {
     let pg_wal = datadir.join("pg_wal");
-    // The record was written on the checkpoint's timeline; a later switch copies the
-    // segment under the newer timeline's name, so any of these may hold it.
     let mut last_error = None;
-    for tli in (control.checkpoint_timeline..=newest.max(control.checkpoint_timeline)).rev() {
+    for tli in checkpoint_timelines(control.checkpoint_timeline, history) {
         match wal::read_record(&pg_wal, tli, control.checkpoint, control.wal_segment_size) {
             Ok(record) if record.checkpoint().is_some() => return Some(record.end),
             Ok(record) => {
@@ -141,6 +139,21 @@ fn checkpoint_end(datadir: &Path, control: &ControlFile, newest: TimelineId) -> 
         );
     }
     None
+}
+
+/// The timelines whose segments may hold the checkpoint record, newest first: it was written
+/// on the checkpoint's timeline, and a later switch copies the segment under each newer
+/// timeline's name. Only timelines the history names, never a count up to a number read
+/// from pg_control (0xFFFFFFFF there would mean four billion tries).
+fn checkpoint_timelines(checkpoint: TimelineId, history: &History) -> Vec<TimelineId> {
+    history
+        .entries()
+        .iter()
+        .rev()
+        .map(|e| e.tli)
+        .filter(|&tli| tli > checkpoint)
+        .chain(std::iter::once(checkpoint))
+        .collect()
 }
 
 #[cfg(test)]
@@ -169,6 +182,39 @@ mod tests {
             parse_segment_name("000000010000000000000003.partial", seg),
             None
         );
+    }
+
+    /// pg_control says minRecoveryPointTLI = 0xFFFFFFFF and postgres planted a history
+    /// for it: the checkpoint record is looked for on the two timelines that history names,
+    /// not on four billion.
+    #[test]
+    fn finding_9_crafted_min_recovery_point_timeline_is_not_counted_up_to() {
+        let dir =
+            crate::instance::control::tests::datadir_with_min_recovery_point_timeline(u32::MAX);
+        std::fs::create_dir(dir.path().join("pg_wal")).unwrap();
+        std::fs::write(
+            dir.path().join("pg_wal/FFFFFFFF.history"),
+            "1\t0/3000000\tcrafted\n",
+        )
+        .unwrap();
+        let control = crate::instance::control::read(dir.path()).unwrap();
+        let history = read_history(dir.path(), u32::MAX).unwrap();
+        assert_eq!(
+            checkpoint_timelines(control.checkpoint_timeline, &history),
+            [u32::MAX, 1]
+        );
+        let started = std::time::Instant::now();
+        assert_eq!(checkpoint_end(dir.path(), &control, &history), None);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn checkpoint_timelines_follow_the_history_newest_first() {
+        let history = History::parse(5, "1\t0/3000000\tx\n3\t0/5000000\tx\n").unwrap();
+        assert_eq!(checkpoint_timelines(1, &history), [5, 3, 1]);
+        assert_eq!(checkpoint_timelines(3, &history), [5, 3]);
+        assert_eq!(checkpoint_timelines(5, &history), [5]);
+        assert_eq!(checkpoint_timelines(1, &History::first()), [1]);
     }
 
     #[test]
