@@ -136,7 +136,11 @@ pub const PARAMS: &[ParamDef] = &[
         reloadable: true,
         shortdesc: "Additional arguments given to the postgres process on startup.",
         longdesc: "Additional arguments given to the postgres process on startup (pg_ctl -o), \
-                   e.g. \"-c config_file=/etc/postgresql/15/main/postgresql.conf\".",
+                   e.g. \"-c config_file=/etc/postgresql/15/main/postgresql.conf\". Words are \
+                   separated by spaces; single quotes keep spaces in a word (-c 'search_path=a, \
+                   b'). Characters a shell would interpret (` $ \\ \" ; & | < > ( ) { } * ? [ ] \
+                   ~ ! # and control characters) are refused, as they are in pgdata, datadir \
+                   and bindir: pg_ctl runs the server through /bin/sh.",
     },
     ParamDef {
         name: "rewind",
@@ -178,7 +182,8 @@ pub const PARAMS: &[ParamDef] = &[
                    less a margin). A killed pg_rewind leaves a data directory that pgha never \
                    starts until it is repaired; with rewind_fallback it is re-cloned at once. \
                    Shorter means a stuck source is given up sooner; longer lets a large rewind \
-                   finish. The start or demote timeout must leave room for it.",
+                   finish. The start or demote timeout must leave room for it. At most 604800 \
+                   (a week).",
     },
     ParamDef {
         name: "rewind_fallback",

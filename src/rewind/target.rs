@@ -29,6 +29,7 @@ pub fn facts(
         .checkpoint_timeline
         .max(control.min_recovery_point_timeline);
     let history = read_history(datadir, timeline)?;
+    timelines_agree(datadir, &control, &history)?;
     let wal_segments = list_segments(datadir, u64::from(control.wal_segment_size))?;
     let checkpoint_end = checkpoint_end(datadir, &control, &history);
     let facts = TargetFacts {
@@ -141,6 +142,47 @@ fn checkpoint_end(datadir: &Path, control: &ControlFile, history: &History) -> O
     None
 }
 
+/// pg_control's timelines must fit the history of the latest of them: the checkpoint's is
+/// listed in it, and a minimum recovery point on a later timeline lies at or after where
+/// that timeline begins. Both hold for every file the server writes (it moves timelines
+/// forward along the history); a file that breaks them was not written by the server, and
+/// nothing derived from it is believed.
+fn timelines_agree(
+    datadir: &Path,
+    control: &ControlFile,
+    history: &History,
+) -> Result<(), RewindError> {
+    let refused = |why: String| RewindError::Refused {
+        datadir: datadir.to_owned(),
+        why: format!("{why}: pg_control and the history files in pg_wal disagree"),
+    };
+    let entries = history.entries();
+    if !entries.iter().any(|e| e.tli == control.checkpoint_timeline) {
+        return Err(refused(format!(
+            "pg_control's checkpoint is on timeline {}, which the history of timeline {} \
+             does not list",
+            control.checkpoint_timeline,
+            history.timeline()
+        )));
+    }
+    if control.min_recovery_point_timeline > control.checkpoint_timeline {
+        let begin = entries
+            .iter()
+            .find(|e| e.tli == control.min_recovery_point_timeline)
+            .map(|e| e.begin);
+        if begin.is_none_or(|begin| control.min_recovery_point < begin) {
+            return Err(refused(format!(
+                "pg_control's minimum recovery point {} is on timeline {}, which begins at {} \
+                 by its history",
+                control.min_recovery_point,
+                control.min_recovery_point_timeline,
+                begin.map_or_else(|| "no known point".to_owned(), |b| b.to_string())
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The timelines whose segments may hold the checkpoint record, newest first: it was written
 /// on the checkpoint's timeline, and a later switch copies the segment under each newer
 /// timeline's name. Only timelines the history names, never a count up to a number read
@@ -206,6 +248,34 @@ mod tests {
         let started = std::time::Instant::now();
         assert_eq!(checkpoint_end(dir.path(), &control, &history), None);
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    /// The same crafted pg_control as `facts` reads it: refused at once, with a reason.
+    #[test]
+    fn finding_9_crafted_min_recovery_point_timeline_is_refused() {
+        let dir =
+            crate::instance::control::tests::datadir_with_min_recovery_point_timeline(u32::MAX);
+        std::fs::create_dir(dir.path().join("pg_wal")).unwrap();
+        std::fs::write(
+            dir.path().join("pg_wal/FFFFFFFF.history"),
+            "1\t0/3000000\tcrafted\n",
+        )
+        .unwrap();
+        let control = crate::instance::control::read(dir.path()).unwrap();
+        let history = read_history(dir.path(), u32::MAX).unwrap();
+        let err = timelines_agree(dir.path(), &control, &history)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("minimum recovery point 0/0 is on timeline 4294967295"),
+            "{err}"
+        );
+        // A history that does not list the checkpoint's timeline is refused too.
+        let other = History::parse(u32::MAX, "2\t0/3000000\tcrafted\n").unwrap();
+        let err = timelines_agree(dir.path(), &control, &other)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("checkpoint is on timeline 1"), "{err}");
     }
 
     #[test]
