@@ -8,6 +8,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::ocf::params::MAX_TIMEOUT_SECS;
+use crate::pacemaker::check_node_name;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "pgha",
@@ -84,8 +87,8 @@ pub struct RewindArgs {
     #[arg(long, conflicts_with = "dry_run")]
     pub check: bool,
     /// This node's name: application_name in primary_conninfo, and the folder name of the
-    /// kept WAL.
-    #[arg(long, default_value = "local")]
+    /// kept WAL (a host name: letters, digits, '.', '_', '-').
+    #[arg(long, default_value = "local", value_parser = node_name)]
     pub node: String,
     /// primary_conninfo to write with -R (application_name is set to --node).
     #[arg(long, value_name = "CONNSTR")]
@@ -101,8 +104,13 @@ pub struct RewindArgs {
     /// pgha-rewind next to the data directory).
     #[arg(long, value_name = "DIRECTORY")]
     pub keep_dir: Option<PathBuf>,
-    /// pg_rewind's time limit, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    /// The whole command's time limit, pg_rewind's included, in seconds (at most a week).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 3600,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS)
+    )]
     pub timeout: u64,
     /// The PostgreSQL binaries (default: those of the data directory's major version).
     #[arg(long, value_name = "DIRECTORY")]
@@ -110,6 +118,11 @@ pub struct RewindArgs {
     /// The system user that owns the data directory (pg_rewind runs as it).
     #[arg(long, value_name = "USER")]
     pub system_user: Option<String>,
+}
+
+/// `--node`, refused here when it could not name a folder.
+fn node_name(text: &str) -> Result<String, String> {
+    check_node_name(text).map(|()| text.to_owned())
 }
 
 /// Tool names that are not OCF actions.
@@ -172,5 +185,33 @@ mod tests {
             Invocation::Tool(_)
         ));
         assert!(matches!(classify(os(&["pgha"])), Invocation::Tool(_)));
+    }
+
+    fn rewind(extra: &[&str]) -> Result<Cli, clap::Error> {
+        let mut args = vec!["pgha", "rewind", "-D", "/x", "--source-pgdata", "/y"];
+        args.extend_from_slice(extra);
+        Cli::try_parse_from(args)
+    }
+
+    #[test]
+    fn finding_9_overflowing_timeout_is_a_usage_error() {
+        let err = rewind(&["--timeout", "18446744073709551615"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(err.to_string().contains("1..=604800"), "{err}");
+        assert!(rewind(&["--timeout", "0"]).is_err());
+        assert!(rewind(&["--timeout", "604800"]).is_ok());
+    }
+
+    #[test]
+    fn finding_9_node_that_could_escape_a_folder_is_a_usage_error() {
+        for node in ["../../etc", "a/b", "", ".."] {
+            let err = rewind(&["--node", node]).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{node}"
+            );
+        }
+        assert!(rewind(&["--node", "pg-1.example"]).is_ok());
     }
 }

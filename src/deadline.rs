@@ -3,6 +3,10 @@
 //! Pacemaker SIGKILLs the agent's whole process group when `OCF_RESKEY_CRM_meta_timeout`
 //! expires. Every wait in pgha is bounded by a `Deadline` that ends a margin earlier, so the
 //! agent gets to say what it was waiting for instead of dying silently.
+//!
+//! Budgets come from numbers people and files type (`OCF_RESKEY_CRM_meta_timeout`,
+//! `rewind_timeout`, `pgha rewind --timeout`); parsing refuses the absurd ones, and every
+//! `Instant` computed here saturates instead of overflowing (which panics).
 
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -27,11 +31,12 @@ impl Deadline {
         Deadline::after(timeout - margin)
     }
 
+    /// `budget` from now; a budget past [`LONGEST`] counts as `LONGEST`.
     pub fn after(budget: Duration) -> Deadline {
         let start = Instant::now();
         Deadline {
             start,
-            end: start + budget,
+            end: later(start, budget),
         }
     }
 
@@ -49,9 +54,10 @@ impl Deadline {
 
     /// A shorter deadline inside this one.
     pub fn at_most(&self, budget: Duration) -> Deadline {
+        let start = Instant::now();
         Deadline {
-            start: Instant::now(),
-            end: self.end.min(Instant::now() + budget),
+            start,
+            end: self.end.min(later(start, budget)),
         }
     }
 
@@ -77,6 +83,17 @@ impl Deadline {
             sleep(every.min(left));
         }
     }
+}
+
+/// The longest wait any budget stands for: a year, far beyond any operation timeout, and
+/// small enough that `Instant + LONGEST` cannot overflow (Linux counts `Instant` in an i64
+/// of seconds since boot).
+pub const LONGEST: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// `from + budget`, with the budget clamped to [`LONGEST`]. Should even that overflow, the
+/// deadline is `from`: a wait that ends at once, never a panic.
+fn later(from: Instant, budget: Duration) -> Instant {
+    from.checked_add(budget.min(LONGEST)).unwrap_or(from)
 }
 
 #[cfg(test)]
@@ -121,5 +138,17 @@ mod tests {
         let outer = Deadline::after(Duration::from_millis(100));
         assert!(outer.at_most(Duration::from_secs(10)).remaining() <= Duration::from_millis(100));
         assert!(outer.at_most(Duration::from_millis(10)).remaining() <= Duration::from_millis(10));
+    }
+
+    #[test]
+    fn finding_9_huge_budgets_saturate_instead_of_panicking() {
+        let huge = Duration::from_secs(u64::MAX);
+        let d = Deadline::after(huge);
+        assert!(d.remaining() > Duration::from_secs(300 * 24 * 3600));
+        assert!(d.remaining() <= LONGEST);
+        let inner = Deadline::after(Duration::from_secs(5)).at_most(huge);
+        assert!(inner.remaining() <= Duration::from_secs(5));
+        assert!(Deadline::for_operation(huge).remaining() <= LONGEST);
+        assert!(Deadline::after(Duration::MAX).remaining() <= LONGEST);
     }
 }

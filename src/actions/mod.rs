@@ -97,10 +97,14 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// This node's name, looked up once and only when needed.
-    pub fn node(&self) -> &str {
-        self.node
-            .get_or_init(|| pacemaker::local_node_name(self.env.on_node.as_deref(), self.cluster))
+    /// This node's name, looked up once and only when needed, and refused when it could not
+    /// name a folder (`pacemaker::check_node_name`).
+    pub fn node(&self) -> Result<&str> {
+        if let Some(node) = self.node.get() {
+            return Ok(node);
+        }
+        let node = pacemaker::local_node_name(self.env.on_node.as_deref(), self.cluster)?;
+        Ok(self.node.get_or_init(|| node))
     }
 }
 

@@ -90,14 +90,14 @@ fn publish(
         named.iter().map(|(name, v)| (name.as_str(), *v)).collect();
     let confirm = confirm.map(|name| attribute(ctx, name));
     ctx.cluster
-        .update_private_attributes(ctx.node(), &changes, confirm.as_deref())?;
+        .update_private_attributes(ctx.node()?, &changes, confirm.as_deref())?;
     Ok(())
 }
 
 /// The pre-demote and pre-stop notifications of a transition that also promotes come before
 /// its pre-promote: the node to promote clears its flags there, off the election's path.
 fn clear_flags_early(ctx: &Ctx, n: &Notification) {
-    if n.promoting() == Some(ctx.node()) {
+    if ctx.node().is_ok_and(|node| n.promoting() == Some(node)) {
         if let Err(e) = publish(ctx, &[], &FLAGS, None) {
             log::warn!("could not clear the election's flags: {e}");
         }
@@ -115,7 +115,7 @@ fn flags_cleared_early(n: &Notification) -> bool {
 /// follows finds a clean primary to stop (PAF's pre-demote). Only when the same node gets
 /// promoted again: elsewhere, a crashed primary must not come back as one.
 fn pre_demote(ctx: &Ctx, instance: &Instance, n: &Notification) -> Result<()> {
-    let node = ctx.node();
+    let node = ctx.node()?;
     if !n.demote.contains(node) || !n.is_primary_recovery(node) {
         return Ok(());
     }
@@ -173,7 +173,7 @@ fn switchover_is_safe(ctx: &Ctx, instance: &Instance, old: &str) -> Result<()> {
 }
 
 fn pre_promote(ctx: &Ctx, instance: &Instance, n: &Notification) -> Result<()> {
-    let node = ctx.node();
+    let node = ctx.node()?;
     let Some(target) = n.promoting() else {
         return Ok(());
     };
@@ -239,7 +239,7 @@ fn election_values(
         }
         updates.push((LSN_LOCATION, position.to_attribute()));
     }
-    if ctx.node() == target {
+    if ctx.node()? == target {
         updates.push((NODES, n.candidates().join(" ")));
     }
     Ok(updates)

@@ -50,7 +50,7 @@ pub fn promote(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
 
 /// `Some` when the promotion must not go on here.
 fn election(ctx: &Ctx, instance: &Instance) -> Result<Option<Outcome>> {
-    let node = ctx.node().to_owned();
+    let node = ctx.node()?.to_owned();
     let queries = [CANCEL_SWITCHOVER, RECOVER_PRIMARY, NODES];
     let answers: [Option<String>; 3] = read(ctx, &queries.map(|a| (a, node.as_str())))?
         .try_into()

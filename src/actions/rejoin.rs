@@ -16,12 +16,13 @@ use crate::ocf::notify::Notification;
 use crate::rewind::{self, Plan, RewindSettings, Source, SourceConninfo};
 
 /// The node that is and stays the primary in this transition, if it is not this one.
-pub fn current_primary(ctx: &Ctx) -> Option<String> {
+pub fn current_primary(ctx: &Ctx) -> Result<Option<String>> {
     let n = Notification::from_env();
-    n.promoted
+    let node = ctx.node()?;
+    Ok(n.promoted
         .0
         .into_iter()
-        .find(|p| p != ctx.node() && !n.demote.contains(p))
+        .find(|p| p != node && !n.demote.contains(p)))
 }
 
 /// Pacemaker's lists for this start say no node is promoted now nor about to be. Without
@@ -57,7 +58,7 @@ pub fn before_start(
         state,
         InstanceState::CrashedPrimary(_) | InstanceState::Stopped { was_primary: true }
     );
-    let Some(primary) = current_primary(ctx) else {
+    let Some(primary) = current_primary(ctx)? else {
         if let Some(e) = unfinished {
             return Err(e.into());
         }
@@ -88,7 +89,7 @@ pub fn before_start(
         "bringing \"{}\" in line with the primary {primary}",
         instance.datadir().display()
     );
-    let report = rewind::rejoin(instance, &source, ctx.node(), &settings, &ctx.deadline)?;
+    let report = rewind::rejoin(instance, &source, ctx.node()?, &settings, &ctx.deadline)?;
     log::info!(
         "\"{}\": {:?} in {:.1?} ({}){}",
         instance.datadir().display(),

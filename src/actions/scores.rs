@@ -40,7 +40,7 @@ struct Remembered {
 
 pub fn maintain(ctx: &Ctx, instance: &Instance) -> Result<()> {
     let replicas = replicas(ctx, instance)?;
-    let node = ctx.node().to_owned();
+    let node = ctx.node()?.to_owned();
     let cache = cache_path(&ctx.env.instance);
     let now = unix_now();
     let memory = load(&cache);

@@ -112,6 +112,6 @@ fn first_start_score(ctx: &Ctx, score: i64, unless_at_least: i64) -> Result<()> 
         }
     }
     log::info!("no promotion score in the partition: setting mine to {score}");
-    ctx.cluster.set_promotion_score(ctx.node(), score)?;
+    ctx.cluster.set_promotion_score(ctx.node()?, score)?;
     Ok(())
 }

@@ -36,7 +36,7 @@ pub fn server_settings(ctx: &Ctx, instance: &Instance) -> Result<()> {
         )));
     }
     let primary_conninfo = instance.configured("primary_conninfo", &ctx.deadline)?;
-    let node = ctx.node();
+    let node = ctx.node()?;
     if conninfo::get(&primary_conninfo, "application_name").as_deref() != Some(node) {
         return Err(Error::LocalSetup(format!(
             "parameter \"primary_conninfo\" must contain 'application_name={node}', \

@@ -525,4 +525,4 @@ const WAL_SEGMENT_SIZES: SizeRange = SizeRange {
 };
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -401,7 +401,8 @@ impl Instance {
         self.disconnect();
         let mut cmd = self.pg_ctl(Some(deadline)).arg("start");
         if !self.params.start_opts.is_empty() {
-            cmd = cmd.arg("-o").arg(&self.params.start_opts);
+            // pg_ctl pastes -o into a /bin/sh command line: the words go re-quoted.
+            cmd = cmd.arg("-o").arg(self.params.start_opts.for_shell());
         }
         // pg_ctl looks every 100 ms; look every 10 ms as well, and stop waiting for pg_ctl
         // once the server is up (pg_ctl still reports a failed start).
@@ -447,14 +448,14 @@ impl Instance {
 
     /// A setting as the server would read it at start (`postgres -C`), as the system user.
     pub fn configured(&self, name: &str, deadline: &Deadline) -> Result<String> {
-        let mut cmd = Cmd::new(self.bin("postgres"))
+        let out = Cmd::new(self.bin("postgres"))
             .run_as(&self.user)
             .arg("-C")
             .arg(name)
             .arg("-D")
-            .arg(&self.params.pgdata);
-        cmd = cmd.args(split_words(&self.params.start_opts));
-        let out = cmd.run(deadline)?;
+            .arg(&self.params.pgdata)
+            .args(self.params.start_opts.words())
+            .run(deadline)?;
         Ok(out.text.trim_end_matches('\n').to_owned())
     }
 }
@@ -482,40 +483,6 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Splits `start_opts` into arguments the way a shell would for simple quoting, for the
-/// programs that take them as arguments (`postgres -C`, single-user `postgres`); pg_ctl gets
-/// the string itself.
-pub fn split_words(text: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut quote: Option<char> = None;
-    let mut in_word = false;
-    for c in text.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => word.push(c),
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                word.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    words
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -525,22 +492,5 @@ mod tests {
         assert_eq!(parse_major("15\n"), Some(15));
         assert_eq!(parse_major("9.6\n"), Some(9));
         assert_eq!(parse_major("x"), None);
-    }
-
-    #[test]
-    fn start_opts_words() {
-        assert_eq!(
-            split_words("-c config_file=/etc/pg.conf  -c 'work_mem=4MB' -c \"a b\""),
-            [
-                "-c",
-                "config_file=/etc/pg.conf",
-                "-c",
-                "work_mem=4MB",
-                "-c",
-                "a b"
-            ]
-        );
-        assert!(split_words("  ").is_empty());
-        assert_eq!(split_words("''"), [""]);
     }
 }

@@ -37,6 +37,9 @@ pub const DEFAULT_PGPORT: u16 = 5432;
 pub const DEFAULT_SYSTEM_USER: &str = "postgres";
 pub const DEFAULT_REWIND_KEEP_FILES: &str =
     "postgresql.conf,postgresql.auto.conf,pg_hba.conf,pg_ident.conf";
+/// The longest time limit pgha accepts, in seconds (a week): anything longer is a typing
+/// error, not a plan, and budgets must stay far from `Instant`'s overflow.
+pub const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
 
 /// Every parameter, in PAF's order.
 pub const PARAMS: &[ParamDef] = &[
@@ -133,7 +136,11 @@ pub const PARAMS: &[ParamDef] = &[
         reloadable: true,
         shortdesc: "Additional arguments given to the postgres process on startup.",
         longdesc: "Additional arguments given to the postgres process on startup (pg_ctl -o), \
-                   e.g. \"-c config_file=/etc/postgresql/15/main/postgresql.conf\".",
+                   e.g. \"-c config_file=/etc/postgresql/15/main/postgresql.conf\". Words are \
+                   separated by spaces; single quotes keep spaces in a word (-c 'search_path=a, \
+                   b'). Characters a shell would interpret (` $ \\ \" ; & | < > ( ) { } * ? [ ] \
+                   ~ ! # and control characters) are refused, as they are in pgdata, datadir \
+                   and bindir: pg_ctl runs the server through /bin/sh.",
     },
     ParamDef {
         name: "rewind",
@@ -175,7 +182,8 @@ pub const PARAMS: &[ParamDef] = &[
                    less a margin). A killed pg_rewind leaves a data directory that pgha never \
                    starts until it is repaired; with rewind_fallback it is re-cloned at once. \
                    Shorter means a stuck source is given up sooner; longer lets a large rewind \
-                   finish. The start or demote timeout must leave room for it.",
+                   finish. The start or demote timeout must leave room for it. At most 604800 \
+                   (a week).",
     },
     ParamDef {
         name: "rewind_fallback",
@@ -262,7 +270,7 @@ pub struct Params {
     pub pgport: u16,
     pub maxlag: u64,
     pub recovery_template: PathBuf,
-    pub start_opts: String,
+    pub start_opts: StartOpts,
     /// pgha's own: automatic rewind of a diverged former primary (`rewind` module).
     pub rewind: bool,
     pub rewind_user: String,
@@ -301,6 +309,18 @@ impl Params {
                 })
             }
         };
+        // pg_ctl pastes these into a /bin/sh command line (between double quotes).
+        let shell_path = |name: &'static str, value: String| {
+            if shell_safe(&value) {
+                path(name, value)
+            } else {
+                Err(ParamError {
+                    name,
+                    value,
+                    why: SHELL_SAFE,
+                })
+            }
+        };
 
         let system_user = get("system_user").unwrap_or_else(|| DEFAULT_SYSTEM_USER.to_owned());
         if system_user.contains(|c: char| c.is_whitespace() || c == '/' || c == ':') {
@@ -310,13 +330,13 @@ impl Params {
                 why: "must be a user name",
             });
         }
-        let bindir = get("bindir").map(|v| path("bindir", v)).transpose()?;
-        let pgdata = path(
+        let bindir = get("bindir").map(|v| shell_path("bindir", v)).transpose()?;
+        let pgdata = shell_path(
             "pgdata",
             get("pgdata").unwrap_or_else(|| DEFAULT_PGDATA.to_owned()),
         )?;
         let datadir = match get("datadir") {
-            Some(v) => path("datadir", v)?,
+            Some(v) => shell_path("datadir", v)?,
             None => pgdata.clone(),
         };
         let pghost = get("pghost").unwrap_or_else(|| DEFAULT_PGHOST.to_owned());
@@ -347,7 +367,14 @@ impl Params {
             Some(v) => path("recovery_template", v)?,
             None => pgdata.join("recovery.conf.pcmk"),
         };
-        let start_opts = get("start_opts").unwrap_or_default();
+        let start_opts = match get("start_opts") {
+            None => StartOpts::default(),
+            Some(v) => StartOpts::parse(&v).map_err(|why| ParamError {
+                name: "start_opts",
+                value: v,
+                why,
+            })?,
+        };
         // pgha's own booleans: unlike PAF's parameters, "0" means off here.
         let boolean = |name: &'static str| -> Result<bool, ParamError> {
             match lookup(name).map(|v| v.trim().to_ascii_lowercase()) {
@@ -374,13 +401,16 @@ impl Params {
         }
         let rewind_timeout = match get("rewind_timeout") {
             None => None,
-            Some(v) => Some(std::time::Duration::from_secs(v.parse().map_err(|_| {
-                ParamError {
-                    name: "rewind_timeout",
-                    value: v,
-                    why: "must be a number of seconds (a non-negative integer)",
+            Some(v) => match v.parse::<u64>() {
+                Ok(secs) if secs <= MAX_TIMEOUT_SECS => Some(std::time::Duration::from_secs(secs)),
+                _ => {
+                    return Err(ParamError {
+                        name: "rewind_timeout",
+                        value: v,
+                        why: "must be a number of seconds from 0 to 604800 (a week)",
+                    })
                 }
-            })?)),
+            },
         };
         let rewind_keep_files = match get("rewind_keep_files") {
             None => DEFAULT_REWIND_KEEP_FILES
@@ -454,6 +484,72 @@ impl Params {
     }
 }
 
+/// Why a value was refused for holding what a shell would interpret.
+const SHELL_SAFE: &str = "must not hold characters a shell interprets (` $ \\ \" ; & | < > ( ) \
+                          { } * ? [ ] ~ ! # newline) nor control characters; quote words with \
+                          single quotes only";
+
+/// Whether `text` holds nothing `/bin/sh` would interpret inside double quotes or in a bare
+/// word, except spaces and single quotes (which [`StartOpts::parse`] handles).
+fn shell_safe(text: &str) -> bool {
+    const SPECIAL: &str = "`$\\\";&|<>(){}*?[]~!#\n";
+    !text.chars().any(|c| SPECIAL.contains(c) || c.is_control())
+}
+
+/// `start_opts`, split into the server's arguments once, with one rule for every program
+/// that gets them (`pg_ctl -o`, `postgres -C`, single-user `postgres`, the `config_file`
+/// lookup). Words are separated by spaces; single quotes group spaces into a word (no
+/// escapes inside, as in sh). Whatever else a shell would interpret is refused, since
+/// pg_ctl hands `-o` to `/bin/sh`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StartOpts(Vec<String>);
+
+impl StartOpts {
+    pub fn parse(text: &str) -> Result<StartOpts, &'static str> {
+        if !shell_safe(text) {
+            return Err(SHELL_SAFE);
+        }
+        let mut words = Vec::new();
+        let mut word: Option<String> = None;
+        let mut quoted = false;
+        for c in text.chars() {
+            match c {
+                '\'' => {
+                    quoted = !quoted;
+                    word.get_or_insert_with(String::new);
+                }
+                ' ' if !quoted => words.extend(word.take()),
+                c => word.get_or_insert_with(String::new).push(c),
+            }
+        }
+        if quoted {
+            return Err("has a single quote that is not closed");
+        }
+        words.extend(word);
+        Ok(StartOpts(words))
+    }
+
+    /// The server's arguments.
+    pub fn words(&self) -> &[String] {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The words for `pg_ctl -o`, which pastes its value into a `/bin/sh` command line: each
+    /// word in single quotes, so the shell hands the server exactly these words (`parse`
+    /// refused quotes inside a word).
+    pub fn for_shell(&self) -> String {
+        self.0
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -481,7 +577,7 @@ mod tests {
             p.recovery_template,
             PathBuf::from("/var/lib/pgsql/data/recovery.conf.pcmk")
         );
-        assert_eq!(p.start_opts, "");
+        assert!(p.start_opts.is_empty());
     }
 
     #[test]
@@ -543,6 +639,100 @@ mod tests {
         "rewind_keep_days" = "36501"
     );
     rejects!(rewind_user_with_quote, "rewind_user" = "a'b");
+    rejects!(
+        finding_9_huge_rewind_timeout_is_refused,
+        "rewind_timeout" = "18446744073709551615"
+    );
+    rejects!(
+        finding_9_rewind_timeout_past_a_week,
+        "rewind_timeout" = "604801"
+    );
+    rejects!(
+        finding_9_start_opts_command_separator,
+        "start_opts" = "-c work_mem=4MB; touch /tmp/x"
+    );
+    rejects!(
+        finding_9_start_opts_command_substitution,
+        "start_opts" = "-c work_mem=$(id)"
+    );
+    rejects!(
+        finding_9_start_opts_backquote_in_quotes,
+        "start_opts" = "-c 'a=`id`'"
+    );
+    rejects!(
+        finding_9_start_opts_newline,
+        "start_opts" = "-c a=1\ntouch /x"
+    );
+    rejects!(
+        finding_9_start_opts_double_quote,
+        "start_opts" = "-c \"a b\""
+    );
+    rejects!(finding_9_start_opts_open_quote, "start_opts" = "-c 'a=b");
+    rejects!(
+        finding_9_pgdata_command_substitution,
+        "pgdata" = "/srv/$(id)"
+    );
+    rejects!(finding_9_datadir_backquote, "datadir" = "/srv/`id`");
+    rejects!(finding_9_bindir_control_char, "bindir" = "/usr/\u{1b}bin");
+
+    /// pg_ctl runs `"postgres" … <-o value> …` through /bin/sh: the shell must hand the
+    /// server exactly the parsed words, blanks and all.
+    #[test]
+    fn finding_9_pg_ctl_shell_sees_exactly_the_words() {
+        let opts = StartOpts::parse("-c 'search_path=a,  b' -c work_mem=4MB ''").unwrap();
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("printf '<%s>' {}", opts.for_shell()))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            "<-c><search_path=a,  b><-c><work_mem=4MB><>"
+        );
+    }
+
+    #[test]
+    fn finding_9_rewind_timeout_up_to_a_week_is_taken() {
+        let p = params(&[("rewind_timeout", "604800")]).unwrap();
+        assert_eq!(
+            p.rewind_timeout,
+            Some(std::time::Duration::from_secs(604_800))
+        );
+    }
+
+    /// The one rule: words split on spaces, single quotes group; what pg_ctl's shell gets
+    /// back splits into the same words.
+    #[test]
+    fn finding_9_start_opts_are_parsed_once_into_words() {
+        let words = |text: &str| StartOpts::parse(text).unwrap().words().to_vec();
+        assert_eq!(
+            words("-c config_file=/etc/pg.conf  -c 'work_mem=4MB' -c 'a b'"),
+            [
+                "-c",
+                "config_file=/etc/pg.conf",
+                "-c",
+                "work_mem=4MB",
+                "-c",
+                "a b"
+            ]
+        );
+        assert!(words("  ").is_empty());
+        assert_eq!(words("''"), [""]);
+        assert_eq!(words("a'b c'd"), ["ab cd"]);
+        let p = params(&[("start_opts", "-c 'search_path=a, b' -p 5433")]).unwrap();
+        assert_eq!(
+            p.start_opts.words(),
+            ["-c", "search_path=a, b", "-p", "5433"]
+        );
+        assert_eq!(
+            p.start_opts.for_shell(),
+            "'-c' 'search_path=a, b' '-p' '5433'"
+        );
+        assert_eq!(
+            StartOpts::parse(&p.start_opts.for_shell()).unwrap(),
+            p.start_opts
+        );
+    }
 
     #[test]
     fn rewind_defaults_and_off() {

@@ -31,6 +31,9 @@ pub enum ClusterError {
         output: String,
         expected: &'static str,
     },
+    /// This node's name, as `from` gave it, cannot be used (see [`check_node_name`]).
+    #[error("the node name from {from} is refused: {why}")]
+    NodeName { from: &'static str, why: String },
 }
 
 /// What the actions need from the cluster.
@@ -213,31 +216,66 @@ fn joined<T>(
 }
 
 /// The name of the node this agent runs on: what Pacemaker passed, else `crm_node -n`, else
-/// the kernel's host name (a hand run on a node with no cluster).
-pub fn local_node_name(on_node: Option<&str>, cluster: &dyn Cluster) -> String {
+/// the kernel's host name (a hand run on a node with no cluster); checked by
+/// [`check_node_name`], since it names folders and goes into `primary_conninfo`.
+pub fn local_node_name(
+    on_node: Option<&str>,
+    cluster: &dyn Cluster,
+) -> Result<String, ClusterError> {
+    let checked = |from: &'static str, name: String| match check_node_name(&name) {
+        Ok(()) => Ok(name),
+        Err(why) => Err(ClusterError::NodeName { from, why }),
+    };
     if let Some(name) = on_node {
-        return name.to_owned();
+        return checked("OCF_RESKEY_CRM_meta_on_node", name.to_owned());
     }
     match cluster.local_node() {
-        Ok(name) => name,
+        Ok(name) => Ok(name),
         Err(e) => {
             log::debug!("crm_node -n failed ({e}); using the host name");
-            nix::sys::utsname::uname()
+            let host = nix::sys::utsname::uname()
                 .map(|u| u.nodename().to_string_lossy().into_owned())
-                .unwrap_or_default()
+                .unwrap_or_default();
+            checked("the host name", host)
         }
+    }
+}
+
+/// Refuses a node name that could not safely name a folder (`<keep_dir>/<node>-<stamp>`) or
+/// sit unquoted in a connection string: Pacemaker's node names are host names, so only
+/// ASCII letters, digits, `.`, `_` and `-`, at most 255 bytes, and never `.` or `..`. The
+/// error says why, for the exit reason.
+pub fn check_node_name(name: &str) -> Result<(), String> {
+    const MAX: usize = 255;
+    if name.is_empty() {
+        return Err("a node name cannot be empty".into());
+    }
+    if name == "." || name == ".." {
+        return Err(format!("{name:?} is not a node name"));
+    }
+    if name.len() > MAX {
+        return Err(format!(
+            "a node name has at most {MAX} characters, not {}",
+            name.len()
+        ));
+    }
+    match name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        Some(c) => Err(format!(
+            "node name {name:?} holds {c:?}: only letters, digits, '.', '_' and '-' are allowed"
+        )),
+        None => Ok(()),
     }
 }
 
 fn parse_node_name(text: &str) -> Result<String, ClusterError> {
     let name = text.trim();
-    if name.is_empty() || name.contains(char::is_whitespace) {
-        return Err(ClusterError::Parse {
-            tool: "crm_node -n",
-            output: text.into(),
-            expected: "a node name",
-        });
-    }
+    check_node_name(name).map_err(|why| ClusterError::NodeName {
+        from: "crm_node -n",
+        why,
+    })?;
     Ok(name.to_owned())
 }
 
@@ -305,5 +343,57 @@ mod tests {
         assert_eq!(parse_node_name("node1\n").unwrap(), "node1");
         assert!(parse_node_name("").is_err());
         assert!(parse_node_name("error: not connected").is_err());
+    }
+
+    #[test]
+    fn finding_9_host_names_are_node_names() {
+        for name in [
+            "pg1",
+            "node-2.example.com",
+            "db_3",
+            "A",
+            "x".repeat(255).as_str(),
+        ] {
+            assert_eq!(check_node_name(name), Ok(()), "{name}");
+        }
+    }
+
+    #[test]
+    fn finding_9_node_names_that_could_escape_a_folder_are_refused() {
+        let long = "x".repeat(256);
+        for name in [
+            "",
+            ".",
+            "..",
+            "../etc",
+            "a/b",
+            "/abs",
+            "a\0b",
+            "a\nb",
+            "a\u{1b}[2Jb",
+            "a b",
+            "pg1' host=evil",
+            "naïve",
+            long.as_str(),
+        ] {
+            let err = check_node_name(name).unwrap_err();
+            assert!(!err.is_empty(), "{name:?}");
+        }
+        let err = check_node_name("a/b").unwrap_err();
+        assert!(err.contains("'/'"), "{err}");
+    }
+
+    #[test]
+    fn finding_9_node_name_from_pacemaker_is_checked() {
+        // Pacemaker's value is used as given: no tool is run (there is none here).
+        let deadline = Deadline::after(std::time::Duration::from_secs(5));
+        let cluster = Tools::new("/nonexistent", "pgsqld", &deadline);
+        let err = local_node_name(Some("../../etc"), &cluster).unwrap_err();
+        assert!(
+            err.to_string().contains("OCF_RESKEY_CRM_meta_on_node"),
+            "{err}"
+        );
+        assert_eq!(local_node_name(Some("pg1"), &cluster).unwrap(), "pg1");
+        assert!(parse_node_name("pg/1\n").is_err());
     }
 }

@@ -71,8 +71,8 @@ fn execute(args: &RewindArgs) -> Result<String, crate::error::Error> {
         config_file: args.config_file.clone(),
         ..RewindSettings::default()
     };
-    // pg_rewind's own time limit is the whole command's.
-    let deadline = Deadline::after(Duration::from_secs(args.timeout.max(1)));
+    // pg_rewind's own time limit is the whole command's (clap keeps it from 1 s to a week).
+    let deadline = Deadline::after(Duration::from_secs(args.timeout));
     if args.check {
         return Ok(check(&instance, &source, &settings, &deadline)?.to_string());
     }
@@ -132,7 +132,8 @@ fn instance(args: &RewindArgs) -> Result<Instance, crate::error::Error> {
         values.push(("bindir", absolute(dir).display().to_string()));
     }
     if let Some(file) = &args.config_file {
-        values.push(("start_opts", format!("-c config_file={}", file.display())));
+        // One word, as start_opts quotes it; a path a shell would interpret is refused there.
+        values.push(("start_opts", format!("-c 'config_file={}'", file.display())));
     }
     let params = Params::from_lookup(|name| {
         values

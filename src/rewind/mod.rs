@@ -40,7 +40,7 @@ use source::SourceSession;
 
 use crate::deadline::Deadline;
 use crate::instance::control::{ControlError, DbState};
-use crate::instance::{split_words, wal, Instance};
+use crate::instance::{wal, Instance};
 use crate::ocf::params::Params;
 use crate::process::ToolError;
 use crate::safe_fs::Dir;
@@ -662,7 +662,7 @@ pub fn rejoin(
                         )
                     })?;
                 }
-                runner::crash_recovery(instance, &crash_recovery_args(instance), deadline)?;
+                runner::crash_recovery(instance, deadline)?;
                 crash_recovery = true;
                 target = target::facts(instance, target.restore_command)?.1;
                 decision = decision::decide(&target, &source_facts);
@@ -1186,8 +1186,10 @@ fn same_device(a: &Path, b: &Path) -> Option<bool> {
 /// The server's configuration file when it is not the data directory's own: the Debian
 /// layout (`pgdata` is the configuration directory), or `config_file` in `start_opts`.
 fn config_file(instance: &Instance) -> Option<PathBuf> {
-    let words = split_words(&instance.params.start_opts);
-    let from_opts = words
+    let from_opts = instance
+        .params
+        .start_opts
+        .words()
         .iter()
         .find_map(|w| w.strip_prefix("config_file="))
         .map(PathBuf::from);
@@ -1195,11 +1197,6 @@ fn config_file(instance: &Instance) -> Option<PathBuf> {
         (instance.params.pgdata != instance.params.datadir)
             .then(|| instance.params.pgdata.join("postgresql.conf"))
     })
-}
-
-/// `start_opts` for the single-user `postgres` run (`-c config_file=…` and the like).
-fn crash_recovery_args(instance: &Instance) -> Vec<String> {
-    split_words(&instance.params.start_opts)
 }
 
 #[cfg(test)]

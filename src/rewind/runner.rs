@@ -239,11 +239,7 @@ pub fn pg_rewind(
 /// directory (and on PG 12, which cannot). Archiving stays on with a command that always
 /// fails, so the WAL segments not yet archived are kept (`.ready`), as Patroni does.
 /// `standby.signal` must be gone: single-user mode refuses standby mode.
-pub fn crash_recovery(
-    instance: &Instance,
-    extra_args: &[String],
-    deadline: &Deadline,
-) -> Result<(), RewindError> {
+pub fn crash_recovery(instance: &Instance, deadline: &Deadline) -> Result<(), RewindError> {
     let cmd = Cmd::new(instance.bin("postgres"))
         .run_as(&instance.user)
         .arg("--single")
@@ -251,7 +247,7 @@ pub fn crash_recovery(
         .arg("-D")
         .arg(&instance.params.pgdata)
         .args(["-c", "archive_mode=on", "-c", "archive_command=false"])
-        .args(extra_args)
+        .args(instance.params.start_opts.words())
         .arg("template1");
     log::info!("crash recovery: {}", cmd.display());
     cmd.run(deadline)?;

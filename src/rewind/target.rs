@@ -30,8 +30,9 @@ pub fn facts(
         .checkpoint_timeline
         .max(control.min_recovery_point_timeline);
     let history = read_history(datadir, timeline)?;
+    timelines_agree(datadir, &control, &history)?;
     let wal_segments = list_segments(datadir, u64::from(control.wal_segment_size))?;
-    let checkpoint_end = checkpoint_end(datadir, &control, timeline);
+    let checkpoint_end = checkpoint_end(datadir, &control, &history);
     let facts = TargetFacts {
         system_identifier: control.system_identifier,
         catalog_version: control.catalog_version,
@@ -114,12 +115,10 @@ fn list_segments(datadir: &Path, segment_size: u64) -> Result<WalSegments, Rewin
 
 /// Where the latest checkpoint record ends, if its WAL is there and reads as that checkpoint
 /// (`instance::wal` checks pages, CRC and body).
-fn checkpoint_end(datadir: &Path, control: &ControlFile, newest: TimelineId) -> Option<Lsn> {
+fn checkpoint_end(datadir: &Path, control: &ControlFile, history: &History) -> Option<Lsn> {
     let pg_wal = datadir.join("pg_wal");
-    // The record was written on the checkpoint's timeline; a later switch copies the
-    // segment under the newer timeline's name, so any of these may hold it.
     let mut last_error = None;
-    for tli in (control.checkpoint_timeline..=newest.max(control.checkpoint_timeline)).rev() {
+    for tli in checkpoint_timelines(control.checkpoint_timeline, history) {
         match wal::read_record(&pg_wal, tli, control.checkpoint, control.wal_segment_size) {
             Ok(record) if record.checkpoint().is_some() => return Some(record.end),
             Ok(record) => {
@@ -142,6 +141,62 @@ fn checkpoint_end(datadir: &Path, control: &ControlFile, newest: TimelineId) -> 
         );
     }
     None
+}
+
+/// pg_control's timelines must fit the history of the latest of them: the checkpoint's is
+/// listed in it, and a minimum recovery point on a later timeline lies at or after where
+/// that timeline begins. Both hold for every file the server writes (it moves timelines
+/// forward along the history); a file that breaks them was not written by the server, and
+/// nothing derived from it is believed.
+fn timelines_agree(
+    datadir: &Path,
+    control: &ControlFile,
+    history: &History,
+) -> Result<(), RewindError> {
+    let refused = |why: String| RewindError::Refused {
+        datadir: datadir.to_owned(),
+        why: format!("{why}: pg_control and the history files in pg_wal disagree"),
+    };
+    let entries = history.entries();
+    if !entries.iter().any(|e| e.tli == control.checkpoint_timeline) {
+        return Err(refused(format!(
+            "pg_control's checkpoint is on timeline {}, which the history of timeline {} \
+             does not list",
+            control.checkpoint_timeline,
+            history.timeline()
+        )));
+    }
+    if control.min_recovery_point_timeline > control.checkpoint_timeline {
+        let begin = entries
+            .iter()
+            .find(|e| e.tli == control.min_recovery_point_timeline)
+            .map(|e| e.begin);
+        if begin.is_none_or(|begin| control.min_recovery_point < begin) {
+            return Err(refused(format!(
+                "pg_control's minimum recovery point {} is on timeline {}, which begins at {} \
+                 by its history",
+                control.min_recovery_point,
+                control.min_recovery_point_timeline,
+                begin.map_or_else(|| "no known point".to_owned(), |b| b.to_string())
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The timelines whose segments may hold the checkpoint record, newest first: it was written
+/// on the checkpoint's timeline, and a later switch copies the segment under each newer
+/// timeline's name. Only timelines the history names, never a count up to a number read
+/// from pg_control (0xFFFFFFFF there would mean four billion tries).
+fn checkpoint_timelines(checkpoint: TimelineId, history: &History) -> Vec<TimelineId> {
+    history
+        .entries()
+        .iter()
+        .rev()
+        .map(|e| e.tli)
+        .filter(|&tli| tli > checkpoint)
+        .chain(std::iter::once(checkpoint))
+        .collect()
 }
 
 #[cfg(test)]
@@ -170,6 +225,67 @@ mod tests {
             parse_segment_name("000000010000000000000003.partial", seg),
             None
         );
+    }
+
+    /// pg_control says minRecoveryPointTLI = 0xFFFFFFFF and postgres planted a history
+    /// for it: the checkpoint record is looked for on the two timelines that history names,
+    /// not on four billion.
+    #[test]
+    fn finding_9_crafted_min_recovery_point_timeline_is_not_counted_up_to() {
+        let dir =
+            crate::instance::control::tests::datadir_with_min_recovery_point_timeline(u32::MAX);
+        std::fs::create_dir(dir.path().join("pg_wal")).unwrap();
+        std::fs::write(
+            dir.path().join("pg_wal/FFFFFFFF.history"),
+            "1\t0/3000000\tcrafted\n",
+        )
+        .unwrap();
+        let control = crate::instance::control::read(dir.path()).unwrap();
+        let history = read_history(dir.path(), u32::MAX).unwrap();
+        assert_eq!(
+            checkpoint_timelines(control.checkpoint_timeline, &history),
+            [u32::MAX, 1]
+        );
+        let started = std::time::Instant::now();
+        assert_eq!(checkpoint_end(dir.path(), &control, &history), None);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    /// The same crafted pg_control as `facts` reads it: refused at once, with a reason.
+    #[test]
+    fn finding_9_crafted_min_recovery_point_timeline_is_refused() {
+        let dir =
+            crate::instance::control::tests::datadir_with_min_recovery_point_timeline(u32::MAX);
+        std::fs::create_dir(dir.path().join("pg_wal")).unwrap();
+        std::fs::write(
+            dir.path().join("pg_wal/FFFFFFFF.history"),
+            "1\t0/3000000\tcrafted\n",
+        )
+        .unwrap();
+        let control = crate::instance::control::read(dir.path()).unwrap();
+        let history = read_history(dir.path(), u32::MAX).unwrap();
+        let err = timelines_agree(dir.path(), &control, &history)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("minimum recovery point 0/0 is on timeline 4294967295"),
+            "{err}"
+        );
+        // A history that does not list the checkpoint's timeline is refused too.
+        let other = History::parse(u32::MAX, "2\t0/3000000\tcrafted\n").unwrap();
+        let err = timelines_agree(dir.path(), &control, &other)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("checkpoint is on timeline 1"), "{err}");
+    }
+
+    #[test]
+    fn checkpoint_timelines_follow_the_history_newest_first() {
+        let history = History::parse(5, "1\t0/3000000\tx\n3\t0/5000000\tx\n").unwrap();
+        assert_eq!(checkpoint_timelines(1, &history), [5, 3, 1]);
+        assert_eq!(checkpoint_timelines(3, &history), [5, 3]);
+        assert_eq!(checkpoint_timelines(5, &history), [5]);
+        assert_eq!(checkpoint_timelines(1, &History::first()), [1]);
     }
 
     #[test]

@@ -643,6 +643,26 @@ fn pg_rewind_killed_mid_copy_is_never_started_and_repaired_next_time() {
 
 // ---- the command line ----
 
+/// `pgha rewind -D <target> --bindir … <args>` as root: exit code, stdout and stderr
+/// together, and how long it took.
+fn pgha_rewind(target: &Pg, args: &[&str]) -> (Option<i32>, String, Duration) {
+    let started = Instant::now();
+    let out = Command::new(BIN)
+        .arg("rewind")
+        .arg("-D")
+        .arg(target.data())
+        .args(["--bindir", BINDIR])
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text, started.elapsed())
+}
+
 /// `pgha rewind --check` prints the decision and changes nothing; `pgha rewind -n` is a dry
 /// run; `pgha rewind -R` rewinds and writes the standby configuration.
 #[test]
@@ -651,21 +671,8 @@ fn command_line_check_dry_run_and_rewind() {
     let before = lab.pg1.snapshot();
     let source = format!("--source-server={}", conninfo(&lab.pg2));
     let pgha = |args: &[&str]| {
-        let out = Command::new(BIN)
-            .arg("rewind")
-            .arg("-D")
-            .arg(lab.pg1.data())
-            .arg(&source)
-            .args(["--bindir", BINDIR])
-            .args(args)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code(), text)
+        let (code, text, _) = pgha_rewind(&lab.pg1, &[&[source.as_str()], args].concat());
+        (code, text)
     };
     let (code, text) = pgha(&["--check"]);
     assert_eq!(code, Some(0), "{text}");
@@ -680,6 +687,86 @@ fn command_line_check_dry_run_and_rewind() {
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("rewound"), "{text}");
     assert_back_as_standby(&lab);
+}
+
+/// `--timeout 18446744073709551615` overflowed `Instant` (a panic); now it is a usage error
+/// that names the accepted range, before anything is read or written.
+#[test]
+fn finding_9_overflowing_timeout_on_the_command_line_is_refused() {
+    let pg1 = Pg::primary("pg1");
+    let pg2 = Pg::standby_of(&pg1, "pg2");
+    let before = pg1.snapshot();
+    let source = pg2.data().display().to_string();
+    let (code, text, _) = pgha_rewind(
+        &pg1,
+        &[
+            "--source-pgdata",
+            &source,
+            "--timeout",
+            "18446744073709551615",
+        ],
+    );
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("--timeout") && text.contains("1..=604800"),
+        "{text}"
+    );
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(
+        !rewind::marker::path(&pg1.data()).exists(),
+        "a marker was written"
+    );
+    before.assert_same(&pg1.snapshot(), "pgha rewind with an overflowing timeout");
+}
+
+/// A time limit with no useful bound (what `rewind_timeout` could hold before it was
+/// checked) panicked once the marker was written; the deadline now saturates and the rewind
+/// finishes.
+#[test]
+fn finding_9_unbounded_time_limit_rewinds_without_panic() {
+    let lab = lab(|_| {}, |_| {}, |_| {}, Stop::Clean);
+    let settings = RewindSettings {
+        time_limit: Some(Duration::from_secs(u64::MAX)),
+        ..settings(&lab.pg2)
+    };
+    let report = rejoin(&lab, &settings);
+    assert_eq!(report.outcome, Outcome::Rewound);
+    assert_back_as_standby(&lab);
+}
+
+/// pg_control rewritten by postgres (CRC and all) to say minRecoveryPointTLI = 0xFFFFFFFF,
+/// with a history planted for that timeline: the checkpoint's WAL was looked for on every
+/// timeline up to it, four billion of them. Now the history is followed and pg_control is
+/// checked against it: a prompt, clear refusal, nothing changed.
+#[test]
+fn finding_9_crafted_pg_control_ends_promptly_with_a_clear_error() {
+    const AT_MIN_RECOVERY_POINT_TLI: usize = 144;
+    const AT_CRC: usize = 288;
+    let pg1 = Pg::primary("pg1");
+    let pg2 = Pg::standby_of(&pg1, "pg2");
+    let control = pg1.data().join("global/pg_control");
+    let mut bytes = fs::read(&control).unwrap();
+    bytes[AT_MIN_RECOVERY_POINT_TLI..AT_MIN_RECOVERY_POINT_TLI + 4]
+        .copy_from_slice(&u32::MAX.to_le_bytes());
+    let crc = crc32c::crc32c(&bytes[..AT_CRC]);
+    bytes[AT_CRC..AT_CRC + 4].copy_from_slice(&crc.to_le_bytes());
+    fs::write(&control, bytes).unwrap();
+    let history = pg1.data().join("pg_wal/FFFFFFFF.history");
+    fs::write(&history, "1\t0/3000000\tcrafted\n").unwrap();
+    chown_postgres(&history);
+    let before = pg1.snapshot();
+    let source = pg2.data().display().to_string();
+    let (code, text, took) = pgha_rewind(&pg1, &["--source-pgdata", &source, "--check"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("minimum recovery point 0/0 is on timeline 4294967295"),
+        "{text}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}: {text}");
+    before.assert_same(
+        &pg1.snapshot(),
+        "pgha rewind --check of a crafted pg_control",
+    );
 }
 
 /// pgha's own checks need nothing beyond pg_rewind's four documented grants (pgha's notes
@@ -719,22 +806,13 @@ fn a_role_with_pg_rewinds_four_grants_suffices() {
 fn command_line_with_a_stopped_source_data_directory() {
     let lab = lab(|_| {}, |_| {}, |_| {}, Stop::Clean);
     lab.pg2.stop();
-    let out = Command::new(BIN)
-        .arg("rewind")
-        .arg("-D")
-        .arg(lab.pg1.data())
-        .arg("--source-pgdata")
-        .arg(lab.pg2.data())
-        .args(["--bindir", BINDIR, "-R", "--node", "pg1"])
-        .arg(format!("--primary-conninfo={}", conninfo(&lab.pg2)))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let source = lab.pg2.data().display().to_string();
+    let upstream = format!("--primary-conninfo={}", conninfo(&lab.pg2));
+    let (code, text, _) = pgha_rewind(
+        &lab.pg1,
+        &["--source-pgdata", &source, "-R", "--node", "pg1", &upstream],
     );
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("rewound"), "{text}");
     lab.pg2.start();
     assert_back_as_standby(&lab);

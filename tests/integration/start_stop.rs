@@ -26,6 +26,22 @@ fn start_stopped_standby_streams_from_primary() {
     agent().on(&standby).action("monitor").recurring().expect(0);
 }
 
+/// `start_opts` is parsed once into words: pg_ctl's shell hands the server exactly those
+/// words, a quoted one with its spaces (the agent re-quotes them for `pg_ctl -o`).
+#[test]
+fn finding_9_start_opts_words_reach_the_server_as_parsed() {
+    let primary = Pg::primary("pg1");
+    let standby = Pg::standby_of(&primary, "pg2");
+    primary.start();
+    agent()
+        .on(&standby)
+        .param("start_opts", "-c 'search_path=a,  b' -c work_mem=5MB")
+        .action("start")
+        .expect(0);
+    assert_eq!(standby.psql("SHOW search_path"), "a,  b");
+    assert_eq!(standby.psql("SHOW work_mem"), "5MB");
+}
+
 #[test]
 fn start_twice_succeeds_both_times() {
     let primary = Pg::primary("pg1");

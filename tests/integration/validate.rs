@@ -82,6 +82,46 @@ rejects!(bindir_relative_is_misconfigured,
 rejects!(bad_parameter_fails_at_level_10_too,
     |pg, a| a.param("pgport", "abc").check_level(10) => 6, "pgport");
 
+rejects!(finding_9_huge_rewind_timeout_is_misconfigured,
+    |pg, a| a.param("rewind_timeout", "18446744073709551615") => 6, "rewind_timeout");
+rejects!(finding_9_node_name_that_could_escape_a_folder_is_refused,
+    |pg, a| a.meta("on_node", "../../etc").check_level(10) => 1, "OCF_RESKEY_CRM_meta_on_node");
+
+/// pg_ctl hands `start_opts` and `pgdata` to /bin/sh: a value a shell would run is refused
+/// (OCF_ERR_CONFIGURED, naming the parameter) by validate-all and by start alike, and the
+/// command it holds never runs.
+#[test]
+fn finding_9_start_opts_and_pgdata_a_shell_would_run_are_refused() {
+    let pg = Pg::primary("pg1");
+    let planted = pg.root().join("x");
+    let before = pg.snapshot();
+    let cases = [
+        (
+            "start_opts",
+            format!("-c work_mem=4MB; touch {}", planted.display()),
+        ),
+        (
+            "pgdata",
+            format!("{}/$(touch {})", pg.root().display(), planted.display()),
+        ),
+    ];
+    for (param, value) in &cases {
+        for action in ["validate-all", "start"] {
+            agent()
+                .on(&pg)
+                .param(param, value)
+                .action(action)
+                .expect_reason(6, param);
+            assert!(
+                !planted.exists(),
+                "{action} with {param}={value:?} ran the shell's command"
+            );
+        }
+    }
+    before.assert_same(&pg.snapshot(), "refused start_opts and pgdata");
+    pg.assert_not_running();
+}
+
 // Level 0: the clone's meta attributes, when Pacemaker passes them.
 rejects!(meta_notify_false_is_misconfigured,
     |pg, a| a.meta("notify", "false") => 6, "notify");

@@ -72,6 +72,7 @@ const AT_XLOG_SEG_SIZE: usize = 228;
 const AT_PG12_FLOAT4_BYVAL: usize = 248;
 const AT_PG12_FLOAT8_BYVAL: usize = 249;
 const AT_CHECKSUM_VERSION: usize = 252;
+const AT_MIN_RECOVERY_POINT_TLI: usize = 144;
 const AT_CRC: usize = 288;
 
 fn crc_of(bytes: &[u8]) -> u32 {
@@ -720,6 +721,26 @@ fn datadir_with(bytes: &[u8]) -> tempfile::TempDir {
     std::fs::create_dir(dir.path().join("global")).unwrap();
     std::fs::write(dir.path().join("global/pg_control"), bytes).unwrap();
     dir
+}
+
+/// Finding 9's crafted file: a real pg_control whose minRecoveryPointTLI is `tli`, CRC
+/// recomputed so that it decodes, in a data directory of its own; for the code that walks
+/// timelines (`rewind::target`).
+pub(crate) fn datadir_with_min_recovery_point_timeline(tli: u32) -> tempfile::TempDir {
+    datadir_with(&patched(
+        SHUT_DOWN.bin,
+        &[(AT_MIN_RECOVERY_POINT_TLI, &tli.to_le_bytes())],
+    ))
+}
+
+/// Any u32 is a timeline ID to the decoder: the bound on what it implies is the callers'
+/// (they follow history files, never count up to it).
+#[test]
+fn finding_9_crafted_min_recovery_point_timeline_decodes_as_written() {
+    let dir = datadir_with_min_recovery_point_timeline(u32::MAX);
+    let control = read(dir.path()).unwrap();
+    assert_eq!(control.min_recovery_point_timeline, u32::MAX);
+    assert_eq!(control.checkpoint_timeline, 1);
 }
 
 #[test]
