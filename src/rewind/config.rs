@@ -107,10 +107,7 @@ pub fn write_standby(
         conninfo.replace('\\', "\\\\").replace('\'', "''")
     ));
     write_owned(&auto, text.as_bytes(), owner)?;
-    log::info!(
-        "standby of {} as \"{node}\"",
-        super::source::redact(&conninfo)
-    );
+    log::info!("standby of {} as \"{node}\"", conninfo::redact(&conninfo));
     Ok(())
 }
 
