@@ -6,8 +6,9 @@
 //! (no full-pipe deadlock; only the first and last [`KEEP`] bytes are kept), and a wait
 //! bounded by the operation's [`Deadline`], after which it is killed. Secrets reach a child
 //! through its environment ([`Cmd::env_secret`]), never its arguments: the command line is
-//! what errors and logs show, and what `ps` shows every local user. Children stay in the agent's process group, so Pacemaker's timeout kill reaches
-//! them too (`pg_ctl` detaches the server itself).
+//! what errors and logs show, and what `ps` shows every local user. Children stay in the
+//! agent's process group, so Pacemaker's timeout kill reaches them too (`pg_ctl` detaches
+//! the server itself).
 
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
@@ -420,12 +421,11 @@ struct Captured {
 }
 
 impl Captured {
-    fn push(&mut self, mut bytes: &[u8]) {
+    fn push(&mut self, bytes: &[u8]) {
         let room = KEEP.saturating_sub(self.head.len()).min(bytes.len());
         let (head, rest) = bytes.split_at(room);
         self.head.extend_from_slice(head);
-        bytes = rest;
-        self.tail.extend(bytes);
+        self.tail.extend(rest);
         let excess = self.tail.len().saturating_sub(KEEP);
         self.tail.drain(..excess);
         self.dropped += excess as u64;
