@@ -3,10 +3,14 @@
 //! Every child gets an absolute program path, `LC_ALL=C`/`LANG=C` (so its output parses and
 //! pg_rewind's messages are English), stdin from /dev/null, `/` as working directory (the
 //! postgres user may not read the caller's), stdout and stderr drained together on a thread
-//! (no full-pipe deadlock), and a wait bounded by the operation's [`Deadline`], after which it
-//! is killed. Children stay in the agent's process group, so Pacemaker's timeout kill reaches
-//! them too (`pg_ctl` detaches the server itself).
+//! (no full-pipe deadlock; only the first and last [`KEEP`] bytes are kept), and a wait
+//! bounded by the operation's [`Deadline`], after which it is killed. Secrets reach a child
+//! through its environment ([`Cmd::env_secret`]), never its arguments: the command line is
+//! what errors and logs show, and what `ps` shows every local user. Children stay in the
+//! agent's process group, so Pacemaker's timeout kill reaches them too (`pg_ctl` detaches
+//! the server itself).
 
+use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -142,12 +146,22 @@ pub struct Output {
     pub text: String,
 }
 
+/// A value that is never printed, not even by `Debug`.
+struct Hidden(OsString);
+
+impl std::fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("********")
+    }
+}
+
 /// A child to run; see the module doc for what every child gets.
 #[derive(Debug)]
 pub struct Cmd {
     program: PathBuf,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
+    secrets: Vec<(OsString, Hidden)>,
     user: Option<RunAs>,
     discard_stdout: bool,
 }
@@ -158,6 +172,7 @@ impl Cmd {
             program: program.as_ref().to_owned(),
             args: Vec::new(),
             env: Vec::new(),
+            secrets: Vec::new(),
             user: None,
             discard_stdout: false,
         }
@@ -184,6 +199,15 @@ impl Cmd {
         self
     }
 
+    /// An environment variable holding a secret (`PGPASSWORD`): unlike an argument, it is
+    /// in no command line pgha shows, and `/proc/<pid>/environ` is readable only by the
+    /// child's own user and root, where `/proc/<pid>/cmdline` is readable by everyone.
+    pub fn env_secret(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Cmd {
+        self.secrets
+            .push((key.as_ref().to_owned(), Hidden(value.as_ref().to_owned())));
+        self
+    }
+
     /// Runs the child as `user` (uid, gid and supplementary groups) when we are root.
     pub fn run_as(mut self, user: &RunAs) -> Cmd {
         self.user = Some(user.clone());
@@ -197,7 +221,9 @@ impl Cmd {
         self
     }
 
-    /// The command line, for logs and errors.
+    /// The command line, for logs and errors. It holds no secret as long as none is given
+    /// as an argument: connection strings go to children through
+    /// `conninfo::split_password` and [`Cmd::env_secret`].
     pub fn display(&self) -> String {
         let mut line = self.program.display().to_string();
         for arg in &self.args {
@@ -269,6 +295,9 @@ impl Cmd {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        for (k, Hidden(v)) in &self.secrets {
+            cmd.env(k, v);
+        }
         if let Some(user) = self.user.as_ref().filter(|u| u.needs_switch()) {
             let (uid, gid, groups) = (user.uid, user.gid, user.groups());
             cmd.env("HOME", &user.home)
@@ -289,7 +318,7 @@ impl Cmd {
         // Our copies of the pipe's write end must go, or the reader never sees its end.
         drop(cmd);
 
-        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let buffer = Arc::new(Mutex::new(Captured::default()));
         let (done_tx, done_rx) = mpsc::channel();
         {
             let buffer = Arc::clone(&buffer);
@@ -301,18 +330,14 @@ impl Cmd {
                         break;
                     }
                     if let Ok(mut b) = buffer.lock() {
-                        b.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                        b.push(chunk.get(..n).unwrap_or_default());
                     }
                 }
                 let _ = done_tx.send(());
             });
         }
-        let text = |buffer: &Arc<Mutex<Vec<u8>>>| {
-            buffer
-                .lock()
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default()
-        };
+        let text =
+            |buffer: &Arc<Mutex<Captured>>| buffer.lock().map(|b| b.text()).unwrap_or_default();
 
         // The pipe's end usually comes with the child's exit: wait on it, so a short child
         // is reaped within a millisecond instead of at the next tick of a sleep. A grandchild
@@ -378,6 +403,52 @@ impl Cmd {
             },
             false,
         ))
+    }
+}
+
+/// How much of a child's output is kept at each end: the beginning says what it set out to
+/// do (pg_rewind's `need to copy`, its point of no return), the end how it ended. A child
+/// that prints more (pg_rewind `--debug` lists every file) loses its middle, not its memory
+/// bound; the pipe is still read to its end, so the child never blocks on it.
+pub const KEEP: usize = 64 * 1024;
+
+/// The line that stands where output was cut.
+const CUT: &str = "[pgha: output cut here:";
+
+/// Whether a line of a child's output is the mark of a cut ([`KEEP`]): what the child
+/// printed there is unknown.
+pub fn is_cut_mark(line: &str) -> bool {
+    line.trim_start().starts_with(CUT)
+}
+
+/// A child's output as kept: the first [`KEEP`] bytes, the last [`KEEP`], and how many
+/// bytes between them were dropped.
+#[derive(Default)]
+struct Captured {
+    head: Vec<u8>,
+    tail: VecDeque<u8>,
+    dropped: u64,
+}
+
+impl Captured {
+    fn push(&mut self, bytes: &[u8]) {
+        let room = KEEP.saturating_sub(self.head.len()).min(bytes.len());
+        let (head, rest) = bytes.split_at(room);
+        self.head.extend_from_slice(head);
+        self.tail.extend(rest);
+        let excess = self.tail.len().saturating_sub(KEEP);
+        self.tail.drain(..excess);
+        self.dropped += excess as u64;
+    }
+
+    fn text(&self) -> String {
+        let mut bytes = self.head.clone();
+        if self.dropped > 0 {
+            bytes
+                .extend_from_slice(format!("\n{CUT} {} bytes dropped]\n", self.dropped).as_bytes());
+        }
+        bytes.extend(self.tail.iter());
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 }
 
@@ -484,6 +555,49 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.exit_code(), Some(3));
         assert!(err.output().contains("no way"));
+    }
+
+    /// Finding 9: a child's whole output was held in memory. 10 MB of output: the child
+    /// still runs to its end (the pipe is drained), and only both ends are kept.
+    #[test]
+    fn finding_9_child_output_is_bounded_and_the_pipe_still_drained() {
+        let out = Cmd::new("/bin/sh")
+            .args([
+                "-c",
+                "echo FIRST; head -c 10000000 /dev/zero | tr '\\0' x; echo; echo LAST",
+            ])
+            .run(&soon())
+            .unwrap();
+        assert!(out.text.len() <= 2 * KEEP + 100, "{} bytes", out.text.len());
+        assert!(out.text.starts_with("FIRST\n"), "{:?}", out.text.get(..20));
+        assert!(out.text.ends_with("\nLAST\n"));
+        let cut: Vec<_> = out.text.lines().filter(|l| is_cut_mark(l)).collect();
+        assert_eq!(
+            cut,
+            [format!(
+                "{CUT} {} bytes dropped]",
+                10_000_000 + 6 + 1 + 5 - 2 * KEEP
+            )]
+        );
+        // Short output is kept whole, with no mark.
+        let out = Cmd::new("/bin/sh")
+            .args(["-c", "echo hi"])
+            .run(&soon())
+            .unwrap();
+        assert_eq!(out.text, "hi\n");
+    }
+
+    #[test]
+    fn finding_3_secrets_go_to_the_environment_and_nowhere_shown() {
+        let cmd = Cmd::new("/bin/sh")
+            .args(["-c", "echo \"$PGPASSWORD\"; cat /proc/$$/cmdline"])
+            .env_secret("PGPASSWORD", "Sup3rS3cret");
+        assert!(!cmd.display().contains("Sup3rS3cret"));
+        assert!(!format!("{cmd:?}").contains("Sup3rS3cret"), "{cmd:?}");
+        let out = cmd.run(&soon()).unwrap();
+        let (env, cmdline) = out.text.split_once('\n').unwrap();
+        assert_eq!(env, "Sup3rS3cret");
+        assert!(!cmdline.contains("Sup3rS3cret"), "{cmdline}");
     }
 
     #[test]

@@ -38,9 +38,11 @@ pub fn server_settings(ctx: &Ctx, instance: &Instance) -> Result<()> {
     let primary_conninfo = instance.configured("primary_conninfo", &ctx.deadline)?;
     let node = ctx.node()?;
     if conninfo::get(&primary_conninfo, "application_name").as_deref() != Some(node) {
+        // The reason goes to the CIB and syslog: never the password.
         return Err(Error::LocalSetup(format!(
             "parameter \"primary_conninfo\" must contain 'application_name={node}', \
-             it is '{primary_conninfo}'"
+             it is '{}'",
+            conninfo::redact(&primary_conninfo)
         )));
     }
     let control = instance.control()?;

@@ -188,10 +188,7 @@ pub fn write_standby(
     ));
     data.write_file(AUTO, text.as_bytes(), 0o600, owner)
         .map_err(|e| io("write", AUTO, e))?;
-    log::info!(
-        "standby of {} as \"{node}\"",
-        super::source::redact(&conninfo)
-    );
+    log::info!("standby of {} as \"{node}\"", conninfo::redact(&conninfo));
     Ok(())
 }
 

@@ -79,6 +79,16 @@ pub fn create_run_dir(
     stamp: &str,
     owner: Option<Owner>,
 ) -> Result<Dir, RewindError> {
+    crate::pacemaker::check_node_name(node).map_err(|why| {
+        io(
+            "name a folder in",
+            keep.path(),
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("node {node:?}: {why}"),
+            ),
+        )
+    })?;
     let base = format!("{node}-{stamp}");
     let mut name = base.clone();
     let mut n = 1;

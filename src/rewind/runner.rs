@@ -7,6 +7,9 @@
 //! a failure before `need to copy` left the target untouched (pgha's pg_rewind notes §1.2:
 //! steps 1–14 only read; step 15 is the point of no return), one after it may have changed
 //! anything.
+//!
+//! Connection strings reach pg_rewind and pg_basebackup without their password
+//! ([`conninfo_arg`]): the password goes through the child's environment.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -16,7 +19,7 @@ use crate::deadline::Deadline;
 use crate::instance::conninfo;
 use crate::instance::Instance;
 use crate::lsn::{Lsn, TimelineId};
-use crate::process::{Cmd, ToolError};
+use crate::process::{self, Cmd, ToolError};
 
 /// Settings added to the source's connection string unless it has its own: pg_rewind sets
 /// `statement_timeout=0` and has no timeout of its own (Patroni #3720), so a dead source
@@ -48,6 +51,25 @@ pub fn with_defaults(conninfo: &str, defaults: &[(&str, &str)]) -> String {
         }
     }
     out
+}
+
+/// Hands `conninfo` to a child as the argument `<flag><conninfo>`, its password removed and
+/// given as `PGPASSWORD`, which libpq reads when the string has none.
+///
+/// The environment rather than a passfile: `/proc/<pid>/environ` is readable only by the
+/// child's own user (the system user, who owns `postgresql.auto.conf` and `.pgpass` and so
+/// has the password already) and root, as a mode 0600 passfile would be; but a passfile is
+/// one more file root creates, chowns and removes in a place some user can write (finding
+/// 1's whole class of faults), would be left behind by a SIGKILL at Pacemaker's timeout,
+/// and needs its `host:port:db:user` line to match what libpq resolves. `PGPASSWORD`
+/// applies to every host of a multi-host string, as `password=` did.
+fn conninfo_arg(cmd: Cmd, flag: &str, conninfo: &str) -> Cmd {
+    let (conninfo, password) = conninfo::split_password(conninfo);
+    let cmd = cmd.arg(format!("{flag}{conninfo}"));
+    match password {
+        Some(password) => cmd.env_secret("PGPASSWORD", password),
+        None => cmd,
+    }
 }
 
 /// Where pg_rewind reads from.
@@ -88,6 +110,9 @@ pub struct RewindOutput {
     pub copied_kb: Option<u64>,
     pub no_rewind_required: bool,
     pub done: bool,
+    /// Part of the output was dropped ([`process::KEEP`]): what pg_rewind did there is
+    /// unknown.
+    pub cut: bool,
     /// The `error:`/`fatal:` lines.
     pub errors: Vec<String>,
     /// Every line, as printed.
@@ -122,6 +147,8 @@ impl RewindOutput {
                 out.no_rewind_required = true;
             } else if msg == "Done!" {
                 out.done = true;
+            } else if process::is_cut_mark(line) {
+                out.cut = true;
             } else if let Some(err) = msg
                 .strip_prefix("error: ")
                 .or_else(|| msg.strip_prefix("fatal: "))
@@ -132,9 +159,10 @@ impl RewindOutput {
         out
     }
 
-    /// pg_rewind reached the point where it changes the target (or finished).
+    /// pg_rewind reached the point where it changes the target (or finished), or may have:
+    /// output that was cut may have held the `need to copy` line.
     pub fn passed_point_of_no_return(&self) -> bool {
-        self.need_to_copy_mb.is_some() || self.copied_kb.is_some() || self.done
+        self.need_to_copy_mb.is_some() || self.copied_kb.is_some() || self.done || self.cut
     }
 }
 
@@ -178,7 +206,7 @@ pub fn pg_rewind(
                     ("application_name", "pgha-rewind"),
                 ],
             );
-            cmd.arg(format!("--source-server={conninfo}"))
+            conninfo_arg(cmd, "--source-server=", &conninfo)
         }
         RewindSource::Pgdata(dir) => cmd.arg("--source-pgdata").arg(dir),
     };
@@ -204,7 +232,7 @@ pub fn pg_rewind(
             cmd = cmd.arg(format!("--config-file={}", file.display()));
         }
     }
-    let shown = super::source::redact(&cmd.display());
+    let shown = cmd.display();
     let limited = match options.time_limit {
         Some(limit) => deadline.at_most(limit),
         None => *deadline,
@@ -268,9 +296,9 @@ pub fn pg_basebackup(
         .env("PG_COLOR", "never")
         .arg("--pgdata")
         .arg(into)
-        .arg(format!("--dbname={conninfo}"))
         .args(["--wal-method=stream", "--checkpoint=fast", "--progress"]);
-    log::info!("running {}", super::source::redact(&cmd.display()));
+    let cmd = conninfo_arg(cmd, "--dbname=", &conninfo);
+    log::info!("running {}", cmd.display());
     let started = Instant::now();
     let out = cmd.run(deadline)?;
     for line in out.text.lines().filter(|l| !l.trim().is_empty()) {
@@ -346,6 +374,26 @@ pg_rewind: Done!
              pg_rewind: error: could not receive data from server: server closed the connection\n",
         );
         assert!(out.passed_point_of_no_return());
+    }
+
+    #[test]
+    fn finding_9_cut_output_counts_as_past_the_point_of_no_return() {
+        let text = "pg_rewind: connected to server\n[pgha: output cut here: 99 bytes dropped]\n\
+                    pg_rewind: error: could not receive data from server\n";
+        let out = RewindOutput::parse(text);
+        assert!(out.cut && out.passed_point_of_no_return(), "{out:?}");
+    }
+
+    #[test]
+    fn finding_3_password_goes_to_the_environment_not_the_argument() {
+        let cmd = conninfo_arg(
+            Cmd::new("/bin/sh").args(["-c", "echo \"$PGPASSWORD\"; echo \"$1\"", "-"]),
+            "--dbname=",
+            "host=h user=r password='Sup3r S3cret'",
+        );
+        assert!(!cmd.display().contains("S3cret"), "{}", cmd.display());
+        let out = cmd.run(&Deadline::after(Duration::from_secs(10))).unwrap();
+        assert_eq!(out.text, "Sup3r S3cret\n--dbname=host=h user=r \n");
     }
 
     #[test]

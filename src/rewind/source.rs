@@ -23,7 +23,7 @@ use super::decision::{CostEstimate, History, SourceFacts};
 use super::target::{history_file_name, read_history};
 use super::RewindError;
 use crate::deadline::Deadline;
-use crate::instance::conninfo;
+use crate::instance::conninfo::{self, redact};
 use crate::instance::control::{self, ControlFile, DbState};
 use crate::instance::sql::{Session, SqlError};
 use crate::lsn::Lsn;
@@ -59,23 +59,20 @@ impl SourceSession {
                 .map(PathBuf::from)
                 .or_else(|| std::env::var_os("PGPASSFILE").map(PathBuf::from))
                 .or_else(|| home.map(|h| h.join(".pgpass")));
-            if let Some(password) =
-                file.and_then(|f| std::fs::read_to_string(f).ok())
-                    .and_then(|text| {
-                        let host = config.get_hosts().first().map(|h| match h {
-                            tokio_postgres::config::Host::Tcp(name) => name.clone(),
-                            tokio_postgres::config::Host::Unix(_) => "localhost".to_owned(),
-                        });
-                        let port = config.get_ports().first().copied().unwrap_or(5432);
-                        pgpass_lookup(
-                            &text,
-                            host.as_deref().unwrap_or("localhost"),
-                            port,
-                            config.get_dbname().unwrap_or("postgres"),
-                            config.get_user().unwrap_or(""),
-                        )
-                    })
-            {
+            if let Some(password) = file.and_then(|f| read_passfile(&f)).and_then(|text| {
+                let host = config.get_hosts().first().map(|h| match h {
+                    tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                    tokio_postgres::config::Host::Unix(_) => "localhost".to_owned(),
+                });
+                let port = config.get_ports().first().copied().unwrap_or(5432);
+                pgpass_lookup(
+                    &text,
+                    host.as_deref().unwrap_or("localhost"),
+                    port,
+                    config.get_dbname().unwrap_or("postgres"),
+                    config.get_user().unwrap_or(""),
+                )
+            }) {
                 config.password(password);
             }
         }
@@ -307,6 +304,45 @@ pub fn local_facts(source: &Path) -> Result<SourceFacts, RewindError> {
     })
 }
 
+/// The text of a password file, or `None` when libpq would not use it: a file that is not
+/// a regular file, or whose mode gives its group or others any access ("password file has
+/// group or world access; permissions should be u=rw (0600) or less", libpq says, and
+/// ignores it). The mode is that of the open file, not of a name looked up again.
+fn read_passfile(path: &Path) -> Option<String> {
+    use std::io::Read;
+    // The postgres user owns its home: a link, a FIFO or a huge file there is refused.
+    let (file, stat) = match crate::safe_fs::open_path(path) {
+        Ok(opened) => opened,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            log::warn!("password file \"{}\" ignored: {e}", path.display());
+            return None;
+        }
+    };
+    if stat.st_mode & 0o077 != 0 {
+        log::warn!(
+            "password file \"{}\" has group or world access; permissions should be u=rw \
+             (0600) or less: ignored",
+            path.display()
+        );
+        return None;
+    }
+    let mut text = String::new();
+    match file.take(PASSFILE_LIMIT + 1).read_to_string(&mut text) {
+        Ok(n) if n as u64 <= PASSFILE_LIMIT => Some(text),
+        _ => {
+            log::warn!(
+                "password file \"{}\" ignored: not text, or larger than {PASSFILE_LIMIT} bytes",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+/// The most pgha reads of a password file.
+const PASSFILE_LIMIT: u64 = 1024 * 1024;
+
 /// The password of the first `.pgpass` line matching (`host:port:database:user:password`,
 /// `*` matches anything, `\\` escapes `:` and `\\`), as libpq reads it.
 fn pgpass_lookup(text: &str, host: &str, port: u16, dbname: &str, user: &str) -> Option<String> {
@@ -342,16 +378,6 @@ fn column_error(sql: &str, e: &tokio_postgres::Error) -> RewindError {
         query: sql.to_owned(),
         code: None,
         message: e.to_string(),
-    }
-}
-
-/// The connection string without its password, for logs and errors.
-pub fn redact(conninfo: &str) -> String {
-    match conninfo::get(conninfo, "password") {
-        Some(pw) if !pw.is_empty() => conninfo
-            .replace(&conninfo::quote(&pw), "'********'")
-            .replace(&pw, "********"),
-        _ => conninfo.to_owned(),
     }
 }
 
@@ -430,17 +456,19 @@ fn config_from(conninfo: &str, deadline: &Deadline) -> Result<Config, String> {
 mod tests {
     use super::*;
 
+    /// Finding 9: libpq ignores a password file its group or others may access; pgha did
+    /// not.
     #[test]
-    fn passwords_are_not_shown() {
-        assert_eq!(
-            redact("host=a user=r password=s3cret"),
-            "host=a user=r password=********"
-        );
-        assert_eq!(
-            redact("host=a password='it s' user=r"),
-            "host=a password='********' user=r"
-        );
-        assert_eq!(redact("host=a user=r"), "host=a user=r");
+    fn finding_9_group_or_world_readable_pgpass_is_ignored() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".pgpass");
+        std::fs::write(&path, "*:*:*:rewinder:s3cret\n").unwrap();
+        for (mode, used) in [(0o600, true), (0o400, true), (0o640, false), (0o604, false)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(read_passfile(&path).is_some(), used, "mode {mode:o}");
+        }
+        assert_eq!(read_passfile(dir.path()), None, "a directory");
     }
 
     #[test]

@@ -519,6 +519,28 @@ impl Pg {
             .to_owned()
     }
 
+    /// A superuser `role` with REPLICATION that must give `password` (SCRAM) over TCP, for
+    /// SQL and replication alike; every other role keeps the template's trust. The server
+    /// must run; the rule goes first in pg_hba.conf, where the first matching line wins.
+    #[track_caller]
+    pub fn password_role(&self, role: &str, password: &str) {
+        self.psql(&format!(
+            "SET password_encryption = 'scram-sha-256'; \
+             CREATE ROLE {role} LOGIN SUPERUSER REPLICATION PASSWORD '{password}'"
+        ));
+        let hba = self.data().join("pg_hba.conf");
+        let rest = fs::read_to_string(&hba).unwrap();
+        fs::write(
+            &hba,
+            format!(
+                "host all {role} 127.0.0.1/32 scram-sha-256\n\
+                 host replication {role} 127.0.0.1/32 scram-sha-256\n{rest}"
+            ),
+        )
+        .unwrap();
+        self.psql("SELECT pg_reload_conf()");
+    }
+
     pub fn in_recovery(&self) -> bool {
         self.psql("SELECT pg_is_in_recovery()") == "t"
     }

@@ -817,3 +817,120 @@ fn command_line_with_a_stopped_source_data_directory() {
     lab.pg2.start();
     assert_back_as_standby(&lab);
 }
+
+// ---- finding 3: passwords ----
+
+const PASSWORD: &str = "Sup3rS3cret";
+
+/// A bindir of wrappers, one per PostgreSQL 15 program, each appending its own argument
+/// list (what `/proc/<pid>/cmdline` shows every local user) as one line to the returned log,
+/// then running the real program under the wrapper's name: pg_rewind and pg_ctl find the
+/// `postgres` they run next to themselves, so theirs are recorded too.
+fn bindir_recording_argv(pg: &Pg) -> (PathBuf, PathBuf) {
+    let dir = pg.root().join("recording-bin");
+    fs::create_dir(&dir).unwrap();
+    let log = pg.root().join("argv.log");
+    fs::write(&log, "").unwrap();
+    chown_postgres(&log);
+    for entry in fs::read_dir(BINDIR).unwrap() {
+        let entry = entry.unwrap();
+        let script = format!(
+            "#!/bin/bash\n\
+             echo \"$0 $*\" >>{log}\n\
+             exec -a \"$0\" {real} \"$@\"\n",
+            log = log.display(),
+            real = entry.path().display(),
+        );
+        let path = dir.join(entry.file_name());
+        fs::write(&path, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    (dir, log)
+}
+
+/// `pgha rewind` from pg2 as `rewinder`, whose password pg2 requires, through the recording
+/// wrappers; returns what it printed and every recorded argument list.
+fn rewind_with_password(lab: &Lab, extra: &[&str]) -> (String, String) {
+    let (bindir, argv_log) = bindir_recording_argv(&lab.pg1);
+    let conninfo = format!(
+        "host=127.0.0.1 port={} user=rewinder password={PASSWORD}",
+        lab.pg2.port
+    );
+    let out = Command::new(BIN)
+        .arg("rewind")
+        .arg("-D")
+        .arg(lab.pg1.data())
+        .arg(format!("--source-server={conninfo}"))
+        .arg(format!("--primary-conninfo={conninfo}"))
+        .arg("--bindir")
+        .arg(&bindir)
+        .args(["-R", "--node", "pg1", "-P"])
+        .args(extra)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    (text, fs::read_to_string(argv_log).unwrap())
+}
+
+/// The recorded children include `tools`, and no argument list nor output holds the
+/// password.
+#[track_caller]
+fn assert_password_nowhere(text: &str, argv: &str, tools: &[&str]) {
+    for tool in tools {
+        assert!(
+            argv.lines()
+                .any(|l| l.contains(&format!("/recording-bin/{tool} "))),
+            "{tool} was not run through the wrappers:\n{argv}"
+        );
+    }
+    for line in argv.lines() {
+        assert!(!line.contains(PASSWORD), "a child's arguments: {line}");
+    }
+    assert!(
+        !text.contains(PASSWORD),
+        "pgha printed the password:\n{text}"
+    );
+}
+
+/// Finding 3: `pg_rewind --source-server=…` carried the password in its arguments, visible
+/// in `ps` to every local user. The source requires a password: the rewind working proves
+/// the password reached pg_rewind, through its environment.
+#[test]
+fn finding_3_password_absent_from_pg_rewind_arguments() {
+    let lab = lab(
+        |_| {},
+        |pg2| pg2.password_role("rewinder", PASSWORD),
+        |_| {},
+        Stop::Clean,
+    );
+    let (text, argv) = rewind_with_password(&lab, &["--no-fallback"]);
+    assert!(text.contains("\nrewound in"), "{text}");
+    assert_password_nowhere(&text, &argv, &["pg_rewind", "postgres"]);
+    assert_back_as_standby(&lab);
+}
+
+/// Finding 3: `pg_basebackup --dbname=…` carried the password in its arguments. The fork's
+/// WAL is gone, so pgha re-clones from a source that requires the password.
+#[test]
+fn finding_3_password_absent_from_pg_basebackup_arguments() {
+    let lab = lab(
+        |pg1| {
+            pg1.conf("wal_keep_size = 0");
+            pg1.conf("min_wal_size = '2MB'");
+            pg1.conf("max_wal_size = '4MB'");
+        },
+        |pg2| pg2.password_role("rewinder", PASSWORD),
+        recycle_fork_segment,
+        Stop::Clean,
+    );
+    let (text, argv) = rewind_with_password(&lab, &[]);
+    assert!(text.contains("\nre-cloned in"), "{text}");
+    assert_password_nowhere(&text, &argv, &["pg_basebackup"]);
+    assert_back_as_standby(&lab);
+}

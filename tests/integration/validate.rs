@@ -194,3 +194,30 @@ fn node_name_comes_from_crm_node_without_on_node() {
         pg.fake().calls()
     );
 }
+
+/// Finding 3: validate-all put the whole `primary_conninfo`, password included, in its exit
+/// reason, which Pacemaker keeps in the CIB and syslog. Keyword/value and URI forms.
+#[test]
+fn finding_3_password_absent_from_exit_reason() {
+    for conninfo in [
+        "host=127.0.0.1 user=rep password=Sup3rS3cret application_name=pg9",
+        "host=127.0.0.1 user=rep password=\\'Sup3rS3cret\\' application_name=pg9",
+        "postgresql://rep:Sup3rS3cret@127.0.0.1/postgres?application_name=pg9",
+        "postgresql://rep@127.0.0.1/postgres?password=Sup3rS3cret&application_name=pg9",
+    ] {
+        let pg = Pg::primary("pg1");
+        pg.conf(&format!("primary_conninfo = '{conninfo}'"));
+        let run = agent()
+            .on(&pg)
+            .action("validate-all")
+            .check_level(10)
+            .expect_reason(2, "application_name=pg1");
+        // The reason still shows the rest, so the operator sees what is wrong.
+        assert!(run.reason().unwrap().contains("pg9"), "{}", run.describe());
+        assert!(
+            !run.stdout.contains("Sup3rS3cret") && !run.stderr.contains("Sup3rS3cret"),
+            "{}",
+            run.describe()
+        );
+    }
+}
