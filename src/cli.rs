@@ -38,6 +38,28 @@ pub enum Command {
     /// configuration kept, a marker against starting a half-rewound directory, re-clone
     /// fallback). The target must be stopped.
     Rewind(Box<RewindArgs>),
+    /// List the folders rewinds kept (discarded WAL, the old pg_control, the node's
+    /// configuration, a replaced data directory), or remove some.
+    Kept(KeptArgs),
+}
+
+/// `pgha kept`.
+#[derive(Debug, clap::Args)]
+pub struct KeptArgs {
+    /// The data directory whose kept folders are wanted (they are in `pgha-rewind` next to
+    /// it unless --keep-dir says otherwise).
+    #[arg(short = 'D', long = "target-pgdata", value_name = "DIRECTORY")]
+    pub target_pgdata: Option<PathBuf>,
+    /// The folder rewinds keep their folders in (the resource's `rewind_keep_dir`).
+    #[arg(
+        long,
+        value_name = "DIRECTORY",
+        required_unless_present = "target_pgdata"
+    )]
+    pub keep_dir: Option<PathBuf>,
+    /// Remove these kept folders (names as listed).
+    #[arg(long, value_name = "NAME")]
+    pub remove: Vec<String>,
 }
 
 /// `pgha rewind`: pg_rewind's options, plus pgha's.

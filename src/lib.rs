@@ -129,6 +129,7 @@ fn run_tool(args: Vec<OsString>) -> ExitCode {
     };
     match cli.command {
         cli::Command::Rewind(args) => rewind::command::run(&args),
+        cli::Command::Kept(args) => rewind::command::kept(&args),
         cli::Command::Controldata { datadir } => match instance::control::read(&datadir) {
             Ok(control) => {
                 println!("{control:#?}");

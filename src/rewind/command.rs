@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::{check, rejoin, Fallback, RewindSettings, Source, SourceConninfo};
-use crate::cli::RewindArgs;
+use super::{forensics, kept};
+use crate::cli::{KeptArgs, RewindArgs};
 use crate::deadline::Deadline;
 use crate::instance::Instance;
 use crate::ocf::log::LogSettings;
@@ -30,6 +31,38 @@ pub fn run(args: &RewindArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("pgha rewind: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `pgha kept`: lists the kept folders (oldest first), or removes the ones named.
+pub fn kept(args: &KeptArgs) -> ExitCode {
+    let datadir = args.target_pgdata.as_deref().map(absolute);
+    let keep_dir = match (&args.keep_dir, &datadir) {
+        (Some(dir), _) => absolute(dir),
+        (None, Some(data)) => forensics::keep_dir(None, data),
+        (None, None) => return ExitCode::from(2),
+    };
+    let result = kept::open_keep_dir(&keep_dir).and_then(|keep| {
+        if args.remove.is_empty() {
+            return Ok(kept::list(&keep)?
+                .iter()
+                .map(|run| kept::describe(&keep, run))
+                .collect::<String>());
+        }
+        for name in &args.remove {
+            kept::remove_run(&keep, name)?;
+        }
+        Ok(format!("removed {} kept folder(s)\n", args.remove.len()))
+    });
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("pgha kept: {e}");
             ExitCode::FAILURE
         }
     }

@@ -16,13 +16,12 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
 
 use super::target::parse_segment_name;
 use super::RewindError;
 use crate::deadline::Deadline;
 use crate::lsn::Lsn;
-use crate::safe_fs::{Dir, Kind, Owner};
+use crate::safe_fs::{Dir, Owner};
 
 /// The name a replaced data directory is kept under in its run's folder (`swap.rs`).
 pub const KEPT_DATADIR: &str = "datadir";
@@ -31,8 +30,18 @@ pub const KEPT_DATADIR: &str = "datadir";
 /// anything the database held.
 const FOLDER_MODE: u32 = 0o700;
 
-fn io(what: &str, path: &Path, e: std::io::Error) -> RewindError {
+pub(super) fn io(what: &str, path: &Path, e: std::io::Error) -> RewindError {
     RewindError::io(format!("could not {what} {}", path.display()), e)
+}
+
+/// `rewind_keep_dir` when set, else `pgha-rewind` next to the data directory.
+pub fn keep_dir(configured: Option<&Path>, datadir: &Path) -> std::path::PathBuf {
+    configured.map(Path::to_owned).unwrap_or_else(|| {
+        datadir
+            .parent()
+            .unwrap_or(Path::new("/"))
+            .join("pgha-rewind")
+    })
 }
 
 /// Opens `rewind_keep_dir`, creating the missing folders one level at a time (owned by
@@ -184,95 +193,53 @@ pub fn keep_discarded_wal(
     Ok(bytes)
 }
 
-/// One kept folder: `<node>-<stamp>` in `rewind_keep_dir`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeptRun {
-    pub name: String,
-    pub node: String,
-    /// When the folder last changed.
-    pub modified: SystemTime,
-}
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 
-/// The kept folders in `keep`, oldest first (by the stamp in their name).
-pub fn list(keep: &Dir) -> Result<Vec<KeptRun>, RewindError> {
-    let mut runs: Vec<KeptRun> = keep
-        .entries()
-        .map_err(|e| io("list", keep.path(), e))?
-        .into_iter()
-        .filter_map(|name| {
-            let node = split_run_name(&name)?.0.to_owned();
-            let modified = keep.modified(&name).ok()?;
-            (keep.kind(&name).ok()?? == Kind::Dir).then_some(KeptRun {
-                name,
-                node,
-                modified,
-            })
-        })
-        .collect();
-    let order = |r: &KeptRun| {
-        let stamp = split_run_name(&r.name).map_or("", |(_, s)| s).to_owned();
-        (stamp, r.name.len(), r.name.clone())
-    };
-    runs.sort_by_key(order);
-    Ok(runs)
-}
+    use super::*;
 
-/// `pg1-20260102T030405Z-2` → (`pg1`, `20260102T030405Z`): a kept folder's node and stamp,
-/// `None` for any other name.
-fn split_run_name(name: &str) -> Option<(&str, &str)> {
-    let base = match name.rsplit_once('-') {
-        Some((head, n))
-            if (1..=2).contains(&n.len())
-                && n.bytes().all(|b| b.is_ascii_digit())
-                && head
-                    .get(head.len().saturating_sub(16)..)
-                    .is_some_and(is_stamp) =>
-        {
-            head
+    /// Finding 2: `create_dir_all` + `chown` followed a `rewind_keep_dir` link planted by
+    /// postgres, and handed an existing shared folder (such as /var/tmp) to postgres.
+    #[test]
+    fn finding_2_keep_dir_link_is_refused_and_existing_folders_keep_their_mode() {
+        let tmp = tempfile::tempdir().unwrap();
+        let victim = tmp.path().join("victim");
+        std::fs::create_dir(&victim).unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o755)).unwrap();
+        symlink(&victim, tmp.path().join("pgha-rewind")).unwrap();
+        assert!(open_keep_dir(&tmp.path().join("pgha-rewind")).is_err());
+        assert_eq!(std::fs::metadata(&victim).unwrap().mode() & 0o777, 0o755);
+
+        let shared = tmp.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        open_keep_dir(&shared).unwrap();
+        assert_eq!(std::fs::metadata(&shared).unwrap().mode() & 0o7777, 0o1777);
+
+        let deep = tmp.path().join("a/b/keep");
+        let keep = open_keep_dir(&deep).unwrap();
+        for made in ["a", "a/b", "a/b/keep"] {
+            let mode = std::fs::metadata(tmp.path().join(made)).unwrap().mode();
+            assert_eq!(mode & 0o777, 0o700, "{made}");
         }
-        _ => name,
-    };
-    let cut = base.len().checked_sub(17)?;
-    let node = base.get(..cut)?;
-    let stamp = base.get(cut..)?.strip_prefix('-')?;
-    (is_stamp(stamp) && !node.is_empty()).then_some((node, stamp))
-}
-
-/// `YYYYMMDDTHHMMSSZ`.
-fn is_stamp(text: &str) -> bool {
-    text.len() == 16
-        && text.bytes().enumerate().all(|(i, b)| match i {
-            8 => b == b'T',
-            15 => b == b'Z',
-            _ => b.is_ascii_digit(),
-        })
-}
-
-/// Removes `node`'s kept folders beyond the newest `keep_count` and those older than
-/// `max_age` (each limit off when zero), never `current`. Returns the names removed.
-pub fn apply_retention(
-    keep: &Dir,
-    node: &str,
-    keep_count: usize,
-    max_age: Duration,
-    current: Option<&str>,
-) -> Result<Vec<String>, RewindError> {
-    let runs: Vec<KeptRun> = list(keep)?.into_iter().filter(|r| r.node == node).collect();
-    let now = SystemTime::now();
-    let mut removed = Vec::new();
-    for (i, run) in runs.iter().enumerate() {
-        let newer = runs.len() - 1 - i;
-        let too_many = keep_count > 0 && newer >= keep_count;
-        let too_old = !max_age.is_zero()
-            && now
-                .duration_since(run.modified)
-                .is_ok_and(|age| age > max_age);
-        if (too_many || too_old) && Some(run.name.as_str()) != current {
-            keep.remove_tree(&run.name)
-                .map_err(|e| io("remove", &keep.join(&run.name), e))?;
-            log::info!("removed the kept folder {}", keep.join(&run.name).display());
-            removed.push(run.name.clone());
-        }
+        let run = create_run_dir(&keep, "pg1", "20260102T030405Z", None).unwrap();
+        assert_eq!(run.mode().unwrap(), 0o700);
+        let again = create_run_dir(&keep, "pg1", "20260102T030405Z", None).unwrap();
+        assert!(again.path().ends_with("pg1-20260102T030405Z-2"));
     }
-    Ok(removed)
+
+    /// Finding 9: node names went into folder names unchecked.
+    #[test]
+    fn finding_9_node_names_that_leave_the_keep_dir_name_no_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let keep = Dir::open(tmp.path()).unwrap();
+        for node in ["../../etc", "a/b", "", ".."] {
+            assert!(
+                create_run_dir(&keep, node, "20260102T030405Z", None).is_err(),
+                "{node:?}"
+            );
+        }
+        assert!(keep.entries().unwrap().is_empty());
+    }
 }

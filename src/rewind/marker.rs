@@ -146,7 +146,12 @@ fn set_guard(data: &Dir, on: bool) -> Result<(), RewindError> {
 
 /// Now in UTC, `YYYY-MM-DDTHH:MM:SSZ` (and a compact form for directory names).
 pub fn utc_now() -> (String, String) {
-    let secs = std::time::SystemTime::now()
+    utc(std::time::SystemTime::now())
+}
+
+/// A time in UTC, `YYYY-MM-DDTHH:MM:SSZ` (and the compact form).
+pub fn utc(time: std::time::SystemTime) -> (String, String) {
+    let secs = time
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);

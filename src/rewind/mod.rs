@@ -21,6 +21,7 @@ pub mod command;
 pub mod config;
 pub mod decision;
 pub mod forensics;
+pub mod kept;
 pub mod marker;
 pub mod runner;
 pub mod source;
@@ -460,13 +461,7 @@ pub fn preflight(instance: &Instance, settings: &RewindSettings) -> Vec<String> 
             ));
         }
     }
-    let keep_dir = settings.keep_dir.clone().unwrap_or_else(|| {
-        instance
-            .datadir()
-            .parent()
-            .unwrap_or(Path::new("/"))
-            .join("pgha-rewind")
-    });
+    let keep_dir = forensics::keep_dir(settings.keep_dir.as_deref(), instance.datadir());
     let existing = keep_dir.ancestors().find(|p| p.exists());
     if existing.is_none_or(|p| !p.is_dir()) {
         warnings.push(format!(
@@ -893,12 +888,7 @@ impl Job<'_> {
     }
 
     fn keep_dir(&self) -> PathBuf {
-        self.settings.keep_dir.clone().unwrap_or_else(|| {
-            self.datadir()
-                .parent()
-                .unwrap_or(Path::new("/"))
-                .join("pgha-rewind")
-        })
+        forensics::keep_dir(self.settings.keep_dir.as_deref(), self.datadir())
     }
 
     fn rewind_source(&self) -> RewindSource {
@@ -988,7 +978,7 @@ impl Job<'_> {
     fn apply_retention(&self, current: Option<&Path>) {
         let current = current.and_then(|p| p.file_name()).and_then(|n| n.to_str());
         let result = forensics::open_keep_dir(&self.keep_dir()).and_then(|keep| {
-            forensics::apply_retention(
+            kept::apply_retention(
                 &keep,
                 self.node,
                 self.settings.keep_count,
