@@ -9,6 +9,7 @@ pub mod cli;
 pub mod deadline;
 pub mod election;
 pub mod error;
+pub mod failpoint;
 pub mod instance;
 pub mod lsn;
 pub mod ocf;

@@ -40,6 +40,7 @@ use runner::{RewindFailure, RewindOptions, RewindOutput, RewindSource};
 use source::SourceSession;
 
 use crate::deadline::Deadline;
+use crate::failpoint;
 use crate::instance::control::{ControlError, DbState};
 use crate::instance::{wal, Instance};
 use crate::ocf::params::Params;
@@ -1028,6 +1029,7 @@ impl Job<'_> {
         )?;
         let saved_in = run.path().to_owned();
         self.write_marker(&data, "pg_rewind", &saved_in)?;
+        failpoint::hit("rewind-marked");
         let attempt = runner::pg_rewind(
             self.instance,
             &self.rewind_source(),
@@ -1038,7 +1040,9 @@ impl Job<'_> {
             Ok((out, elapsed)) if out.done && !out.no_rewind_required => {
                 log::info!("pg_rewind done in {elapsed:.1?}");
                 saved.restore(&data)?;
+                failpoint::hit("rewind-restored");
                 self.write_standby(&data)?;
+                failpoint::hit("rewind-configured");
                 marker::remove(&data)?;
                 return Ok((saved_in, Ok(out)));
             }
@@ -1130,7 +1134,10 @@ impl Job<'_> {
             clone.path(),
             self.deadline,
         ) {
-            Ok(elapsed) => log::info!("pg_basebackup done in {elapsed:.1?}"),
+            Ok(elapsed) => {
+                log::info!("pg_basebackup done in {elapsed:.1?}");
+                failpoint::hit("reclone-copied");
+            }
             Err(e) => {
                 let _ = parent.remove_tree(&names.clone);
                 return Err(e);
@@ -1146,8 +1153,11 @@ impl Job<'_> {
             owner,
         )?;
         clone.sync().map_err(|e| io("sync", clone.path(), e))?;
+        failpoint::hit("reclone-configured");
         self.write_marker(&data, "re-clone", saved_in)?;
+        failpoint::hit("reclone-marked");
         let old = swap::swap_in(&parent, &names, &data, &marker::utc_now().1)?;
+        failpoint::hit("reclone-set-aside");
         marker::remove(&open_data(self.instance)?)?;
         log::info!("re-cloned \"{}\" from the source", datadir.display());
         Ok(swap::Replaced {

@@ -18,6 +18,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{forensics, RewindError};
+use crate::failpoint;
 use crate::safe_fs::{Dir, Kind};
 
 /// The file that marks a data directory a re-clone is replacing.
@@ -100,10 +101,12 @@ pub fn swap_in(
         None,
     )
     .map_err(|e| io("tag", old.path(), e))?;
+    failpoint::hit("reclone-tagged");
     parent
         .exchange(&names.data, &names.clone)
         .and_then(|()| parent.sync())
         .map_err(|e| io("swap in", &parent.join(&names.clone), e))?;
+    failpoint::hit("reclone-exchanged");
     set_aside(parent, names)
 }
 

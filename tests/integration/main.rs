@@ -23,6 +23,7 @@ mod actions;
 mod monitor;
 mod rewind;
 mod roles;
+mod security;
 mod start_stop;
 mod validate;
 mod wal;

@@ -27,22 +27,22 @@ use crate::pg::{append, as_postgres, bin, chown_postgres, run, Pg, BINDIR};
 const WITHIN: Duration = Duration::from_secs(30);
 
 /// The lab after the fork; pg1 still runs unless `stop_pg1` said otherwise.
-struct Lab {
-    pg1: Pg,
-    pg2: Pg,
+pub(crate) struct Lab {
+    pub pg1: Pg,
+    pub pg2: Pg,
     /// `pg_relation_filenode('t7')` on pg1, to find t7 in the kept WAL.
-    t7_filenode: String,
+    pub t7_filenode: String,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Stop {
+pub(crate) enum Stop {
     Clean,
     Kill9,
 }
 
 /// Builds the lab. `before` runs on pg1 before anything (settings), `diverge` on pg1 after
 /// t7 (more writes, checkpoints), `promoted` on pg2 right after its promotion.
-fn lab(
+pub(crate) fn lab(
     before: impl FnOnce(&Pg),
     promoted: impl FnOnce(&Pg),
     diverge: impl FnOnce(&Pg),
@@ -93,7 +93,7 @@ fn promoted_then(pg: &Pg, then: impl FnOnce(&Pg)) {
     then(pg);
 }
 
-fn instance(pg: &Pg, bindir: &Path) -> Instance {
+pub(crate) fn instance(pg: &Pg, bindir: &Path) -> Instance {
     let values = [
         ("pgdata", pg.data().display().to_string()),
         ("pghost", pg.sock().display().to_string()),
@@ -110,28 +110,28 @@ fn instance(pg: &Pg, bindir: &Path) -> Instance {
     Instance::resolve(&params).map_err(|(_, e)| e).unwrap()
 }
 
-fn conninfo(pg: &Pg) -> String {
+pub(crate) fn conninfo(pg: &Pg) -> String {
     format!("host=127.0.0.1 port={} user=postgres", pg.port)
 }
 
-fn source(pg: &Pg) -> Source {
+pub(crate) fn source(pg: &Pg) -> Source {
     Source::Server(SourceConninfo::new(conninfo(pg)))
 }
 
 /// The agent's settings, with pg2 as the upstream (the fixture's own primary_conninfo, in
 /// instance.conf, points pg1 at itself).
-fn settings(upstream: &Pg) -> RewindSettings {
+pub(crate) fn settings(upstream: &Pg) -> RewindSettings {
     RewindSettings {
         primary_conninfo: Some(conninfo(upstream)),
         ..RewindSettings::default()
     }
 }
 
-fn deadline() -> Deadline {
+pub(crate) fn deadline() -> Deadline {
     Deadline::after(Duration::from_secs(90))
 }
 
-fn rejoin(lab: &Lab, settings: &RewindSettings) -> rewind::RejoinReport {
+pub(crate) fn rejoin(lab: &Lab, settings: &RewindSettings) -> rewind::RejoinReport {
     rejoin_with(lab, settings, Path::new(BINDIR))
 }
 
@@ -163,7 +163,7 @@ fn rejoin_with(lab: &Lab, settings: &RewindSettings, bindir: &Path) -> rewind::R
 
 /// pg1 starts as a standby of pg2, streams, has t8 and not t7, and kept its own settings.
 #[track_caller]
-fn assert_back_as_standby(lab: &Lab) {
+pub(crate) fn assert_back_as_standby(lab: &Lab) {
     let (pg1, pg2) = (&lab.pg1, &lab.pg2);
     assert!(!rewind::is_marked(&pg1.data()), "the marker is still there");
     assert_config_kept(pg1);
@@ -228,7 +228,7 @@ fn assert_t7_kept(lab: &Lab, saved_in: &Path, fork: pgha::lsn::Lsn) {
 
 /// Makes pg1's own WAL from before the fork disappear: enough WAL for several 1 MB segments,
 /// then checkpoints, so the fork point's segment is removed or recycled.
-fn recycle_fork_segment(pg1: &Pg) {
+pub(crate) fn recycle_fork_segment(pg1: &Pg) {
     pg1.psql(
         "CREATE TABLE filler AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 30000) g",
     );
@@ -645,7 +645,16 @@ fn pg_rewind_killed_mid_copy_is_never_started_and_repaired_next_time() {
 
 /// `pgha rewind -D <target> --bindir … <args>` as root: exit code, stdout and stderr
 /// together, and how long it took.
-fn pgha_rewind(target: &Pg, args: &[&str]) -> (Option<i32>, String, Duration) {
+pub(crate) fn pgha_rewind(target: &Pg, args: &[&str]) -> (Option<i32>, String, Duration) {
+    pgha_rewind_with(target, args, &[])
+}
+
+/// [`pgha_rewind`] with more environment.
+pub(crate) fn pgha_rewind_with(
+    target: &Pg,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Option<i32>, String, Duration) {
     let started = Instant::now();
     let out = Command::new(BIN)
         .arg("rewind")
@@ -653,6 +662,7 @@ fn pgha_rewind(target: &Pg, args: &[&str]) -> (Option<i32>, String, Duration) {
         .arg(target.data())
         .args(["--bindir", BINDIR])
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     let text = format!(
