@@ -3,7 +3,8 @@
 //! Keyword/value form (`host=a port=5432 application_name='node 1'`) with libpq's quoting
 //! rules (single quotes, backslash escapes), and the URI form's query parameters.
 
-/// The value of `key` in a connection string, if present.
+/// The value of `key` in a connection string, if present. A keyword given twice takes its
+/// last value, as libpq does: pgha must read what pg_rewind and the server will use.
 pub fn get(conninfo: &str, key: &str) -> Option<String> {
     let text = conninfo.trim();
     if text.starts_with("postgresql://") || text.starts_with("postgres://") {
@@ -11,12 +12,14 @@ pub fn get(conninfo: &str, key: &str) -> Option<String> {
         return query
             .split('&')
             .filter_map(|pair| pair.split_once('='))
-            .find(|(k, _)| *k == key)
+            .filter(|(k, _)| *k == key)
+            .last()
             .map(|(_, v)| v.to_owned());
     }
     parse_pairs(text)
         .into_iter()
-        .find(|(k, _)| k == key)
+        .filter(|(k, _)| k == key)
+        .last()
         .map(|(_, v)| v)
 }
 
@@ -118,6 +121,14 @@ mod tests {
             Some("node10")
         );
         assert_eq!(get("xapplication_name=node1", "application_name"), None);
+    }
+
+    #[test]
+    fn finding_4_a_repeated_keyword_takes_its_last_value_as_in_libpq() {
+        let ci = "host=a sslmode=verify-full sslmode=disable";
+        assert_eq!(get(ci, "sslmode").as_deref(), Some("disable"));
+        let uri = "postgresql://h/db?sslmode=disable&sslmode=verify-full";
+        assert_eq!(get(uri, "sslmode").as_deref(), Some("verify-full"));
     }
 
     #[test]
