@@ -12,14 +12,14 @@ pub fn get(conninfo: &str, key: &str) -> Option<String> {
         return query
             .split('&')
             .filter_map(|pair| pair.split_once('='))
-            .filter(|(k, _)| *k == key)
-            .last()
+            .rev()
+            .find(|(k, _)| *k == key)
             .map(|(_, v)| v.to_owned());
     }
     parse_pairs(text)
         .into_iter()
-        .filter(|(k, _)| k == key)
-        .last()
+        .rev()
+        .find(|(k, _)| k == key)
         .map(|(_, v)| v)
 }
 
