@@ -356,7 +356,9 @@ fn query_error(sql: &str, e: &tokio_postgres::Error) -> SqlError {
     }
 }
 
-/// The server's own message when there is one, else the client's.
+/// The server's own message when there is one, else the client's with its causes; a cause
+/// already said by the one above it is not repeated (OpenSSL's chain says "certificate
+/// verify failed" three times, once with the reason).
 fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => db.message().to_owned(),
@@ -364,7 +366,10 @@ fn describe(e: &tokio_postgres::Error) -> String {
             let mut text = e.to_string();
             let mut source = std::error::Error::source(e);
             while let Some(s) = source {
-                text = format!("{text}: {s}");
+                let said = s.to_string();
+                if !text.contains(said.trim_end_matches(':')) {
+                    text = format!("{text}: {said}");
+                }
                 source = s.source();
             }
             text
