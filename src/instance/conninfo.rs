@@ -23,6 +23,14 @@ pub fn get(conninfo: &str, key: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
+/// The keywords of a keyword/value connection string, in order (none for a URI).
+pub fn keywords(conninfo: &str) -> Vec<String> {
+    parse_pairs(conninfo.trim())
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect()
+}
+
 /// Keyword/value pairs in order; malformed trailing text is ignored (libpq would refuse it,
 /// and then the server would report the problem itself).
 fn parse_pairs(text: &str) -> Vec<(String, String)> {

@@ -57,8 +57,9 @@ impl SourceConninfo {
     /// The current primary at `host` (an address, or the VIP), as the agent reaches it:
     /// pgha's checks and pg_rewind as `rewind_user` on `pgport`, a re-clone with the node's
     /// own `primary_conninfo` (a REPLICATION role, normally through the VIP). The checks and
-    /// pg_rewind authenticate the primary as streaming does: with the TLS keywords of
-    /// `primary_conninfo` (`sslmode=verify-full`, its root, client certificate and CRL).
+    /// pg_rewind authenticate the primary with the TLS keywords of `rewind_conninfo`, else
+    /// as streaming does, with those of `primary_conninfo` (`sslmode=verify-full`, its root,
+    /// client certificate and CRL).
     pub fn for_primary(host: &str, params: &Params, primary_conninfo: &str) -> SourceConninfo {
         use crate::instance::conninfo::{get, quote};
         let mut sql = format!(
@@ -67,8 +68,12 @@ impl SourceConninfo {
             params.pgport,
             quote(&params.rewind_user)
         );
+        let tls_from = params
+            .rewind_conninfo
+            .as_deref()
+            .unwrap_or(primary_conninfo);
         for key in crate::instance::tls::KEYWORDS {
-            if let Some(value) = get(primary_conninfo, key) {
+            if let Some(value) = get(tls_from, key) {
                 sql.push_str(&format!(" {key}={}", quote(&value)));
             }
         }
@@ -1190,6 +1195,18 @@ mod tests {
         assert_eq!(c.replication, primary);
         let plain = SourceConninfo::for_primary("pg2", &params, "host=vip user=rep");
         assert!(!plain.sql.contains("ssl"), "{}", plain.sql);
+        // rewind_conninfo replaces primary_conninfo's TLS keywords for the checks and
+        // pg_rewind; the re-clone keeps primary_conninfo, as streaming.
+        let params = Params::from_lookup(|name| {
+            (name == "rewind_conninfo").then(|| "sslmode=verify-ca sslrootcert=/r2".to_owned())
+        })
+        .unwrap();
+        let c = SourceConninfo::for_primary("pg2", &params, primary);
+        let get = |key| crate::instance::conninfo::get(&c.sql, key);
+        assert_eq!(get("sslmode").as_deref(), Some("verify-ca"));
+        assert_eq!(get("sslrootcert").as_deref(), Some("/r2"));
+        assert_eq!(get("sslcert"), None);
+        assert_eq!(c.replication, primary);
     }
 
     #[test]
