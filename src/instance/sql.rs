@@ -126,37 +126,30 @@ impl Link {
                     .await
                     .map_err(|e| io_connect_error(shown, &e))?;
                 check_peer(&stream, owner, shown)?;
-                let (client, connection) = config
-                    .connect_raw(stream, NoTls)
-                    .await
-                    .map_err(|e| classify_connect_error(shown, &e))?;
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                Ok(client)
+                spawned(config.connect_raw(stream, NoTls), shown).await
             }
-            Link::Network(None) => {
-                let (client, connection) = config
-                    .connect(NoTls)
-                    .await
-                    .map_err(|e| classify_connect_error(shown, &e))?;
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                Ok(client)
-            }
-            Link::Network(Some(tls)) => {
-                let (client, connection) = config
-                    .connect(tls)
-                    .await
-                    .map_err(|e| classify_connect_error(shown, &e))?;
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                Ok(client)
-            }
+            Link::Network(None) => spawned(config.connect(NoTls), shown).await,
+            Link::Network(Some(tls)) => spawned(config.connect(tls), shown).await,
         }
     }
+}
+
+/// The client of a connection being made, its connection task spawned.
+async fn spawned<C>(
+    connecting: impl Future<Output = Result<(Client, C), tokio_postgres::Error>>,
+    shown: &str,
+) -> Result<Client, SqlError>
+where
+    C: Future + Send + 'static,
+    C::Output: Send,
+{
+    let (client, connection) = connecting
+        .await
+        .map_err(|e| classify_connect_error(shown, &e))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
 }
 
 /// The process listening on `stream`'s other end (`SO_PEERCRED`: the credentials it had when
