@@ -30,7 +30,7 @@ use std::str::FromStr;
 
 use openssl::error::ErrorStack;
 use openssl::pkey::PKey;
-use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode};
+use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode, SslVersion};
 use openssl::x509::store::{X509Lookup, X509StoreBuilder};
 use openssl::x509::verify::X509VerifyFlags;
 use openssl::x509::X509;
@@ -220,6 +220,8 @@ impl TlsSettings {
             return Ok(None);
         }
         let mut builder = SslConnector::builder(SslMethod::tls_client())?;
+        // libpq's default `ssl_min_protocol_version`.
+        builder.set_min_proto_version(Some(SslVersion::TLS1_2))?;
         // Only the roots named here: the builder starts with the system's store.
         let mut store = X509StoreBuilder::new()?;
         match &self.roots {
