@@ -754,8 +754,9 @@ fn wait_gone(pid: i32, within: Duration) {
 /// A small PKI made with `/usr/bin/openssl`, readable by the postgres user (pg_rewind and
 /// pg_basebackup read the client's files as postgres): `ca.crt`, which signed
 /// `server.crt` (for `localhost` only, so that `127.0.0.1` is a host name mismatch) and
-/// `client.crt` (CN `postgres`, for `cert` authentication); and `other-ca.crt`, a CA that
-/// signed none of them.
+/// `client.crt` (CN `postgres`, for `cert` authentication), and whose CRLs are `empty.crl`
+/// and `revoked.crl` (revoking `server.crt`); and `other-ca.crt`, a CA that signed none of
+/// them.
 pub struct Certs {
     dir: tempfile::TempDir,
 }
@@ -841,6 +842,19 @@ impl Certs {
                 &format!("{name}.crt"),
             ]);
         }
+        // Two CRLs of the CA: one revoking nothing, then one revoking the server's.
+        fs::write(
+            certs.path("ca.cnf"),
+            "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\n\
+             default_md = sha256\ndefault_crl_days = 2\n",
+        )
+        .unwrap();
+        fs::write(certs.path("index.txt"), "").unwrap();
+        fs::write(certs.path("crlnumber"), "01\n").unwrap();
+        let ca = ["-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.crt"];
+        ossl(&[&["ca"][..], &ca, &["-gencrl", "-out", "empty.crl"]].concat());
+        ossl(&[&["ca"][..], &ca, &["-revoke", "server.crt"]].concat());
+        ossl(&[&["ca"][..], &ca, &["-gencrl", "-out", "revoked.crl"]].concat());
         for entry in fs::read_dir(certs.dir.path()).unwrap() {
             let path = entry.unwrap().path();
             chown_postgres(&path);

@@ -771,8 +771,8 @@ fn command_line_check(target: &Pg, conninfo: &str) -> (Option<i32>, String) {
 }
 
 /// A source that cannot prove who it is, is refused before anything it says counts: another
-/// CA's root, or a certificate for another host name under verify-full; with the right root
-/// (and, for verify-ca, whatever the name) the check goes on. pgha refused every TLS mode
+/// CA's root, a certificate for another host name under verify-full, or a revoked one; with
+/// the right root (and, for verify-ca, whatever the name) the check goes on. pgha refused every TLS mode
 /// but `prefer`, and `prefer` connected in clear text.
 #[test]
 fn finding_4_verify_full_refuses_a_source_it_cannot_authenticate() {
@@ -782,27 +782,24 @@ fn finding_4_verify_full_refuses_a_source_it_cannot_authenticate() {
     pg2.enable_ssl(&certs, true);
     pg2.start();
     let before = pg1.snapshot();
-    for (host, mode, root, refused) in [
-        (
-            "localhost",
-            "verify-full",
-            "other-ca.crt",
-            Some("certificate verify failed"),
-        ),
-        ("127.0.0.1", "verify-full", "ca.crt", Some("mismatch")),
+    #[rustfmt::skip]
+    let cases = [
+        ("localhost", "verify-full", "other-ca.crt", None, Some("certificate verify failed")),
+        ("127.0.0.1", "verify-full", "ca.crt", None, Some("IP address mismatch")),
         // libpq's rule: with a root file, require checks the chain too.
-        (
-            "localhost",
-            "require",
-            "other-ca.crt",
-            Some("certificate verify failed"),
-        ),
-        ("localhost", "verify-full", "ca.crt", None),
-        ("127.0.0.1", "verify-ca", "ca.crt", None),
-    ] {
-        let conninfo = tls_conninfo(&pg2, &certs, host, mode, root);
+        ("localhost", "require", "other-ca.crt", None, Some("certificate verify failed")),
+        ("localhost", "verify-full", "ca.crt", Some("revoked.crl"), Some("certificate revoked")),
+        ("localhost", "verify-full", "ca.crt", Some("empty.crl"), None),
+        ("localhost", "verify-full", "ca.crt", None, None),
+        ("127.0.0.1", "verify-ca", "ca.crt", None, None),
+    ];
+    for (host, mode, root, crl, refused) in cases {
+        let mut conninfo = tls_conninfo(&pg2, &certs, host, mode, root);
+        if let Some(crl) = crl {
+            conninfo.push_str(&format!(" sslcrl={}", certs.path(crl).display()));
+        }
         let (code, text) = command_line_check(&pg1, &conninfo);
-        let case = format!("{mode} to {host} with {root}");
+        let case = format!("{mode} to {host} with {root} and CRL {crl:?}");
         assert!(
             !text.contains("s3cret-pw"),
             "{case}: password shown: {text}"
