@@ -7,10 +7,12 @@ OCF_ROOT    ?= /usr/lib/ocf
 CARGO       ?= cargo
 BIN         := target/release/pgha
 
-# Debian packages every test and the demo need; installed once by `make deps`.
+# Debian packages every test and the demo need; installed once by `make deps`. libssl-dev
+# and pkg-config build the TLS client (openssl crate); openssl and python3 serve the TLS and
+# socket-spoofing tests.
 APT_PACKAGES := postgresql-15 postgresql-client-15 libxml2-utils pacemaker pacemaker-cli-utils \
                 corosync pcs crmsh resource-agents fence-agents iproute2 psmisc strace procps \
-                util-linux shellcheck resource-agents-paf
+                util-linux shellcheck resource-agents-paf libssl-dev pkg-config openssl python3
 
 .PHONY: all build deps install uninstall demo test test-unit test-cluster bench bench-rewind bench-failover clean
 

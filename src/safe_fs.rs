@@ -230,16 +230,7 @@ impl Dir {
     /// The content of the regular file `name`, refused when larger than `limit` bytes.
     pub fn read(&self, name: &str, limit: u64) -> io::Result<Vec<u8>> {
         let (file, _) = self.open_file(name)?;
-        let mut content = Vec::new();
-        file.take(limit.saturating_add(1))
-            .read_to_end(&mut content)?;
-        if content.len() as u64 > limit {
-            return Err(invalid(format!(
-                "{} is larger than {limit} bytes",
-                self.join(name).display()
-            )));
-        }
-        Ok(content)
+        read_limited(file, limit, &self.join(name))
     }
 
     /// [`Dir::read`] as text.
@@ -433,6 +424,35 @@ fn set_owner_and_mode(fd: i32, mode: u32, owner: Option<Owner>) -> io::Result<()
         fchown(fd, Some(owner.uid), Some(owner.gid)).map_err(errno)?;
     }
     fchmod(fd, Mode::from_bits_truncate(mode)).map_err(errno)
+}
+
+/// The content of an open file, refused when larger than `limit` bytes (`shown` names it).
+pub fn read_limited(file: File, limit: u64, shown: &Path) -> io::Result<Vec<u8>> {
+    let mut content = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut content)?;
+    if content.len() as u64 > limit {
+        return Err(invalid(format!(
+            "{} is larger than {limit} bytes",
+            shown.display()
+        )));
+    }
+    Ok(content)
+}
+
+/// Opens the regular file at `path` following links, without blocking: for files that
+/// configuration names and that are links by design (certificates under /etc/ssl). A FIFO,
+/// a device or a folder is refused.
+pub fn open_followed(path: &Path) -> io::Result<(File, FileStat)> {
+    let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let fd = openat(None, path, flags, Mode::empty()).map_err(errno)?;
+    // SAFETY: `openat` returned a new descriptor that nothing else owns.
+    let file = unsafe { File::from_raw_fd(fd) };
+    let stat = fstat(file.as_raw_fd()).map_err(errno)?;
+    if kind_of(&stat) != Kind::File {
+        return Err(invalid(format!("{} is not a regular file", path.display())));
+    }
+    Ok((file, stat))
 }
 
 /// Reads the regular file at `path` as [`Dir::read`] does: its folder is opened as given,

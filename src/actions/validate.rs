@@ -8,16 +8,47 @@
 use super::{Ctx, Outcome};
 use crate::error::{Error, Result};
 use crate::instance::control::WalLevel;
+use crate::instance::tls::{self, TlsSettings};
 use crate::instance::{conninfo, Instance};
 use crate::ocf::status::OcfStatus;
+use crate::rewind::SourceConninfo;
 
 pub fn validate_all(ctx: &Ctx) -> Result<Outcome> {
+    rewind_conninfo_keywords(ctx.params.rewind_conninfo.as_deref())?;
     if ctx.env.check_level < 10 {
         return Ok(Outcome::new(OcfStatus::Success));
     }
     let instance = Instance::resolve(&ctx.params).map_err(|(_, e)| e)?;
     server_settings(ctx, &instance)?;
     Ok(Outcome::new(OcfStatus::Success))
+}
+
+/// `rewind_conninfo` holds TLS keywords only (the rest of that connection is pgport and
+/// rewind_user), with an `sslmode` libpq knows: anything else would be silently ignored.
+fn rewind_conninfo_keywords(value: Option<&str>) -> Result<()> {
+    let Some(value) = value else {
+        return Ok(());
+    };
+    let misconfigured =
+        |why: String| Error::Misconfigured(format!("parameter rewind_conninfo: {why}"));
+    let keys = conninfo::keywords(value);
+    if keys.is_empty() {
+        return Err(misconfigured(format!(
+            "expected keyword=value pairs ({}), got {value:?}",
+            tls::KEYWORDS.join(", ")
+        )));
+    }
+    if let Some(other) = keys.iter().find(|k| !tls::KEYWORDS.contains(&k.as_str())) {
+        return Err(misconfigured(format!(
+            "{other:?} is not one of {}",
+            tls::KEYWORDS.join(", ")
+        )));
+    }
+    if let Some(mode) = conninfo::get(value, "sslmode") {
+        mode.parse::<tls::SslMode>()
+            .map_err(|e| misconfigured(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// What the server needs to run under pgha (`paf.md` §2.3, checks 4a–4c and 9).
@@ -45,6 +76,11 @@ pub fn server_settings(ctx: &Ctx, instance: &Instance) -> Result<()> {
             conninfo::redact(&primary_conninfo)
         )));
     }
+    // The TLS settings the rewind source will be checked with: a verify mode without its
+    // root file would only fail when a failover needs the rewind.
+    let source = SourceConninfo::for_primary(node, &instance.params, &primary_conninfo);
+    TlsSettings::from_conninfo(&source.sql, Some(&instance.user.home))
+        .map_err(|e| Error::LocalSetup(format!("TLS to the rewind source: {e}")))?;
     let control = instance.control()?;
     if control.wal_level == WalLevel::Minimal {
         return Err(Error::LocalSetup(format!(
@@ -60,4 +96,30 @@ pub fn server_settings(ctx: &Ctx, instance: &Instance) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finding_4_rewind_conninfo_takes_tls_keywords_only() {
+        for ok in [
+            None,
+            Some("sslmode=verify-full sslrootcert=/etc/pgha/root.crt"),
+            Some("sslcert=/c sslkey='/k k' sslcrl=/r"),
+        ] {
+            assert!(rewind_conninfo_keywords(ok).is_ok(), "{ok:?}");
+        }
+        for bad in [
+            "host=evil sslmode=verify-full",
+            "sslmode=verify-full password=x",
+            "sslmode=verify_full",
+            "postgresql://h/db?sslmode=require",
+            "verify-full",
+        ] {
+            let e = rewind_conninfo_keywords(Some(bad)).unwrap_err();
+            assert!(matches!(e, Error::Misconfigured(_)), "{bad}: {e}");
+        }
+    }
 }

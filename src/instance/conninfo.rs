@@ -39,18 +39,33 @@ fn uri_rest(text: &str) -> Option<usize> {
         .map(|scheme| scheme.len())
 }
 
-/// The value of `key` in a connection string, if present.
+/// The value of `key` in a connection string, if present. A keyword given twice takes its
+/// last value, as libpq does: pgha must read what pg_rewind and the server will use.
 pub fn get(conninfo: &str, key: &str) -> Option<String> {
     let text = conninfo.trim();
     if is_uri(text) {
         let (_, params) = uri_query(text)?;
-        return params.into_iter().find(|p| p.key == key).map(|p| p.value);
+        return params
+            .into_iter()
+            .rev()
+            .find(|p| p.key == key)
+            .map(|p| p.value);
     }
     parse_pairs(text)
         .0
         .into_iter()
+        .rev()
         .find(|p| p.key == key)
         .map(|p| p.value)
+}
+
+/// The keywords of a keyword/value connection string, in order (none for a URI).
+pub fn keywords(conninfo: &str) -> Vec<String> {
+    let text = conninfo.trim();
+    if is_uri(text) {
+        return Vec::new();
+    }
+    parse_pairs(text).0.into_iter().map(|p| p.key).collect()
 }
 
 /// The connection string fit for a message: every password (`password`, `sslpassword`,
@@ -365,6 +380,14 @@ mod tests {
             Some("node10")
         );
         assert_eq!(get("xapplication_name=node1", "application_name"), None);
+    }
+
+    #[test]
+    fn finding_4_a_repeated_keyword_takes_its_last_value_as_in_libpq() {
+        let ci = "host=a sslmode=verify-full sslmode=disable";
+        assert_eq!(get(ci, "sslmode").as_deref(), Some("disable"));
+        let uri = "postgresql://h/db?sslmode=disable&sslmode=verify-full";
+        assert_eq!(get(uri, "sslmode").as_deref(), Some("verify-full"));
     }
 
     #[test]

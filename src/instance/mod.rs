@@ -8,6 +8,7 @@ pub mod control;
 pub mod postmaster;
 pub mod sql;
 pub mod state;
+pub mod tls;
 pub mod wal;
 
 use std::cell::RefCell;
@@ -200,6 +201,10 @@ impl Instance {
             Ok(s) => s,
             Err(SqlError::NoServer { .. }) => return SqlProbe::NoServer,
             Err(SqlError::Rejected { message, .. }) => return SqlProbe::Rejecting(message),
+            Err(e @ SqlError::Impostor { .. }) => {
+                log::warn!("{e}");
+                return SqlProbe::Impostor(e.to_string());
+            }
             Err(e) => return SqlProbe::Failed(e.to_string()),
         };
         match session.recovery_status(deadline) {
@@ -221,7 +226,10 @@ impl Instance {
         match sql {
             SqlProbe::Primary => return Ok(InstanceState::Primary),
             SqlProbe::Standby => return Ok(InstanceState::Standby),
-            SqlProbe::Rejecting(_) | SqlProbe::NoServer | SqlProbe::Failed(_) => {}
+            SqlProbe::Rejecting(_)
+            | SqlProbe::NoServer
+            | SqlProbe::Failed(_)
+            | SqlProbe::Impostor(_) => {}
         }
         let postmaster = self.postmaster();
         let control = self.control()?;

@@ -4,16 +4,23 @@
 //! and query is bounded by the operation's deadline. Failures are classified by SQLSTATE and
 //! I/O error kind, never by message text. When the agent runs as root and the system user is
 //! not, the effective uid is switched around the connect so peer authentication on the Unix
-//! socket sees the system user (PAF does the same with psql).
+//! socket sees the system user (PAF does the same with psql); and the socket's listener must
+//! run as that user (`SO_PEERCRED`) before its answers count. Connections to other nodes use
+//! TLS as their connection string's `ssl*` keywords say (`tls.rs`).
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::time::Duration;
 
+use nix::unistd::Uid;
+use postgres_openssl::MakeTlsConnector;
+use tokio::net::UnixStream;
 use tokio::runtime::Runtime;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Row, SimpleQueryMessage};
 
+use super::tls::TlsSettings;
 use crate::deadline::Deadline;
 use crate::process::RunAs;
 
@@ -57,6 +64,20 @@ pub enum SqlError {
         code: Option<String>,
         message: String,
     },
+    /// The socket is served by a process of another user than the server's: not PostgreSQL.
+    #[error(
+        "{target} is served by uid {uid} (pid {}), not by the server's uid {expected}: its \
+         answers are not believed", pid.map_or_else(|| "unknown".to_owned(), |p| p.to_string())
+    )]
+    Impostor {
+        target: String,
+        uid: u32,
+        pid: Option<i32>,
+        expected: u32,
+    },
+    /// The TLS settings cannot be used (a missing root certificate, an unreadable key).
+    #[error("TLS to {target}: {message}")]
+    Tls { target: String, message: String },
     #[error("gave up after {after:?} waiting for {what} on {target}")]
     Timeout {
         target: String,
@@ -87,8 +108,74 @@ const MIN_CONNECT: Duration = Duration::from_millis(500);
 /// answers in milliseconds.
 const MAX_CONNECT: Duration = Duration::from_secs(5);
 
+/// How a connection is made.
+enum Link {
+    /// A Unix socket whose listener must run as `owner`.
+    Socket { path: PathBuf, owner: Uid },
+    /// TCP (or a socket path inside the configuration), with TLS when a connector is given.
+    Network(Option<MakeTlsConnector>),
+}
+
+impl Link {
+    /// Connects and starts the connection's task on the current runtime. Called inside
+    /// `block_on`, which every query goes through, so the task runs when it is needed.
+    async fn connect(self, config: &Config, shown: &str) -> Result<Client, SqlError> {
+        match self {
+            Link::Socket { path, owner } => {
+                let stream = UnixStream::connect(&path)
+                    .await
+                    .map_err(|e| io_connect_error(shown, &e))?;
+                check_peer(&stream, owner, shown)?;
+                spawned(config.connect_raw(stream, NoTls), shown).await
+            }
+            Link::Network(None) => spawned(config.connect(NoTls), shown).await,
+            Link::Network(Some(tls)) => spawned(config.connect(tls), shown).await,
+        }
+    }
+}
+
+/// The client of a connection being made, its connection task spawned.
+async fn spawned<C>(
+    connecting: impl Future<Output = Result<(Client, C), tokio_postgres::Error>>,
+    shown: &str,
+) -> Result<Client, SqlError>
+where
+    C: Future + Send + 'static,
+    C::Output: Send,
+{
+    let (client, connection) = connecting
+        .await
+        .map_err(|e| classify_connect_error(shown, &e))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// The process listening on `stream`'s other end (`SO_PEERCRED`: the credentials it had when
+/// it called `listen`) must run as `owner`.
+fn check_peer(stream: &UnixStream, owner: Uid, shown: &str) -> Result<(), SqlError> {
+    let cred = stream.peer_cred().map_err(|e| SqlError::Connect {
+        target: shown.to_owned(),
+        code: None,
+        message: format!("could not read the socket's peer credentials: {e}"),
+    })?;
+    if cred.uid() == owner.as_raw() {
+        return Ok(());
+    }
+    Err(SqlError::Impostor {
+        target: shown.to_owned(),
+        uid: cred.uid(),
+        pid: cred.pid(),
+        expected: owner.as_raw(),
+    })
+}
+
 impl Session {
-    /// Connects to the local instance.
+    /// Connects to the local instance. On its Unix socket, the listening process must run as
+    /// `as_user` (the system user; this process's user without one) before anything it says
+    /// is believed: while PostgreSQL is down, any local user may bind the socket's path in a
+    /// shared directory such as `/tmp` and answer "I am a primary".
     pub fn connect(
         target: &Target,
         as_user: Option<&RunAs>,
@@ -105,13 +192,36 @@ impl Session {
             .user(&target.user)
             .dbname(&target.dbname)
             .application_name("pgha");
-        Session::open(config, target.to_string(), as_user, deadline)
+        let link = if target.host.starts_with('/') {
+            Link::Socket {
+                path: target.to_string().into(),
+                owner: as_user.map_or_else(nix::unistd::geteuid, |u| u.uid),
+            }
+        } else {
+            Link::Network(None)
+        };
+        Session::establish(config, link, target.to_string(), as_user, deadline)
     }
 
-    /// Connects with a prepared configuration (another server's, from a connection string);
-    /// `shown` names it in errors and must not hold a password.
+    /// Connects with a prepared configuration (another server's, from a connection string),
+    /// with TLS as `tls` says; `shown` names it in errors and must not hold a password.
     pub fn open(
         mut config: Config,
+        tls: &TlsSettings,
+        shown: String,
+        deadline: &Deadline,
+    ) -> Result<Session, SqlError> {
+        let connector = tls.connector().map_err(|e| SqlError::Tls {
+            target: shown.clone(),
+            message: e.to_string(),
+        })?;
+        config.ssl_mode(tls.tokio_mode());
+        Session::establish(config, Link::Network(connector), shown, None, deadline)
+    }
+
+    fn establish(
+        mut config: Config,
+        link: Link,
         shown: String,
         as_user: Option<&RunAs>,
         deadline: &Deadline,
@@ -126,9 +236,11 @@ impl Session {
         config.connect_timeout(budget);
         let connected = {
             let _euid = as_user.and_then(EffectiveUser::switch);
-            runtime.block_on(async { tokio::time::timeout(budget, config.connect(NoTls)).await })
+            runtime.block_on(async {
+                tokio::time::timeout(budget, link.connect(&config, &shown)).await
+            })
         };
-        let (client, connection) = match connected {
+        let client = match connected {
             Err(_) => {
                 return Err(SqlError::Timeout {
                     target: shown,
@@ -136,13 +248,8 @@ impl Session {
                     after: budget,
                 })
             }
-            Ok(Err(e)) => return Err(classify_connect_error(&shown, &e)),
-            Ok(Ok(pair)) => pair,
+            Ok(result) => result?,
         };
-        // The connection task only runs inside block_on, which every query goes through.
-        runtime.spawn(async move {
-            let _ = connection.await;
-        });
         Ok(Session {
             runtime,
             client,
@@ -242,7 +349,9 @@ fn query_error(sql: &str, e: &tokio_postgres::Error) -> SqlError {
     }
 }
 
-/// The server's own message when there is one, else the client's.
+/// The server's own message when there is one, else the client's with its causes; a cause
+/// already said by the one above it is not repeated (OpenSSL's chain says "certificate
+/// verify failed" three times, once with the reason).
 fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => db.message().to_owned(),
@@ -250,11 +359,31 @@ fn describe(e: &tokio_postgres::Error) -> String {
             let mut text = e.to_string();
             let mut source = std::error::Error::source(e);
             while let Some(s) = source {
-                text = format!("{text}: {s}");
+                let said = s.to_string();
+                if !text.contains(said.trim_end_matches(':')) {
+                    text = format!("{text}: {said}");
+                }
                 source = s.source();
             }
             text
         }
+    }
+}
+
+/// A socket connect that failed: nothing listens there, or something else went wrong.
+fn io_connect_error(target: &str, e: &std::io::Error) -> SqlError {
+    match e.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+            SqlError::NoServer {
+                target: target.to_owned(),
+                message: e.to_string(),
+            }
+        }
+        _ => SqlError::Connect {
+            target: target.to_owned(),
+            code: None,
+            message: e.to_string(),
+        },
     }
 }
 

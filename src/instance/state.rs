@@ -22,6 +22,9 @@ pub enum SqlProbe {
     NoServer,
     /// Any other failure (authentication, too many connections, a failed query).
     Failed(String),
+    /// A process of another user than the server's answers on the socket: whatever it says
+    /// is not the instance's state, so the pid file and pg_control decide.
+    Impostor(String),
 }
 
 /// The monitor's conclusion.
@@ -62,7 +65,12 @@ pub fn decide_offline(
         (SqlProbe::NoServer, Postmaster::Running(pid)) => InstanceState::Transitional(format!(
             "postmaster {pid} is running but does not answer connections ({control})"
         )),
-        (SqlProbe::NoServer, Postmaster::NotRunning) => stopped_state(control, backup_label),
+        (SqlProbe::NoServer | SqlProbe::Impostor(_), Postmaster::NotRunning) => {
+            stopped_state(control, backup_label)
+        }
+        (SqlProbe::Impostor(why), Postmaster::Running(pid)) => {
+            InstanceState::Broken(format!("postmaster {pid} is running, but {why}"))
+        }
     }
 }
 
@@ -117,4 +125,7 @@ mod tests {
     decides!(alive_but_deaf, NoServer, Running(42), InArchiveRecovery, false => S::Transitional(_));
     decides!(auth_failure, Failed("password authentication failed".into()), Running(1), InProduction, false => S::Broken(_));
     decides!(startup_without_postmaster, NoServer, Down, Startup, false => S::Broken(_));
+    // Finding 7: a socket served by another user while PostgreSQL is down is not a server.
+    decides!(finding_7_impostor_socket_with_postmaster_down_is_stopped, Impostor("uid 65534".into()), Down, ShutDown, false => S::Stopped { was_primary: true });
+    decides!(finding_7_impostor_socket_beside_a_postmaster_is_broken, Impostor("uid 65534".into()), Running(1), InProduction, false => S::Broken(_));
 }

@@ -172,6 +172,22 @@ pub const PARAMS: &[ParamDef] = &[
                    to system_user. Passwords come from the postgres user's ~/.pgpass.",
     },
     ParamDef {
+        name: "rewind_conninfo",
+        kind: ParamType::String,
+        default: None,
+        unique: false,
+        reloadable: true,
+        shortdesc: "TLS keywords for pgha's checks and pg_rewind on the primary",
+        longdesc: "libpq keywords, in keyword=value form, that pgha's own checks and pg_rewind \
+                   use on the current primary instead of the TLS keywords of \
+                   primary_conninfo: sslmode, sslrootcert, sslcert, sslkey and sslcrl (e.g. \
+                   sslmode=verify-full sslrootcert=/etc/pgha/root.crt). Host, port and role \
+                   stay the primary's, pgport and rewind_user; a re-clone (pg_basebackup) uses \
+                   primary_conninfo, as streaming does. With sslmode=verify-full, a host that \
+                   cannot prove it is the primary is refused before anything it says is \
+                   believed. Defaults to the TLS keywords of primary_conninfo.",
+    },
+    ParamDef {
         name: "rewind_timeout",
         kind: ParamType::Integer,
         default: Some("0"),
@@ -274,6 +290,8 @@ pub struct Params {
     /// pgha's own: automatic rewind of a diverged former primary (`rewind` module).
     pub rewind: bool,
     pub rewind_user: String,
+    /// TLS keywords for the rewind source; `None`: those of `primary_conninfo`.
+    pub rewind_conninfo: Option<String>,
     /// `None`: the action's deadline alone.
     pub rewind_timeout: Option<std::time::Duration>,
     pub rewind_fallback: bool,
@@ -439,6 +457,7 @@ impl Params {
                 files
             }
         };
+        let rewind_conninfo = get("rewind_conninfo");
         let rewind_keep_dir = get("rewind_keep_dir")
             .map(|v| path("rewind_keep_dir", v))
             .transpose()?;
@@ -474,6 +493,7 @@ impl Params {
             start_opts,
             rewind,
             rewind_user,
+            rewind_conninfo,
             rewind_timeout,
             rewind_fallback,
             rewind_keep_files,
@@ -767,6 +787,7 @@ mod tests {
             [
                 "rewind",
                 "rewind_user",
+                "rewind_conninfo",
                 "rewind_timeout",
                 "rewind_fallback",
                 "rewind_keep_files",

@@ -64,7 +64,11 @@ impl History {
 
     /// Parses the history file of timeline `tli` (`<parent>\t<switchpoint>\t<reason>` lines).
     /// Blank lines and `#` comments are skipped and text after the second field is ignored,
-    /// as the server and pg_rewind do; timelines must increase and stay below `tli`.
+    /// as the server and pg_rewind do; timelines must strictly increase and stay below
+    /// `tli`, and switchpoints must not go back. Two equal switchpoints are accepted: a
+    /// standby that followed a new timeline and was promoted before replaying anything on it
+    /// writes one (the server and pg_rewind check neither order). Whether the history fits
+    /// the server that serves it and this node's own past is [`decide`]'s question.
     pub fn parse(tli: TimelineId, text: &str) -> Result<History, HistoryError> {
         let mut entries: Vec<HistoryEntry> = Vec::new();
         let mut begin = Lsn::ZERO;
@@ -342,16 +346,35 @@ pub enum Refusal {
     /// The target sits on a timeline the source's history does not contain, without WAL past
     /// the fork: pg_rewind would change nothing and the server would refuse to follow.
     TimelineNotInSourceHistory { target: TimelineId },
+    /// The source's history says it left a timeline past its own current WAL position: no
+    /// server writes such a history; it is forged or corrupt.
+    ImplausibleSourceHistory {
+        tli: TimelineId,
+        switchpoint: Lsn,
+        source_lsn: Lsn,
+    },
+    /// The source's history says the timeline this node last wrote on as the primary went on
+    /// past the end of this node's WAL on it: the source cannot hold WAL of that timeline
+    /// that this node never wrote, unless the history is forged or another primary wrote on
+    /// the same timeline.
+    SourceHistoryContradicts {
+        tli: TimelineId,
+        switchpoint: Lsn,
+        local_end: Lsn,
+    },
 }
 
 impl Refusal {
     /// Whether a re-clone from the source may replace the target: not for another system
-    /// (that would destroy an unrelated database) nor when the source is not a primary.
+    /// (that would destroy an unrelated database), nor when the source is not a primary, nor
+    /// when its history cannot be true (a source that lies is not copied from).
     pub fn reclone_allowed(&self) -> bool {
         match self {
             Refusal::DifferentSystem { .. }
             | Refusal::DifferentVersion { .. }
-            | Refusal::SourceNotPrimary => false,
+            | Refusal::SourceNotPrimary
+            | Refusal::ImplausibleSourceHistory { .. }
+            | Refusal::SourceHistoryContradicts { .. } => false,
             Refusal::NoHintsNorChecksums
             | Refusal::SourceNoFullPageWrites
             | Refusal::MissingWal { .. }
@@ -401,6 +424,26 @@ impl fmt::Display for Refusal {
                 f,
                 "the target's timeline {target} is not in the source's history"
             ),
+            Refusal::ImplausibleSourceHistory {
+                tli,
+                switchpoint,
+                source_lsn,
+            } => write!(
+                f,
+                "the source's history says timeline {tli} ended at {switchpoint}, past the \
+                 source's own WAL position {source_lsn}: the history is forged or corrupt"
+            ),
+            Refusal::SourceHistoryContradicts {
+                tli,
+                switchpoint,
+                local_end,
+            } => write!(
+                f,
+                "the source's history says timeline {tli} ended at {switchpoint}, but this \
+                 node was the primary on it and its WAL there ends at {local_end}: the source \
+                 cannot have WAL of it that this node never wrote (a forged history, or \
+                 another primary on the same timeline)"
+            ),
         }
     }
 }
@@ -444,8 +487,14 @@ pub fn decide(target: &TargetFacts, source: &SourceFacts) -> Decision {
     if source.in_recovery {
         return Decision::Refuse(Refusal::SourceNotPrimary);
     }
+    if let Some(why) = implausible_source_history(source) {
+        return Decision::Refuse(why);
+    }
     if !target.is_clean() && target.ran_as_primary() {
         return Decision::CrashRecoveryFirst(target.state);
+    }
+    if let Some(why) = contradicted_by_target(target, source) {
+        return Decision::Refuse(why);
     }
     let Some(fork) = common_ancestor(&target.history, &source.history) else {
         return Decision::Refuse(Refusal::NoCommonTimeline {
@@ -521,6 +570,47 @@ pub fn decide(target: &TargetFacts, source: &SourceFacts) -> Decision {
         fork_timeline: fork.tli,
         target_end,
     }
+}
+
+/// The source's history must fit the source itself: it left every earlier timeline before
+/// the position it writes at now. (`History::parse` already checked the order of timelines
+/// and switchpoints, and that they stay below the file's own timeline.)
+fn implausible_source_history(source: &SourceFacts) -> Option<Refusal> {
+    source
+        .history
+        .entries()
+        .iter()
+        .find_map(|e| {
+            e.end
+                .filter(|&end| end > source.insert_lsn)
+                .map(|end| (e.tli, end))
+        })
+        .map(|(tli, switchpoint)| Refusal::ImplausibleSourceHistory {
+            tli,
+            switchpoint,
+            source_lsn: source.insert_lsn,
+        })
+}
+
+/// What this node knows of the shared past, against the source's history: when the target
+/// ran as the primary on its latest timeline, every byte of that timeline's WAL any other
+/// node has came from the target, so the source cannot have left it later than the target's
+/// WAL ends. Where that end is not known exactly, the end of the target's last WAL file on
+/// that timeline bounds it. A standby target proves nothing: it may simply be behind.
+fn contradicted_by_target(target: &TargetFacts, source: &SourceFacts) -> Option<Refusal> {
+    if !target.ran_as_primary() {
+        return None;
+    }
+    let tli = target.timeline();
+    let switchpoint = source.history.switchpoint_of(tli)?;
+    let local_end = target
+        .end_of_wal()
+        .or_else(|| target.wal_segments.end_of_files(tli))?;
+    (switchpoint > local_end).then_some(Refusal::SourceHistoryContradicts {
+        tli,
+        switchpoint,
+        local_end,
+    })
 }
 
 /// What the two ways back cost, in bytes to copy, estimated before either starts.

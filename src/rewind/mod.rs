@@ -60,15 +60,29 @@ pub struct SourceConninfo {
 impl SourceConninfo {
     /// The current primary at `host` (an address, or the VIP), as the agent reaches it:
     /// pgha's checks and pg_rewind as `rewind_user` on `pgport`, a re-clone with the node's
-    /// own `primary_conninfo` (a REPLICATION role, normally through the VIP).
+    /// own `primary_conninfo` (a REPLICATION role, normally through the VIP). The checks and
+    /// pg_rewind authenticate the primary with the TLS keywords of `rewind_conninfo`, else
+    /// as streaming does, with those of `primary_conninfo` (`sslmode=verify-full`, its root,
+    /// client certificate and CRL).
     pub fn for_primary(host: &str, params: &Params, primary_conninfo: &str) -> SourceConninfo {
+        use crate::instance::conninfo::{get, quote};
+        let mut sql = format!(
+            "host={} port={} user={} dbname=postgres",
+            quote(host),
+            params.pgport,
+            quote(&params.rewind_user)
+        );
+        let tls_from = params
+            .rewind_conninfo
+            .as_deref()
+            .unwrap_or(primary_conninfo);
+        for key in crate::instance::tls::KEYWORDS {
+            if let Some(value) = get(tls_from, key) {
+                sql.push_str(&format!(" {key}={}", quote(&value)));
+            }
+        }
         SourceConninfo {
-            sql: format!(
-                "host={} port={} user={} dbname=postgres",
-                crate::instance::conninfo::quote(host),
-                params.pgport,
-                crate::instance::conninfo::quote(&params.rewind_user)
-            ),
+            sql,
             replication: primary_conninfo.to_owned(),
         }
     }
@@ -1219,6 +1233,43 @@ mod tests {
             node: "pg1".into(),
             saved_in: None,
         }
+    }
+
+    /// pgha's checks and pg_rewind connect with `primary_conninfo`'s TLS keywords; before,
+    /// they got host, port and user only, and a host that answered for the primary was
+    /// believed in clear text.
+    #[test]
+    fn finding_4_the_source_conninfo_keeps_the_tls_keywords() {
+        let params = Params::from_lookup(|_| None).unwrap();
+        let primary = "host=vip user=rep application_name=pg1 password=x sslmode=verify-full \
+                       sslrootcert='/etc/pg ca/root.crt' sslcert=/c.crt sslkey=/c.key \
+                       sslcrl=/r.crl";
+        let c = SourceConninfo::for_primary("pg2", &params, primary);
+        let get = |key| crate::instance::conninfo::get(&c.sql, key);
+        assert_eq!(get("host").as_deref(), Some("pg2"));
+        assert_eq!(get("user").as_deref(), Some("postgres"));
+        assert_eq!(get("sslmode").as_deref(), Some("verify-full"));
+        assert_eq!(get("sslrootcert").as_deref(), Some("/etc/pg ca/root.crt"));
+        assert_eq!(get("sslcert").as_deref(), Some("/c.crt"));
+        assert_eq!(get("sslkey").as_deref(), Some("/c.key"));
+        assert_eq!(get("sslcrl").as_deref(), Some("/r.crl"));
+        // Only TLS is taken over: the replication role's password stays out of it.
+        assert_eq!(get("password"), None);
+        assert_eq!(c.replication, primary);
+        let plain = SourceConninfo::for_primary("pg2", &params, "host=vip user=rep");
+        assert!(!plain.sql.contains("ssl"), "{}", plain.sql);
+        // rewind_conninfo replaces primary_conninfo's TLS keywords for the checks and
+        // pg_rewind; the re-clone keeps primary_conninfo, as streaming.
+        let params = Params::from_lookup(|name| {
+            (name == "rewind_conninfo").then(|| "sslmode=verify-ca sslrootcert=/r2".to_owned())
+        })
+        .unwrap();
+        let c = SourceConninfo::for_primary("pg2", &params, primary);
+        let get = |key| crate::instance::conninfo::get(&c.sql, key);
+        assert_eq!(get("sslmode").as_deref(), Some("verify-ca"));
+        assert_eq!(get("sslrootcert").as_deref(), Some("/r2"));
+        assert_eq!(get("sslcert"), None);
+        assert_eq!(c.replication, primary);
     }
 
     #[test]

@@ -8,15 +8,15 @@
 //! superuser or (PG ≥ 15) `pg_checkpoint`, and without it pgha waits for the checkpoint.
 //!
 //! The connection is a libpq connection string, as `primary_conninfo` and pg_rewind take;
-//! tokio-postgres understands most of it. Known limits: no TLS (`sslmode=require` fails;
-//! `prefer` connects in clear), no `.pgpass` (give `password=` or use trust/peer/cert on
-//! the source): pg_rewind and pg_basebackup, which use libpq, have neither limit.
+//! tokio-postgres understands most of it, and its `ssl*` keywords are honoured with libpq's
+//! meanings (`crate::instance::tls`): with `sslmode=verify-full` a source that cannot prove
+//! it is the host named is refused before anything it says is believed.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio_postgres::config::{SslMode, TargetSessionAttrs};
+use tokio_postgres::config::TargetSessionAttrs;
 use tokio_postgres::{Config, Row};
 
 use super::decision::{CostEstimate, History, SourceFacts};
@@ -26,6 +26,7 @@ use crate::deadline::Deadline;
 use crate::instance::conninfo::{self, redact};
 use crate::instance::control::{self, ControlFile, DbState};
 use crate::instance::sql::{Session, SqlError};
+use crate::instance::tls::{self, TlsSettings};
 use crate::lsn::Lsn;
 
 /// SQLSTATE `insufficient_privilege`.
@@ -76,7 +77,11 @@ impl SourceSession {
                 config.password(password);
             }
         }
-        let session = Session::open(config, shown.clone(), None, deadline).map_err(|e| {
+        let tls = TlsSettings::from_conninfo(conninfo, home).map_err(|e| RewindError::Source {
+            source_conninfo: shown.clone(),
+            what: e.to_string(),
+        })?;
+        let session = Session::open(config, &tls, shown.clone(), deadline).map_err(|e| {
             RewindError::Source {
                 source_conninfo: shown.clone(),
                 what: e.to_string(),
@@ -381,12 +386,35 @@ fn column_error(sql: &str, e: &tokio_postgres::Error) -> RewindError {
     }
 }
 
+/// A URI without the TLS keywords, which tokio-postgres refuses (`sslrootcert`) or reads
+/// only in part (`sslmode=verify-full`): [`TlsSettings`] reads them.
+fn without_tls_keywords(uri: &str) -> String {
+    let Some((base, query)) = uri.split_once('?') else {
+        return uri.to_owned();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let key = pair.split_once('=').map_or(*pair, |(k, _)| k);
+            !tls::KEYWORDS.contains(&key)
+        })
+        .collect();
+    if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    }
+}
+
 /// A tokio-postgres configuration from a libpq connection string: the keywords it knows are
-/// taken, the others (libpq-only, e.g. `passfile`, `sslrootcert`) are left to pg_rewind.
+/// taken, the TLS ones are [`TlsSettings`]'s, the others (libpq-only, e.g. `passfile`) are
+/// left to pg_rewind.
 fn config_from(conninfo: &str, deadline: &Deadline) -> Result<Config, String> {
     let text = conninfo.trim();
     let mut config = if text.starts_with("postgresql://") || text.starts_with("postgres://") {
-        text.parse::<Config>().map_err(|e| e.to_string())?
+        without_tls_keywords(text)
+            .parse::<Config>()
+            .map_err(|e| e.to_string())?
     } else {
         let mut config = Config::new();
         let get = |key: &str| conninfo::get(text, key).filter(|v| !v.is_empty());
@@ -418,15 +446,6 @@ fn config_from(conninfo: &str, deadline: &Deadline) -> Result<Config, String> {
         }
         if let Some(v) = get("options") {
             config.options(&v);
-        }
-        match get("sslmode").as_deref() {
-            Some("disable") => {
-                config.ssl_mode(SslMode::Disable);
-            }
-            Some("require" | "verify-ca" | "verify-full") => {
-                return Err("pgha's own checks cannot use TLS (sslmode)".into())
-            }
-            _ => {}
         }
         if let Some(v) = get("connect_timeout").and_then(|v| v.parse::<u64>().ok()) {
             config.connect_timeout(Duration::from_secs(v.max(1)));
@@ -503,6 +522,28 @@ mod tests {
         assert_eq!(c.get_hosts().len(), 2);
         assert_eq!(c.get_dbname(), Some("postgres"));
         assert!(config_from("host=a", &d).is_err());
-        assert!(config_from("host=a user=u sslmode=require", &d).is_err());
+    }
+
+    /// Today's refusal of `require` and the verify modes is gone: they reach the TLS
+    /// settings, in keyword and URI form.
+    #[test]
+    fn finding_4_tls_keywords_are_accepted_in_both_forms() {
+        let d = Deadline::after(Duration::from_secs(5));
+        for ci in [
+            "host=a user=u sslmode=require",
+            "host=a user=u sslmode=verify-full sslrootcert=/r.crt",
+            "postgresql://u@a/db?sslmode=verify-full&sslrootcert=/r.crt&application_name=x",
+            "postgresql://u@a/db?sslmode=verify-ca",
+        ] {
+            assert!(config_from(ci, &d).is_ok(), "{ci}");
+        }
+        assert_eq!(
+            without_tls_keywords("postgresql://u@a/db?sslmode=verify-ca&sslcrl=/c&x=1"),
+            "postgresql://u@a/db?x=1"
+        );
+        assert_eq!(
+            without_tls_keywords("postgresql://u@a/db?sslmode=verify-ca"),
+            "postgresql://u@a/db"
+        );
     }
 }

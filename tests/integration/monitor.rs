@@ -192,3 +192,87 @@ fn monitor_over_tcp_when_pghost_is_an_address() {
         .recurring()
         .expect(8);
 }
+
+/// Relays a Unix socket, bound as `nobody`, to a TCP port: what any local user can do with
+/// PostgreSQL's socket path in a shared directory such as `/tmp` while the server is down.
+const SPOOF: &str = r#"
+import os, socket, sys, threading
+os.umask(0)
+srv = socket.socket(socket.AF_UNIX)
+srv.bind(sys.argv[1])
+srv.listen(8)
+print("ready", flush=True)
+def pipe(a, b):
+    try:
+        while True:
+            data = a.recv(65536)
+            if not data:
+                break
+            b.sendall(data)
+    except OSError:
+        pass
+    try:
+        b.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+while True:
+    c, _ = srv.accept()
+    u = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+    threading.Thread(target=pipe, args=(c, u), daemon=True).start()
+    threading.Thread(target=pipe, args=(u, c), daemon=True).start()
+"#;
+
+/// Kills the relay when the test ends, however it ends.
+struct Relay(std::process::Child);
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn finding_7_spoofed_socket_of_a_stopped_instance_is_not_running() {
+    use std::io::BufRead;
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::{Command, Stdio};
+
+    let pg1 = Pg::primary("pg1");
+    let other = Pg::primary("pg2");
+    other.start();
+    // pg1's socket directory made shared like /tmp (sticky, world-writable).
+    std::fs::set_permissions(pg1.root(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    std::fs::set_permissions(pg1.sock(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let path = pg1.sock().join(format!(".s.PGSQL.{}", pg1.port));
+    let python = "/usr/bin/python3";
+    assert!(
+        std::path::Path::new(python).is_file(),
+        "{python} is missing: this test needs python3 (apt-get install python3)"
+    );
+    let mut child = Command::new("setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            python,
+        ])
+        .args(["-c", SPOOF])
+        .arg(&path)
+        .arg(other.port.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("setpriv python3");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _relay = Relay(child);
+    assert_eq!(line.trim(), "ready", "the relay did not start");
+    // The attack works on a client that believes the socket: "a primary answers".
+    assert_eq!(pg1.psql("SELECT pg_is_in_recovery()"), "f");
+    assert!(!pg1.is_running());
+
+    agent().on(&pg1).action("monitor").recurring().expect(7);
+    agent().on(&pg1).action("monitor").probe().expect(7);
+}

@@ -772,3 +772,157 @@ fn wait_gone(pid: i32, within: Duration) {
         }
     }
 }
+
+/// A small PKI made with `/usr/bin/openssl`, readable by the postgres user (pg_rewind and
+/// pg_basebackup read the client's files as postgres): `ca.crt`, which signed
+/// `server.crt` (for `localhost` only, so that `127.0.0.1` is a host name mismatch) and
+/// `client.crt` (CN `postgres`, for `cert` authentication), and whose CRLs are `empty.crl`
+/// and `revoked.crl` (revoking `server.crt`); and `other-ca.crt`, a CA that signed none of
+/// them.
+pub struct Certs {
+    dir: tempfile::TempDir,
+}
+
+impl Certs {
+    pub fn make() -> Certs {
+        let openssl = Path::new("/usr/bin/openssl");
+        assert!(
+            openssl.is_file(),
+            "{} is missing: the TLS tests need it (apt-get install openssl)",
+            openssl.display()
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("pgha-certs-")
+            .tempdir()
+            .unwrap();
+        let certs = Certs { dir };
+        let ossl = |args: &[&str]| {
+            run(Command::new(openssl)
+                .current_dir(certs.dir.path())
+                .args(args));
+        };
+        let key = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        for ca in ["ca", "other-ca"] {
+            ossl(
+                &[
+                    &[
+                        "req",
+                        "-x509",
+                        "-days",
+                        "2",
+                        "-subj",
+                        &format!("/CN=pgha test {ca}"),
+                    ][..],
+                    &key,
+                    &[
+                        "-keyout",
+                        &format!("{ca}.key"),
+                        "-out",
+                        &format!("{ca}.crt"),
+                    ],
+                ]
+                .concat(),
+            );
+        }
+        fs::write(certs.path("server.ext"), "subjectAltName = DNS:localhost\n").unwrap();
+        fs::write(certs.path("client.ext"), "basicConstraints = CA:FALSE\n").unwrap();
+        for (name, cn) in [("server", "localhost"), ("client", OS_USER)] {
+            ossl(
+                &[
+                    &["req", "-new", "-subj", &format!("/CN={cn}")][..],
+                    &key,
+                    &[
+                        "-keyout",
+                        &format!("{name}.key"),
+                        "-out",
+                        &format!("{name}.csr"),
+                    ],
+                ]
+                .concat(),
+            );
+            ossl(&[
+                "x509",
+                "-req",
+                "-days",
+                "2",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-extfile",
+                &format!("{name}.ext"),
+                "-out",
+                &format!("{name}.crt"),
+            ]);
+        }
+        // Two CRLs of the CA: one revoking nothing, then one revoking the server's.
+        fs::write(
+            certs.path("ca.cnf"),
+            "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\n\
+             default_md = sha256\ndefault_crl_days = 2\n",
+        )
+        .unwrap();
+        fs::write(certs.path("index.txt"), "").unwrap();
+        fs::write(certs.path("crlnumber"), "01\n").unwrap();
+        let ca = ["-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.crt"];
+        ossl(&[&["ca"][..], &ca, &["-gencrl", "-out", "empty.crl"]].concat());
+        ossl(&[&["ca"][..], &ca, &["-revoke", "server.crt"]].concat());
+        ossl(&[&["ca"][..], &ca, &["-gencrl", "-out", "revoked.crl"]].concat());
+        for entry in fs::read_dir(certs.dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            chown_postgres(&path);
+            fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
+        }
+        chown_postgres(certs.dir.path());
+        certs
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Pg {
+    /// Turns TLS on with `certs`' server certificate (from the next start or reload), and,
+    /// with `client_cert`, makes every TCP connection, replication included, present a
+    /// client certificate signed by `certs`' CA (`hostssl … cert`; everything else over
+    /// TCP is rejected).
+    pub fn enable_ssl(&self, certs: &Certs, client_cert: bool) {
+        for name in ["server.crt", "server.key", "ca.crt"] {
+            let to = self.root().join(name);
+            fs::copy(certs.path(name), &to).unwrap();
+            chown_postgres(&to);
+        }
+        self.conf(&format!(
+            "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\nssl_ca_file = '{}'",
+            self.root().join("server.crt").display(),
+            self.root().join("server.key").display(),
+            self.root().join("ca.crt").display(),
+        ));
+        if client_cert {
+            let hba = self.data().join("pg_hba.conf");
+            let old = fs::read_to_string(&hba).unwrap();
+            fs::write(
+                &hba,
+                format!(
+                    "hostssl all all 127.0.0.1/32 cert\n\
+                     hostssl replication all 127.0.0.1/32 cert\n\
+                     host all all 0.0.0.0/0 reject\n\
+                     host replication all 0.0.0.0/0 reject\n\
+                     {old}"
+                ),
+            )
+            .unwrap();
+        }
+    }
+}

@@ -22,7 +22,7 @@ use pgha::rewind::{
 };
 
 use crate::agent::BIN;
-use crate::pg::{append, as_postgres, bin, chown_postgres, run, Pg, BINDIR};
+use crate::pg::{append, as_postgres, bin, chown_postgres, run, Certs, Pg, BINDIR};
 
 const WITHIN: Duration = Duration::from_secs(30);
 
@@ -943,4 +943,192 @@ fn finding_3_password_absent_from_pg_basebackup_arguments() {
     assert!(text.contains("\nre-cloned in"), "{text}");
     assert_password_nowhere(&text, &argv, &["pg_basebackup"]);
     assert_back_as_standby(&lab);
+}
+
+// ---- authenticating the source (finding 4) ----
+
+/// pg2 over TLS as `host`, with `sslmode` and the root `root` (a file of `certs`), and the
+/// client certificate. The password is there to be looked for in messages.
+fn tls_conninfo(pg: &Pg, certs: &Certs, host: &str, mode: &str, root: &str) -> String {
+    format!(
+        "host={host} port={} user=postgres password=s3cret-pw sslmode={mode} sslrootcert={} \
+         sslcert={} sslkey={}",
+        pg.port,
+        certs.path(root).display(),
+        certs.path("client.crt").display(),
+        certs.path("client.key").display()
+    )
+}
+
+/// `pgha rewind --check` of `target` against `conninfo`: exit code and all output.
+fn command_line_check(target: &Pg, conninfo: &str) -> (Option<i32>, String) {
+    let out = Command::new(BIN)
+        .arg("rewind")
+        .arg("-D")
+        .arg(target.data())
+        .arg(format!("--source-server={conninfo}"))
+        .args(["--bindir", BINDIR, "--check"])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// A source that cannot prove who it is, is refused before anything it says counts: another
+/// CA's root, a certificate for another host name under verify-full, or a revoked one; with
+/// the right root (and, for verify-ca, whatever the name) the check goes on. pgha refused every TLS mode
+/// but `prefer`, and `prefer` connected in clear text.
+#[test]
+fn finding_4_verify_full_refuses_a_source_it_cannot_authenticate() {
+    let certs = Certs::make();
+    let pg1 = Pg::primary("pg1");
+    let pg2 = Pg::primary("pg2");
+    pg2.enable_ssl(&certs, true);
+    pg2.start();
+    let before = pg1.snapshot();
+    #[rustfmt::skip]
+    let cases = [
+        ("localhost", "verify-full", "other-ca.crt", None, Some("certificate verify failed")),
+        ("127.0.0.1", "verify-full", "ca.crt", None, Some("IP address mismatch")),
+        // libpq's rule: with a root file, require checks the chain too.
+        ("localhost", "require", "other-ca.crt", None, Some("certificate verify failed")),
+        ("localhost", "verify-full", "ca.crt", Some("revoked.crl"), Some("certificate revoked")),
+        ("localhost", "verify-full", "ca.crt", Some("empty.crl"), None),
+        ("localhost", "verify-full", "ca.crt", None, None),
+        ("127.0.0.1", "verify-ca", "ca.crt", None, None),
+    ];
+    for (host, mode, root, crl, refused) in cases {
+        let mut conninfo = tls_conninfo(&pg2, &certs, host, mode, root);
+        if let Some(crl) = crl {
+            conninfo.push_str(&format!(" sslcrl={}", certs.path(crl).display()));
+        }
+        let (code, text) = command_line_check(&pg1, &conninfo);
+        let case = format!("{mode} to {host} with {root} and CRL {crl:?}");
+        assert!(
+            !text.contains("s3cret-pw"),
+            "{case}: password shown: {text}"
+        );
+        match refused {
+            Some(why) => {
+                assert_eq!(code, Some(1), "{case}: {text}");
+                assert!(text.contains(why), "{case}: {text}");
+            }
+            None => {
+                assert_eq!(code, Some(0), "{case}: {text}");
+                assert!(text.contains("can stream as is"), "{case}: {text}");
+            }
+        }
+        before.assert_same(&pg1.snapshot(), &case);
+    }
+}
+
+/// `sslmode=require` against a server without TLS is refused, not answered in clear text.
+#[test]
+fn finding_4_sslmode_require_against_a_server_without_tls_is_refused() {
+    let pg1 = Pg::primary("pg1");
+    let pg2 = Pg::primary("pg2");
+    pg2.start();
+    let conninfo = format!(
+        "host=127.0.0.1 port={} user=postgres sslmode=require",
+        pg2.port
+    );
+    let (code, text) = command_line_check(&pg1, &conninfo);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("TLS"), "{text}");
+    let (code, text) = command_line_check(&pg1, &conninfo.replace("require", "prefer"));
+    assert_eq!(code, Some(0), "{text}");
+}
+
+/// The lab with pg2 accepting only TLS with a client certificate over TCP: pgha's checks,
+/// pg_rewind (or pg_basebackup) and pg1's streaming afterwards all need the TLS keywords of
+/// the connection string, so a rewind that ends as `want` proves each of them got them.
+fn rejoin_over_tls(recycle: bool, want: Outcome) {
+    let certs = Certs::make();
+    let lab = lab(
+        |pg1| {
+            if recycle {
+                pg1.conf("wal_keep_size = 0");
+                pg1.conf("min_wal_size = '2MB'");
+                pg1.conf("max_wal_size = '4MB'");
+            }
+        },
+        |pg2| {
+            pg2.enable_ssl(&certs, true);
+            pg2.psql("SELECT pg_reload_conf()");
+        },
+        |pg1| {
+            if recycle {
+                recycle_fork_segment(pg1);
+            }
+        },
+        Stop::Clean,
+    );
+    let conninfo = tls_conninfo(&lab.pg2, &certs, "localhost", "verify-full", "ca.crt");
+    // Without the client certificate, pg2 refuses: the keywords are what lets them in.
+    let bare = format!(
+        "host=localhost port={} user=postgres sslmode=verify-full sslrootcert={}",
+        lab.pg2.port,
+        certs.path("ca.crt").display()
+    );
+    let inst = instance(&lab.pg1, Path::new(BINDIR));
+    let settings = RewindSettings {
+        primary_conninfo: Some(conninfo.clone()),
+        ..RewindSettings::default()
+    };
+    let source = Source::Server(SourceConninfo::new(conninfo));
+    let bare_source = Source::Server(SourceConninfo::new(bare));
+    let e = rewind::check(&inst, &bare_source, &settings, &deadline()).unwrap_err();
+    assert!(e.to_string().contains("certificate"), "{e}");
+    let report = rewind::rejoin(&inst, &source, "pg1", &settings, &deadline())
+        .unwrap_or_else(|e| panic!("rejoin over TLS failed: {e}"));
+    report.settle_replaced(false);
+    assert_eq!(report.outcome, want, "{report:?}");
+    assert_back_as_standby(&lab);
+}
+
+#[test]
+fn finding_4_pg_rewind_receives_the_tls_keywords() {
+    rejoin_over_tls(false, Outcome::Rewound);
+}
+
+#[test]
+fn finding_4_pg_basebackup_receives_the_tls_keywords() {
+    rejoin_over_tls(true, Outcome::Recloned);
+}
+
+/// The source serves a forged history (timeline 1 "ended" at FFFFFFFF/FFFFFFFF): before,
+/// pg1, which wrote past the fork, was told it "can stream as is". Now it is refused, not
+/// re-cloned from such a source, and pg1 is left as it was.
+#[test]
+fn finding_4_forged_history_of_the_source_is_refused() {
+    let lab = lab(|_| {}, |_| {}, |_| {}, Stop::Clean);
+    let history = lab.pg2.data().join("pg_wal/00000002.history");
+    fs::write(&history, "1\tFFFFFFFF/FFFFFFFF\tforged\n").unwrap();
+    chown_postgres(&history);
+    let inst = instance(&lab.pg1, Path::new(BINDIR));
+    let check = rewind::check(&inst, &source(&lab.pg2), &settings(&lab.pg2), &deadline()).unwrap();
+    assert!(
+        matches!(
+            check.decision,
+            Decision::Refuse(Refusal::ImplausibleSourceHistory { .. })
+        ),
+        "{check}"
+    );
+    assert!(matches!(check.plan, Plan::Refuse(_)), "{check}");
+    let before = lab.pg1.snapshot();
+    let e = rewind::rejoin(
+        &inst,
+        &source(&lab.pg2),
+        "pg1",
+        &settings(&lab.pg2),
+        &deadline(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("forged"), "{e}");
+    assert!(!e.target_modified(), "{e}");
+    before.assert_same(&lab.pg1.snapshot(), "refused rejoin from a forged history");
 }

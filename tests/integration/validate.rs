@@ -171,6 +171,18 @@ rejects!(level_10_recovery_template_present_is_err_args,
         fs::write(pg.data().join("recovery.conf.pcmk"), "standby_mode = on\n").unwrap();
         a.check_level(10)
     } => 2, "recovery.conf.pcmk");
+// Finding 4: a TLS setting that cannot authenticate the rewind source is found now, not
+// when a failover needs the rewind.
+rejects!(finding_4_rewind_conninfo_with_other_keywords_is_misconfigured,
+    |pg, a| a.param("rewind_conninfo", "host=10.6.6.6 sslmode=verify-full") => 6, "rewind_conninfo");
+rejects!(finding_4_rewind_conninfo_with_an_unknown_sslmode_is_misconfigured,
+    |pg, a| a.param("rewind_conninfo", "sslmode=verify") => 6, "sslmode");
+rejects!(finding_4_level_10_verify_full_without_its_root_file_is_err_args,
+    |pg, a| {
+        pg.conf("primary_conninfo = 'host=127.0.0.1 application_name=pg1 sslmode=verify-full \
+                 sslrootcert=/nonexistent/root.crt'");
+        a.check_level(10)
+    } => 2, "/nonexistent/root.crt");
 rejects!(level_10_postgresql_11_is_not_installed,
     |pg, a| {
         fs::write(pg.data().join("PG_VERSION"), "11\n").unwrap();

@@ -385,6 +385,126 @@ fn pg_rewind_bytes_weigh_half_again_as_much() {
     assert!(e.prefers_reclone());
 }
 
+// ---- histories a source cannot truthfully serve (finding 4) ----
+
+/// A forged or contradictory source history is refused, and never re-cloned from; the true
+/// histories next to them still decide as before.
+#[test]
+fn finding_4_history_consistency_table() {
+    fn standby(mut t: TargetFacts) -> TargetFacts {
+        t.state = DbState::ShutDownInRecovery;
+        t
+    }
+    fn unknown_end(mut t: TargetFacts) -> TargetFacts {
+        t.checkpoint_end = None;
+        t.restore_command = true;
+        t
+    }
+    let tl1 = History::first;
+    let forged = || history(2, "1\tFFFFFFFF/FFFFFFFF\tforged\n");
+    let cases: Vec<(&str, TargetFacts, SourceFacts, &str)> = vec![
+        // The review's reproduction: "can stream as is" from a history claiming timeline 1
+        // ended at FFFFFFFF/FFFFFFFF, with the source's position forged to match.
+        (
+            "forged end past the old primary's WAL",
+            target(1, tl1(), "0/5000000"),
+            source(2, forged(), "FFFFFFFF/FFFFFFFF"),
+            "contradicts",
+        ),
+        (
+            "forged end past the source's own position",
+            target(1, tl1(), "0/5000000"),
+            source(2, forged(), "0/6000000"),
+            "implausible",
+        ),
+        (
+            "a later timeline the old primary wrote on, ended too late",
+            target(2, history(2, "1\t0/3000000\tr\n"), "0/5000000"),
+            source(
+                3,
+                history(3, "1\t0/3000000\tr\n2\t0/9000000\tr\n"),
+                "0/A000000",
+            ),
+            "contradicts",
+        ),
+        (
+            "end of WAL unknown: the last WAL file on the timeline bounds it",
+            unknown_end(target(1, tl1(), "0/5000000")),
+            source(2, history(2, "1\t2/0\tr\n"), "2/1000000"),
+            "contradicts",
+        ),
+        (
+            "an ancestor's switchpoint past the source's position",
+            target(1, tl1(), "0/5000000"),
+            source(
+                3,
+                history(3, "1\t0/3000000\tr\n2\t0/9000000\tr\n"),
+                "0/8000000",
+            ),
+            "implausible",
+        ),
+        // True histories.
+        (
+            "promoted exactly at the old primary's end",
+            target(1, tl1(), "0/5000000"),
+            source(2, history(2, "1\t0/5000000\tr\n"), "0/6000000"),
+            "stream",
+        ),
+        (
+            "promoted before the old primary's end",
+            target(1, tl1(), "0/5000000"),
+            source(2, history(2, "1\t0/4000000\tr\n"), "0/6000000"),
+            "rewind",
+        ),
+        (
+            "a standby that is behind proves nothing",
+            standby(target(1, tl1(), "0/5000000")),
+            source(2, history(2, "1\t0/9000000\tr\n"), "0/A000000"),
+            "stream",
+        ),
+        (
+            "equal switchpoints (promoted before replaying on the newer timeline)",
+            target(1, tl1(), "0/5000000"),
+            source(
+                3,
+                history(3, "1\t0/5000000\tr\n2\t0/5000000\tr\n"),
+                "0/6000000",
+            ),
+            "stream",
+        ),
+    ];
+    for (what, t, s, want) in cases {
+        let d = decide(&t, &s);
+        let got = match &d {
+            Decision::Refuse(Refusal::SourceHistoryContradicts { .. }) => "contradicts",
+            Decision::Refuse(Refusal::ImplausibleSourceHistory { .. }) => "implausible",
+            Decision::Stream => "stream",
+            Decision::Rewind { .. } => "rewind",
+            _ => "other",
+        };
+        assert_eq!(got, want, "{what}: {d}");
+        if let Decision::Refuse(why) = &d {
+            assert!(!why.reclone_allowed(), "{what}: {why}");
+            assert!(why.to_string().contains("timeline"), "{what}: {why}");
+        }
+    }
+}
+
+/// The histories `History::parse` refuses before anything else looks at them.
+#[test]
+fn finding_4_history_parse_table() {
+    for (tli, text) in [
+        (2, "2\t0/1\tthe file's own timeline\n"),
+        (3, "1\t0/5\tr\n1\t0/6\ttimeline repeated\n"),
+        (3, "2\t0/5\tr\n1\t0/6\ttimeline going back\n"),
+        (3, "1\t0/6\tr\n2\t0/5\tswitchpoint going back\n"),
+        (2, "1\tFFFFFFFFF/0\tnot an LSN\n"),
+        (2, "1\n"),
+    ] {
+        assert!(History::parse(tli, text).is_err(), "{text:?}");
+    }
+}
+
 // ---- invariants ----
 
 /// A chain of timelines 1..=n with increasing switchpoints.

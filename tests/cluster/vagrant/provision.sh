@@ -50,7 +50,7 @@ cmd_system() {
 install_pgha() {
   if [ ! -x "$SRC/target/release/pgha" ]; then
     echo "target/release/pgha not in the source tree: building it in the VM (rustup + cargo)"
-    apt-get install -y -q curl build-essential pkg-config
+    apt-get install -y -q curl build-essential pkg-config libssl-dev
     [ -x /root/.cargo/bin/cargo ] || curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
     cp -r "$SRC" /root/pgha-src && rm -rf /root/pgha-src/target
     (cd /root/pgha-src && /root/.cargo/bin/cargo build --release --locked)
