@@ -227,11 +227,9 @@ mod tests {
         );
     }
 
-    /// pg_control says minRecoveryPointTLI = 0xFFFFFFFF and postgres planted a history
-    /// for it: the checkpoint record is looked for on the two timelines that history names,
-    /// not on four billion.
-    #[test]
-    fn finding_9_crafted_min_recovery_point_timeline_is_not_counted_up_to() {
+    /// A data directory whose pg_control says minRecoveryPointTLI = 0xFFFFFFFF, with a
+    /// history for that timeline planted in pg_wal.
+    fn crafted_min_recovery_point_timeline() -> (tempfile::TempDir, ControlFile, History) {
         let dir =
             crate::instance::control::tests::datadir_with_min_recovery_point_timeline(u32::MAX);
         std::fs::create_dir(dir.path().join("pg_wal")).unwrap();
@@ -242,6 +240,15 @@ mod tests {
         .unwrap();
         let control = crate::instance::control::read(dir.path()).unwrap();
         let history = read_history(dir.path(), u32::MAX).unwrap();
+        (dir, control, history)
+    }
+
+    /// pg_control says minRecoveryPointTLI = 0xFFFFFFFF and postgres planted a history
+    /// for it: the checkpoint record is looked for on the two timelines that history names,
+    /// not on four billion.
+    #[test]
+    fn finding_9_crafted_min_recovery_point_timeline_is_not_counted_up_to() {
+        let (dir, control, history) = crafted_min_recovery_point_timeline();
         assert_eq!(
             checkpoint_timelines(control.checkpoint_timeline, &history),
             [u32::MAX, 1]
@@ -254,16 +261,7 @@ mod tests {
     /// The same crafted pg_control as `facts` reads it: refused at once, with a reason.
     #[test]
     fn finding_9_crafted_min_recovery_point_timeline_is_refused() {
-        let dir =
-            crate::instance::control::tests::datadir_with_min_recovery_point_timeline(u32::MAX);
-        std::fs::create_dir(dir.path().join("pg_wal")).unwrap();
-        std::fs::write(
-            dir.path().join("pg_wal/FFFFFFFF.history"),
-            "1\t0/3000000\tcrafted\n",
-        )
-        .unwrap();
-        let control = crate::instance::control::read(dir.path()).unwrap();
-        let history = read_history(dir.path(), u32::MAX).unwrap();
+        let (dir, control, history) = crafted_min_recovery_point_timeline();
         let err = timelines_agree(dir.path(), &control, &history)
             .unwrap_err()
             .to_string();

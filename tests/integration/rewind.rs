@@ -226,9 +226,23 @@ fn assert_t7_kept(lab: &Lab, saved_in: &Path, fork: pgha::lsn::Lsn) {
     assert!(saved_in.join("README").is_file());
 }
 
+/// The lab, where the fork's WAL is gone: what brings pg1 back is a re-clone.
+pub(crate) fn reclone_lab() -> Lab {
+    lab(
+        |pg1| {
+            pg1.conf("wal_keep_size = 0");
+            pg1.conf("min_wal_size = '2MB'");
+            pg1.conf("max_wal_size = '4MB'");
+        },
+        |_| {},
+        recycle_fork_segment,
+        Stop::Clean,
+    )
+}
+
 /// Makes pg1's own WAL from before the fork disappear: enough WAL for several 1 MB segments,
 /// then checkpoints, so the fork point's segment is removed or recycled.
-pub(crate) fn recycle_fork_segment(pg1: &Pg) {
+fn recycle_fork_segment(pg1: &Pg) {
     pg1.psql(
         "CREATE TABLE filler AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 30000) g",
     );
@@ -498,16 +512,7 @@ fn wal_needed_from_the_archive_is_restored() {
 /// pg_basebackup, keeping the node's configuration and what WAL pg1 still had.
 #[test]
 fn recycled_fork_wal_without_archive_falls_back_to_a_reclone() {
-    let lab = lab(
-        |pg1| {
-            pg1.conf("wal_keep_size = 0");
-            pg1.conf("min_wal_size = '2MB'");
-            pg1.conf("max_wal_size = '4MB'");
-        },
-        |_| {},
-        recycle_fork_segment,
-        Stop::Clean,
-    );
+    let lab = reclone_lab();
     let inst = instance(&lab.pg1, Path::new(BINDIR));
     let check = rewind::check(&inst, &source(&lab.pg2), &settings(&lab.pg2), &deadline()).unwrap();
     assert!(
@@ -646,12 +651,13 @@ fn pg_rewind_killed_mid_copy_is_never_started_and_repaired_next_time() {
 /// `pgha rewind -D <target> --bindir … <args>` as root: exit code, stdout and stderr
 /// together, and how long it took.
 pub(crate) fn pgha_rewind(target: &Pg, args: &[&str]) -> (Option<i32>, String, Duration) {
-    pgha_rewind_with(target, args, &[])
+    pgha_rewind_with(target, Path::new(BINDIR), args, &[])
 }
 
-/// [`pgha_rewind`] with more environment.
+/// [`pgha_rewind`] with another bindir and more environment.
 pub(crate) fn pgha_rewind_with(
     target: &Pg,
+    bindir: &Path,
     args: &[&str],
     env: &[(&str, &str)],
 ) -> (Option<i32>, String, Duration) {
@@ -660,7 +666,8 @@ pub(crate) fn pgha_rewind_with(
         .arg("rewind")
         .arg("-D")
         .arg(target.data())
-        .args(["--bindir", BINDIR])
+        .arg("--bindir")
+        .arg(bindir)
         .args(args)
         .envs(env.iter().copied())
         .output()
@@ -867,24 +874,15 @@ fn rewind_with_password(lab: &Lab, extra: &[&str]) -> (String, String) {
         "host=127.0.0.1 port={} user=rewinder password={PASSWORD}",
         lab.pg2.port
     );
-    let out = Command::new(BIN)
-        .arg("rewind")
-        .arg("-D")
-        .arg(lab.pg1.data())
-        .arg(format!("--source-server={conninfo}"))
-        .arg(format!("--primary-conninfo={conninfo}"))
-        .arg("--bindir")
-        .arg(&bindir)
-        .args(["-R", "--node", "pg1", "-P"])
-        .args(extra)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let source = format!("--source-server={conninfo}");
+    let upstream = format!("--primary-conninfo={conninfo}");
+    let args = [
+        &[source.as_str(), &upstream, "-R", "--node", "pg1", "-P"],
+        extra,
+    ]
+    .concat();
+    let (code, text, _) = pgha_rewind_with(&lab.pg1, &bindir, &args, &[]);
+    assert_eq!(code, Some(0), "{text}");
     (text, fs::read_to_string(argv_log).unwrap())
 }
 
@@ -962,20 +960,9 @@ fn tls_conninfo(pg: &Pg, certs: &Certs, host: &str, mode: &str, root: &str) -> S
 
 /// `pgha rewind --check` of `target` against `conninfo`: exit code and all output.
 fn command_line_check(target: &Pg, conninfo: &str) -> (Option<i32>, String) {
-    let out = Command::new(BIN)
-        .arg("rewind")
-        .arg("-D")
-        .arg(target.data())
-        .arg(format!("--source-server={conninfo}"))
-        .args(["--bindir", BINDIR, "--check"])
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code(), text)
+    let source = format!("--source-server={conninfo}");
+    let (code, text, _) = pgha_rewind(target, &[&source, "--check"]);
+    (code, text)
 }
 
 /// A source that cannot prove who it is, is refused before anything it says counts: another

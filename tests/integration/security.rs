@@ -14,8 +14,8 @@ use pgha::rewind::{self, marker, Outcome};
 use crate::agent::agent;
 use crate::pg::{as_postgres, os_user, run, Pg};
 use crate::rewind::{
-    assert_back_as_standby, conninfo, lab, pgha_rewind_with, recycle_fork_segment, rejoin,
-    settings, Lab, Stop,
+    assert_back_as_standby, conninfo, lab, pgha_rewind_with, reclone_lab, rejoin, settings, Lab,
+    Stop,
 };
 
 /// A root-owned file in a root-only folder: what postgres must never reach through pgha.
@@ -119,20 +119,6 @@ fn finding_2_planted_keep_dir_and_marker_links_are_not_followed() {
     assert_back_as_standby(&lab);
 }
 
-/// The lab, where the fork's WAL is gone: what brings pg1 back is a re-clone.
-fn reclone_lab() -> Lab {
-    lab(
-        |pg1| {
-            pg1.conf("wal_keep_size = 0");
-            pg1.conf("min_wal_size = '2MB'");
-            pg1.conf("max_wal_size = '4MB'");
-        },
-        |_| {},
-        recycle_fork_segment,
-        Stop::Clean,
-    )
-}
-
 /// `pgha rewind` of pg1 from pg2, optionally dying at a failpoint.
 fn pgha_rewind_pg1(lab: &Lab, failpoint: Option<&str>) -> (Option<i32>, String) {
     let source = format!("--source-server={}", conninfo(&lab.pg2));
@@ -141,8 +127,12 @@ fn pgha_rewind_pg1(lab: &Lab, failpoint: Option<&str>) -> (Option<i32>, String) 
         .map(|f| ("PGHA_FAILPOINT", f))
         .into_iter()
         .collect();
-    let (code, text, _) =
-        pgha_rewind_with(&lab.pg1, &[&source, "-R", "--node", "pg1", &upstream], &env);
+    let (code, text, _) = pgha_rewind_with(
+        &lab.pg1,
+        Path::new(crate::pg::BINDIR),
+        &[&source, "-R", "--node", "pg1", &upstream],
+        &env,
+    );
     (code, text)
 }
 
