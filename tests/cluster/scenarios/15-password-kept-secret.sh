@@ -35,7 +35,7 @@ for n in node1 node2 node3; do
   check "the password is not in $n's Pacemaker log" lacks_secret "$nd/var-log-pacemaker/pacemaker.log"
 done
 h exec "$v" runuser -u postgres -- tee "$NODE_CONF" >/dev/null <<<"$saved"
-quiet h exec node1 pcs resource cleanup "$RSC" --node "$v" || ko "pcs resource cleanup on $v"
+quiet h exec node1 pcs resource cleanup "$RSC" || ko "pcs resource cleanup $RSC"
 check "$v back: 1 Promoted + 2 Unpromoted" wait_roles 1 2 60
 check "$v streams again" wait_streaming "$p" "$(other_nodes "$p")" 30
 scenario_end
