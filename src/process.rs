@@ -224,6 +224,14 @@ impl Cmd {
     /// The command line, for logs and errors. It holds no secret as long as none is given
     /// as an argument: connection strings go to children through
     /// `conninfo::split_password` and [`Cmd::env_secret`].
+    /// The program's file name, for messages.
+    pub fn program_name(&self) -> String {
+        self.program.file_name().map_or_else(
+            || self.program.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    }
+
     pub fn display(&self) -> String {
         let mut line = self.program.display().to_string();
         for arg in &self.args {

@@ -22,7 +22,22 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::{openat, readlinkat, renameat, renameat2, AtFlags, OFlag, RenameFlags};
 use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, FileStat, Mode, SFlag};
-use nix::unistd::{fchown, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
+use nix::unistd::{fchown, fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
+
+/// The permission bits pgha gives what it creates: never set-user-ID, set-group-ID or
+/// sticky, whatever the source had.
+const PERMISSIONS: u32 = 0o777;
+
+/// How deep pgha goes into a tree it copies or removes: configuration and kept folders are
+/// shallow, and a tree thousands of levels deep would exhaust descriptors or the stack.
+pub const MAX_DEPTH: usize = 64;
+
+fn too_deep(path: &Path) -> io::Error {
+    invalid(format!(
+        "{} is more than {MAX_DEPTH} levels deep",
+        path.display()
+    ))
+}
 
 /// Who a created file or folder belongs to; `None` where it is: keep the creator (root, or
 /// the user running the tests).
@@ -181,6 +196,15 @@ impl Dir {
     pub fn create_dir(&self, name: &str, mode: u32, owner: Option<Owner>) -> io::Result<Dir> {
         mkdirat(self.raw(), component(name)?, Mode::S_IRWXU).map_err(errno)?;
         let dir = self.open_dir(name)?;
+        // Between the two calls, a user who can write here may have put another folder under
+        // that name: only the empty one just made, ours, gets an owner and a mode.
+        let made = dir.owner()?.uid == Uid::effective() && dir.entries()?.is_empty();
+        if !made {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} was replaced while it was created", dir.path().display()),
+            ));
+        }
         dir.set_owner_and_mode(mode, owner)?;
         Ok(dir)
     }
@@ -268,54 +292,87 @@ impl Dir {
         self.sync()
     }
 
-    /// Copies the regular file `name` of `from` to a new file `to` here, with the source's
-    /// mode and `owner` (the source's owner when `None`), synced; returns its size.
+    /// Copies the regular file `name` of `from` to a new file `to` here, synced, with the
+    /// source's permission bits (never set-user-ID, set-group-ID nor sticky) and owned by
+    /// `owner` (the creator when `None`): never by the source's owner, which a file postgres
+    /// planted beside root's would make root's. A source larger than `limit` is refused.
+    /// Returns the size copied.
     pub fn copy_file(
         &self,
         from: &Dir,
         name: &str,
         to: &str,
         owner: Option<Owner>,
+        limit: u64,
     ) -> io::Result<u64> {
-        let (mut source, stat) = from.open_file(name)?;
-        let owner = owner.or(Some(Owner {
-            uid: Uid::from_raw(stat.st_uid),
-            gid: Gid::from_raw(stat.st_gid),
-        }));
-        let mut copy = self.create_file(to, stat.st_mode & 0o7777, owner)?;
-        let size = io::copy(&mut source, &mut copy)?;
+        let (source, stat) = from.open_file(name)?;
+        let too_big = || {
+            invalid(format!(
+                "{} is larger than {limit} bytes",
+                from.join(name).display()
+            ))
+        };
+        if stat.st_size as u64 > limit {
+            return Err(too_big());
+        }
+        let mut copy = self.create_file(to, stat.st_mode & PERMISSIONS, owner)?;
+        let size = io::copy(&mut source.take(limit.saturating_add(1)), &mut copy)?;
+        if size > limit {
+            drop(copy);
+            let _ = self.remove_file(to);
+            return Err(too_big());
+        }
         copy.sync_all()?;
         Ok(size)
     }
 
-    /// Copies the entry `name` of `from` to a new entry `to` here: a regular file, a link
-    /// (as a link, never followed) or a whole folder, with the source's modes; owned by
-    /// `owner`, else by the source's owners. `Ok(false)` when `from` has no such entry.
+    /// Copies the entry `name` of `from` to a new entry `to` here: a regular file (at most
+    /// `limit` bytes), a link (as a link, never followed) or a folder, at most [`MAX_DEPTH`]
+    /// levels deep, as [`Dir::copy_file`] does. `Ok(false)` when `from` has no such entry.
     pub fn copy_tree(
         &self,
         from: &Dir,
         name: &str,
         to: &str,
         owner: Option<Owner>,
+        limit: u64,
+    ) -> io::Result<bool> {
+        self.copy_tree_at(from, name, to, owner, limit, 0)
+    }
+
+    fn copy_tree_at(
+        &self,
+        from: &Dir,
+        name: &str,
+        to: &str,
+        owner: Option<Owner>,
+        limit: u64,
+        depth: usize,
     ) -> io::Result<bool> {
         match from.kind(name)? {
             None => Ok(false),
-            Some(Kind::File) => self.copy_file(from, name, to, owner).map(|_| true),
+            Some(Kind::File) => self.copy_file(from, name, to, owner, limit).map(|_| true),
             Some(Kind::Symlink) => {
                 let target = readlinkat(from.raw(), component(name)?).map_err(errno)?;
                 symlinkat(target.as_os_str(), self.raw(), component(to)?).map_err(errno)?;
+                if let Some(owner) = owner {
+                    fchownat(
+                        self.raw(),
+                        component(to)?,
+                        Some(owner.uid),
+                        Some(owner.gid),
+                        AtFlags::AT_SYMLINK_NOFOLLOW,
+                    )
+                    .map_err(errno)?;
+                }
                 Ok(true)
             }
+            Some(Kind::Dir) if depth >= MAX_DEPTH => Err(too_deep(&from.join(name))),
             Some(Kind::Dir) => {
                 let source = from.open_dir(name)?;
-                let stat = fstat(source.fd.as_raw_fd()).map_err(errno)?;
-                let owner = owner.or(Some(Owner {
-                    uid: Uid::from_raw(stat.st_uid),
-                    gid: Gid::from_raw(stat.st_gid),
-                }));
-                let copy = self.create_dir(to, stat.st_mode & 0o7777, owner)?;
+                let copy = self.create_dir(to, source.mode()? & PERMISSIONS, owner)?;
                 for entry in source.entries()? {
-                    copy.copy_tree(&source, &entry, &entry, owner)?;
+                    copy.copy_tree_at(&source, &entry, &entry, owner, limit, depth + 1)?;
                 }
                 copy.sync()?;
                 Ok(true)
@@ -354,14 +411,37 @@ impl Dir {
     }
 
     /// Removes the entry `name`, a whole tree if it is a directory (links inside are removed,
-    /// never followed); a missing one is fine.
-    pub fn remove_tree(&self, name: &str) -> io::Result<()> {
+    /// never followed); a missing one is fine. With `owner`, every folder of the tree must be
+    /// that user's: root then removes only what that user could remove itself, never a
+    /// folder of root's that the user renamed into the way.
+    pub fn remove_tree(&self, name: &str, owner: Option<Owner>) -> io::Result<()> {
+        self.remove_tree_at(name, owner, 0)
+    }
+
+    fn remove_tree_at(&self, name: &str, owner: Option<Owner>, depth: usize) -> io::Result<()> {
         if self.kind(name)? != Some(Kind::Dir) {
             return self.remove_file(name);
         }
+        if depth >= MAX_DEPTH {
+            return Err(too_deep(&self.join(name)));
+        }
         let dir = self.open_dir(name)?;
+        if let Some(owner) = owner {
+            let found = dir.owner()?;
+            if found.uid != owner.uid {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{} belongs to uid {}, not to uid {}: not removed",
+                        dir.path().display(),
+                        found.uid,
+                        owner.uid
+                    ),
+                ));
+            }
+        }
         for entry in dir.entries()? {
-            dir.remove_tree(&entry)?;
+            dir.remove_tree_at(&entry, owner, depth + 1)?;
         }
         match unlinkat(self.raw(), component(name)?, UnlinkatFlags::RemoveDir) {
             Ok(()) | Err(Errno::ENOENT) => Ok(()),
@@ -441,18 +521,24 @@ pub fn read_limited(file: File, limit: u64, shown: &Path) -> io::Result<Vec<u8>>
 }
 
 /// Opens the regular file at `path` following links, without blocking: for files that
-/// configuration names and that are links by design (certificates under /etc/ssl). A FIFO,
-/// a device or a folder is refused.
+/// configuration names and that are links by design (certificates under /etc/ssl). The path
+/// is first resolved with `O_PATH`, which opens nothing, and only a regular file found so is
+/// then opened, through that very descriptor: a path postgres points at a device (a
+/// watchdog) never gets the device opened.
 pub fn open_followed(path: &Path) -> io::Result<(File, FileStat)> {
-    let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
     let fd = openat(None, path, flags, Mode::empty()).map_err(errno)?;
     // SAFETY: `openat` returned a new descriptor that nothing else owns.
-    let file = unsafe { File::from_raw_fd(fd) };
-    let stat = fstat(file.as_raw_fd()).map_err(errno)?;
+    let located = unsafe { OwnedFd::from_raw_fd(fd) };
+    let stat = fstat(located.as_raw_fd()).map_err(errno)?;
     if kind_of(&stat) != Kind::File {
         return Err(invalid(format!("{} is not a regular file", path.display())));
     }
-    Ok((file, stat))
+    let reopen = format!("/proc/self/fd/{}", located.as_raw_fd());
+    let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let fd = openat(None, reopen.as_str(), flags, Mode::empty()).map_err(errno)?;
+    // SAFETY: as above.
+    Ok((unsafe { File::from_raw_fd(fd) }, stat))
 }
 
 /// Reads the regular file at `path` as [`Dir::read`] does: its folder is opened as given,

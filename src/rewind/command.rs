@@ -52,7 +52,7 @@ pub fn kept(args: &KeptArgs) -> ExitCode {
                 .collect::<String>());
         }
         for name in &args.remove {
-            kept::remove_run(&keep, name)?;
+            kept::remove_run(&keep, name, None)?;
         }
         Ok(format!("removed {} kept folder(s)\n", args.remove.len()))
     });

@@ -28,29 +28,35 @@ pub const DEFAULT_KEEP: &[&str] = &[
     "pg_ident.conf",
 ];
 
-/// What was saved, and from where.
-#[derive(Debug, Clone)]
+/// What was saved, and where.
+#[derive(Debug)]
 pub struct SavedConfig {
-    /// Where the copies are (`<saved_in>/config`).
-    pub dir: PathBuf,
+    /// The copies (`<run>/config`), held open: never looked up again by a path that postgres
+    /// could redirect.
+    pub dir: Dir,
     /// Paths relative to the data directory, and whether the node had them.
     pub files: Vec<(PathBuf, bool)>,
 }
 
-/// Copies the node-local files of the data directory `data` into `<run_dir>/config`.
+/// The most pgha copies of one configuration file: far more than any is, far less than a
+/// disk.
+const CONFIG_FILE_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Copies the node-local files of the data directory `data` into `<run>/config`, owned by
+/// `owner` (the system user).
 pub fn save(
     data: &Dir,
     keep: &[PathBuf],
-    run_dir: &Dir,
+    run: &Dir,
     owner: Option<Owner>,
 ) -> Result<SavedConfig, RewindError> {
     let io = |what: &str, e| RewindError::io(format!("could not {what}"), e);
-    let into = run_dir
-        .ensure_dir("config", 0o700, owner)
-        .map_err(|e| io(&format!("create {}/config", run_dir.path().display()), e))?;
+    let into = run
+        .create_dir("config", 0o700, owner)
+        .map_err(|e| io(&format!("create {}/config", run.path().display()), e))?;
     let mut files = Vec::new();
     for rel in keep {
-        let present = copy_entry(data, rel, &into).map_err(|e| {
+        let present = copy_entry(data, rel, &into, owner).map_err(|e| {
             io(
                 &format!("save {}", data.join(&rel.to_string_lossy()).display()),
                 e,
@@ -58,26 +64,40 @@ pub fn save(
         })?;
         files.push((rel.clone(), present));
     }
-    Ok(SavedConfig {
-        dir: into.path().to_owned(),
-        files,
-    })
+    Ok(SavedConfig { dir: into, files })
+}
+
+/// What an earlier run saved in `<run>/config` (a repair after an interrupted rewind): each
+/// of `keep`, present or not.
+pub fn saved_before(run: &Dir, keep: &[PathBuf]) -> Result<SavedConfig, RewindError> {
+    let dir = run.open_dir("config").map_err(|e| {
+        RewindError::io(format!("could not open {}/config", run.path().display()), e)
+    })?;
+    let files = keep
+        .iter()
+        .map(|rel| {
+            let present = walk(&dir, rel, None)
+                .ok()
+                .flatten()
+                .is_some_and(|(parent, name)| parent.kind(&name).ok().flatten().is_some());
+            (rel.clone(), present)
+        })
+        .collect();
+    Ok(SavedConfig { dir, files })
 }
 
 impl SavedConfig {
     /// Puts the saved files back into the data directory `data` (which may be another
-    /// directory than the one they came from: a re-clone), removes the ones the node did not
-    /// have, and syncs what changed.
-    pub fn restore(&self, data: &Dir) -> Result<(), RewindError> {
-        let saved = Dir::open(&self.dir)
-            .map_err(|e| RewindError::io(format!("could not open {}", self.dir.display()), e))?;
+    /// directory than the one they came from: a re-clone), owned by `owner`, removes the
+    /// ones the node did not have, and syncs what changed.
+    pub fn restore(&self, data: &Dir, owner: Option<Owner>) -> Result<(), RewindError> {
         for (rel, present) in &self.files {
             let shown = data.path().join(rel);
             let io =
                 |what: &str, e| RewindError::io(format!("could not {what} {}", shown.display()), e);
-            remove_entry(data, rel).map_err(|e| io("remove", e))?;
+            remove_entry(data, rel, owner).map_err(|e| io("remove", e))?;
             if *present {
-                copy_entry(&saved, rel, data).map_err(|e| io("restore", e))?;
+                copy_entry(&self.dir, rel, data, owner).map_err(|e| io("restore", e))?;
                 log::info!("kept the node's own {}", rel.display());
             }
         }
@@ -87,9 +107,9 @@ impl SavedConfig {
 }
 
 /// The folder holding `rel` inside `dir` (its components opened without following links,
-/// created like their sources when `like` is given), and `rel`'s last component; `None` when
-/// a folder on the way is missing.
-fn walk(dir: &Dir, rel: &Path, like: Option<&Dir>) -> io::Result<Option<(Dir, String)>> {
+/// created with `create`'s owner when missing), and `rel`'s last component; `None` when a
+/// folder on the way is missing and `create` is `None`.
+fn walk(dir: &Dir, rel: &Path, create: Option<Option<Owner>>) -> io::Result<Option<(Dir, String)>> {
     let names: Vec<&str> = rel
         .components()
         .map(|c| match c {
@@ -100,19 +120,16 @@ fn walk(dir: &Dir, rel: &Path, like: Option<&Dir>) -> io::Result<Option<(Dir, St
     let Some((last, folders)) = names.split_last() else {
         return Err(bad_path(rel));
     };
+    if folders.len() >= crate::safe_fs::MAX_DEPTH {
+        return Err(bad_path(rel));
+    }
     let mut here = dir.try_clone()?;
-    let mut source = like.map(Dir::try_clone).transpose()?;
     for name in folders {
-        let next = match (&source, here.kind(name)?) {
-            (_, Some(_)) => here.open_dir(name)?,
+        here = match (here.kind(name)?, create) {
+            (Some(_), _) => here.open_dir(name)?,
             (None, None) => return Ok(None),
-            (Some(src), None) => {
-                let like = src.open_dir(name)?;
-                here.create_dir(name, like.mode()?, Some(like.owner()?))?
-            }
+            (None, Some(owner)) => here.create_dir(name, 0o700, owner)?,
         };
-        source = source.map(|s| s.open_dir(name)).transpose()?;
-        here = next;
     }
     Ok(Some((here, (*last).to_owned())))
 }
@@ -127,25 +144,28 @@ fn bad_path(rel: &Path) -> io::Error {
     )
 }
 
-/// Copies `rel` from `from` to `to` (files, links as links, folders), keeping modes and
-/// owners; `Ok(false)` when `from` has no such entry.
-fn copy_entry(from: &Dir, rel: &Path, to: &Dir) -> io::Result<bool> {
+/// Copies `rel` from `from` to `to` (files, links as links, folders), keeping permission
+/// bits, owned by `owner`; `Ok(false)` when `from` has no such entry.
+fn copy_entry(from: &Dir, rel: &Path, to: &Dir, owner: Option<Owner>) -> io::Result<bool> {
     let Some((source, name)) = walk(from, rel, None)? else {
         return Ok(false);
     };
-    let Some((target, _)) = walk(to, rel, Some(from))? else {
+    if source.kind(&name)?.is_none() {
+        return Ok(false);
+    }
+    let Some((target, _)) = walk(to, rel, Some(owner))? else {
         return Ok(false);
     };
-    target.remove_tree(&name)?;
-    let copied = target.copy_tree(&source, &name, &name, None)?;
+    target.remove_tree(&name, owner)?;
+    let copied = target.copy_tree(&source, &name, &name, owner, CONFIG_FILE_LIMIT)?;
     target.sync()?;
     Ok(copied)
 }
 
 /// Removes `rel` from `dir`, a whole tree if it is a folder; a missing one is fine.
-fn remove_entry(dir: &Dir, rel: &Path) -> io::Result<()> {
+fn remove_entry(dir: &Dir, rel: &Path, owner: Option<Owner>) -> io::Result<()> {
     match walk(dir, rel, None)? {
-        Some((parent, name)) => parent.remove_tree(&name),
+        Some((parent, name)) => parent.remove_tree(&name, owner),
         None => Ok(()),
     }
 }
@@ -163,7 +183,7 @@ pub fn write_standby(
     let io = |what: &str, name: &str, e| {
         RewindError::io(format!("could not {what} {}", data.join(name).display()), e)
     };
-    data.remove_tree("recovery.signal")
+    data.remove_tree("recovery.signal", owner)
         .map_err(|e| io("remove", "recovery.signal", e))?;
     data.write_file("standby.signal", b"", 0o600, owner)
         .map_err(|e| io("write", "standby.signal", e))?;
@@ -316,7 +336,7 @@ mod tests {
         )
         .unwrap();
         std::fs::write(data.join("postgresql.auto.conf"), "work_mem = '1GB'\n").unwrap();
-        saved.restore(&handle).unwrap();
+        saved.restore(&handle, None).unwrap();
         assert_eq!(
             std::fs::read_to_string(data.join("pg_hba.conf")).unwrap(),
             "local all all trust # mine\n"
@@ -385,7 +405,7 @@ mod tests {
         std::fs::remove_file(data.join("pg_hba.conf")).unwrap();
         symlink(outside.path().join("pg_hba.conf"), data.join("pg_hba.conf")).unwrap();
         symlink(outside.path(), data.join("conf.d")).unwrap();
-        let err = saved.restore(&handle).unwrap_err();
+        let err = saved.restore(&handle, None).unwrap_err();
         assert!(err.to_string().contains("conf.d"), "{err}");
         assert_eq!(
             std::fs::read_to_string(outside.path().join("pg_hba.conf")).unwrap(),

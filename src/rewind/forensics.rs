@@ -20,6 +20,7 @@ use std::path::Path;
 use super::target::parse_segment_name;
 use super::RewindError;
 use crate::deadline::Deadline;
+use crate::instance::HISTORY_FILE;
 use crate::lsn::Lsn;
 use crate::safe_fs::{Dir, Owner};
 
@@ -151,6 +152,7 @@ pub fn keep_discarded_wal(
                 || name.ends_with(".partial")
                 || parse_segment_name(name, segment_size)
                     .is_some_and(|(_, s)| (first_segno..=last_segno).contains(&s))
+                    && is_whole_segment(&wal, name, segment_size)
         })
         .collect();
     names.sort();
@@ -166,15 +168,23 @@ pub fn keep_discarded_wal(
                 waited: deadline.elapsed(),
             });
         }
+        // Linked only past the fork's segment: pg_rewind (16 and later) keeps the segments
+        // recovery needs up to the fork, which the server recycles in place later, and a
+        // link would see them overwritten.
+        let past_fork = parse_segment_name(name, segment_size)
+            .is_some_and(|(_, segno)| segno > first_segno || fork_point.is_none());
         let source_lacks = source_wal.is_some_and(|names| !names.contains(name));
-        if source_lacks && !name.ends_with(".history") && into.hard_link(&wal, name, name).is_ok() {
+        let limit = if name.ends_with(".history") {
+            HISTORY_FILE
+        } else {
+            segment_size
+        };
+        if past_fork && source_lacks && into.hard_link(&wal, name, name).is_ok() {
             linked += 1;
-            bytes += wal
-                .open_file(name)
-                .map_or(0, |(_, stat)| stat.st_size as u64);
+            bytes += segment_size;
         } else {
             bytes += into
-                .copy_file(&wal, name, name, None)
+                .copy_file(&wal, name, name, owner, limit)
                 .map_err(|e| io("keep", &wal.join(name), e))?;
         }
     }
@@ -182,7 +192,7 @@ pub fn keep_discarded_wal(
     let global = data
         .open_dir("global")
         .map_err(|e| io("open", &data.join("global"), e))?;
-    run.copy_file(&global, "pg_control", "pg_control", None)
+    run.copy_file(&global, "pg_control", "pg_control", owner, PG_CONTROL_LIMIT)
         .map_err(|e| io("keep", &global.join("pg_control"), e))?;
     log::info!(
         "kept {} WAL files ({bytes} bytes, {linked} of them hard-linked) from {} on in {}",
@@ -192,6 +202,24 @@ pub fn keep_discarded_wal(
     );
     Ok(bytes)
 }
+
+/// Whether `name` is a regular file of exactly one segment: anything else named like a
+/// segment is not WAL the server wrote, and is not kept (nor copied at any size).
+fn is_whole_segment(wal: &Dir, name: &str, segment_size: u64) -> bool {
+    let whole = wal
+        .open_file(name)
+        .is_ok_and(|(_, stat)| stat.st_size as u64 == segment_size);
+    if !whole {
+        log::warn!(
+            "{} is not a whole WAL segment: not kept",
+            wal.join(name).display()
+        );
+    }
+    whole
+}
+
+/// `pg_control` is 8 kB.
+const PG_CONTROL_LIMIT: u64 = 8192;
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use super::forensics::{io, KEPT_DATADIR};
 use super::RewindError;
-use crate::safe_fs::{Dir, Kind};
+use crate::safe_fs::{Dir, Kind, Owner};
 
 /// Opens an existing `rewind_keep_dir` (its last component never a link).
 pub fn open_keep_dir(keep_dir: &Path) -> Result<Dir, RewindError> {
@@ -100,8 +100,31 @@ pub fn describe(keep: &Dir, run: &KeptRun) -> String {
     )
 }
 
-/// Removes the kept folder `name`, which must be one ([`list`]'s names).
-pub fn remove_run(keep: &Dir, name: &str) -> Result<(), RewindError> {
+/// Opens the kept folder `run`, which must be a folder of the keep dir `keep_dir` with a
+/// kept folder's name (a marker says where its run kept things; it is not believed further).
+pub fn open_run(keep_dir: &Path, run: &Path) -> Result<Dir, RewindError> {
+    let name = run
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| split_run_name(n).is_some() && run.parent() == Some(keep_dir));
+    let Some(name) = name else {
+        return Err(io(
+            "use",
+            run,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("not a kept folder of {}", keep_dir.display()),
+            ),
+        ));
+    };
+    open_keep_dir(keep_dir)?
+        .open_dir(name)
+        .map_err(|e| io("open", run, e))
+}
+
+/// Removes the kept folder `name`, which must be one ([`list`]'s names); with `owner`, only
+/// when it is theirs.
+pub fn remove_run(keep: &Dir, name: &str, owner: Option<Owner>) -> Result<(), RewindError> {
     let path = keep.join(name);
     let is_run = split_run_name(name).is_some()
         && keep.kind(name).map_err(|e| io("look at", &path, e))? == Some(Kind::Dir);
@@ -112,7 +135,7 @@ pub fn remove_run(keep: &Dir, name: &str) -> Result<(), RewindError> {
             std::io::Error::new(std::io::ErrorKind::NotFound, "not a kept folder"),
         ));
     }
-    keep.remove_tree(name)
+    keep.remove_tree(name, owner)
         .and_then(|()| keep.sync())
         .map_err(|e| io("remove", &path, e))?;
     log::info!("removed the kept folder {}", path.display());
@@ -127,6 +150,7 @@ pub fn apply_retention(
     keep_count: usize,
     max_age: Duration,
     current: Option<&str>,
+    owner: Option<Owner>,
 ) -> Result<Vec<String>, RewindError> {
     let runs: Vec<KeptRun> = list(keep)?.into_iter().filter(|r| r.node == node).collect();
     let now = SystemTime::now();
@@ -139,7 +163,7 @@ pub fn apply_retention(
                 .duration_since(run.modified)
                 .is_ok_and(|age| age > max_age);
         if (too_many || too_old) && Some(run.name.as_str()) != current {
-            remove_run(keep, &run.name)?;
+            remove_run(keep, &run.name, owner)?;
             removed.push(run.name.clone());
         }
     }
@@ -148,6 +172,8 @@ pub fn apply_retention(
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     #[test]
@@ -200,6 +226,7 @@ mod tests {
             2,
             Duration::ZERO,
             Some("pg1-20260101T000000Z"),
+            None,
         )
         .unwrap();
         assert_eq!(removed, ["pg1-20260102T000000Z"]);
@@ -221,9 +248,32 @@ mod tests {
         let old = std::fs::File::open(tmp.path().join("pg1-20200101T000000Z")).unwrap();
         old.set_modified(SystemTime::now() - Duration::from_secs(40 * 86_400))
             .unwrap();
-        let removed =
-            apply_retention(&keep, "pg1", 0, Duration::from_secs(30 * 86_400), None).unwrap();
+        let removed = apply_retention(
+            &keep,
+            "pg1",
+            0,
+            Duration::from_secs(30 * 86_400),
+            None,
+            None,
+        )
+        .unwrap();
         assert_eq!(removed, ["pg1-20200101T000000Z"]);
+    }
+
+    /// The security review: a forged marker's `saved_in` made root reopen any folder.
+    #[test]
+    fn only_a_kept_folder_of_the_keep_dir_is_opened_for_a_marker() {
+        let (tmp, _keep) = keep_with(&["pg1-20260101T000000Z"]);
+        let keep_dir = tmp.path();
+        assert!(open_run(keep_dir, &keep_dir.join("pg1-20260101T000000Z")).is_ok());
+        for forged in [
+            PathBuf::from("/etc"),
+            keep_dir.join("pg1-20260101T000000Z/../../etc"),
+            keep_dir.join("not-a-run"),
+            PathBuf::from("/tmp/pg1-20260101T000000Z"),
+        ] {
+            assert!(open_run(keep_dir, &forged).is_err(), "{forged:?}");
+        }
     }
 
     #[test]
@@ -231,9 +281,9 @@ mod tests {
         let (tmp, keep) = keep_with(&["pg1-20260101T000000Z"]);
         std::fs::write(tmp.path().join("pg1-20260102T000000Z"), "a file").unwrap();
         for name in ["..", "pg1", "pg1-20260102T000000Z", "../etc"] {
-            assert!(remove_run(&keep, name).is_err(), "{name}");
+            assert!(remove_run(&keep, name, None).is_err(), "{name}");
         }
-        remove_run(&keep, "pg1-20260101T000000Z").unwrap();
+        remove_run(&keep, "pg1-20260101T000000Z", None).unwrap();
         assert_eq!(names(&keep), Vec::<String>::new());
     }
 }

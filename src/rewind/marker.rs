@@ -64,9 +64,15 @@ pub fn is_guarded(datadir: &Path) -> bool {
         .is_ok_and(|mode| mode & OTHERS == GUARD_BITS)
 }
 
+/// The marker's content, when it is one pgha wrote: a regular file of root's (when pgha
+/// runs as root). postgres can write the marker's folder; a marker of its making counts as a
+/// marker (the directory is not started) but nothing in it is believed.
 pub fn read(datadir: &Path) -> Option<Marker> {
     let (dir, name) = place(datadir).ok()?;
-    let text = dir.read_string(&name, MARKER_LIMIT).ok()?;
+    let (file, stat) = dir.open_file(&name).ok()?;
+    let ours = stat.st_uid == nix::unistd::geteuid().as_raw();
+    let text = crate::safe_fs::read_limited(file, MARKER_LIMIT, &dir.join(&name)).ok()?;
+    let text = String::from_utf8(text).ok()?;
     let field = |key: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
@@ -77,7 +83,7 @@ pub fn read(datadir: &Path) -> Option<Marker> {
         started: field("started").unwrap_or_default(),
         node: field("node").unwrap_or_default(),
         saved_in: field("saved_in")
-            .filter(|s| !s.is_empty())
+            .filter(|s| ours && !s.is_empty())
             .map(PathBuf::from),
     })
 }
@@ -119,7 +125,7 @@ pub fn remove(data: &Dir) -> Result<(), RewindError> {
     let io = |e| RewindError::io(format!("could not remove {}", shown.display()), e);
     let (dir, name) = place(data.path()).map_err(io)?;
     if dir.kind(&name).map_err(io)?.is_some() {
-        dir.remove_tree(&name)
+        dir.remove_file(&name)
             .and_then(|()| dir.sync())
             .map_err(io)?;
         log::info!("removed the rewind marker {}", shown.display());
@@ -211,6 +217,21 @@ mod tests {
         assert!(!is_marked(&data));
         assert!(!is_guarded(&data));
         remove(&handle).unwrap();
+    }
+
+    /// The security review: the marker sits in a folder postgres can write, and its
+    /// `saved_in` named the folder root restored the configuration from.
+    #[test]
+    fn a_marker_root_did_not_write_marks_but_is_not_believed() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(path(&data), "operation=pg_rewind\nsaved_in=/etc\n").unwrap();
+        if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::chown(path(&data), Some(65534), Some(65534)).unwrap();
+            assert_eq!(read(&data).unwrap().saved_in, None);
+        }
+        assert!(is_marked(&data));
     }
 
     #[test]

@@ -397,7 +397,7 @@ pub enum Outcome {
     DryRun,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RejoinReport {
     pub outcome: Outcome,
     /// The decision that counted (after crash recovery, if any ran).
@@ -747,8 +747,8 @@ pub fn rejoin(
             report.outcome = Outcome::Streamable;
         }
         Plan::Rewind => {
-            let (saved_in, result) = job.rewind(&decision)?;
-            report.saved_in = Some(saved_in.clone());
+            let (run, result) = job.rewind(&decision)?;
+            report.saved_in = Some(run.path().to_owned());
             match result {
                 Ok(out) => {
                     report.rewind = Some(out);
@@ -770,39 +770,40 @@ pub fn rejoin(
                             ""
                         }
                     );
-                    report.replaced = Some(job.reclone(&saved_in, Some(saved), true)?);
+                    report.replaced = Some(job.reclone(run, Some(saved), true)?);
                     report.outcome = Outcome::Recloned;
                 }
             }
         }
         Plan::Reclone(why) => {
             log::info!("re-cloning \"{}\": {why}", datadir.display());
-            let (saved_in, saved) = match marker.as_ref().and_then(|m| m.saved_in.clone()) {
-                // The directory may be half rewound: its configuration files may be the
-                // source's. Take the ones saved before the first attempt.
-                Some(dir) if dir.join("config").is_dir() => {
-                    let saved = config::SavedConfig {
-                        dir: dir.join("config"),
-                        files: settings
-                            .keep_files
-                            .iter()
-                            .map(|f| (f.clone(), dir.join("config").join(f).exists()))
-                            .collect(),
-                    };
-                    (dir, Some(saved))
-                }
-                _ => (
-                    job.keep_forensics(fork_of(&decision, &target, &source_facts))?
-                        .path()
-                        .to_owned(),
+            // The directory may be half rewound: its configuration files may be the
+            // source's. Take the ones the first attempt saved, in the folder its marker names
+            // (only a kept folder of rewind_keep_dir is believed).
+            let earlier = marker
+                .as_ref()
+                .and_then(|m| m.saved_in.as_deref())
+                .and_then(|dir| {
+                    kept::open_run(&job.keep_dir(), dir)
+                        .and_then(|run| {
+                            let saved = config::saved_before(&run, &settings.keep_files)?;
+                            Ok((run, saved))
+                        })
+                        .map_err(|e| log::warn!("the configuration saved before is not used: {e}"))
+                        .ok()
+                });
+            let (run, saved) = match earlier {
+                Some((run, saved)) => (run, Some(saved)),
+                None => (
+                    job.keep_forensics(fork_of(&decision, &target, &source_facts))?,
                     None,
                 ),
             };
-            report.saved_in = Some(saved_in.clone());
+            report.saved_in = Some(run.path().to_owned());
             // The WAL kept holds all the replaced directory had past the fork only when the
             // fork is known and its WAL was there: a plain rewind decision, first attempt.
             let wal_complete = marker.is_none() && matches!(decision, Decision::Rewind { .. });
-            report.replaced = Some(job.reclone(&saved_in, saved, wal_complete)?);
+            report.replaced = Some(job.reclone(run, saved, wal_complete)?);
             report.outcome = Outcome::Recloned;
         }
     }
@@ -999,6 +1000,7 @@ impl Job<'_> {
                 self.settings.keep_count,
                 self.settings.keep_age,
                 current,
+                self.instance.user.owner(),
             )
         });
         if let Err(e) = result {
@@ -1025,7 +1027,7 @@ impl Job<'_> {
 
     /// Prepares, keeps, marks, runs pg_rewind, restores. The outer error is a failure
     /// before pg_rewind ran; the inner one is pg_rewind's.
-    fn rewind(&self, decision: &Decision) -> Result<(PathBuf, RewindAttempt), RewindError> {
+    fn rewind(&self, decision: &Decision) -> Result<(Dir, RewindAttempt), RewindError> {
         let Decision::Rewind { fork_point, .. } = decision else {
             return Err(RewindError::Refused {
                 datadir: self.datadir().to_owned(),
@@ -1041,8 +1043,7 @@ impl Job<'_> {
             &run,
             self.instance.user.owner(),
         )?;
-        let saved_in = run.path().to_owned();
-        self.write_marker(&data, "pg_rewind", &saved_in)?;
+        self.write_marker(&data, "pg_rewind", run.path())?;
         failpoint::hit("rewind-marked");
         let attempt = runner::pg_rewind(
             self.instance,
@@ -1053,12 +1054,12 @@ impl Job<'_> {
         let failure = match attempt {
             Ok((out, elapsed)) if out.done && !out.no_rewind_required => {
                 log::info!("pg_rewind done in {elapsed:.1?}");
-                saved.restore(&data)?;
+                saved.restore(&data, self.instance.user.owner())?;
                 failpoint::hit("rewind-restored");
                 self.write_standby(&data)?;
                 failpoint::hit("rewind-configured");
                 marker::remove(&data)?;
-                return Ok((saved_in, Ok(out)));
+                return Ok((run, Ok(out)));
             }
             Ok((out, _)) => Box::new(RewindFailure {
                 // "no rewind required" exits before any change.
@@ -1078,7 +1079,7 @@ impl Job<'_> {
         if !failure.touched {
             marker::remove(&data)?;
         }
-        Ok((saved_in, Err(Box::new((*failure, saved)))))
+        Ok((run, Err(Box::new((*failure, saved)))))
     }
 
     fn write_standby(&self, data: &Dir) -> Result<(), RewindError> {
@@ -1098,7 +1099,7 @@ impl Job<'_> {
     /// (`swap.rs`). Returns the replaced directory, set aside and still whole.
     fn reclone(
         &self,
-        saved_in: &Path,
+        run: Dir,
         saved: Option<config::SavedConfig>,
         wal_complete: bool,
     ) -> Result<swap::Replaced, RewindError> {
@@ -1131,14 +1132,20 @@ impl Job<'_> {
         let data = open_data(self.instance)?;
         let saved = match saved {
             Some(s) => s,
-            None => {
-                let run = Dir::open(saved_in).map_err(|e| io("open", saved_in, e))?;
-                config::save(&data, &self.settings.keep_files, &run, owner)?
-            }
+            None => config::save(&data, &self.settings.keep_files, &run, owner)?,
         };
         let (parent, name) = Dir::parent_of(&datadir).map_err(|e| io("open", parent_path, e))?;
+        let parent_owner = parent.owner().map_err(|e| io("look at", parent_path, e))?;
+        if !parent_owner.uid.is_root() && Some(parent_owner.uid) != owner.map(|o| o.uid) {
+            return Err(refused(format!(
+                "{} belongs to uid {}, neither root nor the system user: no re-clone is built \
+                 there",
+                parent_path.display(),
+                parent_owner.uid
+            )));
+        }
         let names = swap::Names::of(&name);
-        swap::clear_leftovers(&parent, &names)?;
+        swap::clear_leftovers(&parent, &names, owner)?;
         let clone = parent
             .create_dir(&names.clone, 0o700, owner)
             .map_err(|e| io("create", &parent.join(&names.clone), e))?;
@@ -1153,11 +1160,11 @@ impl Job<'_> {
                 failpoint::hit("reclone-copied");
             }
             Err(e) => {
-                let _ = parent.remove_tree(&names.clone);
+                let _ = parent.remove_tree(&names.clone, owner);
                 return Err(e);
             }
         }
-        saved.restore(&clone)?;
+        saved.restore(&clone, owner)?;
         // The clone is the source's, a primary's: it must start as a standby whatever -R
         // said.
         config::write_standby(
@@ -1168,16 +1175,18 @@ impl Job<'_> {
         )?;
         clone.sync().map_err(|e| io("sync", clone.path(), e))?;
         failpoint::hit("reclone-configured");
-        self.write_marker(&data, "re-clone", saved_in)?;
+        self.write_marker(&data, "re-clone", run.path())?;
         failpoint::hit("reclone-marked");
         let old = swap::swap_in(&parent, &names, &data, &marker::utc_now().1)?;
         failpoint::hit("reclone-set-aside");
         marker::remove(&open_data(self.instance)?)?;
         log::info!("re-cloned \"{}\" from the source", datadir.display());
         Ok(swap::Replaced {
-            path: old,
-            run_dir: saved_in.to_owned(),
+            parent,
+            name: old,
+            run,
             wal_complete,
+            owner,
         })
     }
 }

@@ -63,13 +63,28 @@ pub fn with_defaults(conninfo: &str, defaults: &[(&str, &str)]) -> String {
 /// 1's whole class of faults), would be left behind by a SIGKILL at Pacemaker's timeout,
 /// and needs its `host:port:db:user` line to match what libpq resolves. `PGPASSWORD`
 /// applies to every host of a multi-host string, as `password=` did.
-fn conninfo_arg(cmd: Cmd, flag: &str, conninfo: &str) -> Cmd {
+///
+/// A secret the environment cannot carry (`sslpassword`, a password inside a `dbname` that
+/// is itself a connection string) is refused rather than put in the arguments: what the
+/// child gets must read the same once redacted.
+fn conninfo_arg(cmd: Cmd, flag: &str, conninfo: &str) -> Result<Cmd, ToolError> {
     let (conninfo, password) = conninfo::split_password(conninfo);
+    if conninfo::redact(&conninfo) != conninfo.trim() {
+        return Err(ToolError::Spawn {
+            program: cmd.program_name(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the connection string holds a secret that would show in the command line \
+                 (sslpassword, or a password inside dbname): use a key file without a \
+                 passphrase, and password= or .pgpass",
+            ),
+        });
+    }
     let cmd = cmd.arg(format!("{flag}{conninfo}"));
-    match password {
+    Ok(match password {
         Some(password) => cmd.env_secret("PGPASSWORD", password),
         None => cmd,
-    }
+    })
 }
 
 /// Where pg_rewind reads from.
@@ -206,7 +221,13 @@ pub fn pg_rewind(
                     ("application_name", "pgha-rewind"),
                 ],
             );
-            conninfo_arg(cmd, "--source-server=", &conninfo)
+            conninfo_arg(cmd, "--source-server=", &conninfo).map_err(|error| {
+                Box::new(RewindFailure {
+                    touched: false,
+                    output: RewindOutput::default(),
+                    error,
+                })
+            })?
         }
         RewindSource::Pgdata(dir) => cmd.arg("--source-pgdata").arg(dir),
     };
@@ -297,7 +318,7 @@ pub fn pg_basebackup(
         .arg("--pgdata")
         .arg(into)
         .args(["--wal-method=stream", "--checkpoint=fast", "--progress"]);
-    let cmd = conninfo_arg(cmd, "--dbname=", &conninfo);
+    let cmd = conninfo_arg(cmd, "--dbname=", &conninfo)?;
     log::info!("running {}", cmd.display());
     let started = Instant::now();
     let out = cmd.run(deadline)?;
@@ -390,10 +411,26 @@ pg_rewind: Done!
             Cmd::new("/bin/sh").args(["-c", "echo \"$PGPASSWORD\"; echo \"$1\"", "-"]),
             "--dbname=",
             "host=h user=r password='Sup3r S3cret'",
-        );
+        )
+        .unwrap();
         assert!(!cmd.display().contains("S3cret"), "{}", cmd.display());
         let out = cmd.run(&Deadline::after(Duration::from_secs(10))).unwrap();
         assert_eq!(out.text, "Sup3r S3cret\n--dbname=host=h user=r \n");
+    }
+
+    /// The security review's follow-up: `sslpassword`, and a password inside a `dbname`
+    /// that is a connection string, have no environment variable; they reached `ps`.
+    #[test]
+    fn finding_3_secrets_the_environment_cannot_carry_are_refused() {
+        for conninfo in [
+            "host=h user=r sslpassword=Sup3rS3cret",
+            "host=h dbname='host=x password=Sup3rS3cret'",
+        ] {
+            let err = conninfo_arg(Cmd::new("/bin/true"), "--dbname=", conninfo).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("sslpassword"), "{text}");
+            assert!(!text.contains("Sup3rS3cret"), "{text}");
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use super::{forensics, RewindError};
 use crate::failpoint;
-use crate::safe_fs::{Dir, Kind};
+use crate::safe_fs::{Dir, Kind, Owner};
 
 /// The file that marks a data directory a re-clone is replacing.
 pub const REPLACED_TAG: &str = "pgha_replaced";
@@ -48,7 +48,11 @@ fn io(what: &str, path: &Path, e: std::io::Error) -> RewindError {
 /// Clears what an earlier re-clone left in `parent`: an unfinished copy is removed; a
 /// replaced directory whose swap was interrupted is set aside; a tag on the data directory
 /// (killed before the exchange) is taken off.
-pub fn clear_leftovers(parent: &Dir, names: &Names) -> Result<(), RewindError> {
+pub fn clear_leftovers(
+    parent: &Dir,
+    names: &Names,
+    owner: Option<Owner>,
+) -> Result<(), RewindError> {
     let clone_path = parent.join(&names.clone);
     match parent
         .kind(&names.clone)
@@ -63,7 +67,7 @@ pub fn clear_leftovers(parent: &Dir, names: &Names) -> Result<(), RewindError> {
             set_aside(parent, names)?;
         }
         Some(_) => parent
-            .remove_tree(&names.clone)
+            .remove_tree(&names.clone, owner)
             .map_err(|e| io("remove", &clone_path, e))?,
     }
     if is_tagged(parent, &names.data)? {
@@ -87,13 +91,8 @@ fn is_tagged(parent: &Dir, name: &str) -> Result<bool, RewindError> {
 }
 
 /// Swaps the finished clone in: tags the old directory, exchanges the two names, and sets
-/// the old one aside. Returns where it went.
-pub fn swap_in(
-    parent: &Dir,
-    names: &Names,
-    old: &Dir,
-    stamp: &str,
-) -> Result<PathBuf, RewindError> {
+/// the old one aside. Returns its name there.
+pub fn swap_in(parent: &Dir, names: &Names, old: &Dir, stamp: &str) -> Result<String, RewindError> {
     old.write_file(
         REPLACED_TAG,
         format!("replaced by a re-clone started at {stamp}\n").as_bytes(),
@@ -112,7 +111,7 @@ pub fn swap_in(
 
 /// Renames the replaced directory (under the clone's name after the exchange) to
 /// `main.pgha-old`, or `main.pgha-old-2`… when an earlier one is still there.
-fn set_aside(parent: &Dir, names: &Names) -> Result<PathBuf, RewindError> {
+fn set_aside(parent: &Dir, names: &Names) -> Result<String, RewindError> {
     let from = parent.join(&names.clone);
     for n in 1..100 {
         let to = match n {
@@ -125,7 +124,7 @@ fn set_aside(parent: &Dir, names: &Names) -> Result<PathBuf, RewindError> {
                 other
                     .and_then(|()| parent.sync())
                     .map_err(|e| io("set aside", &from, e))?;
-                return Ok(parent.join(&to));
+                return Ok(to);
             }
         }
     }
@@ -140,62 +139,74 @@ fn set_aside(parent: &Dir, names: &Names) -> Result<PathBuf, RewindError> {
 }
 
 /// The data directory a re-clone replaced, kept until it is known not to be needed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Replaced {
-    /// Where it is now (`main.pgha-old`).
-    pub path: PathBuf,
+    /// The folder it is in (the data directory's parent), and its name there
+    /// (`main.pgha-old`).
+    pub parent: Dir,
+    pub name: String,
     /// The run's folder in `rewind_keep_dir`, where it goes when it is kept.
-    pub run_dir: PathBuf,
+    pub run: Dir,
     /// Whether the kept WAL holds everything it had past the fork (the fork was known and
     /// its WAL from there was read): only then may it go once the new standby streams.
     pub wal_complete: bool,
+    /// The system user: only a tree of theirs is removed.
+    pub owner: Option<Owner>,
 }
 
 impl Replaced {
+    /// Where it is now.
+    pub fn path(&self) -> PathBuf {
+        self.parent.join(&self.name)
+    }
+
     /// Removes the replaced directory when the new standby streams and the kept WAL is
     /// complete; otherwise moves it into the run's folder as `datadir` (where retention and
     /// `pgha kept` find it), or leaves it in place when that folder is on another file
     /// system. Failures are logged: nothing is lost by leaving it.
     pub fn settle(&self, streaming: bool) {
         let result = if streaming && self.wal_complete {
-            remove(&self.path)
+            self.remove()
         } else {
-            keep(&self.path, &self.run_dir)
+            self.keep()
         };
         if let Err(e) = result {
-            log::warn!("the replaced data directory {}: {e}", self.path.display());
+            log::warn!("the replaced data directory {}: {e}", self.path().display());
         }
     }
-}
 
-fn remove(path: &Path) -> Result<(), RewindError> {
-    let (parent, name) = Dir::parent_of(path).map_err(|e| io("open", path, e))?;
-    parent
-        .remove_tree(&name)
-        .and_then(|()| parent.sync())
-        .map_err(|e| io("remove", path, e))?;
-    log::info!("removed the replaced data directory {}", path.display());
-    Ok(())
-}
-
-fn keep(path: &Path, run_dir: &Path) -> Result<(), RewindError> {
-    let (parent, name) = Dir::parent_of(path).map_err(|e| io("open", path, e))?;
-    let run = Dir::open(run_dir).map_err(|e| io("open", run_dir, e))?;
-    match parent.move_to(&name, &run, forensics::KEPT_DATADIR) {
-        Ok(()) => {
-            let _ = parent.sync();
-            log::warn!(
-                "kept the replaced data directory in {}: the new standby was not seen \
-                 streaming, or the WAL kept may not hold all it had",
-                run.join(forensics::KEPT_DATADIR).display()
-            );
-        }
-        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => log::warn!(
-            "kept the replaced data directory as {} ({} is on another file system)",
-            path.display(),
-            run_dir.display()
-        ),
-        Err(e) => return Err(io("keep", path, e)),
+    fn remove(&self) -> Result<(), RewindError> {
+        self.parent
+            .remove_tree(&self.name, self.owner)
+            .and_then(|()| self.parent.sync())
+            .map_err(|e| io("remove", &self.path(), e))?;
+        log::info!(
+            "removed the replaced data directory {}",
+            self.path().display()
+        );
+        Ok(())
     }
-    Ok(())
+
+    fn keep(&self) -> Result<(), RewindError> {
+        match self
+            .parent
+            .move_to(&self.name, &self.run, forensics::KEPT_DATADIR)
+        {
+            Ok(()) => {
+                let _ = self.parent.sync();
+                log::warn!(
+                    "kept the replaced data directory in {}: the new standby was not seen \
+                     streaming, or the WAL kept may not hold all it had",
+                    self.run.join(forensics::KEPT_DATADIR).display()
+                );
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => log::warn!(
+                "kept the replaced data directory as {} ({} is on another file system)",
+                self.path().display(),
+                self.run.path().display()
+            ),
+            Err(e) => return Err(io("keep", &self.path(), e)),
+        }
+        Ok(())
+    }
 }

@@ -14,7 +14,7 @@ fn names_are_single_components() {
     let (_tmp, dir) = scratch();
     for bad in ["", ".", "..", "a/b", "/etc/passwd", "a\0b"] {
         assert!(dir.read(bad, 10).is_err(), "{bad:?}");
-        assert!(dir.remove_tree(bad).is_err(), "{bad:?}");
+        assert!(dir.remove_tree(bad, None).is_err(), "{bad:?}");
     }
 }
 
@@ -93,10 +93,10 @@ fn removing_a_tree_never_follows_its_links() {
     std::fs::create_dir_all(tree.join("a/b")).unwrap();
     std::fs::write(tree.join("a/b/f"), "y").unwrap();
     symlink(outside.path(), tree.join("a/link")).unwrap();
-    dir.remove_tree("tree").unwrap();
+    dir.remove_tree("tree", None).unwrap();
     assert!(!tree.exists());
     assert!(outside.path().join("keep-me").exists());
-    dir.remove_tree("tree").unwrap();
+    dir.remove_tree("tree", None).unwrap();
 }
 
 #[test]
@@ -116,12 +116,91 @@ fn copies_keep_the_mode_and_links_refuse_links() {
     std::fs::write(tmp.path().join("f"), "data").unwrap();
     std::fs::set_permissions(tmp.path().join("f"), std::fs::Permissions::from_mode(0o640)).unwrap();
     let into = dir.create_dir("into", 0o700, None).unwrap();
-    assert_eq!(into.copy_file(&dir, "f", "g", None).unwrap(), 4);
+    assert_eq!(into.copy_file(&dir, "f", "g", None, 100).unwrap(), 4);
     let meta = std::fs::metadata(tmp.path().join("into/g")).unwrap();
     assert_eq!(meta.mode() & 0o777, 0o640);
     symlink("/etc/passwd", tmp.path().join("l")).unwrap();
-    assert!(into.copy_file(&dir, "l", "m", None).is_err());
+    assert!(into.copy_file(&dir, "l", "m", None, 100).is_err());
     assert!(into.hard_link(&dir, "l", "m").is_err());
     into.hard_link(&dir, "f", "h").unwrap();
     assert_eq!(std::fs::metadata(tmp.path().join("f")).unwrap().nlink(), 2);
+}
+
+/// The security review: copies kept the source's owner and set-user-ID bit, so a folder of
+/// root's holding a postgres file came back as a root-owned set-user-ID program.
+#[test]
+fn finding_1_copies_never_keep_a_set_user_id_bit_nor_the_source_owner() {
+    let (tmp, dir) = scratch();
+    std::fs::create_dir(tmp.path().join("conf")).unwrap();
+    std::fs::write(tmp.path().join("conf/sh"), "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(
+        tmp.path().join("conf/sh"),
+        std::fs::Permissions::from_mode(0o4755),
+    )
+    .unwrap();
+    let nobody = Owner {
+        uid: Uid::from_raw(65534),
+        gid: Gid::from_raw(65534),
+    };
+    let into = dir.create_dir("into", 0o700, None).unwrap();
+    into.copy_tree(&dir, "conf", "conf", Some(nobody), 100)
+        .unwrap();
+    let copy = std::fs::metadata(tmp.path().join("into/conf/sh")).unwrap();
+    assert_eq!(copy.mode() & 0o7777, 0o755);
+    if Uid::effective().is_root() {
+        assert_eq!(copy.uid(), 65534);
+    }
+    std::fs::write(tmp.path().join("big"), vec![0u8; 101]).unwrap();
+    assert!(into.copy_file(&dir, "big", "big", None, 100).is_err());
+    assert!(
+        into.kind("big").unwrap().is_none(),
+        "a partial copy was left"
+    );
+}
+
+/// The security review: a tree thousands of levels deep exhausted descriptors (EMFILE) or
+/// the stack.
+#[test]
+fn trees_deeper_than_the_limit_are_refused() {
+    let (tmp, dir) = scratch();
+    let mut deep = tmp.path().join("deep");
+    for _ in 0..=MAX_DEPTH {
+        deep.push("d");
+    }
+    std::fs::create_dir_all(&deep).unwrap();
+    let err = dir.remove_tree("deep", None).unwrap_err();
+    assert!(err.to_string().contains("levels deep"), "{err}");
+    let into = dir.create_dir("into", 0o700, None).unwrap();
+    assert!(into.copy_tree(&dir, "deep", "deep", None, 100).is_err());
+}
+
+/// The security review: root removed a folder of root's that postgres had renamed into the
+/// way of a name root removes (the kept-WAL folder renamed to `main.pgha-clone`).
+#[test]
+fn removal_for_a_user_spares_folders_that_are_not_theirs() {
+    let (tmp, dir) = scratch();
+    std::fs::create_dir(tmp.path().join("theirs")).unwrap();
+    let nobody = Owner {
+        uid: Uid::from_raw(65534),
+        gid: Gid::from_raw(65534),
+    };
+    let err = dir.remove_tree("theirs", Some(nobody)).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied);
+    assert!(tmp.path().join("theirs").is_dir());
+}
+
+/// The security review: a path that postgres points at a device was opened (a watchdog
+/// starts on open) before its type was checked.
+#[test]
+fn a_followed_path_to_a_device_is_never_opened() {
+    let (tmp, _dir) = scratch();
+    symlink("/dev/null", tmp.path().join("root.crt")).unwrap();
+    let err = open_followed(&tmp.path().join("root.crt")).unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    std::fs::write(tmp.path().join("real.crt"), "pem").unwrap();
+    symlink(tmp.path().join("real.crt"), tmp.path().join("link.crt")).unwrap();
+    let (mut file, _) = open_followed(&tmp.path().join("link.crt")).unwrap();
+    let mut text = String::new();
+    file.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "pem");
 }
