@@ -1,0 +1,239 @@
+//! The segment files under the record reader: [`read_record`], and the [`CachedReader`] the
+//! scans share. A segment file is opened once for all the pages a reader needs from it,
+//! through `safe_fs` (pg_wal is the postgres account's); the last few pages are kept; and
+//! whatever is wrong is named by file and offset.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::lsn::{Lsn, TimelineId};
+
+use super::decode::WalRecord;
+use super::error::{Failure, WalError};
+use super::format::WAL_PAGE_SIZE;
+use super::page::{segment_file_name, Wal};
+use super::record;
+
+/// The segment sizes `initdb --wal-segsize` allows: powers of two from 1 MiB to 1 GiB.
+const MIN_SEGMENT_SIZE: u32 = 1 << 20;
+const MAX_SEGMENT_SIZE: u32 = 1 << 30;
+
+/// Reads the record that starts at `lsn` from the segment files of `timeline` in `pg_wal`.
+///
+/// `lsn` must be where a record starts (pg_control's `checkPoint` is); the record is followed
+/// onto later pages and segments. `timeline` names the files read, for every segment: the
+/// caller passes the timeline whose files hold the record, normally the latest one the
+/// server knows, since a timeline's first segment also holds its parent's WAL up to the
+/// switch. `segment_size` is pg_control's `xlog_seg_size`.
+///
+/// Each segment touched is opened once; its first page (long header) is checked, then each
+/// page the record lies on, then the record header, its CRC and its body, in that order.
+pub fn read_record(
+    pg_wal: &Path,
+    timeline: TimelineId,
+    lsn: Lsn,
+    segment_size: u32,
+) -> Result<WalRecord, WalError> {
+    CachedReader::new(pg_wal, timeline, segment_size)?.read(lsn)
+}
+
+/// Reads records from the segment files of one timeline, keeping the last few pages: a
+/// record reads its segment's first page and the pages it lies on, and many records share
+/// a page.
+pub(super) struct CachedReader<'a> {
+    wal: Wal,
+    files: SegmentFiles<'a>,
+    recent: Vec<(Lsn, Vec<u8>)>,
+}
+
+impl<'a> CachedReader<'a> {
+    pub(super) fn new(
+        pg_wal: &'a Path,
+        timeline: TimelineId,
+        segment_size: u32,
+    ) -> Result<CachedReader<'a>, WalError> {
+        if !segment_size.is_power_of_two()
+            || !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&segment_size)
+        {
+            return Err(WalError::SegmentSize(segment_size));
+        }
+        Ok(CachedReader {
+            wal: Wal {
+                timeline,
+                segment_size: u64::from(segment_size),
+            },
+            files: SegmentFiles {
+                dir: pg_wal,
+                timeline,
+                segment_size: u64::from(segment_size),
+                open: None,
+            },
+            recent: Vec::new(),
+        })
+    }
+
+    /// The record that starts at `lsn`; an invalid one names the file and offset at fault.
+    pub(super) fn read(&mut self, lsn: Lsn) -> Result<WalRecord, WalError> {
+        let (files, recent) = (&mut self.files, &mut self.recent);
+        let mut pages = |page: Lsn| -> Result<Option<Vec<u8>>, WalError> {
+            if let Some((_, bytes)) = recent.iter().find(|(at, _)| *at == page) {
+                return Ok(Some(bytes.clone()));
+            }
+            let bytes = files.page(page)?;
+            if recent.len() == 4 {
+                recent.remove(0);
+            }
+            recent.push((page, bytes.clone()));
+            Ok(Some(bytes))
+        };
+        match record::read(&self.wal, lsn, &mut pages) {
+            Ok(record) => Ok(record),
+            Err(Failure::Source(e)) => Err(e),
+            Err(Failure::Invalid(source)) => {
+                let at = source.at();
+                let segment_size = self.wal.segment_size;
+                Err(WalError::Invalid {
+                    file: files.dir.join(segment_file_name(
+                        self.wal.timeline,
+                        at,
+                        u32::try_from(segment_size).unwrap_or(u32::MAX),
+                    )),
+                    offset: at.0 % segment_size,
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// The segment files of one timeline, opened one at a time.
+struct SegmentFiles<'a> {
+    dir: &'a Path,
+    timeline: TimelineId,
+    segment_size: u64,
+    open: Option<(u64, PathBuf, File)>,
+}
+
+impl SegmentFiles<'_> {
+    fn page(&mut self, page: Lsn) -> Result<Vec<u8>, WalError> {
+        let segment = page.0 / self.segment_size;
+        let (path, file) = match self.open.take() {
+            Some((open, path, file)) if open == segment => (path, file),
+            _ => self.open_segment(page)?,
+        };
+        let mut bytes = vec![0; WAL_PAGE_SIZE as usize];
+        let read = file.read_exact_at(&mut bytes, page.0 % self.segment_size);
+        let result = match read {
+            Ok(()) => Ok(bytes),
+            // The file was full size when opened: someone shortened it since.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(WalError::Short {
+                file: path.clone(),
+                len: file.metadata().map_or(0, |m| m.len()),
+                expected: self.segment_size,
+            }),
+            Err(source) => Err(WalError::Io {
+                file: path.clone(),
+                source,
+            }),
+        };
+        self.open = Some((segment, path, file));
+        result
+    }
+
+    /// Opens the segment file holding `lsn`, which must be a whole segment.
+    fn open_segment(&self, lsn: Lsn) -> Result<(PathBuf, File), WalError> {
+        let path = self.dir.join(segment_file_name(
+            self.timeline,
+            lsn,
+            u32::try_from(self.segment_size).unwrap_or(u32::MAX),
+        ));
+        let file = match crate::safe_fs::open_path(&path) {
+            Ok((file, _)) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(WalError::Missing { file: path, lsn })
+            }
+            Err(source) => return Err(WalError::Io { file: path, source }),
+        };
+        let len = match file.metadata() {
+            Ok(metadata) => metadata.len(),
+            Err(source) => return Err(WalError::Io { file: path, source }),
+        };
+        if len != self.segment_size {
+            return Err(WalError::Short {
+                file: path,
+                len,
+                expected: self.segment_size,
+            });
+        }
+        Ok((path, file))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::OpenOptions;
+
+    use super::*;
+    use crate::instance::wal::error::DecodeError;
+    use crate::instance::wal::fixtures::{invalid, listed_lsn, patch, pg_wal, read};
+
+    #[test]
+    fn missing_short_and_unwritten_segments() {
+        let lsn = listed_lsn("checkpoint-shutdown");
+        let segment = "000000010000000000000009";
+
+        let dir = pg_wal();
+        std::fs::remove_file(dir.path().join(segment)).unwrap();
+        let error = read(dir.path(), 1, lsn).unwrap_err();
+        assert!(
+            matches!(&error, WalError::Missing { file, lsn: at }
+            if file.ends_with(segment) && *at == Lsn(0x90_0000)),
+            "{error}"
+        );
+        assert!(error.is_not_received());
+
+        let dir = pg_wal();
+        let file = OpenOptions::new()
+            .write(true)
+            .open(dir.path().join(segment))
+            .unwrap();
+        file.set_len(4096).unwrap();
+        let error = read(dir.path(), 1, lsn).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                WalError::Short {
+                    len: 4096,
+                    expected: 0x10_0000,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(!error.is_not_received());
+
+        // Not received yet: a preallocated segment still all zeros...
+        let dir = pg_wal();
+        patch(dir.path(), segment, 0, &[0; 8192]);
+        let error = read(dir.path(), 1, lsn).unwrap_err();
+        assert!(error.is_not_received(), "{error}");
+        // ...or a page written only up to the record.
+        let dir = pg_wal();
+        patch(dir.path(), segment, 0x1858, &[0; 8192 - 0x1858]);
+        let (_, _, error) = invalid(read(dir.path(), 1, lsn));
+        assert_eq!(
+            error,
+            DecodeError::Unwritten {
+                at: lsn,
+                what: "record"
+            }
+        );
+        // ...or a recycled segment whose pages are an older segment's.
+        let dir = pg_wal();
+        patch(dir.path(), segment, 8, &0x10_0000u64.to_le_bytes());
+        let error = read(dir.path(), 1, lsn).unwrap_err();
+        assert!(error.is_not_received(), "{error}");
+    }
+}
