@@ -7,11 +7,20 @@
 //! Budgets come from numbers people and files type (`OCF_RESKEY_CRM_meta_timeout`,
 //! `rewind_timeout`, `pgha rewind --timeout`); parsing refuses the absurd ones, and every
 //! `Instant` computed here saturates instead of overflowing (which panics).
+//!
+//! The lowest floor: it imports nothing of pgha. A wait that runs out is reported as
+//! [`Expired`], which each caller's error type takes in (`From<Expired>`).
 
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use crate::error::Error;
+/// A wait that ran out: what was awaited, and for how long.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("gave up after {waited:.1?} waiting for {what}")]
+pub struct Expired {
+    pub what: String,
+    pub waited: Duration,
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Deadline {
@@ -62,23 +71,25 @@ impl Deadline {
     }
 
     /// Calls `probe` every `every` until it returns `Some`, fails, or the deadline passes;
-    /// then the error names `what` was awaited.
-    pub fn poll<T>(
+    /// then the error is an [`Expired`] naming `what` was awaited, in the probe's own error
+    /// type (so a probe's failure and the expiry come back as one type, the caller's).
+    pub fn poll<T, E: From<Expired>>(
         &self,
         what: &str,
         every: Duration,
-        mut probe: impl FnMut() -> Result<Option<T>, Error>,
-    ) -> Result<T, Error> {
+        mut probe: impl FnMut() -> Result<Option<T>, E>,
+    ) -> Result<T, E> {
         loop {
             if let Some(value) = probe()? {
                 return Ok(value);
             }
             let left = self.remaining();
             if left.is_zero() {
-                return Err(Error::Timeout {
+                return Err(Expired {
                     what: what.to_owned(),
                     waited: self.elapsed(),
-                });
+                }
+                .into());
             }
             sleep(every.min(left));
         }
@@ -119,7 +130,7 @@ mod tests {
         let got = Deadline::after(Duration::from_secs(5))
             .poll("n to reach 3", Duration::from_millis(1), || {
                 n += 1;
-                Ok((n >= 3).then_some(n))
+                Ok::<_, Expired>((n >= 3).then_some(n))
             })
             .unwrap();
         assert_eq!(got, 3);
@@ -128,7 +139,9 @@ mod tests {
     #[test]
     fn poll_times_out_naming_what_it_waited_for() {
         let err = Deadline::after(Duration::from_millis(30))
-            .poll("godot", Duration::from_millis(5), || Ok(None::<()>))
+            .poll("godot", Duration::from_millis(5), || {
+                Ok::<_, Expired>(None::<()>)
+            })
             .unwrap_err();
         assert!(err.to_string().contains("godot"), "{err}");
     }

@@ -8,7 +8,6 @@ pub mod actions;
 pub mod cli;
 pub mod deadline;
 pub mod election;
-pub mod error;
 pub mod failpoint;
 pub mod instance;
 pub mod lsn;
@@ -71,7 +70,7 @@ fn run_agent(name: &str) -> OcfStatus {
         debug: env.debug,
     });
     let outcome = match params_from_lookup(lookup) {
-        Err(e) => Outcome::because(OcfStatus::ErrConfigured, e.to_string()),
+        Err(e) => actions::Error::from(e).into(),
         Ok(params) => {
             let deadline = Deadline::for_operation(env.timeout);
             let cluster = pacemaker::Tools::new(&env.sbin_dir, &env.instance, &deadline);

@@ -1,7 +1,7 @@
 //! demote: a clean fast stop, then a start as a standby (`paf.md` §2.8).
 
+use super::error::{Error, Result};
 use super::{start, stop, Ctx, Outcome};
-use crate::error::{Error, Result};
 use crate::instance::state::InstanceState;
 use crate::instance::Instance;
 use crate::ocf::status::OcfStatus;

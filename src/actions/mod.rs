@@ -3,6 +3,7 @@
 //! the run context, the checks made before every action, and dispatch.
 
 mod demote;
+mod error;
 mod monitor;
 mod notify;
 mod promote;
@@ -15,12 +16,12 @@ mod validate;
 use std::cell::OnceCell;
 
 use crate::deadline::Deadline;
-use crate::error::{Error, Result};
-use crate::instance::{Absence, Instance};
+use crate::instance::{self, Absence, Instance};
 use crate::ocf::env::{self, OcfEnv};
 use crate::ocf::params::Params;
 use crate::ocf::status::OcfStatus;
 use crate::pacemaker::{self, Cluster};
+pub use error::{Error, Result};
 
 /// An OCF action this agent implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,7 +184,7 @@ fn check_meta(env: &OcfEnv) -> Result<()> {
 
 /// The local checks failed. Where the instance simply is not on this node, a probe says
 /// "not running" (PAF #235) and a stop succeeds: nothing of it can be running here.
-fn missing_instance(ctx: &Ctx, absence: Option<Absence>, e: Error) -> Outcome {
+fn missing_instance(ctx: &Ctx, absence: Option<Absence>, e: instance::Error) -> Outcome {
     let absent = absence.is_some();
     match ctx.action {
         Action::Monitor if absent && ctx.env.is_probe() => {
@@ -198,6 +199,6 @@ fn missing_instance(ctx: &Ctx, absence: Option<Absence>, e: Error) -> Outcome {
             log::warn!("notify ignored: {e}");
             Outcome::new(OcfStatus::Success)
         }
-        _ => e.into(),
+        _ => Error::from(e).into(),
     }
 }

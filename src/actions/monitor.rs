@@ -1,9 +1,9 @@
 //! monitor (and probes): PAF's decision table (`paf.md` §2.4), bounded by the deadline.
 
+use super::error::Result;
 use super::{Ctx, Outcome};
-use crate::error::Result;
 use crate::instance::state::InstanceState;
-use crate::instance::Instance;
+use crate::instance::{self, Instance};
 use crate::ocf::status::OcfStatus;
 
 pub fn monitor(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
@@ -36,7 +36,7 @@ pub fn monitor(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
 }
 
 /// What is wrong with a standby's WAL receiver, if it does not stream.
-fn not_streaming(receiver: &Result<Option<String>>) -> Option<String> {
+fn not_streaming(receiver: &instance::Result<Option<String>>) -> Option<String> {
     match receiver {
         Ok(Some(status)) if status == "streaming" => None,
         Ok(Some(status)) => Some(format!("WAL receiver {status}")),

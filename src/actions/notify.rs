@@ -7,14 +7,17 @@
 //! (`cancel_switchover-<rsc>`). pre-demote and pre-stop clear the designated node's flags
 //! ahead of time; post-promote clears everything.
 
+use super::error::{Error, Result};
 use super::{Ctx, Outcome};
 use crate::election;
-use crate::error::{Error, Result};
 use crate::instance::state::InstanceState;
 use crate::instance::wal;
-use crate::instance::Instance;
+use crate::instance::{Instance, HISTORY_FILE};
+use crate::lsn::{Lsn, TimelineId};
 use crate::ocf::notify::Notification;
 use crate::ocf::status::OcfStatus;
+use crate::rewind::decision::History;
+use crate::safe_fs::read_path_string;
 
 pub const LSN_LOCATION: &str = "lsn_location";
 pub const NODES: &str = "nodes";
@@ -233,7 +236,7 @@ fn election_values(
             position.timeline,
             position.lsn
         );
-        let ancestors = instance.timeline_ancestors(position.timeline)?;
+        let ancestors = timeline_ancestors(instance, position.timeline)?;
         if !ancestors.is_empty() {
             updates.push((TIMELINES, election::ancestors_to_attribute(&ancestors)));
         }
@@ -243,4 +246,24 @@ fn election_values(
         updates.push((NODES, n.candidates().join(" ")));
     }
     Ok(updates)
+}
+
+/// The timelines `timeline` descends from and where it left each, from its history file
+/// in pg_wal (a standby receives it when it follows a promotion). Timeline 1 has none.
+fn timeline_ancestors(instance: &Instance, timeline: TimelineId) -> Result<Vec<(TimelineId, Lsn)>> {
+    if timeline <= 1 {
+        return Ok(Vec::new());
+    }
+    let path = instance
+        .datadir()
+        .join("pg_wal")
+        .join(format!("{timeline:08X}.history"));
+    let text = read_path_string(&path, HISTORY_FILE)
+        .map_err(|e| Error::io(format!("could not read {}", path.display()), e))?;
+    let history = History::parse(timeline, &text).map_err(|e| Error::State(e.to_string()))?;
+    Ok(history
+        .entries()
+        .iter()
+        .filter_map(|e| Some((e.tli, e.end?)))
+        .collect())
 }

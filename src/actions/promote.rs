@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use super::error::{Error, Result};
 use super::notify::{
     attribute, CANCEL_SWITCHOVER, LSN_LOCATION, NODES, RECOVER_PRIMARY, TIMELINES,
 };
@@ -14,7 +15,6 @@ use super::{Ctx, Outcome};
 use crate::election::{
     ancestors_from_attribute, better_candidate, Line, Position, BEST_STANDBY_SCORE, SCORE_NEVER,
 };
-use crate::error::{Error, Result};
 use crate::instance::state::InstanceState;
 use crate::instance::Instance;
 use crate::ocf::status::OcfStatus;
@@ -39,7 +39,7 @@ pub fn promote(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
     log::info!("promoting instance \"{name}\"");
     instance.request_promotion(&ctx.deadline)?;
     // One query on the open connection per look: cheap enough to look often.
-    ctx.deadline.poll(
+    ctx.deadline.poll::<_, Error>(
         "the promoted instance to accept writes",
         Duration::from_millis(5),
         || Ok(matches!(instance.observe(&ctx.deadline)?, InstanceState::Primary).then_some(())),
@@ -94,7 +94,7 @@ fn election(ctx: &Ctx, instance: &Instance) -> Result<Option<Outcome>> {
         .iter()
         .flat_map(|o| [(LSN_LOCATION, *o), (TIMELINES, *o)])
         .collect();
-    let lines = wait.poll(
+    let lines = wait.poll::<_, Error>(
         &format!("{} to publish their WAL positions", others.join(", ")),
         Duration::from_millis(20),
         || {

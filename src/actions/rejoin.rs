@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
+use super::error::{Error, Result};
 use super::Ctx;
-use crate::error::{Error, Result};
 use crate::instance::conninfo;
 use crate::instance::state::InstanceState;
 use crate::instance::Instance;

@@ -14,9 +14,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::error::Result;
 use super::Ctx;
 use crate::election::{desired_scores, Replica, DISCONNECTED_SCORE, SCORE_NEVER};
-use crate::error::Result;
 use crate::instance::Instance;
 
 /// How long remembered scores are trusted without asking Pacemaker.

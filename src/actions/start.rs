@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
+use super::error::{Error, Result};
 use super::{rejoin, validate, Ctx, Outcome};
-use crate::error::{Error, Result};
 use crate::instance::state::InstanceState;
-use crate::instance::Instance;
+use crate::instance::{self, Instance};
 use crate::ocf::status::OcfStatus;
 
 pub fn start(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
@@ -73,7 +73,7 @@ fn streams_soon(ctx: &Ctx, instance: &Instance) -> bool {
     let wait = ctx
         .deadline
         .at_most(ctx.deadline.remaining().min(STREAMING_WAIT) / 2);
-    wait.poll(
+    wait.poll::<_, instance::Error>(
         "the WAL receiver to stream",
         Duration::from_millis(20),
         || {

@@ -4,8 +4,8 @@
 //! failing the stop would get the node fenced on every rejoin (PAF #162, #204). What the
 //! crash left behind is start's business, which refuses a crashed primary.
 
+use super::error::{Error, Result};
 use super::{Ctx, Outcome};
-use crate::error::{Error, Result};
 use crate::instance::postmaster::Postmaster;
 use crate::instance::Instance;
 use crate::ocf::status::OcfStatus;

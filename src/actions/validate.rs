@@ -5,8 +5,8 @@
 //! checks made before every action, plus the settings the server will start with, which cost
 //! a `postgres -C` each and so run only here and at start.
 
+use super::error::{Error, Result};
 use super::{Ctx, Outcome};
-use crate::error::{Error, Result};
 use crate::instance::control::WalLevel;
 use crate::instance::tls::{self, TlsSettings};
 use crate::instance::{conninfo, Instance};

@@ -5,6 +5,7 @@
 
 pub mod conninfo;
 pub mod control;
+pub mod error;
 pub mod postmaster;
 pub mod sql;
 pub mod state;
@@ -17,13 +18,13 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::deadline::Deadline;
-use crate::error::{Error, Result};
-use crate::lsn::{Lsn, TimelineId};
+use crate::deadline::{Deadline, Expired};
+use crate::lsn::TimelineId;
 use crate::ocf::params::Params;
 use crate::process::{Cmd, RunAs};
 use crate::safe_fs::{read_path_string, Dir};
 use control::ControlFile;
+pub use error::{Error, Result};
 use postmaster::Postmaster;
 use sql::{Session, SqlError, Target};
 use state::{InstanceState, SqlProbe};
@@ -256,13 +257,13 @@ impl Instance {
             }
         });
         match found {
-            Err(Error::Timeout { waited, .. }) => Err(Error::Timeout {
+            Err(Error::Expired(Expired { waited, .. })) => Err(Error::Expired(Expired {
                 what: format!(
                     "instance \"{}\" to settle (last seen: {last})",
                     self.datadir().display()
                 ),
                 waited,
-            }),
+            })),
             other => other,
         }
     }
@@ -336,27 +337,6 @@ impl Instance {
                 TimelineId::from_str_radix(stem, 16).ok()
             })
             .max()
-    }
-
-    /// The timelines `timeline` descends from and where it left each, from its history file
-    /// in pg_wal (a standby receives it when it follows a promotion). Timeline 1 has none.
-    pub fn timeline_ancestors(&self, timeline: TimelineId) -> Result<Vec<(TimelineId, Lsn)>> {
-        if timeline <= 1 {
-            return Ok(Vec::new());
-        }
-        let path = self
-            .datadir()
-            .join("pg_wal")
-            .join(format!("{timeline:08X}.history"));
-        let text = read_path_string(&path, HISTORY_FILE)
-            .map_err(|e| Error::io(format!("could not read {}", path.display()), e))?;
-        let history = crate::rewind::decision::History::parse(timeline, &text)
-            .map_err(|e| Error::State(e.to_string()))?;
-        Ok(history
-            .entries()
-            .iter()
-            .filter_map(|e| Some((e.tli, e.end?)))
-            .collect())
     }
 
     /// The WAL receiver's status (`streaming`, `waiting`, …), `None` when there is none: as

@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use crate::deadline::Deadline;
+use crate::deadline::{Deadline, Expired};
 use crate::process::{Cmd, ToolError};
 
 /// How often an asynchronous attribute update is read back: attrd applies it after one
@@ -121,7 +121,7 @@ impl Tools<'_> {
             return Ok(());
         }
         self.deadline
-            .poll(
+            .poll::<_, Expired>(
                 &format!("attribute {name} of {node} to read back"),
                 POLL,
                 || {

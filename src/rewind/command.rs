@@ -8,13 +8,27 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{check, rejoin, Fallback, RewindSettings, Source, SourceConninfo};
+use super::{check, rejoin, Fallback, RewindError, RewindSettings, Source, SourceConninfo};
 use super::{forensics, kept};
 use crate::cli::{KeptArgs, RewindArgs};
 use crate::deadline::Deadline;
-use crate::instance::Instance;
+use crate::instance::{self, Instance};
 use crate::ocf::log::LogSettings;
-use crate::ocf::params::Params;
+use crate::ocf::params::{ParamError, Params};
+
+/// Why `pgha rewind` failed: printed after `pgha rewind: `, exit code 1 whatever it is (the
+/// command, not the agent, so no OCF code).
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("give --source-server or --source-pgdata")]
+    NoSource,
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    #[error(transparent)]
+    Instance(#[from] instance::Error),
+    #[error(transparent)]
+    Rewind(#[from] RewindError),
+}
 
 pub fn run(args: &RewindArgs) -> ExitCode {
     crate::ocf::log::init(&LogSettings {
@@ -68,7 +82,7 @@ pub fn kept(args: &KeptArgs) -> ExitCode {
     }
 }
 
-fn execute(args: &RewindArgs) -> Result<String, crate::error::Error> {
+fn execute(args: &RewindArgs) -> Result<String, Failure> {
     let instance = instance(args)?;
     let source = match (&args.source_server, &args.source_pgdata) {
         (Some(server), _) => Source::Server(SourceConninfo {
@@ -79,11 +93,7 @@ fn execute(args: &RewindArgs) -> Result<String, crate::error::Error> {
                 .unwrap_or_else(|| server.clone()),
         }),
         (None, Some(dir)) => Source::Pgdata(dir.clone()),
-        (None, None) => {
-            return Err(crate::error::Error::Misconfigured(
-                "give --source-server or --source-pgdata".into(),
-            ))
-        }
+        (None, None) => return Err(Failure::NoSource),
     };
     let settings = RewindSettings {
         automatic: true,
@@ -142,7 +152,7 @@ fn execute(args: &RewindArgs) -> Result<String, crate::error::Error> {
     Ok(text)
 }
 
-fn instance(args: &RewindArgs) -> Result<Instance, crate::error::Error> {
+fn instance(args: &RewindArgs) -> Result<Instance, Failure> {
     let user = args.system_user.clone().unwrap_or_else(|| {
         if nix::unistd::geteuid().is_root() {
             crate::ocf::params::DEFAULT_SYSTEM_USER.to_owned()
@@ -174,7 +184,7 @@ fn instance(args: &RewindArgs) -> Result<Instance, crate::error::Error> {
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.clone())
     })?;
-    Instance::resolve(&params).map_err(|(_, e)| e)
+    Instance::resolve(&params).map_err(|(_, e)| e.into())
 }
 
 fn absolute(path: &std::path::Path) -> PathBuf {

@@ -20,6 +20,7 @@ mod fake;
 mod pg;
 
 mod actions;
+mod layers;
 mod monitor;
 mod rewind;
 mod roles;
