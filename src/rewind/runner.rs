@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::RewindError;
+use super::error::RewindError;
 use crate::deadline::Deadline;
 use crate::instance::conninfo;
 use crate::instance::Instance;
