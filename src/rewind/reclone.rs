@@ -119,7 +119,7 @@ impl Job<'_> {
             }
             Err(e) => {
                 let _ = parent.remove_tree(&names.clone, owner);
-                return Err(e);
+                return Err(e.into());
             }
         }
         saved.restore(&clone, owner)?;
