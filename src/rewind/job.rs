@@ -9,7 +9,7 @@ use super::config::{self, SavedConfig};
 use super::decision::{self, Decision, SourceFacts, TargetFacts};
 use super::error::RewindError;
 use super::facts::reclone_preview;
-use super::forensics;
+use super::forensics::{self, io};
 use super::kept;
 use super::marker::{self, Marker};
 use super::runner::{self, RewindFailure, RewindOptions, RewindOutput, RewindSource};
@@ -94,12 +94,8 @@ impl Job<'_> {
         // Single-user mode refuses standby mode.
         let data = open_data(self.instance)?;
         for signal in ["standby.signal", "recovery.signal"] {
-            data.remove_file(signal).map_err(|e| {
-                RewindError::io(
-                    format!("could not remove {}", data.join(signal).display()),
-                    e,
-                )
-            })?;
+            data.remove_file(signal)
+                .map_err(|e| io("remove", &data.join(signal), e))?;
         }
         runner::crash_recovery(self.instance, self.deadline)?;
         let target = target::facts(self.instance, target.restore_command)?.1;
@@ -205,12 +201,7 @@ impl Job<'_> {
             self.deadline,
         )?;
         run.write_file("README", readme.as_bytes(), 0o600, owner)
-            .map_err(|e| {
-                RewindError::io(
-                    format!("could not write {}", run.join("README").display()),
-                    e,
-                )
-            })?;
+            .map_err(|e| io("write", &run.join("README"), e))?;
         Ok(run)
     }
 
@@ -248,6 +239,8 @@ impl Job<'_> {
             .ok()
     }
 
+    /// The marker, before `operation` changes the data directory: it names this run's
+    /// folder, where the next attempt finds the configuration saved before.
     pub(super) fn write_marker(
         &self,
         data: &Dir,
@@ -335,12 +328,8 @@ impl Job<'_> {
 
 /// The data directory, opened for changes: it must belong to the system user.
 pub(super) fn open_data(instance: &Instance) -> Result<Dir, RewindError> {
-    Dir::open_owned(instance.datadir(), instance.user.owner()).map_err(|e| {
-        RewindError::io(
-            format!("could not open {}", instance.datadir().display()),
-            e,
-        )
-    })
+    Dir::open_owned(instance.datadir(), instance.user.owner())
+        .map_err(|e| io("open", instance.datadir(), e))
 }
 
 /// The server's configuration file when it is not the data directory's own: the Debian

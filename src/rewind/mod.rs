@@ -8,8 +8,8 @@
 //! start: a marker next to it says a rewind is under way, and the start action refuses a
 //! marked directory ([`ensure_startable`]).
 //!
-//! The API the actions and `pgha rewind` use: [`check`] (read-only) and [`rejoin`]
-//! (`rejoin.rs`, each a short sequence of the steps below), with [`preflight`] and
+//! The API the actions and `pgha rewind` use: [`check`] (read-only) and [`rejoin`](fn@rejoin)
+//! (`rejoin.rs`, each a short sequence of the steps below), with [`preflight`](fn@preflight) and
 //! [`ensure_startable`] (`preflight.rs`) for validate-all and start. Its inputs are plain
 //! data (`settings.rs`); everything that stops it is a [`RewindError`] (`error.rs`).
 //!
@@ -18,11 +18,12 @@
 //!   settings in, [`Plan`] out);
 //! - reading: `facts.rs` gathers both sides and the costs, through [`target`] and
 //!   [`source`];
-//! - executing: `job.rs` (a rejoin's steps: the kept WAL, the marker, pg_rewind, the
-//!   standby settings) and `reclone.rs` (a re-clone, swapped in by [`swap`]); [`runner`] is
-//!   the only code that runs what changes the data directory (pg_rewind, pg_basebackup,
-//!   single-user crash recovery), [`marker`] guards it, [`forensics`] and [`kept`] keep the
-//!   discarded WAL, and [`config`] the node's configuration;
+//! - executing: `job.rs` (a rejoin's steps: crash recovery, the kept WAL, the marker,
+//!   pg_rewind, the standby settings) and `reclone.rs` (a re-clone, swapped in by
+//!   [`swap`]); [`runner`] is the only code that runs what changes the data directory
+//!   (pg_rewind, pg_basebackup, single-user crash recovery), [`marker`] guards it,
+//!   [`forensics`] and [`kept`] keep the discarded WAL, and [`config`] the node's
+//!   configuration;
 //! - [`command`]: `pgha rewind` and `pgha kept`, on top.
 //!
 //! Facts and traps come from pgha's pg_rewind notes (`rewind.md`), and the design decision

@@ -1,5 +1,5 @@
 //! The two entry points, [`check`] and [`rejoin`], as sequences of named steps: gather the
-//! facts (`facts.rs`), let [`decision`](super::decision) judge them, recover a crashed
+//! facts (`facts.rs`), let [`decision`] judge them, recover a crashed
 //! target first when it needs it, plan (`plan.rs`), and carry the plan out ([`Job`]'s
 //! steps, `job.rs` and `reclone.rs`).
 
