@@ -80,3 +80,25 @@ impl RewindError {
             || matches!(self, RewindError::RewindFailed(f) if f.touched)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A deadline's expiry reads as `Timeout { what, waited }` did before it became
+    /// [`Expired`]: the same words in the log and in `ocf-exit-reason`.
+    #[test]
+    fn an_expired_wait_keeps_its_message() {
+        let e = RewindError::from(Expired {
+            what: "a checkpoint on the source's timeline 2".into(),
+            waited: Duration::from_millis(1500),
+        });
+        assert_eq!(
+            e.to_string(),
+            "gave up after 1.5s waiting for a checkpoint on the source's timeline 2"
+        );
+        assert!(!e.target_modified());
+    }
+}
