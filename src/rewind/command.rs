@@ -1,8 +1,8 @@
 //! `pgha rewind`: the rewind module by hand, with pg_rewind's options.
 //!
-//! The same path as the agent's ([`super::rejoin`], [`super::check`]), with settings from the
-//! command line instead of the resource's parameters. Exit code 0 on success, 1 on failure
-//! (the reason on stderr), 2 for a usage error (clap).
+//! The same path as the agent's ([`super::rejoin`](fn@super::rejoin), [`super::check`]),
+//! with settings from the command line instead of the resource's parameters. Exit code 0 on
+//! success, 1 on failure (the reason on stderr), 2 for a usage error (clap).
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -13,7 +13,7 @@
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use super::RewindError;
+use super::error::RewindError;
 use crate::instance::conninfo;
 use crate::safe_fs::{Dir, Owner};
 

@@ -17,9 +17,9 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use super::error::RewindError;
 use super::target::parse_segment_name;
-use super::RewindError;
-use crate::deadline::Deadline;
+use crate::deadline::{Deadline, Expired};
 use crate::instance::HISTORY_FILE;
 use crate::lsn::Lsn;
 use crate::safe_fs::{Dir, Owner};
@@ -160,13 +160,14 @@ pub fn keep_discarded_wal(
     let mut linked = 0usize;
     for name in &names {
         if deadline.expired() {
-            return Err(RewindError::Timeout {
+            return Err(Expired {
                 what: format!(
                     "the copy of the discarded WAL into {}",
                     into.path().display()
                 ),
                 waited: deadline.elapsed(),
-            });
+            }
+            .into());
         }
         // Linked only past the fork's segment: pg_rewind (16 and later) keeps the segments
         // recovery needs up to the fork, which the server recycles in place later, and a

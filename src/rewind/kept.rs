@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use super::error::RewindError;
 use super::forensics::{io, KEPT_DATADIR};
-use super::RewindError;
 use crate::safe_fs::{Dir, Kind, Owner};
 
 /// Opens an existing `rewind_keep_dir` (its last component never a link).

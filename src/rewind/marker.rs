@@ -16,7 +16,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::RewindError;
+use super::error::RewindError;
 use crate::safe_fs::Dir;
 
 /// The others' bits of a guarded data directory's mode (see the module's doc): no

@@ -14,7 +14,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::RewindError;
 use crate::deadline::Deadline;
 use crate::instance::conninfo;
 use crate::instance::Instance;
@@ -288,7 +287,7 @@ pub fn pg_rewind(
 /// directory (and on PG 12, which cannot). Archiving stays on with a command that always
 /// fails, so the WAL segments not yet archived are kept (`.ready`), as Patroni does.
 /// `standby.signal` must be gone: single-user mode refuses standby mode.
-pub fn crash_recovery(instance: &Instance, deadline: &Deadline) -> Result<(), RewindError> {
+pub fn crash_recovery(instance: &Instance, deadline: &Deadline) -> Result<(), ToolError> {
     let cmd = Cmd::new(instance.bin("postgres"))
         .run_as(&instance.user)
         .arg("--single")
@@ -310,7 +309,7 @@ pub fn pg_basebackup(
     replication_conninfo: &str,
     into: &Path,
     deadline: &Deadline,
-) -> Result<Duration, RewindError> {
+) -> Result<Duration, ToolError> {
     let conninfo = with_defaults(replication_conninfo, CONNECTION_DEFAULTS);
     let cmd = Cmd::new(instance.bin("pg_basebackup"))
         .run_as(&instance.user)

@@ -20,9 +20,9 @@ use tokio_postgres::config::TargetSessionAttrs;
 use tokio_postgres::{Config, Row};
 
 use super::decision::{CostEstimate, History, SourceFacts};
+use super::error::RewindError;
 use super::target::{history_file_name, read_history};
-use super::RewindError;
-use crate::deadline::Deadline;
+use crate::deadline::{Deadline, Expired};
 use crate::instance::conninfo::{self, redact};
 use crate::instance::control::{self, ControlFile, DbState};
 use crate::instance::sql::{Session, SqlError};
@@ -221,14 +221,15 @@ impl SourceSession {
                 return Ok(how);
             }
             if deadline.expired() {
-                return Err(RewindError::Timeout {
+                return Err(Expired {
                     what: format!(
                         "a checkpoint on the source's timeline {} (its pg_control still shows \
                          timeline {})",
                         facts.timeline, control.checkpoint_timeline
                     ),
                     waited: deadline.elapsed(),
-                });
+                }
+                .into());
             }
             std::thread::sleep(CHECKPOINT_POLL.min(deadline.remaining()));
         }

@@ -15,9 +15,10 @@
 //! `main.pgha-clone` holding the tag is the old data, set aside, never removed; without the
 //! tag it is an unfinished copy of the source, safe to remove.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use super::{forensics, RewindError};
+use super::error::RewindError;
+use super::forensics::{self, io};
 use crate::failpoint;
 use crate::safe_fs::{Dir, Kind, Owner};
 
@@ -39,10 +40,6 @@ impl Names {
             old: format!("{data}.pgha-old"),
         }
     }
-}
-
-fn io(what: &str, path: &Path, e: std::io::Error) -> RewindError {
-    RewindError::io(format!("could not {what} {}", path.display()), e)
 }
 
 /// Clears what an earlier re-clone left in `parent`: an unfinished copy is removed; a

@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use super::decision::{History, TargetFacts, WalSegments};
-use super::RewindError;
+use super::error::RewindError;
 use crate::deadline::Deadline;
 use crate::instance::control::ControlFile;
 use crate::instance::{wal, Instance, HISTORY_FILE};

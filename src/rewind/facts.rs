@@ -1,0 +1,126 @@
+//! Gathering facts: both sides of a rejoin as they stand (the target's pg_control and WAL,
+//! the source over SQL or its stopped data directory), and what a rejoin would cost. Reads
+//! only: [`decision`] judges what is gathered here, and `plan.rs` plans from it.
+
+use super::decision::{self, CostEstimate, Decision, SourceFacts, TargetFacts};
+use super::error::RewindError;
+use super::settings::{Fallback, RewindSettings, Source};
+use super::source::{self, SourceSession};
+use super::target;
+use crate::deadline::Deadline;
+use crate::instance::{wal, Instance};
+
+/// A session on the source server; `None` for a stopped data directory.
+pub(super) fn connect(
+    instance: &Instance,
+    source: &Source,
+    deadline: &Deadline,
+) -> Result<Option<SourceSession>, RewindError> {
+    match source {
+        Source::Server(c) => Ok(Some(SourceSession::connect(
+            &c.sql,
+            Some(&instance.user.home),
+            deadline,
+        )?)),
+        Source::Pgdata(_) => Ok(None),
+    }
+}
+
+/// Facts of both sides.
+pub(super) fn gather(
+    instance: &Instance,
+    source: &Source,
+    session: Option<&SourceSession>,
+    settings: &RewindSettings,
+    deadline: &Deadline,
+) -> Result<(TargetFacts, SourceFacts), RewindError> {
+    let source_facts = match (source, session) {
+        (_, Some(s)) => s.facts(deadline)?,
+        (Source::Pgdata(dir), None) => source::local_facts(dir)?,
+        (Source::Server(_), None) => {
+            return Err(RewindError::Source {
+                source_conninfo: String::new(),
+                what: "no connection".into(),
+            })
+        }
+    };
+    let restore = match settings.restore_target_wal {
+        Some(v) => v,
+        None => target::has_restore_command(instance, deadline),
+    };
+    let (_, target_facts) = target::facts(instance, restore)?;
+    Ok((target_facts, source_facts))
+}
+
+/// What a rewind and a re-clone would copy, when a rewind is decided and the source is a
+/// server to ask.
+pub(super) fn estimate_for(
+    decision: &Decision,
+    source: &SourceFacts,
+    session: Option<&SourceSession>,
+    deadline: &Deadline,
+) -> Option<CostEstimate> {
+    match (decision, session) {
+        (
+            Decision::Rewind {
+                fork_point,
+                target_end,
+                ..
+            },
+            Some(s),
+        ) => s.estimate(*fork_point, source, *target_end, deadline),
+        _ => None,
+    }
+}
+
+/// Before the crash recovery of a target that stopped uncleanly as a primary: when its WAL,
+/// read natively from the fork point on, shows that it went past the fork and a re-clone
+/// will cost less than a rewind, the facts and decision crash recovery would lead to.
+/// `None` whenever that is not certain: the recovery then runs and the decision is made
+/// again on what it leaves.
+pub(super) fn reclone_preview(
+    instance: &Instance,
+    target: &TargetFacts,
+    source: &SourceFacts,
+    session: Option<&SourceSession>,
+    settings: &RewindSettings,
+    fallback: Fallback,
+    deadline: &Deadline,
+) -> Option<(TargetFacts, Decision)> {
+    if fallback != Fallback::Reclone || !settings.automatic {
+        return None;
+    }
+    let fork = decision::common_ancestor(&target.history, &source.history)?.at?;
+    let segment_size = u32::try_from(target.wal_segments.segment_size).ok()?;
+    let pg_wal = instance.datadir().join("pg_wal");
+    let session = session?;
+    let reclone_preferred = |target_end| {
+        session
+            .estimate(fork, source, target_end, deadline)
+            .is_some_and(|e| e.prefers_reclone())
+    };
+    let end = if reclone_preferred(fork) {
+        // Cheaper even if the target wrote nothing past the fork: one record there proves
+        // it did, and every file it has bounds where its WAL ends (what is kept).
+        wal::read_record(
+            &pg_wal,
+            target.timeline(),
+            wal::past_page_header(fork, segment_size),
+            segment_size,
+        )
+        .ok()?;
+        target.wal_segments.end_of_files(target.timeline())?
+    } else if reclone_preferred(target.wal_segments.end_of_files(target.timeline())?) {
+        // It depends on how far the target's WAL goes: read it (about 0.2 s per 100 MB).
+        let budget = deadline.at_most(deadline.remaining() / 4);
+        wal::end_of_valid_wal(&pg_wal, target.timeline(), fork, segment_size, &budget)?
+    } else {
+        // A rewind is cheaper even if the target's WAL filled every file it has.
+        return None;
+    };
+    let recovered = target.as_if_recovered(end);
+    let preview = decision::decide(&recovered, source);
+    let estimate = estimate_for(&preview, source, Some(session), deadline)?;
+    (matches!(preview, Decision::Rewind { .. }) && estimate.prefers_reclone())
+        .then_some((recovered, preview))
+}

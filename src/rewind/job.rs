@@ -1,0 +1,349 @@
+//! Executing: the steps of a rejoin that change something, in the order that keeps the
+//! data directory safe. [`Job`] holds one rejoin's context; `rejoin.rs` chooses which of
+//! its steps run. Every change to the data directory happens under the marker, and each
+//! `failpoint::hit` names a point the tests kill the agent at.
+
+use std::path::{Path, PathBuf};
+
+use super::config::{self, SavedConfig};
+use super::decision::{self, Decision, SourceFacts, TargetFacts};
+use super::error::RewindError;
+use super::facts::reclone_preview;
+use super::forensics::{self, io};
+use super::kept;
+use super::marker::{self, Marker};
+use super::runner::{self, RewindFailure, RewindOptions, RewindOutput, RewindSource};
+use super::settings::{Fallback, RewindSettings, Source};
+use super::source::SourceSession;
+use super::target;
+use crate::deadline::Deadline;
+use crate::failpoint;
+use crate::instance::control::DbState;
+use crate::instance::Instance;
+use crate::lsn::Lsn;
+use crate::process::ToolError;
+use crate::safe_fs::{Dir, Owner};
+
+/// One rejoin's context: what stays the same from its first step to its last. The target's
+/// facts do not (crash recovery changes them): each step that needs them is given them.
+pub(super) struct Job<'a> {
+    pub instance: &'a Instance,
+    pub source: &'a Source,
+    pub session: Option<&'a SourceSession>,
+    pub source_facts: &'a SourceFacts,
+    pub node: &'a str,
+    pub settings: &'a RewindSettings,
+    /// What the settings allow with this source ([`fallback_for`](super::plan::fallback_for)).
+    pub fallback: Fallback,
+    pub deadline: &'a Deadline,
+}
+
+/// pg_rewind's attempt: its output, or its failure with the configuration saved before it.
+pub(super) type RewindAttempt = Result<RewindOutput, Box<(RewindFailure, SavedConfig)>>;
+
+impl Job<'_> {
+    pub(super) fn datadir(&self) -> &Path {
+        self.instance.datadir()
+    }
+
+    pub(super) fn owner(&self) -> Option<Owner> {
+        self.instance.user.owner()
+    }
+
+    pub(super) fn keep_dir(&self) -> PathBuf {
+        forensics::keep_dir(self.settings.keep_dir.as_deref(), self.datadir())
+    }
+
+    /// This data directory cannot be brought back, and why.
+    pub(super) fn refused(&self, why: String) -> RewindError {
+        RewindError::Refused {
+            datadir: self.datadir().to_owned(),
+            why,
+        }
+    }
+
+    /// Crash recovery of a target that stopped uncleanly (`state`) as a primary, unless a
+    /// re-clone will replace it anyway ([`reclone_preview`]: the recovered directory would be
+    /// thrown away). Returns the target's facts and decision from here on, and whether
+    /// recovery ran.
+    pub(super) fn recover(
+        &self,
+        target: &TargetFacts,
+        state: DbState,
+    ) -> Result<(TargetFacts, Decision, bool), RewindError> {
+        if !self.settings.crash_recovery {
+            let datadir = self.datadir().to_owned();
+            return Err(RewindError::Unclean { datadir, state });
+        }
+        let preview = reclone_preview(
+            self.instance,
+            target,
+            self.source_facts,
+            self.session,
+            self.settings,
+            self.fallback,
+            self.deadline,
+        );
+        if let Some((recovered, preview)) = preview {
+            log::info!(
+                "{}: crash recovery skipped, a re-clone is cheaper",
+                self.datadir().display()
+            );
+            return Ok((recovered, preview, false));
+        }
+        // Single-user mode refuses standby mode.
+        let data = open_data(self.instance)?;
+        for signal in ["standby.signal", "recovery.signal"] {
+            data.remove_file(signal)
+                .map_err(|e| io("remove", &data.join(signal), e))?;
+        }
+        runner::crash_recovery(self.instance, self.deadline)?;
+        let target = target::facts(self.instance, target.restore_command)?.1;
+        let decision = decision::decide(&target, self.source_facts);
+        Ok((target, decision, true))
+    }
+
+    fn rewind_source(&self) -> RewindSource {
+        match self.source {
+            Source::Server(c) => RewindSource::Server(c.sql.clone()),
+            Source::Pgdata(dir) => RewindSource::Pgdata(dir.clone()),
+        }
+    }
+
+    fn rewind_options(&self, target: &TargetFacts, dry_run: bool) -> RewindOptions {
+        RewindOptions {
+            dry_run,
+            no_sync: self.settings.no_sync,
+            debug: self.settings.debug,
+            // In a dry run, -c would still restore WAL into the target's pg_wal.
+            restore_target_wal: target.restore_command && !dry_run,
+            config_file: self
+                .settings
+                .config_file
+                .clone()
+                .or_else(|| config_file(self.instance)),
+            ensure_shutdown: !self.settings.crash_recovery,
+            time_limit: self.settings.time_limit,
+        }
+    }
+
+    /// PG ≤ 15: the source's pg_control must show its new timeline, or pg_rewind sees no
+    /// fork and says "no rewind required".
+    fn prepare_source(&self) -> Result<(), RewindError> {
+        if let Some(s) = self.session {
+            if self.source_facts.needs_checkpoint(self.instance.major) {
+                let how = s.ensure_checkpointed(self.source_facts, self.deadline)?;
+                log::info!(
+                    "the source had not checkpointed since its promotion to timeline {}: {how}",
+                    self.source_facts.timeline
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Nothing to rewind: only the standby settings, when asked for.
+    pub(super) fn stream(&self) -> Result<(), RewindError> {
+        if self.settings.write_standby {
+            self.write_standby(&open_data(self.instance)?)?;
+        }
+        Ok(())
+    }
+
+    /// pg_rewind `--dry-run`, after the source is prepared as for the real one: changes
+    /// nothing on the target.
+    pub(super) fn dry_run(&self, target: &TargetFacts) -> Result<RewindOutput, RewindError> {
+        self.prepare_source()?;
+        let (out, _) = runner::pg_rewind(
+            self.instance,
+            &self.rewind_source(),
+            &self.rewind_options(target, true),
+            self.deadline,
+        )?;
+        Ok(out)
+    }
+
+    /// This run's folder in `rewind_keep_dir`, with the discarded WAL, the old pg_control
+    /// and a README.
+    pub(super) fn keep_forensics(
+        &self,
+        target: &TargetFacts,
+        fork: Option<Lsn>,
+    ) -> Result<Dir, RewindError> {
+        let (started, stamp) = marker::utc_now();
+        let owner = self.owner();
+        let keep = forensics::open_keep_dir(&self.keep_dir())?;
+        let run = forensics::create_run_dir(&keep, self.node, &stamp, owner)?;
+        let readme = format!(
+            "pgha rewind of {} on node {} at {started}\n\
+             Fork point: {}\n\
+             Target: {}, timeline {}, checkpoint {}\n\
+             pg_wal/ holds the target's WAL from the fork point's segment on: what the rewind \
+             discards. Read it with: pg_waldump -p {}/pg_wal <first segment>\n",
+            self.datadir().display(),
+            self.node,
+            fork.map_or("unknown".into(), |l| l.to_string()),
+            target.state,
+            target.timeline(),
+            target.checkpoint,
+            run.path().display(),
+        );
+        let segment_size = target.wal_segments.segment_size;
+        let source_wal = self.session.and_then(|s| s.wal_file_names(self.deadline));
+        forensics::keep_discarded_wal(
+            &open_data(self.instance)?,
+            &run,
+            fork,
+            target.end_of_wal(),
+            segment_size,
+            source_wal.as_ref(),
+            owner,
+            self.deadline,
+        )?;
+        run.write_file("README", readme.as_bytes(), 0o600, owner)
+            .map_err(|e| io("write", &run.join("README"), e))?;
+        Ok(run)
+    }
+
+    /// Removes this node's kept folders past `rewind_keep_count` and `rewind_keep_days`,
+    /// never the one of this run; a failure is only logged.
+    pub(super) fn apply_retention(&self, current: Option<&Path>) {
+        let current = current.and_then(|p| p.file_name()).and_then(|n| n.to_str());
+        let result = forensics::open_keep_dir(&self.keep_dir()).and_then(|keep| {
+            kept::apply_retention(
+                &keep,
+                self.node,
+                self.settings.keep_count,
+                self.settings.keep_age,
+                current,
+                self.owner(),
+            )
+        });
+        if let Err(e) = result {
+            log::warn!("could not apply the retention of kept folders: {e}");
+        }
+    }
+
+    /// The run folder and the configuration an unfinished attempt saved, in the folder its
+    /// marker names (only a kept folder of `rewind_keep_dir` is believed): the directory
+    /// may be half rewound, its configuration files the source's. `None` when there is no
+    /// such folder or it cannot be used (logged).
+    pub(super) fn saved_before(&self, marker: Option<&Marker>) -> Option<(Dir, SavedConfig)> {
+        let dir = marker?.saved_in.as_deref()?;
+        kept::open_run(&self.keep_dir(), dir)
+            .and_then(|run| {
+                let saved = config::saved_before(&run, &self.settings.keep_files)?;
+                Ok((run, saved))
+            })
+            .map_err(|e| log::warn!("the configuration saved before is not used: {e}"))
+            .ok()
+    }
+
+    /// The marker, before `operation` changes the data directory: it names this run's
+    /// folder, where the next attempt finds the configuration saved before.
+    pub(super) fn write_marker(
+        &self,
+        data: &Dir,
+        operation: &str,
+        saved_in: &Path,
+    ) -> Result<(), RewindError> {
+        marker::write(
+            data,
+            &Marker {
+                operation: operation.into(),
+                started: marker::utc_now().0,
+                node: self.node.into(),
+                saved_in: Some(saved_in.to_owned()),
+            },
+        )
+    }
+
+    /// Prepares, keeps, marks, runs pg_rewind, restores. The outer error is a failure
+    /// before pg_rewind ran; the inner one is pg_rewind's.
+    pub(super) fn rewind(
+        &self,
+        target: &TargetFacts,
+        decision: &Decision,
+    ) -> Result<(Dir, RewindAttempt), RewindError> {
+        let Decision::Rewind { fork_point, .. } = decision else {
+            return Err(self.refused(format!(
+                "internal error (a bug in pgha): rewind planned for {decision}"
+            )));
+        };
+        self.prepare_source()?;
+        let run = self.keep_forensics(target, Some(*fork_point))?;
+        let data = open_data(self.instance)?;
+        let saved = config::save(&data, &self.settings.keep_files, &run, self.owner())?;
+        self.write_marker(&data, "pg_rewind", run.path())?;
+        failpoint::hit("rewind-marked");
+        let attempt = runner::pg_rewind(
+            self.instance,
+            &self.rewind_source(),
+            &self.rewind_options(target, false),
+            self.deadline,
+        );
+        let failure = match attempt {
+            Ok((out, elapsed)) if out.done && !out.no_rewind_required => {
+                log::info!("pg_rewind done in {elapsed:.1?}");
+                saved.restore(&data, self.owner())?;
+                failpoint::hit("rewind-restored");
+                self.write_standby(&data)?;
+                failpoint::hit("rewind-configured");
+                marker::remove(&data)?;
+                return Ok((run, Ok(out)));
+            }
+            Ok((out, _)) => Box::new(RewindFailure {
+                // "no rewind required" exits before any change.
+                touched: !out.no_rewind_required,
+                error: ToolError::Exit {
+                    command: "pg_rewind".into(),
+                    code: 0,
+                    output: format!(
+                        "pg_rewind disagrees: it found no rewind to do, pgha found a fork at \
+                         {fork_point}"
+                    ),
+                },
+                output: out,
+            }),
+            Err(f) => f,
+        };
+        if !failure.touched {
+            marker::remove(&data)?;
+        }
+        Ok((run, Err(Box::new((*failure, saved)))))
+    }
+
+    pub(super) fn write_standby(&self, data: &Dir) -> Result<(), RewindError> {
+        if !self.settings.write_standby {
+            return Ok(());
+        }
+        config::write_standby(
+            data,
+            self.settings.primary_conninfo.as_deref(),
+            self.node,
+            self.owner(),
+        )
+    }
+}
+
+/// The data directory, opened for changes: it must belong to the system user.
+pub(super) fn open_data(instance: &Instance) -> Result<Dir, RewindError> {
+    Dir::open_owned(instance.datadir(), instance.user.owner())
+        .map_err(|e| io("open", instance.datadir(), e))
+}
+
+/// The server's configuration file when it is not the data directory's own: the Debian
+/// layout (`pgdata` is the configuration directory), or `config_file` in `start_opts`.
+fn config_file(instance: &Instance) -> Option<PathBuf> {
+    let from_opts = instance
+        .params
+        .start_opts
+        .words()
+        .iter()
+        .find_map(|w| w.strip_prefix("config_file="))
+        .map(PathBuf::from);
+    from_opts.or_else(|| {
+        (instance.params.pgdata != instance.params.datadir)
+            .then(|| instance.params.pgdata.join("postgresql.conf"))
+    })
+}
