@@ -20,6 +20,23 @@ PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 # but for HOME, SHELL, USER and LOGNAME; no `env` process, so a timed wait pays for none).
 as_pg() { LC_ALL=C TZ=UTC runuser -u postgres -- "$@"; }
 
+# pg_scratch NAME: for a script run as root (else it ends it): PG_SCRATCH, a new directory
+# /tmp/pgha-NAME.XXXXXX that postgres owns, and an EXIT trap that stops every server run from
+# a directory in it, then removes it. Not in a subshell: the trap is the caller's.
+pg_scratch() {
+    if ((EUID != 0)); then
+        echo "${0##*/}: run as root (it runs PostgreSQL as postgres through runuser)" >&2
+        exit 1
+    fi
+    PG_SCRATCH=$(mktemp -d "/tmp/pgha-$1.XXXXXX")
+    chown postgres: "$PG_SCRATCH"
+    trap pg_scratch_remove EXIT
+}
+pg_scratch_remove() {
+    pg_stop_all "$PG_SCRATCH"/*/
+    rm -rf "$PG_SCRATCH"
+}
+
 # pg_tool TOOL ARGS...: one of PostgreSQL's programs, as postgres.
 pg_tool() {
     local tool=$1
@@ -47,6 +64,13 @@ pg_start() {
         tail -n 20 "$log" >&2
         return 1
     }
+}
+
+# pg_start_unix DIR PORT SOCKDIR: starts DIR's server with no TCP at all, its Unix socket
+# (for PORT) in SOCKDIR, logging to DIR.log: what the fixture makers run, so that nothing
+# else on the machine can reach or disturb it.
+pg_start_unix() {
+    pg_start "$1" "$1.log" -o "-c listen_addresses='' -k $3 -p $2"
 }
 
 # pg_stop DIR [MODE]: stops DIR's server (MODE: fast, the default, or immediate).
