@@ -214,20 +214,18 @@ fn primary_monitor_writes_scores_only_on_change() {
     standby.stop();
     // The first look that misses a standby leaves its score (it may be reconnecting, as
     // after every promotion); the second one marks it unpromotable.
-    agent().on(&primary).action("monitor").recurring().expect(8);
-    assert_eq!(
-        primary.fake().promotion_score(RSC, "pg2").as_deref(),
-        Some("1000"),
-        "one miss is not enough: calls\n{}",
-        primary.fake().calls()
-    );
-    agent().on(&primary).action("monitor").recurring().expect(8);
-    assert_eq!(
-        primary.fake().promotion_score(RSC, "pg2").as_deref(),
-        Some("-1000"),
-        "the standby left: calls\n{}",
-        primary.fake().calls()
-    );
+    for (score, why) in [
+        ("1000", "one miss is not enough"),
+        ("-1000", "the standby left"),
+    ] {
+        agent().on(&primary).action("monitor").recurring().expect(8);
+        assert_eq!(
+            primary.fake().promotion_score(RSC, "pg2").as_deref(),
+            Some(score),
+            "{why}: calls\n{}",
+            primary.fake().calls()
+        );
+    }
 }
 
 /// The pre-promote notification of a switchover from pg1 (demoted) to `target`, run on
