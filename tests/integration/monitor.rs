@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use crate::agent::{agent, expect_monitors};
-use crate::pg::{crashed_primary, is_zombie, primary_and_standby, running_primary, Pg};
+use crate::pg::{
+    crashed_primary, is_zombie, primary_and_standby, running_primary, stopped_primary_and_standby,
+    Pg,
+};
 
 #[test]
 fn monitor_running_primary_is_running_promoted() {
@@ -92,8 +95,7 @@ fn monitor_fresh_base_backup_never_started_is_not_running() {
 /// not wait for it past its deadline.
 #[test]
 fn monitor_postmaster_rejecting_connections_fails_within_timeout() {
-    let primary = Pg::primary("pg1");
-    let standby = Pg::standby_of(&primary, "pg2");
+    let (primary, standby) = stopped_primary_and_standby();
     standby.conf("hot_standby = off");
     primary.start();
     standby.start();

@@ -984,10 +984,16 @@ pub fn crashed_primary() -> Pg {
     pg
 }
 
-/// pg1, a running primary, and pg2, its standby (copied while pg1 was stopped), not started.
-pub fn primary_and_stopped_standby() -> (Pg, Pg) {
+/// pg1, a never started primary, and pg2, its standby copied by hand; nothing runs.
+pub fn stopped_primary_and_standby() -> (Pg, Pg) {
     let primary = Pg::primary("pg1");
     let standby = Pg::standby_of(&primary, "pg2");
+    (primary, standby)
+}
+
+/// pg1, a running primary, and pg2, its standby (copied while pg1 was stopped), not started.
+pub fn primary_and_stopped_standby() -> (Pg, Pg) {
+    let (primary, standby) = stopped_primary_and_standby();
     primary.start();
     (primary, standby)
 }

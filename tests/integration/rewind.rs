@@ -23,8 +23,8 @@ use pgha::rewind::{
 
 use crate::agent::BIN;
 use crate::pg::{
-    bin, chown_postgres, lab, plain_lab, reclone_lab, recycle_fork_segment, without_wal_retention,
-    Certs, Lab, Pg, Stop, BINDIR, WAIT,
+    bin, chown_postgres, lab, plain_lab, reclone_lab, recycle_fork_segment,
+    stopped_primary_and_standby, without_wal_retention, Certs, Lab, Pg, Stop, BINDIR, WAIT,
 };
 
 pub(crate) fn instance(pg: &Pg, bindir: &Path) -> Instance {
@@ -592,8 +592,7 @@ fn command_line_check_dry_run_and_rewind() {
 /// that names the accepted range, before anything is read or written.
 #[test]
 fn finding_9_overflowing_timeout_on_the_command_line_is_refused() {
-    let pg1 = Pg::primary("pg1");
-    let pg2 = Pg::standby_of(&pg1, "pg2");
+    let (pg1, pg2) = stopped_primary_and_standby();
     let before = pg1.snapshot();
     let source = pg2.data().display().to_string();
     let (code, text, _) = pgha_rewind(
@@ -641,8 +640,7 @@ fn finding_9_unbounded_time_limit_rewinds_without_panic() {
 fn finding_9_crafted_pg_control_ends_promptly_with_a_clear_error() {
     const AT_MIN_RECOVERY_POINT_TLI: usize = 144;
     const AT_CRC: usize = 288;
-    let pg1 = Pg::primary("pg1");
-    let pg2 = Pg::standby_of(&pg1, "pg2");
+    let (pg1, pg2) = stopped_primary_and_standby();
     let control = pg1.data().join("global/pg_control");
     let mut bytes = fs::read(&control).unwrap();
     bytes[AT_MIN_RECOVERY_POINT_TLI..AT_MIN_RECOVERY_POINT_TLI + 4]

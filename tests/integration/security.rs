@@ -13,7 +13,8 @@ use pgha::rewind::{self, marker, Outcome};
 
 use crate::agent::agent;
 use crate::pg::{
-    as_postgres, os_user, plain_lab, primary_and_stopped_standby, reclone_lab, run, Lab, Pg,
+    as_postgres, os_user, plain_lab, primary_and_stopped_standby, reclone_lab, run,
+    stopped_primary_and_standby, Lab,
 };
 use crate::rewind::{assert_back_as_standby, conninfo, pgha_rewind_with, rejoin, settings};
 
@@ -250,8 +251,7 @@ fn finding_6_guard_stops_pg_ctl_after_a_kill_before_the_marker_goes() {
 /// /dev/zero grew the monitor past 265 MB; a FIFO blocked past the operation's deadline.
 #[test]
 fn finding_8_dev_zero_and_a_fifo_as_postmaster_pid_and_pg_version() {
-    let primary = Pg::primary("pg1");
-    let standby = Pg::standby_of(&primary, "pg2");
+    let (_primary, standby) = stopped_primary_and_standby();
     let version = fs::read(standby.data().join("PG_VERSION")).unwrap();
     for file in ["postmaster.pid", "PG_VERSION"] {
         let path = standby.data().join(file);

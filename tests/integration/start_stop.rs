@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use crate::agent::{agent, RSC};
 use crate::pg::{
-    crashed_primary, primary_and_standby, primary_and_stopped_standby, running_primary, Pg,
+    crashed_primary, primary_and_standby, primary_and_stopped_standby, running_primary,
+    stopped_primary_and_standby, Pg,
 };
 
 #[test]
@@ -198,8 +199,7 @@ fn start_refuses_running_primary() {
 /// data directory as it was.
 #[test]
 fn start_with_bad_primary_conninfo_is_err_args_and_changes_nothing() {
-    let primary = Pg::primary("pg1");
-    let standby = Pg::standby_of(&primary, "pg2");
+    let (_primary, standby) = stopped_primary_and_standby();
     standby.conf("primary_conninfo = 'host=127.0.0.1 port=5432 application_name=pg9'");
     standby.untouched_by("a refused start", || {
         agent()
