@@ -32,6 +32,7 @@
 # keep node attributes in files. Scores are preset to what PAF's primary monitor computes
 # (node1, the primary: 1001; node2, the streaming standby: 1000), so both agents run a
 # monitor whose scores do not change; any attribute write during the benchmark aborts it.
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
 # Run in a clean, fixed environment: both agents inherit exactly what is set below.
@@ -44,6 +45,10 @@ fi
 export -n PGHA_BENCH_CLEAN BENCH_RUNS BENCH_WARMUP BENCH_RSS_RUNS BENCH_STRACE_RUNS PGHA_BIN
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=../lib/pg.sh
+source "$ROOT/tests/lib/pg.sh"
+# shellcheck source=../lib/fake-pacemaker.sh
+source "$ROOT/tests/lib/fake-pacemaker.sh"
 PGHA=${PGHA_BIN:-$ROOT/target/release/pgha}
 PAF=/usr/lib/ocf/resource.d/heartbeat/pgsqlms
 PGBIN=/usr/lib/postgresql/15/bin
@@ -96,13 +101,8 @@ SBIN=$WORK/sbin
 STATE=$WORK/attrs
 
 cleanup() {
-    local rc=$? node
-    for node in "$PRIMARY" "$STANDBY"; do
-        if [[ -f $WORK/$node/postmaster.pid ]]; then
-            runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/$node" -m immediate -w stop \
-                >/dev/null 2>&1 || true
-        fi
-    done
+    local rc=$?
+    pg_stop_all "$WORK/$PRIMARY" "$WORK/$STANDBY"
     rm -rf "$WORK"
     exit "$rc"
 }
@@ -110,33 +110,17 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port_is_free() { ! (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    local p
-    for ((p = $1; p < $1 + 200; p++)); do
-        if port_is_free "$p" && [[ ! -e $SOCK/.s.PGSQL.$p ]]; then
-            echo "$p"
-            return
-        fi
-    done
-    die "no free TCP port from $1"
-}
+psql_on() { pg_sql "$SOCK" "$@"; } # port sql
 
-as_pg() { runuser -u postgres -- "$@"; }
-psql_on() { # port sql
-    as_pg "$PGBIN/psql" -X -A -t -q -h "$SOCK" -p "$1" -U postgres -d postgres -c "$2"
-}
-
-mkdir -p "$WORK/log" "$SOCK" "$SBIN" "$STATE" "$WORK/rsctmp" "$WORK/trace"
+mkdir -p "$WORK/log" "$SOCK" "$WORK/rsctmp" "$WORK/trace"
 chown postgres: "$SOCK" "$WORK/log"
 chmod 0755 "$WORK/rsctmp"
-PORT1=$(free_port 25432)
-PORT2=$(free_port $((PORT1 + 1)))
+PORT1=$(pg_free_port 25432) || die "no free TCP port from 25432"
+PORT2=$(pg_free_port $((PORT1 + 1))) || die "no free TCP port from $((PORT1 + 1))"
 
 say "initdb $PRIMARY (port $PORT1) in $WORK"
 install -d -o postgres -g postgres -m 0700 "$WORK/$PRIMARY" "$WORK/$STANDBY"
-as_pg "$PGBIN/initdb" -D "$WORK/$PRIMARY" -A trust -U postgres --no-instructions \
-    >"$WORK/initdb.log" 2>&1 || die "initdb failed: $(cat "$WORK/initdb.log")"
+pg_initdb "$WORK/$PRIMARY" || die "initdb failed"
 cat >>"$WORK/$PRIMARY/postgresql.conf" <<EOF
 
 # pgha monitor benchmark
@@ -151,92 +135,28 @@ logging_collector = off
 port = $PORT1
 primary_conninfo = 'host=127.0.0.1 port=$PORT2 user=postgres application_name=$PRIMARY'
 EOF
-as_pg "$PGBIN/pg_ctl" -D "$WORK/$PRIMARY" -l "$WORK/log/$PRIMARY.log" -w start >/dev/null ||
-    die "the primary did not start: $(tail -n 20 "$WORK/log/$PRIMARY.log")"
+pg_start "$WORK/$PRIMARY" "$WORK/log/$PRIMARY.log" || die "the primary did not start"
 
 say "pg_basebackup $STANDBY (port $PORT2)"
-as_pg "$PGBIN/pg_basebackup" -D "$WORK/$STANDBY" -h 127.0.0.1 -p "$PORT1" -U postgres \
-    -X stream -c fast || die "pg_basebackup failed"
+pg_standby "$WORK/$STANDBY" -h 127.0.0.1 -p "$PORT1" -U postgres || die "pg_basebackup failed"
 cat >>"$WORK/$STANDBY/postgresql.conf" <<EOF
 port = $PORT2
 primary_conninfo = 'host=127.0.0.1 port=$PORT1 user=postgres application_name=$STANDBY'
 EOF
-as_pg touch "$WORK/$STANDBY/standby.signal"
-as_pg "$PGBIN/pg_ctl" -D "$WORK/$STANDBY" -l "$WORK/log/$STANDBY.log" -w start >/dev/null ||
-    die "the standby did not start: $(tail -n 20 "$WORK/log/$STANDBY.log")"
-
-for ((i = 0; ; i++)); do
-    state=$(psql_on "$PORT1" "SELECT state FROM pg_stat_replication \
-        WHERE application_name = '$STANDBY'") || true
-    [[ $state == streaming ]] && break
-    ((i < 300)) || die "$STANDBY is not streaming from $PRIMARY (state: \"$state\")"
-    sleep 0.1
-done
+pg_start "$WORK/$STANDBY" "$WORK/log/$STANDBY.log" || die "the standby did not start"
+pg_poll 30 0.1 pg_streams "$SOCK" "$PORT1" "$STANDBY" ||
+    die "$STANDBY is not streaming from $PRIMARY"
 say "$STANDBY is streaming from $PRIMARY"
 
 # --- 3. Fake Pacemaker tools, shared by both agents -------------------------------------------
-# /bin/sh scripts using builtins only (they spawn nothing). Attributes are files in $STATE named
-# after the attribute and the node; PAF's crm_master (lifetime forever) and pgha's
+# tests/lib/fake-pacemaker.sh's crm_node and crm_attribute, and the tools only PAF calls
+# (builtins only: they spawn nothing). PAF's crm_master (lifetime forever) and pgha's
 # crm_attribute --promotion (lifetime reboot) share the same store, as one score per node is
-# all either agent reads. Writes are logged to $STATE/.writes, anything unexpected to
-# $STATE/.unsupported: both must stay empty.
-write_tool() { # name, body on stdin
-    {
-        printf '#!/bin/sh\n# Fake %s for the pgha monitor benchmark (tests/bench/monitor.sh).\n' "$1"
-        printf 'S=%s\n' "$STATE"
-        cat "$SBIN/.common"
-        cat
-    } >"$SBIN/$1"
-    chmod 0755 "$SBIN/$1"
-}
-cat >"$SBIN/.common" <<'EOF'
-ARGS="$*"
-unsupported() { echo "$0 $ARGS" >>"$S/.unsupported"; echo "fake $0: unsupported: $ARGS" >&2; exit 1; }
-get() { # file
-    [ -f "$1" ] || exit 105
-    read -r v <"$1"; printf "%s\n" "$v"
-}
-set_attr() { # file value
-    echo "$0 $1 $2" >>"$S/.writes"; printf "%s\n" "$2" >"$1"
-}
-EOF
-
-write_tool crm_node <<'EOF'
-case "$*" in
-    -n|--name) printf "%s\n" "${OCF_RESKEY_CRM_meta_on_node:?}" ;;
-    -p|--partition) read -r p <"$S/.partition"; printf "%s\n" "$p" ;;
-    *) unsupported ;;
-esac
-EOF
-
-# pgha: crm_attribute --promotion=<rsc> -N <node> -G -q | -v <score>
-write_tool crm_attribute <<'EOF'
-name= node=${OCF_RESKEY_CRM_meta_on_node:?} op= val=
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --promotion=*) name=master-${1#--promotion=} ;;
-        -p|--promotion) name=master-${OCF_RESOURCE_INSTANCE:?} ;;
-        -n|--name) shift; name=$1 ;;
-        --name=*) name=${1#--name=} ;;
-        -N|--node) shift; node=$1 ;;
-        --node=*) node=${1#--node=} ;;
-        -l|--lifetime|-t|--type) shift ;;
-        -q|--quiet) ;;
-        -G|--get-value|--query) op=get ;;
-        -v|--update) shift; op=set; val=$1 ;;
-        *) unsupported ;;
-    esac
-    shift
-done
-[ -n "$name" ] && [ -n "$op" ] || unsupported
-case $op in
-    get) get "$S/$name.$node" ;;
-    set) set_attr "$S/$name.$node" "$val" ;;
-esac
-EOF
+# all either agent reads. Writes and unexpected calls must not happen.
+fake_pacemaker "$SBIN" "$STATE" "$PRIMARY" "$STANDBY"
 
 # PAF: crm_master --lifetime forever [--node <node>] --quiet --get-value | --update <score>
-write_tool crm_master <<'EOF'
+fake_tool "$SBIN" "$STATE" crm_master <<'EOF'
 node=${OCF_RESKEY_CRM_meta_on_node:?} op= val=
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -258,7 +178,7 @@ esac
 EOF
 
 # PAF: attrd_updater --private --lifetime reboot --name <n> --query|--update <v>|--delete [--node]
-write_tool attrd_updater <<'EOF'
+fake_tool "$SBIN" "$STATE" attrd_updater <<'EOF'
 name= node=${OCF_RESKEY_CRM_meta_on_node:?} op= val=
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -284,18 +204,15 @@ esac
 EOF
 
 # PAF 2.3.0 validate-all: crm_resource --resource <rsc> --meta --get-parameter notify
-write_tool crm_resource <<'EOF'
+fake_tool "$SBIN" "$STATE" crm_resource <<'EOF'
 case "$*" in
     *"--meta --get-parameter notify") printf "%s\n" "${OCF_RESKEY_CRM_meta_notify:?}" ;;
     *) unsupported ;;
 esac
 EOF
 
-: >"$STATE/.writes"
-: >"$STATE/.unsupported"
-echo "$PRIMARY $STANDBY" >"$STATE/.partition"
-echo 1001 >"$STATE/master-$RSC.$PRIMARY"
-echo 1000 >"$STATE/master-$RSC.$STANDBY"
+fake_score "$STATE" "$RSC" "$PRIMARY" 1001
+fake_score "$STATE" "$RSC" "$STANDBY" 1000
 
 # The environment of every agent run: what Pacemaker 2.1 passes to a recurring monitor of a
 # promotable clone (plus PAF's requirements), identical for both agents. PATH starts with
@@ -347,10 +264,9 @@ check() {
 }
 
 check_scores_untouched() {
-    [[ ! -s $STATE/.unsupported ]] ||
-        die "unexpected fake Pacemaker tool calls: $(cat "$STATE/.unsupported")"
-    [[ ! -s $STATE/.writes ]] ||
-        die "a monitor wrote attributes (preset scores are not what it computes): $(cat "$STATE/.writes")"
+    fake_calls_understood "$STATE" || die "the fake Pacemaker tools were called unexpectedly"
+    fake_nothing_written "$STATE" ||
+        die "a monitor wrote attributes (preset scores are not what it computes)"
 }
 
 # trace NAME ROLE: one checked run under strace; sets TRACED to "programs/forks" and

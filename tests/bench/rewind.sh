@@ -55,6 +55,7 @@
 #                configuration files put in; standby.signal; the directories swapped and the
 #                old one removed; pg_ctl start -w.
 # The paths run in turn, their order rotating from one round to the next.
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
 if [[ -z ${PGHA_BENCH_CLEAN:-} ]]; then
@@ -69,6 +70,10 @@ export -n PGHA_BENCH_CLEAN BENCH_SCALE BENCH_RUNS BENCH_SETTINGS BENCH_STOP BENC
     BENCH_FAST BENCH_DIR BENCH_KEEP BENCH_CONF PGHA_BIN
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=../lib/pg.sh
+source "$ROOT/tests/lib/pg.sh"
+# shellcheck source=../lib/fake-pacemaker.sh
+source "$ROOT/tests/lib/fake-pacemaker.sh"
 PGHA=${PGHA_BIN:-$ROOT/target/release/pgha}
 PGBIN=/usr/lib/postgresql/15/bin
 SCALE=${BENCH_SCALE:-70}
@@ -83,6 +88,7 @@ IP_A=127.0.0.1
 IP_B=127.0.0.2
 CONF_FILES=(postgresql.conf postgresql.auto.conf pg_hba.conf pg_ident.conf)
 STREAM_TIMEOUT=900 # seconds, per path
+PG_TIMEOUT=900     # pg_ctl's waits (tests/lib/pg.sh): a large database starts slowly
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() {
@@ -117,16 +123,7 @@ STATE=$WORK/attrs
 LOGDIR=$WORK/log
 HOSTS=$WORK/hosts
 
-stop_all() { # every postmaster of the live cluster, immediately
-    local d
-    for d in "$RUN"/*/; do
-        d=${d%/}
-        if [[ -f $d/postmaster.pid ]]; then
-            runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" -m immediate -w stop >/dev/null 2>&1 ||
-                true
-        fi
-    done
-}
+stop_all() { pg_stop_all "$RUN"/*/; } # every postmaster of the live cluster, immediately
 cleanup() {
     local rc=$?
     stop_all
@@ -141,84 +138,22 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-as_pg() { runuser -u postgres -- "$@"; }
-psql_on() { # node sql
-    as_pg "$PGBIN/psql" -X -A -t -q -h "$RUN/sock$1" -p "$PORT" -U postgres -d postgres -c "$2"
-}
-pg_start() { # node
-    as_pg "$PGBIN/pg_ctl" -D "$RUN/$1" -l "$LOGDIR/$1.log" -w -t 900 start >/dev/null ||
-        die "node $1 did not start: $(tail -n 20 "$LOGDIR/$1.log")"
-}
-pg_stop() { # node mode
-    as_pg "$PGBIN/pg_ctl" -D "$RUN/$1" -m "$2" -w -t 900 stop >/dev/null ||
-        die "node $1 did not stop ($2)"
-}
+psql_on() { pg_sql "$RUN/sock$1" "$PORT" "$2"; } # node sql
+node_start() { pg_start "$RUN/$1" "$LOGDIR/$1.log" || die "node $1 did not start"; } # node
+node_stop() { pg_stop "$RUN/$1" "$2" || die "node $1 did not stop ($2)"; }           # node mode
 now() { REPLY=$EPOCHREALTIME; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; } # from to
 
-port_is_free() { ! (: <"/dev/tcp/$IP_A/$1") 2>/dev/null && ! (: <"/dev/tcp/$IP_B/$1") 2>/dev/null; }
-PORT=
-for ((p = 25532; p < 25732; p++)); do
-    if port_is_free "$p"; then
-        PORT=$p
-        break
-    fi
-done
-[[ -n $PORT ]] || die "no TCP port free on both $IP_A and $IP_B from 25532"
+PORT=$(pg_free_port 25532 "$IP_A" "$IP_B") || die "no TCP port free on both $IP_A and $IP_B"
 
 mkdir -p "$RUN" "$PRISTINE" "$SBIN" "$STATE" "$LOGDIR"
 chown postgres: "$LOGDIR"
 
 # --- 2. Fake Pacemaker tools, and the agent's environment -------------------------------------
-# As in monitor.sh: /bin/sh scripts keeping node attributes in files. nodeB, the primary, has
-# the primary's score, so a start after a clean stop (PAF's first-start rule) writes nothing.
-write_tool() { # name, body on stdin
-    {
-        printf '#!/bin/sh\n# Fake %s for the pgha rewind benchmark (tests/bench/rewind.sh).\n' "$1"
-        printf 'S=%s\nARGS="$*"\n' "$STATE"
-        cat <<'EOF'
-unsupported() { echo "$0 $ARGS" >>"$S/.unsupported"; echo "fake $0: unsupported: $ARGS" >&2; exit 1; }
-EOF
-        cat
-    } >"$SBIN/$1"
-    chmod 0755 "$SBIN/$1"
-}
-write_tool crm_node <<'EOF'
-case "$*" in
-    -n|--name) printf "%s\n" "${OCF_RESKEY_CRM_meta_on_node:?}" ;;
-    -p|--partition) read -r p <"$S/.partition"; printf "%s\n" "$p" ;;
-    *) unsupported ;;
-esac
-EOF
-write_tool crm_attribute <<'EOF'
-name= node=${OCF_RESKEY_CRM_meta_on_node:?} op= val=
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --promotion=*) name=master-${1#--promotion=} ;;
-        -p|--promotion) name=master-${OCF_RESOURCE_INSTANCE:?} ;;
-        -n|--name) shift; name=$1 ;;
-        --name=*) name=${1#--name=} ;;
-        -N|--node) shift; node=$1 ;;
-        --node=*) node=${1#--node=} ;;
-        -l|--lifetime|-t|--type) shift ;;
-        -q|--quiet) ;;
-        -G|--get-value|--query) op=get ;;
-        -v|--update) shift; op=set; val=$1 ;;
-        *) unsupported ;;
-    esac
-    shift
-done
-[ -n "$name" ] && [ -n "$op" ] || unsupported
-f="$S/$name.$node"
-case $op in
-    get) [ -f "$f" ] || exit 105; read -r v <"$f"; printf "%s\n" "$v" ;;
-    set) echo "$0 $f $val" >>"$S/.writes"; printf "%s\n" "$val" >"$f" ;;
-esac
-EOF
-: >"$STATE/.writes"
-: >"$STATE/.unsupported"
-echo "nodeA nodeB" >"$STATE/.partition"
-echo 1001 >"$STATE/master-pgsqld.nodeB"
+# tests/lib/fake-pacemaker.sh: /bin/sh scripts keeping node attributes in files. nodeB, the
+# primary, has the primary's score, so a start after a clean stop (PAF's first-start rule) writes nothing.
+fake_pacemaker "$SBIN" "$STATE" nodeA nodeB
+fake_score "$STATE" pgsqld nodeB 1001
 
 {
     cat /etc/hosts
@@ -293,13 +228,9 @@ EOF
 }
 
 wait_replayed() { # the standby B has replayed all A wrote
-    local lsn i
+    local lsn
     lsn=$(psql_on A "SELECT pg_current_wal_lsn()")
-    for ((i = 0; ; i++)); do
-        [[ $(psql_on B "SELECT pg_last_wal_replay_lsn() >= '$lsn'") == t ]] && return
-        ((i < 9000)) || die "B did not replay up to $lsn"
-        sleep 0.1
-    done
+    pg_poll 900 0.1 pg_replayed "$RUN/sockB" "$PORT" "$lsn" || die "B did not replay up to $lsn"
 }
 
 pg_wal_mb() { # node: size of its pg_wal, MB
@@ -322,23 +253,19 @@ build() { # setting
     install -d -o postgres -g postgres -m 0755 "$RUN/sockA" "$RUN/sockB" "$RUN/archive"
 
     say "[$setting] initdb A; port $PORT, A on $IP_A, B on $IP_B, in $RUN"
-    as_pg "$PGBIN/initdb" -D "$RUN/A" -A trust -U postgres --no-instructions \
-        >"$LOGDIR/initdb.log" 2>&1 || die "initdb failed: $(cat "$LOGDIR/initdb.log")"
+    pg_initdb "$RUN/A" || die "initdb failed"
     {
         common_conf "$setting"
         node_conf A
     } >>"$RUN/A/postgresql.conf"
     printf '%s\n' "host all all 127.0.0.0/8 trust" "host replication all 127.0.0.0/8 trust" \
         >>"$RUN/A/pg_hba.conf"
-    pg_start A
+    node_start A
 
     say "[$setting] pg_basebackup B, streaming from A"
-    as_pg "$PGBIN/pg_basebackup" -D "$RUN/B" -d "host=$IP_A port=$PORT user=postgres" \
-        -X stream -c fast >"$LOGDIR/basebackup-B.log" 2>&1 ||
-        die "pg_basebackup of B failed: $(cat "$LOGDIR/basebackup-B.log")"
+    pg_standby "$RUN/B" -d "host=$IP_A port=$PORT user=postgres" || die "pg_basebackup of B failed"
     node_conf B >>"$RUN/B/postgresql.conf"
-    as_pg touch "$RUN/B/standby.signal"
-    pg_start B
+    node_start B
 
     say "[$setting] pgbench -i -s $SCALE on A (B streams)"
     as_pg "$PGBIN/pgbench" -i -q -s "$SCALE" -h "$RUN/sockA" -p "$PORT" -U postgres postgres \
@@ -368,7 +295,7 @@ build() { # setting
     fi
 
     say "[$setting] promote B; 2 % of pgbench_accounts updated on each side"
-    as_pg "$PGBIN/pg_ctl" -D "$RUN/B" -w promote >/dev/null || die "B did not promote"
+    pg_promote "$RUN/B" || die "B did not promote"
     rows=$((SCALE * 100000 * 2 / 100))
     first_b=$((SCALE * 100000 / 2 + 1))
     psql_on A "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid BETWEEN 1 AND $rows"
@@ -376,11 +303,11 @@ build() { # setting
         WHERE aid BETWEEN $first_b AND $((first_b + rows - 1))"
     FORK_WAL_A=$(psql_on A "SELECT pg_size_pretty(pg_current_wal_lsn() - '0/0'::pg_lsn)")
     if [[ $STOP == crash ]]; then
-        pg_stop A immediate
+        node_stop A immediate
     else
-        pg_stop A fast
+        node_stop A fast
     fi
-    pg_stop B fast
+    node_stop B fast
     SOURCE_WAL_MB=$(pg_wal_mb B)
     DB_MB=$(du -sb "$RUN/B/base" | awk '{ printf "%d", $1 / 1048576 }')
 
@@ -405,7 +332,7 @@ restore() {
         comm -23 - "$PRISTINE/archive.list" | while IFS= read -r f; do rm -f "$RUN/archive/$f"; done
     install -d -m 0755 "$RUN/rsctmp"
     sync -f "$RUN"
-    pg_start B
+    node_start B
     # Nothing pending on B: its pg_control is on its new timeline after the clean shutdown.
     [[ $(psql_on B "SELECT pg_is_in_recovery()") == f ]] || die "B is not a primary"
 }
@@ -415,15 +342,9 @@ restore() {
 # or logged), T_UP (start until A runs as a standby: the agent exited, or pg_ctl returned),
 # COPIED (MB, what the tool said), CHOSE (pgha: the plan it logged).
 
-wait_streaming() {
-    local state
-    while :; do
-        state=$(psql_on B "SELECT state FROM pg_stat_replication WHERE application_name = 'nodeA'") ||
-            true
-        [[ $state == streaming ]] && return
-        ((SECONDS < STREAM_DEADLINE)) || die "A is not streaming from B (state: \"$state\")"
-        sleep 0.05
-    done
+wait_streaming() { # until STREAM_DEADLINE (bash's SECONDS), polled every 50 ms
+    pg_poll $((STREAM_DEADLINE - SECONDS)) 0.05 pg_streams "$RUN/sockB" "$PORT" nodeA ||
+        die "A is not streaming from B"
 }
 
 # Prefixes each line with the seconds since $1 ($EPOCHREALTIME) when it was read.
@@ -513,7 +434,7 @@ put_conf() { # into
 # and records the times (T0: the path began; T1..T2: the tool ran) and what the tool copied
 finish_bare_path() {
     local t3
-    pg_start A
+    node_start A
     now
     t3=$REPLY
     wait_streaming
@@ -572,13 +493,10 @@ path_basebackup() {
 
 # A holds B's data: same sum of balances once A replayed all B has (checked untimed).
 check_result() {
-    local lsn i a b
+    local lsn a b
     lsn=$(psql_on B "SELECT pg_current_wal_lsn()")
-    for ((i = 0; ; i++)); do
-        [[ $(psql_on A "SELECT pg_last_wal_replay_lsn() >= '$lsn'") == t ]] && break
-        ((i < 3000)) || die "$CURRENT: A did not replay up to $lsn"
-        sleep 0.1
-    done
+    pg_poll 300 0.1 pg_replayed "$RUN/sockA" "$PORT" "$lsn" ||
+        die "$CURRENT: A did not replay up to $lsn"
     a=$(psql_on A "SELECT sum(abalance) FROM pgbench_accounts")
     b=$(psql_on B "SELECT sum(abalance) FROM pgbench_accounts")
     [[ $a == "$b" ]] || die "$CURRENT: A's data differs from B's (sum of balances $a vs $b)"
@@ -613,7 +531,7 @@ for SETTING in "${SETTINGS[@]}"; do
     done
     stop_all
 done
-[[ ! -s $STATE/.unsupported ]] || die "unexpected fake Pacemaker tool calls: $(cat "$STATE/.unsupported")"
+fake_calls_understood "$STATE" || die "the fake Pacemaker tools were called unexpectedly"
 
 # --- 6. Report --------------------------------------------------------------------------------
 # median/min/max of numbers ("-" ignored); "-" when none

@@ -238,3 +238,10 @@ impl Agent {
         run
     }
 }
+
+/// A recurring monitor of `pg`, then a probe, both end with `code` and no exit reason.
+#[track_caller]
+pub fn expect_monitors(pg: &Pg, code: i32) {
+    agent().on(pg).action("monitor").recurring().expect(code);
+    agent().on(pg).action("monitor").probe().expect(code);
+}

@@ -3,41 +3,29 @@
 
 use std::time::Duration;
 
-use crate::agent::agent;
-use crate::pg::{is_zombie, Pg};
-
-/// A running primary and a running standby streaming from it.
-fn primary_and_standby() -> (Pg, Pg) {
-    let primary = Pg::primary("pg1");
-    let standby = Pg::standby_of(&primary, "pg2");
-    primary.start();
-    standby.start();
-    (primary, standby)
-}
+use crate::agent::{agent, expect_monitors};
+use crate::pg::{
+    crashed_primary, is_zombie, primary_and_standby, running_primary, stopped_primary_and_standby,
+    Pg,
+};
 
 #[test]
 fn monitor_running_primary_is_running_promoted() {
-    let pg = Pg::primary("pg1");
-    pg.start();
-    agent().on(&pg).action("monitor").recurring().expect(8);
-    agent().on(&pg).action("monitor").probe().expect(8);
+    expect_monitors(&running_primary(), 8);
 }
 
 #[test]
 fn monitor_running_standby_is_success() {
     let (_primary, standby) = primary_and_standby();
-    agent().on(&standby).action("monitor").recurring().expect(0);
-    agent().on(&standby).action("monitor").probe().expect(0);
+    expect_monitors(&standby, 0);
 }
 
 #[test]
 fn monitor_cleanly_stopped_primary_is_not_running() {
-    let pg = Pg::primary("pg1");
-    pg.start();
+    let pg = running_primary();
     pg.stop();
     assert_eq!(pg.control_state(), "shut down");
-    agent().on(&pg).action("monitor").recurring().expect(7);
-    agent().on(&pg).action("monitor").probe().expect(7);
+    expect_monitors(&pg, 7);
 }
 
 #[test]
@@ -45,42 +33,30 @@ fn monitor_cleanly_stopped_standby_is_not_running() {
     let (_primary, standby) = primary_and_standby();
     standby.stop();
     assert_eq!(standby.control_state(), "shut down in recovery");
-    agent().on(&standby).action("monitor").recurring().expect(7);
-    agent().on(&standby).action("monitor").probe().expect(7);
+    expect_monitors(&standby, 7);
 }
 
 #[test]
 fn monitor_killed_primary_is_failed_promoted_and_changes_nothing() {
-    let pg = Pg::primary("pg1");
-    pg.start();
-    pg.kill9();
-    let before = pg.snapshot();
-    agent()
-        .on(&pg)
-        .action("monitor")
-        .recurring()
-        .expect_reason(9, "crashed");
-    agent()
-        .on(&pg)
-        .action("monitor")
-        .probe()
-        .expect_reason(9, "crashed");
-    before.assert_same(&pg.snapshot(), "monitor of a crashed primary");
-    pg.assert_not_running();
+    let pg = crashed_primary();
+    pg.untouched_by("monitor of a crashed primary", || {
+        let monitor = || agent().on(&pg).action("monitor");
+        monitor().recurring().expect_reason(9, "crashed");
+        monitor().probe().expect_reason(9, "crashed");
+    });
 }
 
 #[test]
 fn monitor_killed_standby_is_generic_error() {
     let (_primary, standby) = primary_and_standby();
     standby.kill9();
-    let before = standby.snapshot();
-    agent()
-        .on(&standby)
-        .action("monitor")
-        .recurring()
-        .expect_reason(1, "crashed");
-    before.assert_same(&standby.snapshot(), "monitor of a crashed standby");
-    standby.assert_not_running();
+    standby.untouched_by("monitor of a crashed standby", || {
+        agent()
+            .on(&standby)
+            .action("monitor")
+            .recurring()
+            .expect_reason(1, "crashed")
+    });
 }
 
 /// Where pid 1 does not reap orphans (a container's shell, a minimal VM init), a killed
@@ -89,8 +65,7 @@ fn monitor_killed_standby_is_generic_error() {
 /// for until the timeout; and stop must not wait for it (a failed stop means fencing).
 #[test]
 fn killed_primary_left_as_zombie_reads_as_crashed() {
-    let pg = Pg::primary("pg1");
-    pg.start();
+    let pg = running_primary();
     let zombie = pg.kill9_leaving_zombie();
     let on = || agent().on(&pg).timeout_ms(3_000);
     on().action("monitor")
@@ -108,8 +83,7 @@ fn killed_primary_left_as_zombie_reads_as_crashed() {
 
 #[test]
 fn monitor_fresh_base_backup_never_started_is_not_running() {
-    let primary = Pg::primary("pg1");
-    primary.start();
+    let primary = running_primary();
     let backup = Pg::base_backup_of(&primary, "pg2");
     assert!(backup.data().join("backup_label").exists());
     assert_eq!(backup.control_state(), "in production");
@@ -121,8 +95,7 @@ fn monitor_fresh_base_backup_never_started_is_not_running() {
 /// not wait for it past its deadline.
 #[test]
 fn monitor_postmaster_rejecting_connections_fails_within_timeout() {
-    let primary = Pg::primary("pg1");
-    let standby = Pg::standby_of(&primary, "pg2");
+    let (primary, standby) = stopped_primary_and_standby();
     standby.conf("hot_standby = off");
     primary.start();
     standby.start();
@@ -183,8 +156,7 @@ fn paf_235_probe_with_empty_pgdata_is_not_running() {
 /// `pghost` may be an address instead of a socket directory.
 #[test]
 fn monitor_over_tcp_when_pghost_is_an_address() {
-    let pg = Pg::primary("pg1");
-    pg.start();
+    let pg = running_primary();
     agent()
         .on(&pg)
         .param("pghost", "127.0.0.1")
@@ -273,6 +245,5 @@ fn finding_7_spoofed_socket_of_a_stopped_instance_is_not_running() {
     assert_eq!(pg1.psql("SELECT pg_is_in_recovery()"), "f");
     assert!(!pg1.is_running());
 
-    agent().on(&pg1).action("monitor").recurring().expect(7);
-    agent().on(&pg1).action("monitor").probe().expect(7);
+    expect_monitors(&pg1, 7);
 }

@@ -43,6 +43,9 @@ use crate::fake::FakePacemaker;
 pub const BINDIR: &str = "/usr/lib/postgresql/15/bin";
 const OS_USER: &str = "postgres";
 
+/// How long a fixture waits for replication to catch up (streaming, replay) before failing.
+pub const WAIT: Duration = Duration::from_secs(30);
+
 /// Settings every test instance shares, appended to the template's postgresql.conf.
 /// Small and quick: nothing here is about durability.
 const COMMON_CONF: &str = "
@@ -426,6 +429,15 @@ impl Pg {
         }
     }
 
+    /// `pg_ctl promote`, waiting until the standby runs as a primary.
+    #[track_caller]
+    pub fn promote(&self) {
+        run(as_postgres(bin("pg_ctl"))
+            .arg("-D")
+            .arg(self.data())
+            .args(["-w", "-t", "30", "promote"]));
+    }
+
     /// `pg_ctl stop -m fast`: a clean shutdown.
     #[track_caller]
     pub fn stop(&self) {
@@ -596,6 +608,34 @@ impl Pg {
             }
             sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Waits until `node` streams from this primary (`pg_stat_replication`).
+    #[track_caller]
+    pub fn wait_streaming(&self, node: &str) {
+        let sql =
+            format!("SELECT state FROM pg_stat_replication WHERE application_name = '{node}'");
+        self.wait_for(&format!("{node} streaming"), WAIT, || {
+            self.psql(&sql) == "streaming"
+        });
+    }
+
+    /// Waits until this standby has replayed up to `lsn`; fails naming `what`.
+    #[track_caller]
+    pub fn wait_replayed(&self, what: &str, lsn: &str) {
+        let sql = format!("SELECT pg_last_wal_replay_lsn() >= '{lsn}'");
+        self.wait_for(what, WAIT, || self.psql(&sql) == "t");
+    }
+
+    /// Runs `act`, then checks that the data directory is as it was and that no server runs
+    /// from it: what every refused or idempotent action must leave.
+    #[track_caller]
+    pub fn untouched_by<T>(&self, what: &str, act: impl FnOnce() -> T) -> T {
+        let before = self.snapshot();
+        let result = act();
+        before.assert_same(&self.snapshot(), what);
+        self.assert_not_running();
+        result
     }
 }
 
@@ -925,4 +965,159 @@ impl Pg {
             .unwrap();
         }
     }
+}
+
+// ---- Set-ups: the states the tests start from ----
+
+/// pg1, a primary, running.
+pub fn running_primary() -> Pg {
+    let pg = Pg::primary("pg1");
+    pg.start();
+    pg
+}
+
+/// pg1 started, then killed with SIGKILL: a crashed primary (pg_control: "in production"),
+/// nothing running.
+pub fn crashed_primary() -> Pg {
+    let pg = running_primary();
+    pg.kill9();
+    pg
+}
+
+/// pg1, a never started primary, and pg2, its standby copied by hand; nothing runs.
+pub fn stopped_primary_and_standby() -> (Pg, Pg) {
+    let primary = Pg::primary("pg1");
+    let standby = Pg::standby_of(&primary, "pg2");
+    (primary, standby)
+}
+
+/// pg1, a running primary, and pg2, its standby (copied while pg1 was stopped), not started.
+pub fn primary_and_stopped_standby() -> (Pg, Pg) {
+    let (primary, standby) = stopped_primary_and_standby();
+    primary.start();
+    (primary, standby)
+}
+
+/// pg1, a primary, and pg2, a standby streaming from it, both running.
+pub fn primary_and_standby() -> (Pg, Pg) {
+    let (primary, standby) = primary_and_stopped_standby();
+    standby.start();
+    (primary, standby)
+}
+
+/// pg1, a primary, with pg2 and pg3, its standbys, in one partition of pg1's fake Pacemaker
+/// (give it to every node's agent with `Agent::cluster`). `configure` runs before the
+/// first start; then all three run and both standbys stream.
+pub fn three_nodes(configure: impl FnOnce(&Pg, &Pg, &Pg)) -> (Pg, Pg, Pg) {
+    let pg1 = Pg::primary("pg1");
+    let pg2 = Pg::standby_of(&pg1, "pg2");
+    let pg3 = Pg::standby_of(&pg1, "pg3");
+    pg1.fake().set_partition(&["pg1", "pg2", "pg3"]);
+    configure(&pg1, &pg2, &pg3);
+    for pg in [&pg1, &pg2, &pg3] {
+        pg.start();
+    }
+    pg1.wait_streaming("pg2");
+    pg1.wait_streaming("pg3");
+    (pg1, pg2, pg3)
+}
+
+// ---- Diverged primaries ----
+
+/// The replication course's pg_rewind lab (1.6.4/1.7.4), after the fork: pg1, the old
+/// primary, wrote `t7` on timeline 1 after pg2, its standby made with pg_basebackup, was
+/// promoted and wrote `t8`. Each node has configuration of its own (`work_mem` by ALTER
+/// SYSTEM, a line in pg_hba.conf). pg1 is stopped as `Stop` says; pg2 runs.
+pub struct Lab {
+    pub pg1: Pg,
+    pub pg2: Pg,
+    /// `pg_relation_filenode('t7')` on pg1, to find t7 in the kept WAL.
+    pub t7_filenode: String,
+}
+
+/// How the old primary ends after diverging.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Clean,
+    Kill9,
+}
+
+/// Builds the lab. `before` runs on pg1 before anything (settings), `promoted` on pg2 right
+/// after its promotion, `diverge` on pg1 after t7 (more writes, checkpoints).
+pub fn lab(
+    before: impl FnOnce(&Pg),
+    promoted: impl FnOnce(&Pg),
+    diverge: impl FnOnce(&Pg),
+    stop: Stop,
+) -> Lab {
+    let pg1 = Pg::primary("pg1");
+    // pg_rewind reads pg1's WAL back to the last checkpoint before the fork; a clean stop's
+    // checkpoint recycles it unless kept (the brief's measurement: without retention the
+    // fork's WAL was gone). Tests about missing WAL set it back to 0.
+    pg1.conf("wal_keep_size = '64MB'");
+    before(&pg1);
+    pg1.start();
+    pg1.psql("CREATE TABLE t6 (c1 int); INSERT INTO t6 VALUES (1)");
+    let pg2 = Pg::base_backup_of(&pg1, "pg2");
+    pg2.start();
+    pg1.wait_streaming("pg2");
+    // Node-local configuration, made after the copy: each node has its own.
+    pg1.psql("ALTER SYSTEM SET work_mem = '7MB'");
+    append(&pg1.data().join("pg_hba.conf"), "# pg1 only\n");
+    pg2.promote();
+    promoted(&pg2);
+    pg2.psql("ALTER SYSTEM SET work_mem = '9MB'");
+    append(&pg2.data().join("pg_hba.conf"), "# pg2 only\n");
+
+    // Lab 1.7.4: t7 on the old primary, on the old timeline...
+    pg1.psql("CREATE TABLE t7 (c1 int); INSERT INTO t7 VALUES (1)");
+    let t7_filenode = pg1.psql("SELECT pg_relation_filenode('t7')");
+    diverge(&pg1);
+    // ... t8 on the new one.
+    pg2.psql("CREATE TABLE t8 (c1 int); INSERT INTO t8 VALUES (1)");
+    match stop {
+        Stop::Clean => pg1.stop(),
+        Stop::Kill9 => pg1.kill9(),
+    }
+    Lab {
+        pg1,
+        pg2,
+        t7_filenode,
+    }
+}
+
+/// The lab as the course builds it: nothing added, pg1 cleanly stopped.
+pub fn plain_lab() -> Lab {
+    lab(|_| {}, |_| {}, |_| {}, Stop::Clean)
+}
+
+/// For `lab`'s `before`: no WAL kept for standbys and little kept at all, so that
+/// [`recycle_fork_segment`] can make the fork's WAL disappear.
+pub fn without_wal_retention(pg1: &Pg) {
+    pg1.conf("wal_keep_size = 0");
+    pg1.conf("min_wal_size = '2MB'");
+    pg1.conf("max_wal_size = '4MB'");
+}
+
+/// For `lab`'s `diverge`: makes pg1's own WAL from before the fork disappear: enough WAL for
+/// several 1 MB segments, then checkpoints, so the fork point's segment is removed or
+/// recycled.
+pub fn recycle_fork_segment(pg1: &Pg) {
+    pg1.psql(
+        "CREATE TABLE filler AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 30000) g",
+    );
+    for _ in 0..3 {
+        pg1.psql("SELECT pg_switch_wal()");
+        pg1.psql("CHECKPOINT");
+    }
+}
+
+/// The lab where the fork's WAL is gone: what brings pg1 back is a re-clone.
+pub fn reclone_lab() -> Lab {
+    lab(
+        without_wal_retention,
+        |_| {},
+        recycle_fork_segment,
+        Stop::Clean,
+    )
 }

@@ -1,7 +1,7 @@
 //! The rewind module against real PostgreSQL 15 pairs, no cluster: the replication course's
 //! pg_rewind lab (1.6.4/1.7.4) and the traps around it.
 //!
-//! Every test builds the lab: pg1 is the primary, pg2 a streaming standby made with
+//! Every test builds the lab (`pg::lab`, the fixture of a diverged primary): pg1 is the primary, pg2 a streaming standby made with
 //! pg_basebackup; pg2 is promoted; pg1 keeps writing (`t7`, on the old timeline: the
 //! transactions a rewind discards) while pg2 writes `t8`. Each node has a configuration of its
 //! own (`work_mem` by ALTER SYSTEM, a line in pg_hba.conf) that must survive. Then pg1 is
@@ -22,76 +22,10 @@ use pgha::rewind::{
 };
 
 use crate::agent::BIN;
-use crate::pg::{append, as_postgres, bin, chown_postgres, run, Certs, Pg, BINDIR};
-
-const WITHIN: Duration = Duration::from_secs(30);
-
-/// The lab after the fork; pg1 still runs unless `stop_pg1` said otherwise.
-pub(crate) struct Lab {
-    pub pg1: Pg,
-    pub pg2: Pg,
-    /// `pg_relation_filenode('t7')` on pg1, to find t7 in the kept WAL.
-    pub t7_filenode: String,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stop {
-    Clean,
-    Kill9,
-}
-
-/// Builds the lab. `before` runs on pg1 before anything (settings), `diverge` on pg1 after
-/// t7 (more writes, checkpoints), `promoted` on pg2 right after its promotion.
-pub(crate) fn lab(
-    before: impl FnOnce(&Pg),
-    promoted: impl FnOnce(&Pg),
-    diverge: impl FnOnce(&Pg),
-    stop: Stop,
-) -> Lab {
-    let pg1 = Pg::primary("pg1");
-    // pg_rewind reads pg1's WAL back to the last checkpoint before the fork; a clean stop's
-    // checkpoint recycles it unless kept (the brief's measurement: without retention the
-    // fork's WAL was gone). Tests about missing WAL set it back to 0.
-    pg1.conf("wal_keep_size = '64MB'");
-    before(&pg1);
-    pg1.start();
-    pg1.psql("CREATE TABLE t6 (c1 int); INSERT INTO t6 VALUES (1)");
-    let pg2 = Pg::base_backup_of(&pg1, "pg2");
-    pg2.start();
-    pg1.wait_for("pg2 to stream", WITHIN, || {
-        pg1.psql("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") == "1"
-    });
-    // Node-local configuration, made after the copy: each node has its own.
-    pg1.psql("ALTER SYSTEM SET work_mem = '7MB'");
-    append(&pg1.data().join("pg_hba.conf"), "# pg1 only\n");
-    promoted_then(&pg2, promoted);
-    pg2.psql("ALTER SYSTEM SET work_mem = '9MB'");
-    append(&pg2.data().join("pg_hba.conf"), "# pg2 only\n");
-
-    // Lab 1.7.4: t7 on the old primary, on the old timeline...
-    pg1.psql("CREATE TABLE t7 (c1 int); INSERT INTO t7 VALUES (1)");
-    let t7_filenode = pg1.psql("SELECT pg_relation_filenode('t7')");
-    diverge(&pg1);
-    // ... t8 on the new one.
-    pg2.psql("CREATE TABLE t8 (c1 int); INSERT INTO t8 VALUES (1)");
-    match stop {
-        Stop::Clean => pg1.stop(),
-        Stop::Kill9 => pg1.kill9(),
-    }
-    Lab {
-        pg1,
-        pg2,
-        t7_filenode,
-    }
-}
-
-fn promoted_then(pg: &Pg, then: impl FnOnce(&Pg)) {
-    run(as_postgres(bin("pg_ctl"))
-        .arg("-D")
-        .arg(pg.data())
-        .args(["-w", "-t", "30", "promote"]));
-    then(pg);
-}
+use crate::pg::{
+    bin, chown_postgres, lab, plain_lab, reclone_lab, recycle_fork_segment,
+    stopped_primary_and_standby, without_wal_retention, Certs, Lab, Pg, Stop, BINDIR, WAIT,
+};
 
 pub(crate) fn instance(pg: &Pg, bindir: &Path) -> Instance {
     let values = [
@@ -131,6 +65,18 @@ pub(crate) fn deadline() -> Deadline {
     Deadline::after(Duration::from_secs(90))
 }
 
+/// `rewind::check` of pg1 against pg2 with the agent's settings, which must succeed.
+#[track_caller]
+pub(crate) fn check_lab(lab: &Lab) -> rewind::Check {
+    rewind::check(
+        &instance(&lab.pg1, Path::new(BINDIR)),
+        &source(&lab.pg2),
+        &settings(&lab.pg2),
+        &deadline(),
+    )
+    .unwrap()
+}
+
 pub(crate) fn rejoin(lab: &Lab, settings: &RewindSettings) -> rewind::RejoinReport {
     rejoin_with(lab, settings, Path::new(BINDIR))
 }
@@ -164,27 +110,38 @@ fn rejoin_with(lab: &Lab, settings: &RewindSettings, bindir: &Path) -> rewind::R
 /// pg1 starts as a standby of pg2, streams, has t8 and not t7, and kept its own settings.
 #[track_caller]
 pub(crate) fn assert_back_as_standby(lab: &Lab) {
+    assert_config_kept(&lab.pg1);
+    assert_streams_without_t7(lab);
+    assert_eq!(lab.pg1.psql("SELECT count(*) FROM t8"), "1");
+    assert_eq!(lab.pg1.psql("SHOW work_mem"), "7MB");
+}
+
+/// pg1, unmarked, starts as a standby, streams from pg2, has t8 and not t7.
+#[track_caller]
+fn assert_streams_without_t7(lab: &Lab) {
     let (pg1, pg2) = (&lab.pg1, &lab.pg2);
     assert!(!rewind::is_marked(&pg1.data()), "the marker is still there");
-    assert_config_kept(pg1);
     pg1.start();
     assert!(pg1.in_recovery(), "pg1 is not a standby");
-    pg2.wait_for("pg1 to stream from pg2", WITHIN, || {
-        pg2.psql(
-            "SELECT count(*) FROM pg_stat_replication \
-             WHERE application_name = 'pg1' AND state = 'streaming'",
-        ) == "1"
-    });
-    pg1.wait_for("t8 on pg1", WITHIN, || {
+    pg2.wait_streaming("pg1");
+    pg1.wait_for("t8 on pg1", WAIT, || {
         pg1.psql("SELECT to_regclass('t8') IS NOT NULL") == "t"
     });
-    assert_eq!(pg1.psql("SELECT count(*) FROM t8"), "1");
     assert_eq!(
         pg1.psql("SELECT to_regclass('t7') IS NULL"),
         "t",
         "t7 survived"
     );
-    assert_eq!(pg1.psql("SHOW work_mem"), "7MB");
+}
+
+/// The rejoin kept t7's WAL from the fork point on, and pg1 is back as a standby.
+#[track_caller]
+fn assert_back_keeping_t7(lab: &Lab, report: &rewind::RejoinReport) {
+    let Decision::Rewind { fork_point, .. } = report.decision else {
+        panic!("{:?}", report.decision);
+    };
+    assert_t7_kept(lab, report.saved_in.as_ref().unwrap(), fork_point);
+    assert_back_as_standby(lab);
 }
 
 #[track_caller]
@@ -226,32 +183,6 @@ fn assert_t7_kept(lab: &Lab, saved_in: &Path, fork: pgha::lsn::Lsn) {
     assert!(saved_in.join("README").is_file());
 }
 
-/// The lab, where the fork's WAL is gone: what brings pg1 back is a re-clone.
-pub(crate) fn reclone_lab() -> Lab {
-    lab(
-        |pg1| {
-            pg1.conf("wal_keep_size = 0");
-            pg1.conf("min_wal_size = '2MB'");
-            pg1.conf("max_wal_size = '4MB'");
-        },
-        |_| {},
-        recycle_fork_segment,
-        Stop::Clean,
-    )
-}
-
-/// Makes pg1's own WAL from before the fork disappear: enough WAL for several 1 MB segments,
-/// then checkpoints, so the fork point's segment is removed or recycled.
-fn recycle_fork_segment(pg1: &Pg) {
-    pg1.psql(
-        "CREATE TABLE filler AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 30000) g",
-    );
-    for _ in 0..3 {
-        pg1.psql("SELECT pg_switch_wal()");
-        pg1.psql("CHECKPOINT");
-    }
-}
-
 fn fork_segment_present(lab: &Lab, fork: pgha::lsn::Lsn) -> bool {
     let name = format!("00000001{:08X}{:08X}", 0, fork.0 >> 20);
     lab.pg1.data().join("pg_wal").join(name).exists()
@@ -262,14 +193,8 @@ fn fork_segment_present(lab: &Lab, fork: pgha::lsn::Lsn) -> bool {
 /// Course lab 1.7.4: the old primary wrote t7 after the fork, the new one t8.
 #[test]
 fn lab_t7_t8_rewinds_the_old_primary_and_keeps_what_it_discards() {
-    let lab = lab(|_| {}, |_| {}, |_| {}, Stop::Clean);
-    let check = rewind::check(
-        &instance(&lab.pg1, Path::new(BINDIR)),
-        &source(&lab.pg2),
-        &settings(&lab.pg2),
-        &deadline(),
-    )
-    .unwrap();
+    let lab = plain_lab();
+    let check = check_lab(&lab);
     let Decision::Rewind { fork_point, .. } = check.decision else {
         panic!("{check}");
     };
@@ -296,12 +221,10 @@ fn old_primary_stopped_before_the_promotion_streams_as_is() {
     pg2.start();
     pg1.psql("CREATE TABLE t6 (c1 int); INSERT INTO t6 VALUES (1)");
     let end = pg1.psql("SELECT pg_current_wal_lsn()");
-    pg2.wait_for("pg2 to replay t6", WITHIN, || {
-        pg2.psql(&format!("SELECT pg_last_wal_replay_lsn() >= '{end}'")) == "t"
-    });
+    pg2.wait_replayed("pg2 to replay t6", &end);
     pg1.stop();
     // The shutdown checkpoint reached pg2 before pg1 exited (walsenders are waited for).
-    promoted_then(&pg2, |_| {});
+    pg2.promote();
     let instance = instance(&pg1, Path::new(BINDIR));
     let check = rewind::check(&instance, &source(&pg2), &settings(&pg2), &deadline()).unwrap();
     assert_eq!(check.decision, Decision::Stream, "{check}");
@@ -315,12 +238,7 @@ fn old_primary_stopped_before_the_promotion_streams_as_is() {
     assert!(report.saved_in.is_none());
     lab.pg1.start();
     assert!(lab.pg1.in_recovery());
-    lab.pg2.wait_for("pg1 to stream from pg2", WITHIN, || {
-        lab.pg2.psql(
-            "SELECT count(*) FROM pg_stat_replication \
-             WHERE application_name = 'pg1' AND state = 'streaming'",
-        ) == "1"
-    });
+    lab.pg2.wait_streaming("pg1");
 }
 
 // ---- the traps ----
@@ -343,10 +261,8 @@ fn no_rewind_required_trap_of_a_just_promoted_source() {
         "CREATE TABLE filler AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 20000) g",
     );
     let end = pg1.psql("SELECT pg_current_wal_lsn()");
-    pg2.wait_for("pg2 to replay the filler", WITHIN, || {
-        pg2.psql(&format!("SELECT pg_last_wal_replay_lsn() >= '{end}'")) == "t"
-    });
-    promoted_then(&pg2, |_| {});
+    pg2.wait_replayed("pg2 to replay the filler", &end);
+    pg2.promote();
     pg1.psql("CREATE TABLE t7 (c1 int); INSERT INTO t7 VALUES (1)");
     pg2.psql("CREATE TABLE t8 (c1 int); INSERT INTO t8 VALUES (1)");
     pg1.stop();
@@ -376,7 +292,7 @@ fn no_rewind_required_trap_of_a_just_promoted_source() {
     .unwrap();
     assert!(out.no_rewind_required, "{out:?}");
     // pgha is not fooled.
-    let check = rewind::check(&inst, &source(&lab.pg2), &settings(&lab.pg2), &deadline()).unwrap();
+    let check = check_lab(&lab);
     assert!(matches!(check.decision, Decision::Rewind { .. }), "{check}");
     assert!(check.source_needs_checkpoint, "{check}");
     let report = rejoin(&lab, &settings(&lab.pg2));
@@ -387,26 +303,7 @@ fn no_rewind_required_trap_of_a_just_promoted_source() {
             .psql("SELECT timeline_id FROM pg_control_checkpoint()"),
         "2"
     );
-    assert_back_as_standby_without_config(&lab);
-}
-
-/// For labs built without the node-local configuration.
-#[track_caller]
-fn assert_back_as_standby_without_config(lab: &Lab) {
-    let (pg1, pg2) = (&lab.pg1, &lab.pg2);
-    assert!(!rewind::is_marked(&pg1.data()));
-    pg1.start();
-    assert!(pg1.in_recovery());
-    pg2.wait_for("pg1 to stream from pg2", WITHIN, || {
-        pg2.psql(
-            "SELECT count(*) FROM pg_stat_replication \
-             WHERE application_name = 'pg1' AND state = 'streaming'",
-        ) == "1"
-    });
-    pg1.wait_for("t8 on pg1", WITHIN, || {
-        pg1.psql("SELECT to_regclass('t8') IS NOT NULL") == "t"
-    });
-    assert_eq!(pg1.psql("SELECT to_regclass('t7') IS NULL"), "t");
+    assert_streams_without_t7(&lab);
 }
 
 /// pg1 killed after t7 (pg_control: "in production"): crash recovery first, then the rewind.
@@ -417,11 +314,7 @@ fn uncleanly_stopped_old_primary_is_recovered_then_rewound() {
     let report = rejoin(&lab, &settings(&lab.pg2));
     assert!(report.crash_recovery);
     assert_eq!(report.outcome, Outcome::Rewound);
-    let Decision::Rewind { fork_point, .. } = report.decision else {
-        panic!("{:?}", report.decision);
-    };
-    assert_t7_kept(&lab, report.saved_in.as_ref().unwrap(), fork_point);
-    assert_back_as_standby(&lab);
+    assert_back_keeping_t7(&lab, &report);
 }
 
 /// A crashed old primary whose rewind would cost more than a re-clone (the new primary keeps
@@ -451,11 +344,7 @@ fn crashed_old_primary_with_a_cheaper_reclone_skips_crash_recovery() {
     assert_eq!(report.outcome, Outcome::Recloned, "{report:?}");
     let estimate = report.estimate.as_ref().unwrap();
     assert!(estimate.prefers_reclone(), "{estimate:?}");
-    let Decision::Rewind { fork_point, .. } = report.decision else {
-        panic!("{:?}", report.decision);
-    };
-    assert_t7_kept(&lab, report.saved_in.as_ref().unwrap(), fork_point);
-    assert_back_as_standby(&lab);
+    assert_back_keeping_t7(&lab, &report);
 }
 
 /// The WAL pg_rewind needs from pg1 is gone from its pg_wal but archived: pg_rewind gets it
@@ -481,15 +370,14 @@ fn wal_needed_from_the_archive_is_restored() {
         |pg1| {
             recycle_fork_segment(pg1);
             let last = pg1.psql("SELECT pg_walfile_name(pg_switch_wal())");
-            pg1.wait_for("the archiver", WITHIN, || {
+            pg1.wait_for("the archiver", WAIT, || {
                 pg1.psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver") >= last
             });
             pg1.psql("CHECKPOINT");
         },
         Stop::Clean,
     );
-    let inst = instance(&lab.pg1, Path::new(BINDIR));
-    let check = rewind::check(&inst, &source(&lab.pg2), &settings(&lab.pg2), &deadline()).unwrap();
+    let check = check_lab(&lab);
     let Decision::Rewind { fork_point, .. } = check.decision else {
         panic!("{check}");
     };
@@ -514,7 +402,7 @@ fn wal_needed_from_the_archive_is_restored() {
 fn recycled_fork_wal_without_archive_falls_back_to_a_reclone() {
     let lab = reclone_lab();
     let inst = instance(&lab.pg1, Path::new(BINDIR));
-    let check = rewind::check(&inst, &source(&lab.pg2), &settings(&lab.pg2), &deadline()).unwrap();
+    let check = check_lab(&lab);
     assert!(
         matches!(check.decision, Decision::Refuse(Refusal::MissingWal { .. })),
         "{check}"
@@ -547,7 +435,7 @@ fn recycled_fork_wal_without_archive_falls_back_to_a_reclone() {
 /// `dry_run` runs pg_rewind -n and changes no byte of the target.
 #[test]
 fn dry_run_changes_no_byte_of_the_target() {
-    let lab = lab(|_| {}, |_| {}, |_| {}, Stop::Clean);
+    let lab = plain_lab();
     let before = lab.pg1.snapshot();
     let dry = RewindSettings {
         dry_run: true,
@@ -632,13 +520,7 @@ fn pg_rewind_killed_mid_copy_is_never_started_and_repaired_next_time() {
         "{refusal}"
     );
     // The next attempt: a re-clone, whatever the half-rewound pg_control now says.
-    let check = rewind::check(
-        &instance(&lab.pg1, Path::new(BINDIR)),
-        &source(&lab.pg2),
-        &settings(&lab.pg2),
-        &deadline(),
-    )
-    .unwrap();
+    let check = check_lab(&lab);
     assert!(matches!(check.plan, Plan::Reclone(_)), "{check}");
     let report = rejoin(&lab, &settings(&lab.pg2));
     assert_eq!(report.outcome, Outcome::Recloned);
@@ -684,7 +566,7 @@ pub(crate) fn pgha_rewind_with(
 /// run; `pgha rewind -R` rewinds and writes the standby configuration.
 #[test]
 fn command_line_check_dry_run_and_rewind() {
-    let lab = lab(|_| {}, |_| {}, |_| {}, Stop::Clean);
+    let lab = plain_lab();
     let before = lab.pg1.snapshot();
     let source = format!("--source-server={}", conninfo(&lab.pg2));
     let pgha = |args: &[&str]| {
@@ -710,8 +592,7 @@ fn command_line_check_dry_run_and_rewind() {
 /// that names the accepted range, before anything is read or written.
 #[test]
 fn finding_9_overflowing_timeout_on_the_command_line_is_refused() {
-    let pg1 = Pg::primary("pg1");
-    let pg2 = Pg::standby_of(&pg1, "pg2");
+    let (pg1, pg2) = stopped_primary_and_standby();
     let before = pg1.snapshot();
     let source = pg2.data().display().to_string();
     let (code, text, _) = pgha_rewind(
@@ -741,7 +622,7 @@ fn finding_9_overflowing_timeout_on_the_command_line_is_refused() {
 /// finishes.
 #[test]
 fn finding_9_unbounded_time_limit_rewinds_without_panic() {
-    let lab = lab(|_| {}, |_| {}, |_| {}, Stop::Clean);
+    let lab = plain_lab();
     let settings = RewindSettings {
         time_limit: Some(Duration::from_secs(u64::MAX)),
         ..settings(&lab.pg2)
@@ -759,8 +640,7 @@ fn finding_9_unbounded_time_limit_rewinds_without_panic() {
 fn finding_9_crafted_pg_control_ends_promptly_with_a_clear_error() {
     const AT_MIN_RECOVERY_POINT_TLI: usize = 144;
     const AT_CRC: usize = 288;
-    let pg1 = Pg::primary("pg1");
-    let pg2 = Pg::standby_of(&pg1, "pg2");
+    let (pg1, pg2) = stopped_primary_and_standby();
     let control = pg1.data().join("global/pg_control");
     let mut bytes = fs::read(&control).unwrap();
     bytes[AT_MIN_RECOVERY_POINT_TLI..AT_MIN_RECOVERY_POINT_TLI + 4]
@@ -821,7 +701,7 @@ fn a_role_with_pg_rewinds_four_grants_suffices() {
 /// `pgha rewind --source-pgdata`: a cleanly stopped new primary as the source, read directly.
 #[test]
 fn command_line_with_a_stopped_source_data_directory() {
-    let lab = lab(|_| {}, |_| {}, |_| {}, Stop::Clean);
+    let lab = plain_lab();
     lab.pg2.stop();
     let source = lab.pg2.data().display().to_string();
     let upstream = format!("--primary-conninfo={}", conninfo(&lab.pg2));
@@ -928,11 +808,7 @@ fn finding_3_password_absent_from_pg_rewind_arguments() {
 #[test]
 fn finding_3_password_absent_from_pg_basebackup_arguments() {
     let lab = lab(
-        |pg1| {
-            pg1.conf("wal_keep_size = 0");
-            pg1.conf("min_wal_size = '2MB'");
-            pg1.conf("max_wal_size = '4MB'");
-        },
+        without_wal_retention,
         |pg2| pg2.password_role("rewinder", PASSWORD),
         recycle_fork_segment,
         Stop::Clean,
@@ -1038,9 +914,7 @@ fn rejoin_over_tls(recycle: bool, want: Outcome) {
     let lab = lab(
         |pg1| {
             if recycle {
-                pg1.conf("wal_keep_size = 0");
-                pg1.conf("min_wal_size = '2MB'");
-                pg1.conf("max_wal_size = '4MB'");
+                without_wal_retention(pg1);
             }
         },
         |pg2| {
@@ -1092,12 +966,12 @@ fn finding_4_pg_basebackup_receives_the_tls_keywords() {
 /// re-cloned from such a source, and pg1 is left as it was.
 #[test]
 fn finding_4_forged_history_of_the_source_is_refused() {
-    let lab = lab(|_| {}, |_| {}, |_| {}, Stop::Clean);
+    let lab = plain_lab();
     let history = lab.pg2.data().join("pg_wal/00000002.history");
     fs::write(&history, "1\tFFFFFFFF/FFFFFFFF\tforged\n").unwrap();
     chown_postgres(&history);
     let inst = instance(&lab.pg1, Path::new(BINDIR));
-    let check = rewind::check(&inst, &source(&lab.pg2), &settings(&lab.pg2), &deadline()).unwrap();
+    let check = check_lab(&lab);
     assert!(
         matches!(
             check.decision,

@@ -4,31 +4,11 @@
 use std::time::Duration;
 
 use crate::agent::{agent, RSC};
-use crate::pg::Pg;
-
-/// A primary and a standby streaming from it, both running.
-fn primary_and_standby() -> (Pg, Pg) {
-    let primary = Pg::primary("pg1");
-    let standby = Pg::standby_of(&primary, "pg2");
-    primary.start();
-    standby.start();
-    (primary, standby)
-}
-
-#[track_caller]
-fn wait_streaming(primary: &Pg, node: &str) {
-    let sql = format!("SELECT state FROM pg_stat_replication WHERE application_name = '{node}'");
-    primary.wait_for(
-        &format!("{node} streaming"),
-        Duration::from_secs(10),
-        || primary.psql(&sql) == "streaming",
-    );
-}
+use crate::pg::{crashed_primary, primary_and_standby, running_primary, three_nodes, Pg};
 
 #[test]
 fn demote_running_primary_restarts_it_as_standby() {
-    let pg = Pg::primary("pg1");
-    pg.start();
+    let pg = running_primary();
     agent().on(&pg).action("demote").expect(0);
     assert!(pg.in_recovery());
     agent().on(&pg).action("monitor").recurring().expect(0);
@@ -42,7 +22,7 @@ fn demote_of_stopped_instance_starts_it_as_standby() {
     standby.stop();
     agent().on(&standby).action("demote").expect(0);
     assert!(standby.in_recovery());
-    wait_streaming(&primary, "pg2");
+    primary.wait_streaming("pg2");
 }
 
 #[test]
@@ -54,13 +34,10 @@ fn demote_of_standby_succeeds() {
 
 #[test]
 fn demote_refuses_crashed_primary_and_changes_nothing() {
-    let pg = Pg::primary("pg1");
-    pg.start();
-    pg.kill9();
-    let before = pg.snapshot();
-    agent().on(&pg).action("demote").expect_reason(1, "pg1");
-    before.assert_same(&pg.snapshot(), "demote of a crashed primary");
-    pg.assert_not_running();
+    let pg = crashed_primary();
+    pg.untouched_by("demote of a crashed primary", || {
+        agent().on(&pg).action("demote").expect_reason(1, "pg1")
+    });
 }
 
 /// Without notification data (`crm_resource --force-promote`, PAF #80) there is no election:
@@ -76,41 +53,62 @@ fn promote_running_standby_without_election_data() {
 
 #[test]
 fn promote_of_primary_succeeds() {
-    let pg = Pg::primary("pg1");
-    pg.start();
+    let pg = running_primary();
     agent().on(&pg).action("promote").expect(0);
     assert!(!pg.in_recovery());
 }
 
 #[test]
 fn promote_refuses_crashed_primary_and_changes_nothing() {
-    let pg = Pg::primary("pg1");
-    pg.start();
-    pg.kill9();
-    let before = pg.snapshot();
-    agent().on(&pg).action("promote").expect_reason(1, "pg1");
-    before.assert_same(&pg.snapshot(), "promote of a crashed primary");
+    let pg = crashed_primary();
+    pg.untouched_by("promote of a crashed primary", || {
+        agent().on(&pg).action("promote").expect_reason(1, "pg1")
+    });
+}
+
+/// A promote notification of `kind` ("pre" or "post") run on `pg` with `shared`'s Pacemaker
+/// tools. `lists` gives the node lists (`notify_<list>_uname`) that are not empty; the others
+/// are " ", as Pacemaker passes an empty list.
+fn notify_promote(pg: &Pg, shared: &Pg, kind: &str, lists: &[(&str, &str)]) {
+    let mut notify = agent()
+        .on(pg)
+        .cluster(shared.fake())
+        .action("notify")
+        .meta("notify_type", kind)
+        .meta("notify_operation", "promote");
+    for list in [
+        "active",
+        "start",
+        "stop",
+        "promote",
+        "demote",
+        "promoted",
+        "master",
+        "unpromoted",
+        "slave",
+    ] {
+        let nodes = lists
+            .iter()
+            .find(|(name, _)| *name == list)
+            .map_or(" ", |(_, nodes)| *nodes);
+        notify = notify.meta(&format!("notify_{list}_uname"), nodes);
+    }
+    notify.expect(0);
 }
 
 /// A pre-promote or post-promote notification as Pacemaker sends it after pg1, the primary,
 /// was stopped: pg2 and pg3 remain, `target` is to be promoted.
 fn promote_notification(kind: &str, pg: &Pg, shared: &Pg, target: &str) {
-    agent()
-        .on(pg)
-        .cluster(shared.fake())
-        .action("notify")
-        .meta("notify_type", kind)
-        .meta("notify_operation", "promote")
-        .meta("notify_active_uname", "pg2 pg3")
-        .meta("notify_start_uname", " ")
-        .meta("notify_stop_uname", " ")
-        .meta("notify_promote_uname", target)
-        .meta("notify_demote_uname", " ")
-        .meta("notify_promoted_uname", " ")
-        .meta("notify_master_uname", " ")
-        .meta("notify_unpromoted_uname", "pg2 pg3")
-        .meta("notify_slave_uname", " ")
-        .expect(0);
+    notify_promote(
+        pg,
+        shared,
+        kind,
+        &[
+            ("active", "pg2 pg3"),
+            ("promote", target),
+            ("unpromoted", "pg2 pg3"),
+        ],
+    );
 }
 
 /// After its primary is gone, Pacemaker picks pg2 by score, but pg3 received more WAL: pg2's
@@ -119,16 +117,8 @@ fn promote_notification(kind: &str, pg: &Pg, shared: &Pg, target: &str) {
 /// left on pg2 by an interrupted election must not make it skip the election.
 #[test]
 fn election_promotes_the_most_advanced_standby() {
-    let pg1 = Pg::primary("pg1");
-    let pg2 = Pg::standby_of(&pg1, "pg2");
-    let pg3 = Pg::standby_of(&pg1, "pg3");
+    let (pg1, pg2, pg3) = three_nodes(|_, _, _| {});
     let cluster = &pg1;
-    cluster.fake().set_partition(&["pg1", "pg2", "pg3"]);
-    pg1.start();
-    pg2.start();
-    pg3.start();
-    wait_streaming(&pg1, "pg2");
-    wait_streaming(&pg1, "pg3");
     // pg2 misses what follows; pg3 gets all of it, the shutdown checkpoint included.
     pg2.stop();
     pg1.psql("CREATE TABLE only_pg3_has_it AS SELECT 1 AS x");
@@ -198,7 +188,7 @@ fn election_promotes_the_most_advanced_standby() {
 fn primary_monitor_sets_promotion_scores() {
     let (primary, _standby) = primary_and_standby();
     primary.fake().set_partition(&["pg1", "pg2", "pg3"]);
-    wait_streaming(&primary, "pg2");
+    primary.wait_streaming("pg2");
     agent().on(&primary).action("monitor").recurring().expect(8);
     let score = |node| primary.fake().promotion_score(RSC, node);
     assert_eq!(score("pg1").as_deref(), Some("1001"));
@@ -212,7 +202,7 @@ fn primary_monitor_sets_promotion_scores() {
 fn primary_monitor_writes_scores_only_on_change() {
     let (primary, standby) = primary_and_standby();
     primary.fake().set_partition(&["pg1", "pg2"]);
-    wait_streaming(&primary, "pg2");
+    primary.wait_streaming("pg2");
     agent().on(&primary).action("monitor").recurring().expect(8);
     let calls = primary.fake().calls();
     agent().on(&primary).action("monitor").recurring().expect(8);
@@ -224,41 +214,37 @@ fn primary_monitor_writes_scores_only_on_change() {
     standby.stop();
     // The first look that misses a standby leaves its score (it may be reconnecting, as
     // after every promotion); the second one marks it unpromotable.
-    agent().on(&primary).action("monitor").recurring().expect(8);
-    assert_eq!(
-        primary.fake().promotion_score(RSC, "pg2").as_deref(),
-        Some("1000"),
-        "one miss is not enough: calls\n{}",
-        primary.fake().calls()
-    );
-    agent().on(&primary).action("monitor").recurring().expect(8);
-    assert_eq!(
-        primary.fake().promotion_score(RSC, "pg2").as_deref(),
-        Some("-1000"),
-        "the standby left: calls\n{}",
-        primary.fake().calls()
-    );
+    for (score, why) in [
+        ("1000", "one miss is not enough"),
+        ("-1000", "the standby left"),
+    ] {
+        agent().on(&primary).action("monitor").recurring().expect(8);
+        assert_eq!(
+            primary.fake().promotion_score(RSC, "pg2").as_deref(),
+            Some(score),
+            "{why}: calls\n{}",
+            primary.fake().calls()
+        );
+    }
 }
 
 /// The pre-promote notification of a switchover from pg1 (demoted) to `target`, run on
 /// `target`.
 fn switchover_notification(pg: &Pg, shared: &Pg, target: &str) {
-    agent()
-        .on(pg)
-        .cluster(shared.fake())
-        .action("notify")
-        .meta("notify_type", "pre")
-        .meta("notify_operation", "promote")
-        .meta("notify_active_uname", "pg1 pg2 pg3")
-        .meta("notify_start_uname", " ")
-        .meta("notify_stop_uname", " ")
-        .meta("notify_promote_uname", target)
-        .meta("notify_demote_uname", "pg1")
-        .meta("notify_promoted_uname", "pg1")
-        .meta("notify_master_uname", "pg1")
-        .meta("notify_unpromoted_uname", "pg2 pg3")
-        .meta("notify_slave_uname", "pg2 pg3")
-        .expect(0);
+    notify_promote(
+        pg,
+        shared,
+        "pre",
+        &[
+            ("active", "pg1 pg2 pg3"),
+            ("promote", target),
+            ("demote", "pg1"),
+            ("promoted", "pg1"),
+            ("master", "pg1"),
+            ("unpromoted", "pg2 pg3"),
+            ("slave", "pg2 pg3"),
+        ],
+    );
 }
 
 /// Switchover safety (`paf.md` §6.4), read natively from pg_wal: pg2 received pg1's shutdown
@@ -266,36 +252,17 @@ fn switchover_notification(pg: &Pg, shared: &Pg, target: &str) {
 /// accepted; pg3 stopped before pg1's last writes, and is refused (`cancel_switchover`).
 #[test]
 fn switchover_needs_the_shutdown_checkpoint_received_not_replayed() {
-    let pg1 = Pg::primary("pg1");
-    let pg2 = Pg::standby_of(&pg1, "pg2");
-    let pg3 = Pg::standby_of(&pg1, "pg3");
-    pg2.conf("recovery_min_apply_delay = '1h'");
+    let (pg1, pg2, pg3) = three_nodes(|_, pg2, _| pg2.conf("recovery_min_apply_delay = '1h'"));
     let cluster = &pg1;
-    cluster.fake().set_partition(&["pg1", "pg2", "pg3"]);
-    for pg in [&pg1, &pg2, &pg3] {
-        pg.start();
-    }
-    wait_streaming(&pg1, "pg2");
-    wait_streaming(&pg1, "pg3");
     // The last checkpoint pg2 replays is an online one: what replay and pg_control show
     // then says nothing of the shutdown checkpoint received later.
     pg1.psql("CHECKPOINT");
     let checkpoint = pg1.psql("SELECT pg_current_wal_flush_lsn()");
-    pg2.wait_for(
-        "pg2 to replay pg1's checkpoint",
-        Duration::from_secs(10),
-        || {
-            pg2.psql(&format!(
-                "SELECT pg_last_wal_replay_lsn() >= '{checkpoint}'"
-            )) == "t"
-        },
-    );
+    pg2.wait_replayed("pg2 to replay pg1's checkpoint", &checkpoint);
     // pg3's last record is a write of pg1's, not a checkpoint.
     pg1.psql("CREATE TABLE before_pg3_left AS SELECT 1 AS x");
     let written = pg1.psql("SELECT pg_current_wal_flush_lsn()");
-    pg3.wait_for("pg3 to replay pg1's write", Duration::from_secs(10), || {
-        pg3.psql(&format!("SELECT pg_last_wal_replay_lsn() >= '{written}'")) == "t"
-    });
+    pg3.wait_replayed("pg3 to replay pg1's write", &written);
     pg3.stop();
     pg1.psql("CREATE TABLE after_pg3_left AS SELECT 1 AS x");
     pg1.stop();

@@ -12,11 +12,11 @@ use std::time::Duration;
 use pgha::rewind::{self, marker, Outcome};
 
 use crate::agent::agent;
-use crate::pg::{as_postgres, os_user, run, Pg};
-use crate::rewind::{
-    assert_back_as_standby, conninfo, lab, pgha_rewind_with, reclone_lab, rejoin, settings, Lab,
-    Stop,
+use crate::pg::{
+    as_postgres, os_user, plain_lab, primary_and_stopped_standby, reclone_lab, run,
+    stopped_primary_and_standby, Lab,
 };
+use crate::rewind::{assert_back_as_standby, conninfo, pgha_rewind_with, rejoin, settings};
 
 /// A root-owned file in a root-only folder: what postgres must never reach through pgha.
 fn root_victim() -> (tempfile::TempDir, PathBuf) {
@@ -44,9 +44,7 @@ fn plant_link(target: &Path, link: &Path) {
 /// start emptied it and made it postgres's, mode 0600.
 #[test]
 fn finding_1_symlinked_standby_signal_does_not_hand_a_root_file_to_postgres() {
-    let primary = Pg::primary("pg1");
-    let standby = Pg::standby_of(&primary, "pg2");
-    primary.start();
+    let (_primary, standby) = primary_and_stopped_standby();
     let (_dir, victim) = root_victim();
     let signal = standby.data().join("standby.signal");
     plant_link(&victim, &signal);
@@ -63,7 +61,7 @@ fn finding_1_symlinked_standby_signal_does_not_hand_a_root_file_to_postgres() {
 /// name. Finding 9: kept folders followed the umask and stayed root's.
 #[test]
 fn finding_2_planted_keep_dir_and_marker_links_are_not_followed() {
-    let lab = lab(|_| {}, |_| {}, |_| {}, Stop::Clean);
+    let lab = plain_lab();
     let (_dir, victim) = root_victim();
     let foreign = tempfile::tempdir().unwrap();
     fs::set_permissions(foreign.path(), fs::Permissions::from_mode(0o755)).unwrap();
@@ -209,7 +207,7 @@ killed_during_a_reclone! {
 /// started a half-rewound directory. Killed at each step after the marker, the data
 /// directory carries a guard the server itself obeys; the next run repairs it.
 fn killed_during_a_rewind(point: &str) {
-    let lab = lab(|_| {}, |_| {}, |_| {}, Stop::Clean);
+    let lab = plain_lab();
     let (code, text) = pgha_rewind_pg1(&lab, Some(point));
     assert_eq!(code, None, "pgha did not die at {point}:\n{text}");
     assert!(rewind::is_marked(&lab.pg1.data()));
@@ -253,8 +251,7 @@ fn finding_6_guard_stops_pg_ctl_after_a_kill_before_the_marker_goes() {
 /// /dev/zero grew the monitor past 265 MB; a FIFO blocked past the operation's deadline.
 #[test]
 fn finding_8_dev_zero_and_a_fifo_as_postmaster_pid_and_pg_version() {
-    let primary = Pg::primary("pg1");
-    let standby = Pg::standby_of(&primary, "pg2");
+    let (_primary, standby) = stopped_primary_and_standby();
     let version = fs::read(standby.data().join("PG_VERSION")).unwrap();
     for file in ["postmaster.pid", "PG_VERSION"] {
         let path = standby.data().join(file);

@@ -4,13 +4,14 @@
 use std::time::Duration;
 
 use crate::agent::{agent, RSC};
-use crate::pg::Pg;
+use crate::pg::{
+    crashed_primary, primary_and_standby, primary_and_stopped_standby, running_primary,
+    stopped_primary_and_standby, Pg,
+};
 
 #[test]
 fn start_stopped_standby_streams_from_primary() {
-    let primary = Pg::primary("pg1");
-    let standby = Pg::standby_of(&primary, "pg2");
-    primary.start();
+    let (primary, standby) = primary_and_stopped_standby();
     agent().on(&standby).action("start").expect(0);
     assert!(standby.in_recovery());
     primary.wait_for(
@@ -30,9 +31,7 @@ fn start_stopped_standby_streams_from_primary() {
 /// words, a quoted one with its spaces (the agent re-quotes them for `pg_ctl -o`).
 #[test]
 fn finding_9_start_opts_words_reach_the_server_as_parsed() {
-    let primary = Pg::primary("pg1");
-    let standby = Pg::standby_of(&primary, "pg2");
-    primary.start();
+    let (_primary, standby) = primary_and_stopped_standby();
     agent()
         .on(&standby)
         .param("start_opts", "-c 'search_path=a,  b' -c work_mem=5MB")
@@ -44,9 +43,7 @@ fn finding_9_start_opts_words_reach_the_server_as_parsed() {
 
 #[test]
 fn start_twice_succeeds_both_times() {
-    let primary = Pg::primary("pg1");
-    let standby = Pg::standby_of(&primary, "pg2");
-    primary.start();
+    let (_primary, standby) = primary_and_stopped_standby();
     agent().on(&standby).action("start").expect(0);
     agent().on(&standby).action("start").expect(0);
     assert!(standby.in_recovery());
@@ -54,22 +51,16 @@ fn start_twice_succeeds_both_times() {
 
 #[test]
 fn stop_twice_succeeds_both_times() {
-    let pg = Pg::primary("pg1");
-    pg.start();
+    let pg = running_primary();
     agent().on(&pg).action("stop").expect(0);
     pg.assert_not_running();
     assert_eq!(pg.control_state(), "shut down");
-    let before = pg.snapshot();
-    agent().on(&pg).action("stop").expect(0);
-    before.assert_same(&pg.snapshot(), "second stop");
+    pg.untouched_by("second stop", || agent().on(&pg).action("stop").expect(0));
 }
 
 #[test]
 fn stop_of_running_standby_is_a_clean_shutdown() {
-    let primary = Pg::primary("pg1");
-    let standby = Pg::standby_of(&primary, "pg2");
-    primary.start();
-    standby.start();
+    let (_primary, standby) = primary_and_standby();
     agent().on(&standby).action("stop").expect(0);
     standby.assert_not_running();
     assert_eq!(standby.control_state(), "shut down in recovery");
@@ -79,25 +70,19 @@ fn stop_of_running_standby_is_a_clean_shutdown() {
 /// standby would hide the divergence (`paf.md` §5.6). Start refuses and touches nothing.
 #[test]
 fn start_refuses_crashed_primary_and_changes_nothing() {
-    let pg = Pg::primary("pg1");
-    pg.start();
-    pg.kill9();
-    let before = pg.snapshot();
-    agent()
-        .on(&pg)
-        .action("start")
-        .expect_reason(1, "crashed as a primary");
-    before.assert_same(&pg.snapshot(), "start of a crashed primary");
-    pg.assert_not_running();
+    let pg = crashed_primary();
+    pg.untouched_by("start of a crashed primary", || {
+        agent()
+            .on(&pg)
+            .action("start")
+            .expect_reason(1, "crashed as a primary")
+    });
     assert_eq!(pg.fake().calls(), "", "no promotion score may be touched");
 }
 
 #[test]
 fn start_recovers_crashed_standby() {
-    let primary = Pg::primary("pg1");
-    let standby = Pg::standby_of(&primary, "pg2");
-    primary.start();
-    standby.start();
+    let (_primary, standby) = primary_and_standby();
     standby.kill9();
     assert_eq!(standby.control_state(), "in archive recovery");
     agent().on(&standby).action("start").expect(0);
@@ -109,13 +94,10 @@ fn start_recovers_crashed_standby() {
 /// every rejoin: PAF #162, #204) and leaves the evidence for start to judge.
 #[test]
 fn stop_of_crashed_primary_succeeds_and_changes_nothing() {
-    let pg = Pg::primary("pg1");
-    pg.start();
-    pg.kill9();
-    let before = pg.snapshot();
-    agent().on(&pg).action("stop").expect(0);
-    before.assert_same(&pg.snapshot(), "stop of a crashed primary");
-    pg.assert_not_running();
+    let pg = crashed_primary();
+    pg.untouched_by("stop of a crashed primary", || {
+        agent().on(&pg).action("stop").expect(0)
+    });
     // Still a crashed primary for the next monitor.
     agent()
         .on(&pg)
@@ -126,14 +108,11 @@ fn stop_of_crashed_primary_succeeds_and_changes_nothing() {
 
 #[test]
 fn stop_of_crashed_standby_succeeds() {
-    let primary = Pg::primary("pg1");
-    let standby = Pg::standby_of(&primary, "pg2");
-    primary.start();
-    standby.start();
+    let (_primary, standby) = primary_and_standby();
     standby.kill9();
-    let before = standby.snapshot();
-    agent().on(&standby).action("stop").expect(0);
-    before.assert_same(&standby.snapshot(), "stop of a crashed standby");
+    standby.untouched_by("stop of a crashed standby", || {
+        agent().on(&standby).action("stop").expect(0)
+    });
 }
 
 /// PAF's first start: a cleanly stopped primary, in a partition where no node has a
@@ -200,10 +179,7 @@ fn first_start_sets_no_score_when_another_node_has_one() {
 /// A standby's first start is not a cluster's first start: no score.
 #[test]
 fn start_of_standby_sets_no_score() {
-    let primary = Pg::primary("pg1");
-    let standby = Pg::standby_of(&primary, "pg2");
-    primary.start();
-    standby.start();
+    let (_primary, standby) = primary_and_standby();
     standby.stop();
     agent().on(&standby).action("start").expect(0);
     assert_eq!(standby.fake().promotion_score(RSC, "pg2"), None);
@@ -211,8 +187,7 @@ fn start_of_standby_sets_no_score() {
 
 #[test]
 fn start_refuses_running_primary() {
-    let pg = Pg::primary("pg1");
-    pg.start();
+    let pg = running_primary();
     agent()
         .on(&pg)
         .action("start")
@@ -224,24 +199,21 @@ fn start_refuses_running_primary() {
 /// data directory as it was.
 #[test]
 fn start_with_bad_primary_conninfo_is_err_args_and_changes_nothing() {
-    let primary = Pg::primary("pg1");
-    let standby = Pg::standby_of(&primary, "pg2");
+    let (_primary, standby) = stopped_primary_and_standby();
     standby.conf("primary_conninfo = 'host=127.0.0.1 port=5432 application_name=pg9'");
-    let before = standby.snapshot();
-    agent()
-        .on(&standby)
-        .action("start")
-        .expect_reason(2, "application_name=pg2");
-    before.assert_same(&standby.snapshot(), "a refused start");
-    standby.assert_not_running();
+    standby.untouched_by("a refused start", || {
+        agent()
+            .on(&standby)
+            .action("start")
+            .expect_reason(2, "application_name=pg2")
+    });
 }
 
 /// PAF #161: a setting that validation would refuse must not make a stop fail (a failed
 /// stop gets the node fenced); stop only stops.
 #[test]
 fn paf_161_stop_ignores_local_validation_errors() {
-    let pg = Pg::primary("pg1");
-    pg.start();
+    let pg = running_primary();
     std::fs::write(pg.data().join("recovery.conf.pcmk"), "").unwrap();
     pg.conf("primary_conninfo = 'host=127.0.0.1'");
     agent().on(&pg).action("stop").expect(0);

@@ -5,7 +5,7 @@
 use std::fs;
 
 use crate::agent::{agent, Agent};
-use crate::pg::Pg;
+use crate::pg::{running_primary, Pg};
 
 /// PAF #216: `pcs resource create` runs validate-all with the parameters only: no meta
 /// attributes, no node name, and possibly before the data directory exists anywhere.
@@ -22,20 +22,18 @@ fn paf_216_level_0_without_meta_or_data_directory_succeeds() {
 #[test]
 fn level_10_on_a_good_instance_succeeds() {
     let pg = Pg::primary("pg1");
-    let before = pg.snapshot();
-    agent()
-        .on(&pg)
-        .action("validate-all")
-        .check_level(10)
-        .expect(0);
-    before.assert_same(&pg.snapshot(), "validate-all");
-    pg.assert_not_running();
+    pg.untouched_by("validate-all", || {
+        agent()
+            .on(&pg)
+            .action("validate-all")
+            .check_level(10)
+            .expect(0)
+    });
 }
 
 #[test]
 fn validation_of_a_running_instance_succeeds() {
-    let pg = Pg::primary("pg1");
-    pg.start();
+    let pg = running_primary();
     agent()
         .on(&pg)
         .action("validate-all")
@@ -94,7 +92,6 @@ rejects!(finding_9_node_name_that_could_escape_a_folder_is_refused,
 fn finding_9_start_opts_and_pgdata_a_shell_would_run_are_refused() {
     let pg = Pg::primary("pg1");
     let planted = pg.root().join("x");
-    let before = pg.snapshot();
     let cases = [
         (
             "start_opts",
@@ -105,21 +102,21 @@ fn finding_9_start_opts_and_pgdata_a_shell_would_run_are_refused() {
             format!("{}/$(touch {})", pg.root().display(), planted.display()),
         ),
     ];
-    for (param, value) in &cases {
-        for action in ["validate-all", "start"] {
-            agent()
-                .on(&pg)
-                .param(param, value)
-                .action(action)
-                .expect_reason(6, param);
-            assert!(
-                !planted.exists(),
-                "{action} with {param}={value:?} ran the shell's command"
-            );
+    pg.untouched_by("refused start_opts and pgdata", || {
+        for (param, value) in &cases {
+            for action in ["validate-all", "start"] {
+                agent()
+                    .on(&pg)
+                    .param(param, value)
+                    .action(action)
+                    .expect_reason(6, param);
+                assert!(
+                    !planted.exists(),
+                    "{action} with {param}={value:?} ran the shell's command"
+                );
+            }
         }
-    }
-    before.assert_same(&pg.snapshot(), "refused start_opts and pgdata");
-    pg.assert_not_running();
+    });
 }
 
 // Level 0: the clone's meta attributes, when Pacemaker passes them.

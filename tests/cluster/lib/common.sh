@@ -258,6 +258,83 @@ detach_standby() {
 }
 attach_standby() { standby_upstream_port "$1" 5432; }
 
+# pgha_cluster_with_stale_standby TABLE: pgha_cluster_up, then stale_standby: STALE, the first
+# standby, has 100 of TABLE's 1100 rows and no longer receives WAL; GOOD, the other, has all
+# of them. Sets STALE and GOOD (and what pgha_cluster_up sets).
+STALE="" GOOD=""
+pgha_cluster_with_stale_standby() {
+  pgha_cluster_up
+  STALE=${STANDBYS%% *} GOOD=${STANDBYS##* }
+  stale_standby "$PRIMARY" "$STALE" "$GOOD" "$1"
+  require "$GOOD replayed the 1000 new rows" wait_replayed "$GOOD" "$(current_lsn "$PRIMARY")"
+  check "$STALE is stale: 100 rows" test "$(count_rows "$STALE" "$1")" = 100
+}
+
+# kill_postmaster NODE [WHO]: SIGKILL to the postmaster of NODE's instance (WHO names it in
+# the output). Sets KILLED (its pid) and T_KILLED (the time of the kill).
+KILLED="" T_KILLED=""
+kill_postmaster() {
+  KILLED=$(h exec "$1" head -1 "$PGDATA/postmaster.pid")
+  T_KILLED=$(now)
+  h exec "$1" kill -KILL "$KILLED"
+  say "SIGKILL to the postmaster of ${2:-$1} (pid $KILLED)"
+}
+
+# ---------------------------------------------------------------- failback (30, 31)
+
+# rows_before_fork FROM TABLE: TABLE(v, note) with rows 1..1000 written through the VIP (from
+# node FROM), replayed by both standbys.
+rows_before_fork() {
+  sql_vip "$1" "create table $2(v int, note text); insert into $2 select i, 'before' from generate_series(1, 1000) i" \
+    || fatal "write through the VIP"
+  local n
+  for n in $STANDBYS; do require "$n replayed the first 1000 rows" wait_replayed "$n" "$(current_lsn "$PRIMARY")"; done
+}
+
+# check_rejoined OLD NEW FROM TABLE GONE: OLD, the former primary, back as a standby of NEW,
+# replayed all NEW has: it holds the 1500 rows (v > 0) committed on NEW and none of the
+# rows (v < 0) it wrote alone (GONE names them), and no row is lost through the VIP (asked
+# from node FROM).
+check_rejoined() {
+  local old=$1 new=$2 from=$3 t=$4 rows
+  check "$old replayed everything $new has" wait_replayed "$old" "$(current_lsn "$new")"
+  check "every row committed on $new is on $old (1500)" test "$(count_rows "$old" "$t where v > 0")" = 1500
+  check "$5 are gone from $old's data" test "$(count_rows "$old" "$t where v < 0")" = 0
+  rows=$(sql_vip "$from" "select count(*) from $t" 2>/dev/null || true)
+  check "no row committed on $new lost: $rows of 1500 through the VIP" test "$rows" = 1500
+}
+
+# check_kept_folder NODE: the agent's forensics folder for NODE (the latest under KEEP_DIR, the
+# rewind_keep_dir) exists and holds the discarded WAL and its README. Sets KEPT (the folder,
+# "" if none).
+KEEP_DIR=/var/lib/postgresql/15/pgha-rewind
+KEPT=""
+check_kept_folder() {
+  KEPT=$(h exec "$1" bash -c "ls -d $KEEP_DIR/$1-* 2>/dev/null | tail -1" || true)
+  check "forensics folder kept on $1: ${KEPT:-none}" test -n "$KEPT"
+  [ -n "$KEPT" ] || return 0
+  check "it holds the discarded WAL and the README" h exec "$1" bash -c "ls $KEPT/pg_wal/0000* >/dev/null && test -s $KEPT/README"
+}
+
+# ---------------------------------------------------------------- the examples (02, 03)
+
+# check_examples_config HOW: crm_verify -L accepts the CIB after HOW (an example applied),
+# and its configuration ties the VIP to the Promoted instance as every example does.
+# Sets CIB_CONFIG (the configuration section) for the example's own checks.
+CIB_CONFIG=""
+check_examples_config() {
+  check "crm_verify -L after $1" h exec node1 crm_verify -L
+  CIB_CONFIG=$(h exec node1 cibadmin -Q -o configuration)
+  check "VIP colocated with Promoted, ordered promote->start and demote->stop" xpath_ok "$CIB_CONFIG" \
+    "//rsc_colocation[@rsc='pgsql-vip' and @with-rsc='pgsqld-clone' and @with-rsc-role='Promoted'] and //rsc_order[@first-action='promote' and @then-action='start'] and //rsc_order[@first-action='demote' and @then-action='stop']"
+}
+
+# check_vip_and_standbys PRIMARY: the VIP runs on PRIMARY, and both other nodes stream from it.
+check_vip_and_standbys() {
+  check "VIP on the primary $1" h wait-mon "VIP on $1" "$(xp_vip_on "$1")"
+  check "2 standbys streaming from $1" wait_streaming "$1" "$(other_nodes "$1")"
+}
+
 # set_promotion_score ON NODE SCORE: run on node ON, set NODE's promotion score (what the
 # primary's monitor writes: master-<rsc>, transient)
 set_promotion_score() { h exec "$1" crm_attribute -N "$2" -n "master-$RSC" -l reboot -v "$3" >/dev/null; }

@@ -11,17 +11,14 @@ EX=$PGHA_CLUSTER_ROOT/crm-examples
 scenario_begin
 pgha_cluster_up
 p=$PRIMARY
-check "crm_verify -L after pcs-3nodes-vip.sh" h exec node1 crm_verify -L
-x=$(h exec node1 cibadmin -Q -o configuration)
+check_examples_config pcs-3nodes-vip.sh
+x=$CIB_CONFIG
 check "pgsqld-clone is promotable with notify=true" xpath_ok "$x" \
   "//clone[@id='pgsqld-clone']/meta_attributes[nvpair[@name='promotable' and @value='true'] and nvpair[@name='notify' and @value='true']]"
 check "monitor ops: 15s Promoted / 16s Unpromoted" xpath_ok "$x" \
   "//primitive[@id='pgsqld']/operations[op[@name='monitor' and @interval='15s' and @role='Promoted'] and op[@name='monitor' and @interval='16s' and @role='Unpromoted']]"
-check "VIP colocated with Promoted, ordered promote->start and demote->stop" xpath_ok "$x" \
-  "//rsc_colocation[@rsc='pgsql-vip' and @with-rsc='pgsqld-clone' and @with-rsc-role='Promoted'] and //rsc_order[@first-action='promote' and @then-action='start'] and //rsc_order[@first-action='demote' and @then-action='stop']"
 
-check "VIP on the primary $p" h wait-mon "VIP on $p" "$(xp_vip_on "$p")"
-check "2 standbys streaming from $p" wait_streaming "$p" "$(other_nodes "$p")"
+check_vip_and_standbys "$p"
 
 # debug runs of the monitor: rc 8 on the primary, 0 on a standby
 s=$(other_nodes "$p" | cut -d' ' -f1)

@@ -17,16 +17,13 @@ t0=$(now)
 h exec node1 bash -c "sed 's/ocf:pgha:pgsqlms/$AGENT/' '$PGHA_CLUSTER_ROOT/crm-examples/crmsh-3nodes-vip.crm' > /tmp/example.crm &&
   crm configure load update /tmp/example.crm" >/dev/null || fatal "crm configure load update crmsh-3nodes-vip.crm"
 ok "crmsh-3nodes-vip.crm loaded ($(since "$t0") s)"
-check "crm_verify -L after loading the crmsh example" h exec node1 crm_verify -L
-x=$(h exec node1 cibadmin -Q -o configuration)
+check_examples_config "loading the crmsh example"
+x=$CIB_CONFIG
 check "a promotable clone with notify=true, no <master>" xpath_ok "$x" \
   "//clone[@id='pgsqld-clone']/meta_attributes[nvpair[@name='promotable' and @value='true'] and nvpair[@name='notify' and @value='true']] and not(//master)"
-check "VIP colocated with Promoted, ordered promote->start and demote->stop" xpath_ok "$x" \
-  "//rsc_colocation[@rsc='pgsql-vip' and @with-rsc='pgsqld-clone' and @with-rsc-role='Promoted'] and //rsc_order[@first-action='promote' and @then-action='start'] and //rsc_order[@first-action='demote' and @then-action='stop']"
 check "ops: start 60s, stop 60s, promote 30s, demote 120s, notify 60s, monitors 15s/16s" xpath_ok "$x" \
   "//primitive[@id='pgsqld']/operations[op[@name='start' and @timeout='60s'] and op[@name='stop' and @timeout='60s'] and op[@name='promote' and @timeout='30s'] and op[@name='demote' and @timeout='120s'] and op[@name='notify' and @timeout='60s'] and op[@name='monitor' and @interval='15s' and @role='Promoted'] and op[@name='monitor' and @interval='16s' and @role='Unpromoted']]"
 require "1 Promoted + 2 Unpromoted" wait_roles 1 2
 p=$(promoted_node)
-check "VIP on the primary $p" h wait-mon "VIP on $p" "$(xp_vip_on "$p")"
-check "2 standbys streaming from $p" wait_streaming "$p" "$(other_nodes "$p")"
+check_vip_and_standbys "$p"
 scenario_end

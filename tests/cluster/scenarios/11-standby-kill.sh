@@ -10,10 +10,8 @@ source "$(dirname "$0")/../lib/common.sh"
 scenario_begin
 pgha_cluster_up
 p=$PRIMARY; v=$(echo "$STANDBYS" | cut -d' ' -f2)
-old=$(h exec "$v" head -1 "$PGDATA/postmaster.pid")
-t0=$(now)
-h exec "$v" kill -KILL "$old"
-say "SIGKILL to the postmaster of $v (pid $old)"
+kill_postmaster "$v"
+old=$KILLED; t0=$T_KILLED
 # detected = the monitor reports the crash (not a 190 "degraded" entry from before the kill)
 check "the crash on $v is detected (failed monitor)" h wait-mon "failure of $RSC on $v" \
   "//failures/failure[@node='$v' and @task='monitor' and @exitcode!='190']" 40

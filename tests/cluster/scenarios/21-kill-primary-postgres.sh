@@ -14,10 +14,8 @@ pgha_cluster_up_eligible
 p=$PRIMARY; s=$(echo "$STANDBYS" | cut -d' ' -f1)
 sql_vip "$s" "create table t21(v int); insert into t21 select generate_series(1, 1000)" \
   || fatal "write through the VIP"
-old=$(h exec "$p" head -1 "$PGDATA/postmaster.pid")
-t0=$(now)
-h exec "$p" kill -KILL "$old"
-say "SIGKILL to the postmaster of the primary $p (pid $old)"
+kill_postmaster "$p" "the primary $p"
+t0=$T_KILLED
 check "the crash of the primary is detected (failed monitor on $p)" h wait-mon "failure on $p" \
   "//failures/failure[@node='$p' and @task='monitor']" 30
 require "a primary again, 1 Promoted + 2 Unpromoted" h wait-mon "1 Promoted + 2 Unpromoted, after the failure" \

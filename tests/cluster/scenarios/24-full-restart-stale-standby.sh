@@ -14,11 +14,8 @@ set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
 
 scenario_begin
-pgha_cluster_up
-p=$PRIMARY; l=$(echo "$STANDBYS" | cut -d' ' -f1); g=$(echo "$STANDBYS" | cut -d' ' -f2)
-stale_standby "$p" "$l" "$g" t24
-require "$g replayed the 1000 new rows" wait_replayed "$g" "$(current_lsn "$p")"
-check "$l is stale: 100 rows" test "$(count_rows "$l" t24)" = 100
+pgha_cluster_with_stale_standby t24
+p=$PRIMARY; l=$STALE; g=$GOOD
 
 t0=$(now)
 for n in node1 node2 node3; do h stop-stack "$n" & done

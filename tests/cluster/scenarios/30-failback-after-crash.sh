@@ -12,7 +12,6 @@
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
-KEEP=/var/lib/postgresql/15/pgha-rewind
 
 scenario_begin
 say "this scenario needs the agent's rewind of a crashed former primary"
@@ -22,9 +21,7 @@ pgha_cluster_up_eligible
 # the demo run with the default). rewind_fallback is reloadable: no restart.
 quiet h exec node1 pcs resource update "$RSC" rewind_fallback=false || fatal "pcs resource update $RSC rewind_fallback=false"
 p=$PRIMARY; s=$(echo "$STANDBYS" | cut -d' ' -f1)
-sql_vip "$s" "create table t30(v int, note text); insert into t30 select i, 'before' from generate_series(1, 1000) i" \
-  || fatal "write through the VIP"
-for n in $STANDBYS; do require "$n replayed the first 1000 rows" wait_replayed "$n" "$(current_lsn "$p")"; done
+rows_before_fork "$s" t30
 
 # the fork: P's walsenders stopped, P commits 10 rows nobody else receives
 pids=$(psql_on "$p" "select pid from pg_stat_replication" | tr '\n' ' ')
@@ -55,17 +52,12 @@ check "$p streams from $n" wait_streaming "$n" "$(other_nodes "$n")" 30
 say "boot of $p -> streaming from $n: $(since "$t0") s"
 show_agent_log "$p" "bringing|Rewound|Recloned|discarded|rewind" 6
 check "$p was rewound by the agent's start" in_agent_log "$p" "bringing .* in line with the primary $n"
-check "$p replayed everything $n has" wait_replayed "$p" "$(current_lsn "$n")"
-check "every row committed on $n is on $p (1500)" test "$(count_rows "$p" "t30 where v > 0")" = 1500
-check "the 10 fork rows are gone from $p's data" test "$(count_rows "$p" "t30 where v < 0")" = 0
-rows=$(sql_vip "$o" "select count(*) from t30" 2>/dev/null || true)
-check "no row committed on $n lost: $rows of 1500 through the VIP" test "$rows" = 1500
+check_rejoined "$p" "$n" "$o" t30 "the 10 fork rows"
 
-dir=$(h exec "$p" bash -c "ls -d $KEEP/$p-* 2>/dev/null | tail -1" || true)
-check "forensics folder kept on $p: ${dir:-none}" test -n "$dir"
+check_kept_folder "$p"
+dir=$KEPT
 if [ -n "$dir" ]; then
   say "kept in $dir: $(h exec "$p" bash -c "cd $dir && ls -m && du -sh . | cut -f1")"
-  check "it holds the discarded WAL and the README" h exec "$p" bash -c "ls $dir/pg_wal/0000* >/dev/null && test -s $dir/README"
   # the fork rows: 10 INSERTs into t30 past the point where the new timeline forked off
   fork_from=$(h exec "$p" sed -n 's/.*fork point[^0-9A-F]*\([0-9A-F]*\/[0-9A-F]*\).*/\1/Ip' "$dir/README" | head -1)
   tl=$(h exec "$p" bash -c "ls $dir/pg_wal | grep -E '^[0-9A-F]{24}\$' | tail -1 | cut -c1-8")

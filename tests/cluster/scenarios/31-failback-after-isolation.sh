@@ -16,7 +16,6 @@
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
-KEEP=/var/lib/postgresql/15/pgha-rewind
 
 scenario_begin
 say "this scenario needs the agent's rewind of a diverged former primary"
@@ -28,9 +27,7 @@ p=$PRIMARY; s=$(echo "$STANDBYS" | cut -d' ' -f1)
 # of the isolated primary short (PAF's demote waits the same).
 { psql_on "$p" "alter system set wal_sender_timeout = '5s'" && psql_on "$p" "select pg_reload_conf()" >/dev/null; } \
   || fatal "wal_sender_timeout = 5s on $p"
-sql_vip "$s" "create table t31(v int, note text); insert into t31 select i, 'before' from generate_series(1, 1000) i" \
-  || fatal "write through the VIP"
-for m in $STANDBYS; do require "$m replayed the first 1000 rows" wait_replayed "$m" "$(current_lsn "$p")"; done
+rows_before_fork "$s" t31
 
 t0=$(now)
 h isolate "$p"
@@ -60,17 +57,9 @@ show_agent_log "$p" "bringing|Rewound|Recloned|diverged" 4
 if [ "$fork" = 10 ]; then
   check "$p was brought in line by the agent's start" in_agent_log "$p" "bringing .* in line with the primary $n"
 fi
-check "$p replayed everything $n has" wait_replayed "$p" "$(current_lsn "$n")"
-check "every row committed on $n is on $p (1500)" test "$(count_rows "$p" "t31 where v > 0")" = 1500
-check "the rows $p wrote alone are gone from its data" test "$(count_rows "$p" "t31 where v < 0")" = 0
-rows=$(sql_vip "$o" "select count(*) from t31" 2>/dev/null || true)
-check "no row committed on $n lost: $rows of 1500 through the VIP" test "$rows" = 1500
+check_rejoined "$p" "$n" "$o" t31 "the rows $p wrote alone"
 if [ "$fork" = 10 ]; then
-  dir=$(h exec "$p" bash -c "ls -d $KEEP/$p-* 2>/dev/null | tail -1" || true)
-  check "forensics folder kept on $p: ${dir:-none}" test -n "$dir"
-  if [ -n "$dir" ]; then
-    check "it holds the discarded WAL" h exec "$p" bash -c "ls $dir/pg_wal/0000* >/dev/null && test -s $dir/README"
-  fi
+  check_kept_folder "$p"
 fi
 failures=$(mon_on "$o" | xmllint --xpath "//failures/failure[@node='$p']" - 2>/dev/null \
   | sed -n 's/.*op_key="\([^"]*\)" node="\([^"]*\)" exitstatus="\([^"]*\)".*/\1 on \2: \3/p' | tr '\n' ';' || true)
