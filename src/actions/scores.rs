@@ -23,9 +23,11 @@ use crate::instance::Instance;
 const CACHE_TTL: Duration = Duration::from_secs(300);
 
 /// `pg_stat_replication`, from the functions behind the view: a monitor runs on a fresh
-/// backend, where expanding the view costs more than the query.
+/// backend, where expanding the view costs more than the query. The last column is when the
+/// walsender's connection started (microseconds since the epoch).
 const REPLICATION_SQL: &str = "SELECT a.application_name, w.state, w.write_lsn, w.sync_state, \
-     pg_wal_lsn_diff(pg_current_wal_lsn(), w.write_lsn)::bigint \
+     pg_wal_lsn_diff(pg_current_wal_lsn(), w.write_lsn)::bigint, \
+     (extract(epoch FROM a.backend_start) * 1000000)::bigint \
      FROM pg_stat_get_wal_senders() w, pg_stat_get_activity(w.pid) a";
 
 /// What the primary last wrote.
@@ -36,18 +38,24 @@ struct Remembered {
     scores: Vec<(String, i64)>,
     /// Nodes found not replicating once, whose −1000 waits for a second look.
     deferred: Vec<String>,
+    /// The standbys' connections then (`<application_name>@<start>`).
+    connections: Vec<String>,
 }
 
 pub fn maintain(ctx: &Ctx, instance: &Instance) -> Result<()> {
-    let replicas = replicas(ctx, instance)?;
+    let (replicas, connections) = replicas(ctx, instance)?;
     let node = ctx.node()?.to_owned();
     let cache = cache_path(&ctx.env.instance);
     let now = unix_now();
     let memory = load(&cache);
     if let Some(memory) = &memory {
         let fresh = now.saturating_sub(memory.written_at) < CACHE_TTL.as_secs();
+        // A standby that (re)connected since the scores were written may have left the
+        // cluster and come back meanwhile: Pacemaker dropped its score then, and the
+        // partition remembered may not even name it.
+        let reconnected = connections.iter().any(|c| !memory.connections.contains(c));
         let wanted = desired_scores(&node, &memory.partition, &replicas, instance.params.maxlag);
-        if fresh && memory.deferred.is_empty() && wanted == memory.scores {
+        if fresh && !reconnected && memory.deferred.is_empty() && wanted == memory.scores {
             return Ok(());
         }
     }
@@ -85,6 +93,7 @@ pub fn maintain(ctx: &Ctx, instance: &Instance) -> Result<()> {
         partition,
         scores: wanted,
         deferred,
+        connections,
     };
     if let Err(e) = save(&cache, &memory) {
         log::warn!(
@@ -122,10 +131,21 @@ fn why(local: &str, target: &str, replicas: &[Replica]) -> String {
     }
 }
 
-fn replicas(ctx: &Ctx, instance: &Instance) -> Result<Vec<Replica>> {
+/// The standbys connected to this primary, and their connections
+/// (`<application_name>@<start>`), each new one a sign the standby may have been away.
+fn replicas(ctx: &Ctx, instance: &Instance) -> Result<(Vec<Replica>, Vec<String>)> {
     let session = instance.connect(&ctx.deadline)?;
     let rows = session.text_rows(REPLICATION_SQL, &ctx.deadline)?;
-    Ok(rows.iter().map(|row| replica_from_text(row)).collect())
+    let connections = rows
+        .iter()
+        .map(|row| {
+            let text = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+            format!("{}@{}", text(0), text(5))
+        })
+        .filter(|c| !c.contains(char::is_whitespace))
+        .collect();
+    let replicas = rows.iter().map(|row| replica_from_text(row)).collect();
+    Ok((replicas, connections))
 }
 
 /// One `pg_stat_replication` row as text; NULLs (a walsender still starting) read as
@@ -181,6 +201,9 @@ fn render(memory: &Remembered) -> String {
     if !memory.deferred.is_empty() {
         text.push_str(&format!("deferred {}\n", memory.deferred.join(" ")));
     }
+    if !memory.connections.is_empty() {
+        text.push_str(&format!("connections {}\n", memory.connections.join(" ")));
+    }
     text
 }
 
@@ -192,6 +215,7 @@ fn parse(text: &str) -> Option<Remembered> {
             "written_at" => memory.written_at = words.next()?.parse().ok()?,
             "partition" => memory.partition = words.map(str::to_owned).collect(),
             "deferred" => memory.deferred = words.map(str::to_owned).collect(),
+            "connections" => memory.connections = words.map(str::to_owned).collect(),
             "score" => {
                 let node = words.next()?.to_owned();
                 memory.scores.push((node, words.next()?.parse().ok()?));
@@ -213,6 +237,7 @@ mod tests {
             partition: vec!["n1".into(), "n2".into()],
             scores: vec![("n1".into(), 1001), ("n2".into(), -1000)],
             deferred: vec!["n3".into()],
+            connections: vec!["n2@1700000000123456".into()],
         };
         assert_eq!(parse(&render(&memory)), Some(memory));
     }

@@ -151,6 +151,11 @@ impl FakePacemaker {
         fs::write(self.score_file(rsc, node), format!("{score}\n")).unwrap();
     }
 
+    /// Removes `node`'s promotion score, as Pacemaker does when the node leaves.
+    pub fn remove_promotion_score(&self, rsc: &str, node: &str) {
+        let _ = fs::remove_file(self.score_file(rsc, node));
+    }
+
     /// The promotion score the agent left for `node`, if any.
     pub fn promotion_score(&self, rsc: &str, node: &str) -> Option<String> {
         fs::read_to_string(self.score_file(rsc, node))

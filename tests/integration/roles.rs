@@ -228,6 +228,36 @@ fn primary_monitor_writes_scores_only_on_change() {
     }
 }
 
+/// Issue 10: a standby that left the cluster (its node isolated or fenced: Pacemaker drops
+/// its score and the partition forgets it) and came back got no score until the primary's
+/// memory of what it wrote expired, five minutes later: a second failure meanwhile had one
+/// candidate fewer. It gets its score at the primary's next monitor.
+#[test]
+fn rejoined_standby_gets_its_score_at_the_next_monitor() {
+    let (primary, standby) = primary_and_standby();
+    let fake = primary.fake();
+    fake.set_partition(&["pg1", "pg2"]);
+    primary.wait_streaming("pg2");
+    agent().on(&primary).action("monitor").recurring().expect(8);
+    assert_eq!(fake.promotion_score(RSC, "pg2").as_deref(), Some("1000"));
+    // pg2's node leaves: Pacemaker forgets its transient score and its membership.
+    standby.stop();
+    fake.set_partition(&["pg1"]);
+    fake.remove_promotion_score(RSC, "pg2");
+    agent().on(&primary).action("monitor").recurring().expect(8);
+    // It comes back and streams again.
+    fake.set_partition(&["pg1", "pg2"]);
+    standby.start();
+    primary.wait_streaming("pg2");
+    agent().on(&primary).action("monitor").recurring().expect(8);
+    assert_eq!(
+        fake.promotion_score(RSC, "pg2").as_deref(),
+        Some("1000"),
+        "no score for the rejoined standby: calls\n{}",
+        fake.calls()
+    );
+}
+
 /// The pre-promote notification of a switchover from pg1 (demoted) to `target`, run on
 /// `target`.
 fn switchover_notification(pg: &Pg, shared: &Pg, target: &str) {
