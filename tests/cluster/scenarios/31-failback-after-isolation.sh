@@ -53,6 +53,13 @@ require "$p back as a standby: 1 Promoted ($n) + 2 Unpromoted" wait_mon_on "$o" 
   "//resource[@id='$RSC' and @role='Unpromoted']/node[@name='$p'] and //resource[@id='$RSC' and @role='Promoted']/node[@name='$n'] and $(xp_roles 1 2)" 50
 check "$p streams from $n" wait_streaming "$n" "$(other_nodes "$n")" 30
 say "heal of $p -> streaming from $n: $(since "$t0") s"
+# issue 10: the rejoined node gets its score at the primary's next monitor (interval 15 s),
+# not when the primary's memory of what it wrote expires (300 s)
+t1=$(now)
+check "$p has a positive promotion score within one monitor interval of streaming" \
+  wait_mon_on "$o" "a positive promotion score on $p" \
+  "//node_attributes/node[@name='$p']/attribute[@name='master-$RSC' and number(@value) > 0]" 20
+say "streaming -> promotion score on $p: $(since "$t1") s"
 show_agent_log "$p" "bringing|Rewound|Recloned|diverged" 4
 if [ "$fork" = 10 ]; then
   check "$p was brought in line by the agent's start" in_agent_log "$p" "bringing .* in line with the primary $n"
