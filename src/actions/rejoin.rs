@@ -45,9 +45,15 @@ fn source(ctx: &Ctx, instance: &Instance, host: &str) -> Result<Source> {
 /// Called by start on a stopped instance. A former primary (crashed, or shut down) that
 /// diverged from the current primary is rewound or re-cloned; a standby is only touched when
 /// it definitely diverged; a directory a rewind left unfinished is repaired. Without a known
-/// primary, a crashed primary is refused (it may be the most advanced copy of the data) and
-/// anything else starts as it is: that is a new cluster's first start. Returns the report
-/// of a rewind or re-clone, whose leftovers go once the server runs.
+/// primary, anything starts as it is: that is a new cluster's first start, or a whole
+/// cluster's after a power cut, when Pacemaker's lists say no node is promoted nor about to
+/// be. A crashed primary then starts as a standby too: it replays its own WAL, takes part in
+/// the election with its true position, and is promoted if it is the most advanced; if not,
+/// it diverged from the winner and is brought in line once that one is the primary (its
+/// standby's monitor sees the divergence, and start rewinds it). Only without any lists (a
+/// debug run, a clone without notify) is a crashed primary refused: nothing says whether a
+/// primary runs elsewhere. Returns the report of a rewind or re-clone, whose leftovers go
+/// once the server runs.
 pub fn before_start(
     ctx: &Ctx,
     instance: &Instance,
@@ -62,7 +68,16 @@ pub fn before_start(
         if let Some(e) = unfinished {
             return Err(e.into());
         }
-        if let InstanceState::CrashedPrimary(state) = state {
+        if let InstanceState::CrashedPrimary(pg_state) = state {
+            if no_primary_anywhere() {
+                log::warn!(
+                    "instance \"{}\" crashed as a primary (pg_control: \"{pg_state}\") and no \
+                     node is promoted: it starts as a standby and takes part in the election",
+                    instance.datadir().display()
+                );
+                return Ok(None);
+            }
+            let state = pg_state;
             return Err(Error::State(format!(
                 "instance \"{}\" crashed as a primary (pg_control: \"{state}\") and no other \
                  primary is known to compare it with: refusing to start it as a standby",

@@ -32,7 +32,12 @@ pub fn start(ctx: &Ctx, instance: &Instance) -> Result<Outcome> {
         InstanceState::Stopped { .. } | InstanceState::CrashedPrimary(_) => {}
     }
     let rejoined = rejoin::before_start(ctx, instance, &state)?;
-    let was_primary = state == InstanceState::Stopped { was_primary: true };
+    // A primary shut down cleanly, or one that crashed and now starts as a standby because
+    // no node is promoted (a whole-cluster power cut): either may be the most advanced.
+    let was_primary = matches!(
+        state,
+        InstanceState::Stopped { was_primary: true } | InstanceState::CrashedPrimary(_)
+    );
     validate::server_settings(ctx, instance)?;
 
     instance.write_standby_signal()?;

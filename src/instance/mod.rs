@@ -19,7 +19,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::deadline::{Deadline, Expired};
-use crate::lsn::TimelineId;
+use crate::lsn::{Lsn, TimelineId};
 use crate::ocf::params::Params;
 use crate::process::{Cmd, RunAs};
 use crate::safe_fs::{read_path_string, Dir};
@@ -319,11 +319,35 @@ impl Instance {
             }
             control = self.control()?;
         }
-        let lsn = lsn.unwrap_or(control.min_recovery_point.max(control.checkpoint));
-        Ok(crate::election::Position {
-            timeline: known(&control),
-            lsn,
-        })
+        let timeline = known(&control);
+        let mut lsn = lsn.unwrap_or(control.min_recovery_point.max(control.checkpoint));
+        if received_tli.is_none() {
+            // No WAL receiver: the node may still be replaying WAL of its own (a primary that
+            // crashed and was started as a standby, after a whole-cluster power cut). Its
+            // true position is where that WAL ends, not how far replay got.
+            lsn = lsn.max(self.end_of_local_wal(timeline, lsn, &control, deadline));
+        }
+        Ok(crate::election::Position { timeline, lsn })
+    }
+
+    /// Where the valid WAL in pg_wal that continues from `from` ends (`from` itself when
+    /// none does), read natively within a quarter of the time left.
+    fn end_of_local_wal(
+        &self,
+        timeline: TimelineId,
+        from: Lsn,
+        control: &ControlFile,
+        deadline: &Deadline,
+    ) -> Lsn {
+        let budget = deadline.at_most(deadline.remaining() / 4);
+        wal::end_of_valid_wal(
+            &self.datadir().join("pg_wal"),
+            timeline,
+            from,
+            control.wal_segment_size,
+            &budget,
+        )
+        .unwrap_or(from)
     }
 
     /// The latest timeline whose history file is in pg_wal.

@@ -182,6 +182,112 @@ fn election_promotes_the_most_advanced_standby() {
     }
 }
 
+/// Issue 10: after every node lost power at once, the former primary (pg_control "in
+/// production") was refused until an operator's cleanup, and a less advanced standby was
+/// promoted. With Pacemaker's lists saying no node is promoted, it starts as a standby,
+/// replays its own WAL, and wins the election with its true position, even when Pacemaker
+/// designates the other node first.
+#[test]
+fn whole_cluster_power_cut_the_crashed_primary_takes_part_in_the_election() {
+    let (pg1, pg2) = primary_and_standby();
+    let cluster = &pg1;
+    cluster.fake().set_partition(&["pg1", "pg2"]);
+    pg1.wait_streaming("pg2");
+    pg2.stop();
+    pg1.psql("CREATE TABLE only_pg1_has_it AS SELECT 1 AS x");
+    pg1.kill9();
+    // As on a real cluster, a standby's upstream is the VIP, which nobody holds now.
+    pg2.conf("primary_conninfo = 'host=127.0.0.1 port=1 application_name=pg2'");
+    for pg in [&pg1, &pg2] {
+        agent()
+            .on(pg)
+            .cluster(cluster.fake())
+            .action("start")
+            .meta("notify_start_uname", "pg1 pg2")
+            .meta("notify_active_uname", " ")
+            .meta("notify_promoted_uname", " ")
+            .meta("notify_promote_uname", " ")
+            .expect(0);
+        assert!(pg.in_recovery(), "{} must start as a standby", pg.node);
+    }
+    assert_eq!(
+        cluster.fake().promotion_score(RSC, "pg1").as_deref(),
+        Some("2"),
+        "the crashed former primary's first-start score"
+    );
+    let election = |designated: &str| {
+        for pg in [&pg1, &pg2] {
+            notify_promote(
+                pg,
+                cluster,
+                "pre",
+                &[
+                    ("active", "pg1 pg2"),
+                    ("promote", designated),
+                    ("unpromoted", "pg1 pg2"),
+                ],
+            );
+        }
+    };
+    election("pg2");
+    agent()
+        .on(&pg2)
+        .cluster(cluster.fake())
+        .action("promote")
+        .expect_reason(1, "pg1 is the best candidate");
+    election("pg1");
+    agent()
+        .on(&pg1)
+        .cluster(cluster.fake())
+        .action("promote")
+        .expect(0);
+    assert!(!pg1.in_recovery());
+    assert_eq!(pg1.psql("SELECT count(*) FROM only_pg1_has_it"), "1");
+}
+
+/// Issue 10: a standby restarted with no WAL receiver (no primary left) may hold WAL it
+/// received but has not replayed (here held back by `recovery_min_apply_delay`); its
+/// published position is where that WAL ends, read natively, not how far replay got, or a
+/// less advanced node could win the election.
+#[test]
+fn a_standby_publishes_the_end_of_the_wal_it_holds_not_of_what_it_replayed() {
+    let (pg1, pg2) = primary_and_standby();
+    let cluster = &pg1;
+    cluster.fake().set_partition(&["pg1", "pg2"]);
+    pg2.conf("recovery_min_apply_delay = '1h'");
+    pg2.stop();
+    pg2.start();
+    pg1.wait_streaming("pg2");
+    pg1.psql("CREATE TABLE held_back AS SELECT 1 AS x");
+    let written = pg1.psql("SELECT pg_current_wal_flush_lsn()");
+    pg2.wait_for(
+        "pg2 to receive pg1's write",
+        Duration::from_secs(10),
+        || pg2.psql(&format!("SELECT pg_last_wal_receive_lsn() >= '{written}'")) == "t",
+    );
+    pg1.stop();
+    pg2.stop();
+    pg2.conf("primary_conninfo = 'host=127.0.0.1 port=1 application_name=pg2'");
+    pg2.start();
+    let replayed = pg2.psql("SELECT pg_last_wal_replay_lsn() - '0/0'::pg_lsn");
+    notify_promote(
+        &pg2,
+        cluster,
+        "pre",
+        &[("active", "pg2"), ("promote", "pg2"), ("unpromoted", "pg2")],
+    );
+    let published = cluster
+        .fake()
+        .private_attribute(&format!("lsn_location-{RSC}"), "pg2")
+        .expect("pg2 published no position");
+    let lsn: u64 = published.trim().split_once('#').unwrap().1.parse().unwrap();
+    let written = written.parse::<pgha::lsn::Lsn>().unwrap().0;
+    assert!(
+        lsn >= written && lsn > replayed.parse::<u64>().unwrap(),
+        "published {published}, replayed {replayed}, pg1 wrote up to {written}"
+    );
+}
+
 /// `paf.md` §4.3: 1001 for the primary, 1000 for the most advanced streaming standby, −1000
 /// for a partition node that is not connected.
 #[test]
