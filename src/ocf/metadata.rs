@@ -73,6 +73,16 @@ standby with pg_rewind. Parameters and node attributes are those of PAF (ocf:hea
 
 const SHORTDESC: &str = "Manages PostgreSQL servers in replication";
 
+/// The OCF 1.0 DTD that resource-agents ships, and `ocf-tester` validates against
+/// (`xmllint --valid`), knows neither OCF 1.1's `reloadable` and `unique-group` nor the
+/// `reload-agent` action. The internal subset, read before the external DTD, declares them,
+/// so the document is valid for that DTD and for OCF 1.1's schema (which Pacemaker and pcs
+/// use, and which ignores the DOCTYPE), as resource-agents' own agents declare the DTD.
+const DOCTYPE: &str = "resource-agent SYSTEM \"ra-api-1.dtd\" [
+<!ATTLIST action name CDATA #REQUIRED>
+<!ATTLIST parameter reloadable (0|1) \"0\" unique-group CDATA #IMPLIED>
+]";
+
 /// Renders the meta-data document.
 pub fn render() -> std::io::Result<String> {
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
@@ -85,6 +95,7 @@ pub fn render() -> std::io::Result<String> {
 
 fn write_all(w: &mut Writer<Vec<u8>>) -> std::io::Result<()> {
     w.write_event(Event::Decl(BytesDecl::new("1.0", None, None)))?;
+    w.write_event(Event::DocType(BytesText::from_escaped(DOCTYPE)))?;
     w.create_element("resource-agent")
         .with_attribute(("name", "pgsqlms"))
         .with_attribute(("version", env!("CARGO_PKG_VERSION")))

@@ -139,6 +139,74 @@ fn meta_data_validates_against_ocf_1_1_schema() {
     xmllint_validates(&repo().join("ocf/ra-api-1.1.rng"));
 }
 
+/// Issue 12: `ocf-tester` (resource-agents) checks meta-data with `xmllint --valid` against
+/// the OCF 1.0 DTD in /usr/share/resource-agents, exactly as this does; it failed on OCF
+/// 1.1's attributes and on a document without a DOCTYPE.
+#[test]
+fn meta_data_is_valid_for_ocf_testers_dtd() {
+    let dtd_dir = Path::new("/usr/share/resource-agents");
+    assert!(
+        dtd_dir.join("ra-api-1.dtd").is_file(),
+        "ra-api-1.dtd is missing: install resource-agents (`make deps`)"
+    );
+    let mut lint = tool("/usr/bin/xmllint", "libxml2-utils")
+        .args(["--noout", "--valid", "-"])
+        .current_dir(dtd_dir)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    lint.stdin
+        .take()
+        .unwrap()
+        .write_all(meta_data().as_bytes())
+        .unwrap();
+    let out = lint.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Issue 12: resource-agents' own compliance tool, on a real instance: meta-data (the DTD
+/// check above), then start, monitor, stop, promote, demote, notify and their repeats. Its
+/// node is this host (no Pacemaker here), so primary_conninfo names it.
+#[test]
+fn ocf_tester_passes_on_a_real_instance() {
+    let pg = Pg::primary("ocf-tester");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let host = host.trim();
+    pg.conf(&format!(
+        "primary_conninfo = 'host=127.0.0.1 port={} application_name={host}'",
+        pg.port
+    ));
+    let out = tool("/usr/sbin/ocf-tester", "resource-agents")
+        .args(["-n", "pgsqld"])
+        .arg("-o")
+        .arg(format!("pgdata={}", pg.data().display()))
+        .arg("-o")
+        .arg(format!("pghost={}", pg.sock().display()))
+        .arg("-o")
+        .arg(format!("pgport={}", pg.port))
+        .arg("-o")
+        .arg(format!("bindir={}", crate::pg::BINDIR))
+        .arg(BIN)
+        .env("OCF_ROOT", "/usr/lib/ocf")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("passed all tests"),
+        "{text}"
+    );
+}
+
 /// pcs refuses an agent whose meta-data fails its own schema.
 #[test]
 fn meta_data_validates_against_pcs_schema() {
