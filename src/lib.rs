@@ -6,6 +6,7 @@
 
 pub mod actions;
 pub mod cli;
+pub mod clock;
 pub mod deadline;
 pub mod election;
 pub mod failpoint;

@@ -150,39 +150,7 @@ fn set_guard(data: &Dir, on: bool) -> Result<(), RewindError> {
     Ok(())
 }
 
-/// Now in UTC, `YYYY-MM-DDTHH:MM:SSZ` (and a compact form for directory names).
-pub fn utc_now() -> (String, String) {
-    utc(std::time::SystemTime::now())
-}
-
-/// A time in UTC, `YYYY-MM-DDTHH:MM:SSZ` (and the compact form).
-pub fn utc(time: std::time::SystemTime) -> (String, String) {
-    let secs = time
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (y, mo, d, h, mi, s) = civil(secs);
-    (
-        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"),
-        format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z"),
-    )
-}
-
-/// Seconds since the epoch → UTC date and time (days-to-civil, proleptic Gregorian).
-fn civil(secs: u64) -> (u64, u64, u64, u64, u64, u64) {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
-}
+pub use crate::clock::{utc, utc_now};
 
 #[cfg(test)]
 mod tests {
@@ -234,10 +202,4 @@ mod tests {
         assert!(is_marked(&data));
     }
 
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0));
-        assert_eq!(civil(951_782_400), (2000, 2, 29, 0, 0, 0));
-        assert_eq!(civil(1_767_323_045), (2026, 1, 2, 3, 4, 5));
-    }
 }
