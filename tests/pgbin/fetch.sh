@@ -99,6 +99,7 @@ debian_root() {
         DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get -q -y --no-install-recommends \
             -o Acquire::Check-Valid-Until=false install "${packages[@]}" >&2 ||
             die "apt-get install postgresql-$major failed in the $suite root"
+        chroot "$root" apt-get clean
         umount "$root/proc"
     fi
     [[ $(chroot "$root" id -u postgres) == "$(id -u postgres)" ]] ||
