@@ -9,12 +9,14 @@ BIN         := target/release/pgha
 
 # Debian packages every test and the demo need; installed once by `make deps`. libssl-dev
 # and pkg-config build the TLS client (openssl crate); openssl and python3 serve the TLS and
-# socket-spoofing tests.
+# socket-spoofing tests. debootstrap, patchelf, python3-pip and unzip serve
+# tests/pgbin/fetch.sh (the binaries of PostgreSQL 13–19).
 APT_PACKAGES := postgresql-15 postgresql-client-15 libxml2-utils pacemaker pacemaker-cli-utils \
                 corosync pcs crmsh resource-agents fence-agents iproute2 psmisc strace procps \
-                util-linux shellcheck resource-agents-paf libssl-dev pkg-config openssl python3
+                util-linux shellcheck resource-agents-paf libssl-dev pkg-config openssl python3 \
+                debootstrap patchelf python3-pip unzip
 
-.PHONY: all build deps install uninstall demo test test-unit test-cluster bench bench-rewind bench-failover clean
+.PHONY: all build deps install uninstall demo test test-unit test-cluster bench bench-rewind bench-failover fixtures clean
 
 all: build
 
@@ -61,6 +63,17 @@ bench-rewind: deps build
 
 bench-failover: deps build
 	tests/bench/failover.sh
+
+# Regenerates the pg_control and WAL fixtures of every major with its own binaries (fetched
+# once per machine by tests/pgbin/fetch.sh), by hand when a major changes: the unit tests
+# read the committed files and need no network. MAJORS=17 limits it. Regenerating 15's WAL
+# moves its LSNs, which the hand-damaged WAL tests (src/instance/wal/*/tests.rs) spell out.
+MAJORS ?= 13 14 15 16 17 18 19
+fixtures: deps
+	for major in $(MAJORS); do \
+		tests/fixtures/pg_control/make-fixtures.sh $$major && \
+		tests/fixtures/wal/make-fixtures.sh $$major || exit 1; \
+	done
 
 clean:
 	$(CARGO) clean

@@ -1,23 +1,26 @@
 //! `global/pg_control`: bytes in, [`ControlFile`] out.
 //!
 //! This module owns reading and decoding PostgreSQL's control file, `ControlFileData` in
-//! `src/include/catalog/pg_control.h`, for PostgreSQL 12 to 17 built for 64-bit little-endian
+//! `src/include/catalog/pg_control.h`, for PostgreSQL 13 to 19 built for 64-bit little-endian
 //! machines (LP64: x86_64, aarch64, ppc64le). It does not interpret what it reads: what a
 //! cluster state means for the agent is `instance::state`'s business, whether a rewind is
 //! needed is `rewind::decision`'s.
 //!
-//! Where the facts come from: the layout table in pgha's pg_rewind notes (§4, "pg_control
-//! layout, 12–17"), read from `pg_control.h` of each major, and checked here against files
-//! written by a real PostgreSQL 15 (`tests/fixtures/pg_control/`, compared field by field with
-//! `pg_controldata`). Every field decoded here sits at the same offset in 12–17; the majors
-//! differ only in bytes pgha does not read (PG12's extra `float4ByVal` at 248, PG17's copy of
-//! `wal_level` inside `checkPointCopy`), so one layout and a table of three version numbers
-//! cover them. 12 and 17 are believed from the headers, not measured: only PostgreSQL 15 is
-//! installed where the fixtures were made.
+//! Where the facts come from: `offsetof` and `sizeof` compiled against each major's own
+//! `pg_control.h` (13.16, 14.23, 15, 16.15, 17.11, 18.6, 19~rc1; `tests/pgbin/README.md` says
+//! where each came from), one [`Layout`] row per `pg_control_version`; and files each of those
+//! majors wrote (`tests/fixtures/pg_control/pgN-*.bin`), decoded field by field against that
+//! major's `pg_controldata`. The majors differ here in: the CRC's place (18 put
+//! `default_char_signedness` before it), 19's larger `checkPointCopy` (which moves every field
+//! after it by 8) and its `slru_pages_per_segment` and `data_checksum_version_init` (which
+//! move more); and the catalog version, which tells apart the majors sharing 1300 (13–16).
+//! 12 (1201) is no longer read: out of upstream support since November 2024.
 //!
 //! [`decode`] is pure and strict, in the order the server's own `ReadControlFile` checks:
 //! length, `pg_control_version`, CRC-32C, then the layout markers (`maxAlign`, `floatFormat`),
-//! then every value the decoder turns into a type. [`read`] adds the file system and the path.
+//! then the catalog version, then every value the decoder turns into a type. A version or
+//! catalog version of no known major is refused, never guessed. [`read`] adds the file system
+//! and the path.
 
 // Every read goes through `Raw`, which bounds-checks: a wrong offset is an error, not a panic.
 #![deny(clippy::indexing_slicing)]
@@ -28,8 +31,9 @@ use std::path::{Path, PathBuf};
 
 use crate::lsn::{Lsn, TimelineId};
 
-/// `sizeof(ControlFileData)` on LP64 in 12–17.
-const STRUCT_SIZE: usize = 296;
+/// The smallest `sizeof(ControlFileData)` of the layouts (296 in 13–18, 312 in 19): shorter
+/// bytes are refused before their version is read.
+const MIN_STRUCT_SIZE: usize = 296;
 /// `PG_CONTROL_FILE_SIZE`: PostgreSQL writes the struct followed by zeros up to this size.
 /// Only the struct is decoded, as the server reads only the struct; [`read`] reads no more
 /// than this.
@@ -37,8 +41,8 @@ const FILE_SIZE: usize = 8192;
 /// The file's location inside a data directory.
 const PATH_IN_DATADIR: &str = "global/pg_control";
 
-/// The `pg_control_version` values pgha decodes, and the majors that write each one.
-const KNOWN_VERSIONS: [(u32, &str); 3] = [(1201, "12"), (1300, "13–16"), (1700, "17")];
+/// The majors whose files pgha reads, for messages.
+const KNOWN_MAJORS: &str = "PostgreSQL 13–19, which write 1300, 1700, 1800 and 1905";
 
 /// `maxAlign` on LP64 (`MAXIMUM_ALIGNOF`).
 const MAX_ALIGN: u32 = 8;
@@ -46,7 +50,8 @@ const MAX_ALIGN: u32 = 8;
 /// another float representation or byte order can tell.
 const FLOAT_FORMAT: f64 = 1234567.0;
 
-/// Byte offsets in `ControlFileData` (LP64, 12–17), with the C field names.
+/// Byte offsets in `ControlFileData` that are the same in every layout (LP64, 13–19), with
+/// the C field names; the others are in [`Layout`].
 mod offset {
     pub(super) const SYSTEM_IDENTIFIER: usize = 0;
     pub(super) const PG_CONTROL_VERSION: usize = 8;
@@ -54,38 +59,156 @@ mod offset {
     pub(super) const STATE: usize = 16;
     pub(super) const TIME: usize = 24;
     pub(super) const CHECKPOINT: usize = 32;
-    /// `checkPointCopy`, a `CheckPoint` (88 bytes); the next four are inside it.
+    /// `checkPointCopy`, a `CheckPoint` (88 bytes, 96 in 19); the next four are inside it,
+    /// at the same place in every major.
     const CHECKPOINT_COPY: usize = 40;
     pub(super) const REDO: usize = CHECKPOINT_COPY;
     pub(super) const THIS_TIMELINE_ID: usize = CHECKPOINT_COPY + 8;
     pub(super) const PREV_TIMELINE_ID: usize = CHECKPOINT_COPY + 12;
     pub(super) const FULL_PAGE_WRITES: usize = CHECKPOINT_COPY + 16;
-    pub(super) const MIN_RECOVERY_POINT: usize = 136;
-    pub(super) const MIN_RECOVERY_POINT_TLI: usize = 144;
-    pub(super) const BACKUP_START_POINT: usize = 152;
-    pub(super) const BACKUP_END_POINT: usize = 160;
-    pub(super) const BACKUP_END_REQUIRED: usize = 168;
-    pub(super) const WAL_LEVEL: usize = 172;
-    pub(super) const WAL_LOG_HINTS: usize = 176;
-    pub(super) const MAX_ALIGN: usize = 204;
-    pub(super) const FLOAT_FORMAT: usize = 208;
-    pub(super) const BLCKSZ: usize = 216;
-    pub(super) const XLOG_BLCKSZ: usize = 224;
-    pub(super) const XLOG_SEG_SIZE: usize = 228;
-    pub(super) const DATA_CHECKSUM_VERSION: usize = 252;
-    /// The CRC-32C of bytes `[0, CRC)`, stored here.
-    pub(super) const CRC: usize = 288;
 }
+
+/// One `pg_control_version`'s layout: the offsets that differ between versions, and the
+/// majors that write it, each with its catalog versions.
+struct Layout {
+    version: u32,
+    majors: &'static [CatalogRange],
+    /// `sizeof(ControlFileData)`.
+    size: usize,
+    min_recovery_point: usize,
+    min_recovery_point_tli: usize,
+    backup_start_point: usize,
+    backup_end_point: usize,
+    backup_end_required: usize,
+    wal_level: usize,
+    wal_log_hints: usize,
+    max_align: usize,
+    float_format: usize,
+    blcksz: usize,
+    xlog_blcksz: usize,
+    xlog_seg_size: usize,
+    data_checksum_version: usize,
+    /// The CRC-32C of bytes `[0, crc)`, stored here.
+    crc: usize,
+}
+
+/// The `catalog_version_no` values of one major: after the previous major's release value,
+/// up to its own release value (betas and release candidates fall in between). 19's upper
+/// bound is 19~rc1's: a later 19 with another value is refused until its files are checked.
+struct CatalogRange {
+    major: u32,
+    first: u32,
+    last: u32,
+}
+
+/// Offsets of 13–17 (1300, 1700): 17's `wal_level` in `checkPointCopy` went into padding.
+const LAYOUT_TO_17: Layout = Layout {
+    version: 0,
+    majors: &[],
+    size: 296,
+    min_recovery_point: 136,
+    min_recovery_point_tli: 144,
+    backup_start_point: 152,
+    backup_end_point: 160,
+    backup_end_required: 168,
+    wal_level: 172,
+    wal_log_hints: 176,
+    max_align: 204,
+    float_format: 208,
+    blcksz: 216,
+    xlog_blcksz: 224,
+    xlog_seg_size: 228,
+    data_checksum_version: 252,
+    crc: 288,
+};
+
+/// Every layout pgha reads, from each major's `pg_control.h` (`offsetof`, `sizeof`, LP64).
+static LAYOUTS: [Layout; 4] = [
+    Layout {
+        version: 1300,
+        majors: &[
+            CatalogRange {
+                major: 13,
+                first: 201_909_213,
+                last: 202_007_201,
+            },
+            CatalogRange {
+                major: 14,
+                first: 202_007_202,
+                last: 202_107_181,
+            },
+            CatalogRange {
+                major: 15,
+                first: 202_107_182,
+                last: 202_209_061,
+            },
+            CatalogRange {
+                major: 16,
+                first: 202_209_062,
+                last: 202_307_071,
+            },
+        ],
+        ..LAYOUT_TO_17
+    },
+    Layout {
+        version: 1700,
+        majors: &[CatalogRange {
+            major: 17,
+            first: 202_307_072,
+            last: 202_406_281,
+        }],
+        ..LAYOUT_TO_17
+    },
+    // 18: `default_char_signedness` (a bool at 256) pushes the nonce, and the CRC, by 4.
+    Layout {
+        version: 1800,
+        majors: &[CatalogRange {
+            major: 18,
+            first: 202_406_282,
+            last: 202_506_291,
+        }],
+        crc: 292,
+        ..LAYOUT_TO_17
+    },
+    // 19~rc1: `CheckPoint` grew to 96 bytes (`logicalDecodingEnabled`), so everything after
+    // `checkPointCopy` moves by 8; `slru_pages_per_segment` after `relseg_size` moves the
+    // WAL sizes by 4 more, and `data_checksum_version_init` comes before the current state.
+    Layout {
+        version: 1905,
+        majors: &[CatalogRange {
+            major: 19,
+            first: 202_506_292,
+            last: 202_610_061,
+        }],
+        size: 312,
+        min_recovery_point: 144,
+        min_recovery_point_tli: 152,
+        backup_start_point: 160,
+        backup_end_point: 168,
+        backup_end_required: 176,
+        wal_level: 180,
+        wal_log_hints: 184,
+        max_align: 212,
+        float_format: 216,
+        blcksz: 224,
+        xlog_blcksz: 236,
+        xlog_seg_size: 240,
+        data_checksum_version: 268,
+        crc: 308,
+    },
+];
 
 /// What pgha reads from `pg_control`. Names follow PostgreSQL's, in snake case; the
 /// `checkpoint_*` fields come from `checkPointCopy`, the copy of the latest checkpoint record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ControlFile {
     pub system_identifier: u64,
-    /// One of 1201 (PostgreSQL 12), 1300 (13–16), 1700 (17).
+    /// One of 1300 (PostgreSQL 13–16), 1700 (17), 1800 (18), 1905 (19).
     pub pg_control_version: u32,
     /// `catalog_version_no`: tells the majors that share a `pg_control_version` apart.
     pub catalog_version: u32,
+    /// The major that wrote the file, from its version and catalog version.
+    pub major: u32,
     pub state: DbState,
     /// When the file was last written, in seconds since the Unix epoch.
     pub time: i64,
@@ -103,7 +226,7 @@ pub struct ControlFile {
     pub backup_end_required: bool,
     pub wal_level: WalLevel,
     pub wal_log_hints: bool,
-    /// 0: no data checksums; 1: checksums (the only version in 12–17).
+    /// 0: no data checksums; 1: checksums (the only version in 13–19).
     pub data_checksum_version: u32,
     pub block_size: u32,
     pub wal_block_size: u32,
@@ -111,12 +234,6 @@ pub struct ControlFile {
 }
 
 impl ControlFile {
-    /// The majors that write this file's `pg_control_version`, for messages: "12", "13–16"
-    /// or "17" ("unknown" only for a value [`decode`] would have refused).
-    pub fn major_versions(&self) -> &'static str {
-        majors(self.pg_control_version).unwrap_or("unknown")
-    }
-
     pub fn data_checksums(&self) -> bool {
         self.data_checksum_version != 0
     }
@@ -208,13 +325,21 @@ pub enum DecodeError {
          (PostgreSQL writes {FILE_SIZE})"
     )]
     TooShort { len: usize, needed: usize },
-    /// A `pg_control_version` of the form PostgreSQL uses, but not 12–17's: most likely a
+    /// A `pg_control_version` of the form PostgreSQL uses, but not 13–19's: most likely a
     /// cluster of another major.
-    #[error(
-        "pg_control_version {0} is not one pgha knows (pgha knows PostgreSQL 12–17, \
-         which write 1201, 1300 and 1700)"
-    )]
+    #[error("pg_control_version {0} is not one pgha knows (pgha knows {KNOWN_MAJORS})")]
     UnknownVersion(u32),
+    /// A known `pg_control_version` with a catalog version none of its majors wrote: a
+    /// development build, or a later release of the newest major pgha has not checked.
+    #[error(
+        "pg_control catalog_version_no {catalog} is no PostgreSQL {majors} release's \
+         (pg_control_version {version}): pgha does not guess its layout"
+    )]
+    UnknownCatalog {
+        version: u32,
+        catalog: u32,
+        majors: String,
+    },
     /// No PostgreSQL writes such a `pg_control_version`: the file is something else, or
     /// overwritten (an all-zero file reads 0).
     #[error(
@@ -222,13 +347,18 @@ pub enum DecodeError {
          where PostgreSQL writes a number like 1300"
     )]
     NotPgControl(u32),
-    /// Bytes `[0, 288)` do not match the CRC-32C stored at 288. A file from a 32-bit build
-    /// would most likely end here too (believed, not tried): its CRC sits at another offset.
+    /// Bytes `[0, at)` do not match the CRC-32C stored at `at` (288 in 13–17, 292 in 18,
+    /// 308 in 19). A file from a 32-bit build would most likely end here too (believed, not
+    /// tried): its CRC sits at another offset.
     #[error(
         "pg_control CRC mismatch: stored {stored:#010x}, computed {computed:#010x} over \
-         bytes 0..288: the file is corrupt"
+         bytes 0..{at}: the file is corrupt"
     )]
-    Crc { stored: u32, computed: u32 },
+    Crc {
+        stored: u32,
+        computed: u32,
+        at: usize,
+    },
     /// An intact file written by a build with another data layout (32-bit, big-endian).
     #[error(
         "pg_control {field} is {found}, expected {expected}: the cluster was made by a build \
@@ -239,7 +369,7 @@ pub enum DecodeError {
         found: String,
         expected: &'static str,
     },
-    /// A field holds a value no PostgreSQL 12–17 writes, in a file whose CRC is right.
+    /// A field holds a value no PostgreSQL 13–19 writes, in a file whose CRC is right.
     #[error("pg_control {field} holds {value}, expected {expected}")]
     BadValue {
         field: &'static str,
@@ -303,41 +433,53 @@ pub fn read_file(path: &Path) -> Result<ControlFile, ControlError> {
     }
 }
 
-/// Decodes the bytes of a `pg_control` file (normally 8192; the first 296 are read).
+/// Decodes the bytes of a `pg_control` file (normally 8192; the struct, 296 or 312 bytes
+/// depending on the version, is read).
 ///
 /// The checks come in the order that gives the most useful error, the server's own order:
 /// - length first, so every later read is in bounds;
 /// - `pg_control_version` before the CRC, because where the CRC sits depends on the version:
-///   a cluster of PostgreSQL 11 or 18 must be reported as such, not as corrupt. The version
+///   a cluster of PostgreSQL 12 or 20 must be reported as such, not as corrupt. The version
 ///   also tells a file that is not a `pg_control` at all ([`DecodeError::NotPgControl`]) and
 ///   one written big-endian ([`DecodeError::Layout`]);
 /// - the CRC before any other field, so a corrupt file is called corrupt rather than blamed
 ///   on whichever field the damage hit;
 /// - `maxAlign` and `floatFormat`, which confirm the 64-bit little-endian layout;
+/// - the catalog version, which must be one of the version's majors' (it names the major);
 /// - every value turned into a type: `state`, `wal_level`, the bools,
 ///   `data_checksum_version`, and the block and segment sizes, which later code divides by.
 ///
 /// The zero padding after the struct is not checked: the server never reads it, and pgha
 /// should not refuse a file the server accepts.
 pub fn decode(bytes: &[u8]) -> Result<ControlFile, DecodeError> {
-    if bytes.len() < STRUCT_SIZE {
+    if bytes.len() < MIN_STRUCT_SIZE {
         return Err(DecodeError::TooShort {
             len: bytes.len(),
-            needed: STRUCT_SIZE,
+            needed: MIN_STRUCT_SIZE,
         });
     }
     let raw = Raw(bytes);
 
     let pg_control_version = raw.u32(offset::PG_CONTROL_VERSION)?;
-    check_version(pg_control_version)?;
-
-    let stored = raw.u32(offset::CRC)?;
-    let computed = crc32c::crc32c(raw.bytes(0, offset::CRC)?);
-    if stored != computed {
-        return Err(DecodeError::Crc { stored, computed });
+    let layout = layout_of(pg_control_version)?;
+    if bytes.len() < layout.size {
+        return Err(DecodeError::TooShort {
+            len: bytes.len(),
+            needed: layout.size,
+        });
     }
 
-    let max_align = raw.u32(offset::MAX_ALIGN)?;
+    let stored = raw.u32(layout.crc)?;
+    let computed = crc32c::crc32c(raw.bytes(0, layout.crc)?);
+    if stored != computed {
+        return Err(DecodeError::Crc {
+            stored,
+            computed,
+            at: layout.crc,
+        });
+    }
+
+    let max_align = raw.u32(layout.max_align)?;
     if max_align != MAX_ALIGN {
         return Err(DecodeError::Layout {
             field: "maxAlign",
@@ -346,7 +488,7 @@ pub fn decode(bytes: &[u8]) -> Result<ControlFile, DecodeError> {
         });
     }
     // Compared as bits: the value must be exactly the one the server writes.
-    let float_format = raw.u64(offset::FLOAT_FORMAT)?;
+    let float_format = raw.u64(layout.float_format)?;
     if float_format != FLOAT_FORMAT.to_bits() {
         return Err(DecodeError::Layout {
             field: "floatFormat",
@@ -358,19 +500,22 @@ pub fn decode(bytes: &[u8]) -> Result<ControlFile, DecodeError> {
         });
     }
 
+    let catalog_version = raw.u32(offset::CATALOG_VERSION_NO)?;
+    let major = major_of(layout, catalog_version)?;
+
     let state = raw.u32(offset::STATE)?;
     let state = DbState::from_raw(state).ok_or(DecodeError::BadValue {
         field: "state",
         value: state,
         expected: "a DBState, 0 to 6",
     })?;
-    let wal_level = raw.u32(offset::WAL_LEVEL)?;
+    let wal_level = raw.u32(layout.wal_level)?;
     let wal_level = WalLevel::from_raw(wal_level).ok_or(DecodeError::BadValue {
         field: "wal_level",
         value: wal_level,
         expected: "0 (minimal), 1 (replica) or 2 (logical)",
     })?;
-    let data_checksum_version = raw.u32(offset::DATA_CHECKSUM_VERSION)?;
+    let data_checksum_version = raw.u32(layout.data_checksum_version)?;
     if data_checksum_version > 1 {
         return Err(DecodeError::BadValue {
             field: "data_checksum_version",
@@ -382,7 +527,8 @@ pub fn decode(bytes: &[u8]) -> Result<ControlFile, DecodeError> {
     Ok(ControlFile {
         system_identifier: raw.u64(offset::SYSTEM_IDENTIFIER)?,
         pg_control_version,
-        catalog_version: raw.u32(offset::CATALOG_VERSION_NO)?,
+        catalog_version,
+        major,
         state,
         time: raw.i64(offset::TIME)?,
         checkpoint: raw.lsn(offset::CHECKPOINT)?,
@@ -390,33 +536,31 @@ pub fn decode(bytes: &[u8]) -> Result<ControlFile, DecodeError> {
         checkpoint_timeline: raw.u32(offset::THIS_TIMELINE_ID)?,
         checkpoint_prev_timeline: raw.u32(offset::PREV_TIMELINE_ID)?,
         checkpoint_full_page_writes: raw.bool(offset::FULL_PAGE_WRITES, "fullPageWrites")?,
-        min_recovery_point: raw.lsn(offset::MIN_RECOVERY_POINT)?,
-        min_recovery_point_timeline: raw.u32(offset::MIN_RECOVERY_POINT_TLI)?,
-        backup_start_point: raw.lsn(offset::BACKUP_START_POINT)?,
-        backup_end_point: raw.lsn(offset::BACKUP_END_POINT)?,
-        backup_end_required: raw.bool(offset::BACKUP_END_REQUIRED, "backupEndRequired")?,
+        min_recovery_point: raw.lsn(layout.min_recovery_point)?,
+        min_recovery_point_timeline: raw.u32(layout.min_recovery_point_tli)?,
+        backup_start_point: raw.lsn(layout.backup_start_point)?,
+        backup_end_point: raw.lsn(layout.backup_end_point)?,
+        backup_end_required: raw.bool(layout.backup_end_required, "backupEndRequired")?,
         wal_level,
-        wal_log_hints: raw.bool(offset::WAL_LOG_HINTS, "wal_log_hints")?,
+        wal_log_hints: raw.bool(layout.wal_log_hints, "wal_log_hints")?,
         data_checksum_version,
-        block_size: raw.size(offset::BLCKSZ, "blcksz", BLOCK_SIZES)?,
-        wal_block_size: raw.size(offset::XLOG_BLCKSZ, "xlog_blcksz", WAL_BLOCK_SIZES)?,
-        wal_segment_size: raw.size(offset::XLOG_SEG_SIZE, "xlog_seg_size", WAL_SEGMENT_SIZES)?,
+        block_size: raw.size(layout.blcksz, "blcksz", BLOCK_SIZES)?,
+        wal_block_size: raw.size(layout.xlog_blcksz, "xlog_blcksz", WAL_BLOCK_SIZES)?,
+        wal_segment_size: raw.size(layout.xlog_seg_size, "xlog_seg_size", WAL_SEGMENT_SIZES)?,
     })
 }
 
-fn majors(pg_control_version: u32) -> Option<&'static str> {
-    KNOWN_VERSIONS
-        .iter()
-        .find(|(version, _)| *version == pg_control_version)
-        .map(|(_, majors)| *majors)
+fn known_layout(version: u32) -> Option<&'static Layout> {
+    LAYOUTS.iter().find(|layout| layout.version == version)
 }
 
-fn check_version(version: u32) -> Result<(), DecodeError> {
-    if majors(version).is_some() {
-        return Ok(());
+/// The layout of `version`, or why there is none.
+fn layout_of(version: u32) -> Result<&'static Layout, DecodeError> {
+    if let Some(layout) = known_layout(version) {
+        return Ok(layout);
     }
     let swapped = version.swap_bytes();
-    if majors(swapped).is_some() {
+    if known_layout(swapped).is_some() {
         return Err(DecodeError::Layout {
             field: "pg_control_version",
             found: format!("{version:#010x} ({swapped} byte-swapped)"),
@@ -431,6 +575,24 @@ fn check_version(version: u32) -> Result<(), DecodeError> {
     } else {
         Err(DecodeError::NotPgControl(version))
     }
+}
+
+/// The major of `layout` whose catalog versions hold `catalog`.
+fn major_of(layout: &Layout, catalog: u32) -> Result<u32, DecodeError> {
+    layout
+        .majors
+        .iter()
+        .find(|range| (range.first..=range.last).contains(&catalog))
+        .map(|range| range.major)
+        .ok_or_else(|| DecodeError::UnknownCatalog {
+            version: layout.version,
+            catalog,
+            majors: match layout.majors {
+                [only] => only.major.to_string(),
+                [first, .., last] => format!("{}–{}", first.major, last.major),
+                [] => "(none)".to_owned(),
+            },
+        })
 }
 
 /// Bounds-checked little-endian reads from the file's bytes.

@@ -29,9 +29,10 @@ use postmaster::Postmaster;
 use sql::{Session, SqlError, Target};
 use state::{InstanceState, SqlProbe};
 
-/// The oldest major version pgha manages: `standby.signal` and recovery settings in the
-/// main configuration came with PostgreSQL 12.
-pub const MIN_MAJOR: u32 = 12;
+/// The oldest major version pgha manages: 12 brought `standby.signal` and recovery settings
+/// in the main configuration, but is out of upstream support since November 2024, and pgha
+/// reads the pg_control and WAL of 13–19 only (`control`, `wal::major`).
+pub const MIN_MAJOR: u32 = 13;
 
 /// The most pgha reads of a small file the system user controls (`PG_VERSION`,
 /// `postmaster.pid`): far more than PostgreSQL writes there, far less than memory.

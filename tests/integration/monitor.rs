@@ -247,3 +247,56 @@ fn finding_7_spoofed_socket_of_a_stopped_instance_is_not_running() {
 
     expect_monitors(&pg1, 7);
 }
+
+/// A data directory whose pg_control says PostgreSQL 20 (a `pg_control_version`, 2000, no
+/// major pgha reads writes): probe, monitor and start refuse with a reason that names the
+/// version and the majors pgha knows, and change nothing. pgha never guesses a layout.
+#[test]
+fn unknown_major_pg_control_is_refused_and_changes_nothing() {
+    let pg = running_primary();
+    pg.stop();
+    let path = pg.data().join("global/pg_control");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[8..12].copy_from_slice(&2000u32.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    pg.untouched_by("actions on a PostgreSQL 20 pg_control", || {
+        let reason = "pg_control_version 2000 is not one pgha knows (pgha knows PostgreSQL 13–19";
+        agent()
+            .on(&pg)
+            .action("monitor")
+            .probe()
+            .expect_reason(1, reason);
+        agent()
+            .on(&pg)
+            .action("monitor")
+            .recurring()
+            .expect_reason(1, reason);
+        agent().on(&pg).action("start").expect_reason(1, reason);
+    });
+}
+
+/// A corrupt pg_control (one byte of `unloggedLSN` flipped, which pgha does not read but the
+/// CRC covers) is called corrupt, and nothing is changed.
+#[test]
+fn corrupt_pg_control_is_refused_and_changes_nothing() {
+    let pg = running_primary();
+    pg.stop();
+    let path = pg.data().join("global/pg_control");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[130] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    pg.untouched_by("actions on a corrupt pg_control", || {
+        let reason = "pg_control CRC mismatch";
+        agent()
+            .on(&pg)
+            .action("monitor")
+            .probe()
+            .expect_reason(1, reason);
+        agent()
+            .on(&pg)
+            .action("monitor")
+            .recurring()
+            .expect_reason(1, reason);
+        agent().on(&pg).action("start").expect_reason(1, reason);
+    });
+}

@@ -44,11 +44,12 @@ pg_tool() {
     as_pg "$PGBIN/$tool" "$@"
 }
 
-# pg_initdb DIR [INITDB-OPTIONS...]: a new cluster in DIR, superuser postgres, trust.
+# pg_initdb DIR [INITDB-OPTIONS...]: a new cluster in DIR, superuser postgres, trust. (No
+# --no-instructions: 13's initdb lacks it, and the output is only shown on failure.)
 pg_initdb() {
     local dir=$1 out
     shift
-    out=$(pg_tool initdb -D "$dir" -U postgres -A trust --no-instructions "$@" 2>&1) || {
+    out=$(pg_tool initdb -D "$dir" -U postgres -A trust "$@" 2>&1) || {
         printf 'initdb of %s failed:\n%s\n' "$dir" "$out" >&2
         return 1
     }

@@ -13,8 +13,6 @@ use super::major::Major;
 
 /// `BLCKSZ`: the data block size of default builds; full-page images are checked against it.
 const BLOCK_SIZE: u16 = 8192;
-/// `sizeof(CheckPoint)`, the main data of a checkpoint record, in 12–17.
-const CHECKPOINT_SIZE: usize = 88;
 
 /// Block header ids of the record body (`xlogrecord.h`).
 mod block_id {
@@ -59,6 +57,8 @@ pub struct WalRecord {
     pub blocks: Vec<BlockRef>,
     /// The record's main data (the resource manager's own struct).
     pub main_data: Vec<u8>,
+    /// The major whose page magic the record's pages carry: how its main data is laid out.
+    major: &'static Major,
 }
 
 /// A block reference of a record body.
@@ -68,7 +68,7 @@ pub struct BlockRef {
     pub id: u8,
     /// 0 main, 1 fsm, 2 visibility map, 3 init.
     pub fork: u8,
-    /// `RelFileNode` (12–15) / `RelFileLocator` (16–17): tablespace, database, relation.
+    /// `RelFileNode` (13–15) / `RelFileLocator` (16–19): tablespace, database, relation.
     pub rel: [u32; 3],
     pub block: u32,
     /// Bytes of full-page image stored in the record (after hole removal and compression).
@@ -99,7 +99,7 @@ impl WalRecord {
         record: &[u8],
         lsn: Lsn,
         end: Lsn,
-        major: &Major,
+        major: &'static Major,
     ) -> Result<WalRecord, DecodeError> {
         let body = decode_body(record, major).map_err(|(offset, problem)| DecodeError::Body {
             at: lsn,
@@ -116,15 +116,16 @@ impl WalRecord {
             total_len: header.u32(0).unwrap_or_default(),
             blocks: body.blocks,
             main_data: record.get(body.main_data).unwrap_or_default().to_vec(),
+            major,
         })
     }
 
     /// The checkpoint this record is, if it is one: `RM_XLOG_ID` with `XLOG_CHECKPOINT_SHUTDOWN`
-    /// or `XLOG_CHECKPOINT_ONLINE`, and main data the size of a `CheckPoint` (88 bytes in
-    /// 12–17; anything else is no checkpoint record a server wrote). PostgreSQL 17's
-    /// `XLOG_CHECKPOINT_REDO` (0xE0) only marks a redo point and is not one.
+    /// or `XLOG_CHECKPOINT_ONLINE`, and main data the size of its major's `CheckPoint` (88
+    /// bytes in 13–18, 96 in 19; anything else is no checkpoint record a server wrote).
+    /// PostgreSQL 17's `XLOG_CHECKPOINT_REDO` (0xE0) only marks a redo point and is not one.
     pub fn checkpoint(&self) -> Option<CheckpointRecord> {
-        if self.rmid != RM_XLOG_ID || self.main_data.len() != CHECKPOINT_SIZE {
+        if self.rmid != RM_XLOG_ID || self.main_data.len() != self.major.checkpoint_size {
             return None;
         }
         let shutdown = match self.info & RMGR_INFO_MASK {
@@ -132,7 +133,7 @@ impl WalRecord {
             XLOG_CHECKPOINT_ONLINE => false,
             _ => return None,
         };
-        // `CheckPoint` offsets (notes §4): redo 0, ThisTimeLineID 8, PrevTimeLineID 12.
+        // `CheckPoint` offsets, the same in 13–19: redo 0, ThisTimeLineID 8, PrevTimeLineID 12.
         let data = Bytes(&self.main_data);
         Some(CheckpointRecord {
             shutdown,
@@ -223,7 +224,7 @@ fn decode_block(
     let flags_at = cursor.at;
     let flags = cursor.u8()?;
     let fork = flags & bkpblock::FORK_MASK;
-    // Stricter than PostgreSQL's reader, which leaves the fork to redo: no server of 12–17
+    // Stricter than PostgreSQL's reader, which leaves the fork to redo: no server of 13–19
     // writes a fork number past INIT_FORKNUM.
     if fork > bkpblock::MAX_FORK {
         return Err((flags_at, BodyProblem::Fork(fork)));
@@ -266,8 +267,8 @@ fn decode_block(
 /// A full-page image header (`XLogRecordBlockImageHeader`, and the compressed hole length);
 /// gives the image's length in the record.
 fn decode_image(cursor: &mut Cursor<'_>, major: &Major) -> Result<u16, (usize, BodyProblem)> {
-    // `bimg_info` bits: HAS_HOLE is 0x01 in 12–17; which bits mean compressed depends on the
-    // major (notes §3.4).
+    // `bimg_info` bits: HAS_HOLE is 0x01 in 13–19; which bits mean compressed depends on the
+    // major (`Major::compressed_image`).
     const HAS_HOLE: u8 = 0x01;
     let at = cursor.at;
     let len = cursor.u16()?;

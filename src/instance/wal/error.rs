@@ -35,15 +35,25 @@ pub enum DecodeError {
     /// does.
     #[error("the WAL given ends before the page at {at}, which the record needs")]
     Truncated { at: Lsn },
-    #[error("xlp_magic at {at} is {found:#06X}, not the WAL page magic of PostgreSQL 12–17")]
+    #[error(
+        "xlp_magic at {at} is {found:#06X}, not the WAL page magic of PostgreSQL 13–19: \
+         WAL of a major pgha does not read, or not WAL"
+    )]
     Magic { at: Lsn, found: u16 },
     /// One record's pages from two majors.
     #[error(
         "xlp_magic at {at} is {found:#06X}, where the record's first page has {expected:#06X}"
     )]
     MagicChanged { at: Lsn, found: u16, expected: u16 },
-    #[error("xlp_info at {at} is {found:#06X}: unknown bits (PostgreSQL knows 0x000F)")]
-    InfoBits { at: Lsn, found: u16 },
+    #[error(
+        "xlp_info at {at} is {found:#06X}: unknown bits (PostgreSQL {major} knows {known:#06X})"
+    )]
+    InfoBits {
+        at: Lsn,
+        found: u16,
+        known: u16,
+        major: u32,
+    },
     /// A segment's first page must have a long header, and (stricter than PostgreSQL's
     /// reader, but PostgreSQL writes no other) no other page may.
     #[error(

@@ -1,7 +1,9 @@
-//! Real PostgreSQL 15 WAL (`tests/fixtures/wal/`, made by `make-fixtures.sh` there) for the
-//! tests of every part: the pages, rebuilt into sparse 1 MiB segment files in a temporary
-//! `pg_wal` (the fixtures are single pages); the records they hold, with `pg_waldump`'s and
-//! `pg_controldata`'s view of the same bytes; and ways to damage them.
+//! Real WAL of every major 13–19 (`tests/fixtures/wal/pgN`, made by `make-fixtures.sh` there
+//! with that major's binaries) for the tests of every part: the pages, rebuilt into sparse
+//! 1 MiB segment files in a temporary `pg_wal` (the fixtures are single pages); the records
+//! they hold, with `pg_waldump`'s and `pg_controldata`'s view of the same bytes; and ways to
+//! damage them. The functions without a major read PostgreSQL 15's, which the tests of
+//! hand-damaged WAL use.
 
 #![allow(clippy::indexing_slicing)] // tests index their own buffers
 
@@ -18,10 +20,21 @@ use super::{read_record, DecodeError, WalError, WalRecord};
 pub(super) const MIB: u32 = 1 << 20;
 pub(super) const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/wal/pg15");
 
-/// The pages of the fixtures: (segment file name, offset) -> 8 KiB.
+/// The directory of one major's fixtures.
+fn dir_of(major: u32) -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/wal/pg").to_owned() + &major.to_string()
+}
+
+/// The pages of PostgreSQL 15's fixtures: (segment file name, offset) -> 8 KiB.
 pub(super) fn fixture_pages() -> BTreeMap<(String, u64), Vec<u8>> {
+    fixture_pages_of(15)
+}
+
+/// The pages of one major's fixtures.
+pub(super) fn fixture_pages_of(major: u32) -> BTreeMap<(String, u64), Vec<u8>> {
+    let dir = dir_of(major);
     let mut pages = BTreeMap::new();
-    for entry in std::fs::read_dir(FIXTURES).unwrap() {
+    for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_str().unwrap().to_owned();
         let Some(stem) = name.strip_suffix(".page") else {
@@ -33,14 +46,19 @@ pub(super) fn fixture_pages() -> BTreeMap<(String, u64), Vec<u8>> {
         assert_eq!(bytes.len(), 8192, "{name}");
         pages.insert((segment.to_owned(), offset), bytes);
     }
-    assert!(!pages.is_empty(), "no fixture pages in {FIXTURES}");
+    assert!(!pages.is_empty(), "no fixture pages in {dir}");
     pages
 }
 
-/// A temporary `pg_wal` of sparse 1 MiB segments holding the fixture pages.
+/// A temporary `pg_wal` of sparse 1 MiB segments holding PostgreSQL 15's fixture pages.
 pub(super) fn pg_wal() -> tempfile::TempDir {
+    pg_wal_of(15)
+}
+
+/// A temporary `pg_wal` of sparse 1 MiB segments holding one major's fixture pages.
+pub(super) fn pg_wal_of(major: u32) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for ((segment, offset), bytes) in fixture_pages() {
+    for ((segment, offset), bytes) in fixture_pages_of(major) {
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -78,10 +96,11 @@ pub(super) struct Listed {
     pub(super) waldump: String,
 }
 
-/// records.txt with the matching lines of waldump.txt.
-pub(super) fn listed() -> Vec<Listed> {
-    let records = std::fs::read_to_string(format!("{FIXTURES}/records.txt")).unwrap();
-    let waldump = std::fs::read_to_string(format!("{FIXTURES}/waldump.txt")).unwrap();
+/// One major's records.txt with the matching lines of waldump.txt.
+pub(super) fn listed_of(major: u32) -> Vec<Listed> {
+    let dir = dir_of(major);
+    let records = std::fs::read_to_string(format!("{dir}/records.txt")).unwrap();
+    let waldump = std::fs::read_to_string(format!("{dir}/waldump.txt")).unwrap();
     let listed: Vec<Listed> = records
         .lines()
         .zip(waldump.lines())
@@ -101,7 +120,15 @@ pub(super) fn listed() -> Vec<Listed> {
 }
 
 pub(super) fn listed_lsn(name: &str) -> Lsn {
-    listed().into_iter().find(|l| l.name == name).unwrap().lsn
+    listed_lsn_of(15, name)
+}
+
+pub(super) fn listed_lsn_of(major: u32, name: &str) -> Lsn {
+    listed_of(major)
+        .into_iter()
+        .find(|l| l.name == name)
+        .unwrap_or_else(|| panic!("no {name} in PostgreSQL {major}'s records.txt"))
+        .lsn
 }
 
 /// The text between `before` and the next `after` in `line`.
@@ -115,7 +142,13 @@ pub(super) fn between<'a>(line: &'a str, before: &str, after: &str) -> &'a str {
 }
 
 pub(super) fn controldata(name: &str, field: &str) -> String {
-    let text = std::fs::read_to_string(format!("{FIXTURES}/controldata-{name}.txt")).unwrap();
+    controldata_of(15, name, field)
+}
+
+/// A field of one major's `controldata-NAME.txt`, as `pg_controldata` printed it.
+pub(super) fn controldata_of(major: u32, name: &str, field: &str) -> String {
+    let text =
+        std::fs::read_to_string(format!("{}/controldata-{name}.txt", dir_of(major))).unwrap();
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{field}:")))
         .unwrap_or_else(|| panic!("{field} in controldata-{name}.txt"))

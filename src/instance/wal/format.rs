@@ -1,4 +1,4 @@
-//! What the parts of the WAL reader share and every major pgha reads (12–17) has alike: the
+//! What the parts of the WAL reader share and every major pgha reads (13–19) has alike: the
 //! sizes of pages and record headers, alignment, the `xlp_info` bits, the resource manager
 //! ids and info bits pgha looks at, and bounds-checked little-endian reads of fixed fields.
 //! What differs between majors is in `major`; what one part alone needs stays in that part.
@@ -12,21 +12,17 @@ pub(super) const RECORD_HEADER: usize = 24;
 pub(super) const CRC_OFFSET: usize = 20;
 /// Records start at multiples of `MAXIMUM_ALIGNOF` (8 on the builds pgha reads).
 pub(super) const MAX_ALIGN: u64 = 8;
-/// The longest record accepted. PostgreSQL 17 refuses to write records over
+/// The longest record accepted. PostgreSQL 17 and later refuse to write records over
 /// `XLogRecordMaxSize` (1020 MiB); older readers cannot allocate more than `MaxAllocSize`
-/// (1 GiB - 1), so no record a server of 12–17 can read back is refused here (believed for
-/// 12–16, from the notes' 1020 MiB and the allocation limit).
+/// (1 GiB - 1), so no record a server of 13–19 can read back is refused here (believed for
+/// 13–16, from the allocation limit).
 pub(super) const MAX_RECORD_LEN: u32 = 0x3FFF_FFFF;
 
-/// `xlp_info` bits.
+/// The `xlp_info` bits every major has alike; the others (`XLP_ALL_FLAGS`, the overwrite
+/// flag) are in `major`.
 pub(super) mod xlp {
     pub(in crate::instance::wal) const FIRST_IS_CONTRECORD: u16 = 0x0001;
     pub(in crate::instance::wal) const LONG_HEADER: u16 = 0x0002;
-    /// `XLP_FIRST_IS_OVERWRITE_CONTRECORD`, in every release from 12.9, 13.5 and 14.1 on
-    /// (back-patched in November 2021 without a change of page magic).
-    pub(in crate::instance::wal) const FIRST_IS_OVERWRITE_CONTRECORD: u16 = 0x0008;
-    /// `XLP_ALL_FLAGS`, with `XLP_BKP_REMOVABLE` (0x0004).
-    pub(in crate::instance::wal) const ALL_FLAGS: u16 = 0x000F;
 }
 
 /// `RM_XLOG_ID`, the resource manager of checkpoint records.

@@ -22,15 +22,15 @@
 //! - `scan`: records found rather than given: [`end_of_valid_wal`] follows `xl_prev`
 //!   forward, [`record_ending_at`] tries the starts before a known end.
 //!
-//! Where the facts come from: pgha's pg_rewind notes (§3, "WAL format needed to find changed
-//! blocks (12–17)", and §4 for the `CheckPoint` struct), read from the 13, 15 and 17 sources
-//! and pgBackRest's per-version header copies for 12, 14 and 16; and real PostgreSQL 15 WAL
-//! (`tests/fixtures/wal/`, decoded here and compared with `pg_waldump`). The structures read
-//! here are the same in 12–17 on 64-bit little-endian builds; the majors differ in the page
-//! magic, the resource manager ids allowed, the `XLR_BLOCK_ID_TOPLEVEL_XID` header (14+) and
-//! the bits of a full-page image's `bimg_info` (15 changed them), and the page magic tells
-//! which major wrote a page. Only PostgreSQL 15 WAL has been read by this code; the other
-//! majors are believed from the notes.
+//! Where the facts come from: each major's own headers, 13 to 19 (`major` names them), and
+//! WAL each major's server wrote (`tests/fixtures/wal/pgN`, decoded in the tests and compared
+//! with that major's `pg_waldump` and `pg_controldata`). The structures read here are the
+//! same in 13–19 on 64-bit little-endian builds; the majors differ in the page magic, the
+//! resource manager ids allowed, the `XLR_BLOCK_ID_TOPLEVEL_XID` header (14+), the bits of a
+//! full-page image's `bimg_info` (15 changed them), the `xlp_info` flags (19 dropped
+//! `XLP_BKP_REMOVABLE` and moved the overwrite flag) and the size of a checkpoint record's
+//! `CheckPoint` (19); the page magic tells which major wrote a page, and WAL of any other
+//! major is refused.
 //!
 //! Two layers: [`decode_record`] is pure (WAL bytes in memory, no I/O), and [`read_record`]
 //! puts the segment files under it, so that every error names the file and the offset.

@@ -139,7 +139,7 @@ impl Wal {
         let rem_len = raw.u32(16).ok_or_else(truncated)?;
 
         let major = check_magic(magic, page_lsn, seen)?;
-        let long = self.check_info(info, page_lsn)?;
+        let long = self.check_info(info, major, page_lsn)?;
         if long {
             self.check_long_header(&raw, page_lsn, seen)?;
         }
@@ -164,13 +164,15 @@ impl Wal {
         })
     }
 
-    /// `xlp_info`: no unknown bits, and the long header on a segment's first page and no
-    /// other. Whether the header is long.
-    fn check_info(&self, info: u16, page_lsn: Lsn) -> Result<bool, DecodeError> {
-        if info & !xlp::ALL_FLAGS != 0 {
+    /// `xlp_info`: no bits `major` does not define, and the long header on a segment's first
+    /// page and no other. Whether the header is long.
+    fn check_info(&self, info: u16, major: &Major, page_lsn: Lsn) -> Result<bool, DecodeError> {
+        if info & !major.page_flags != 0 {
             return Err(DecodeError::InfoBits {
                 at: field_at(page_lsn, 2),
                 found: info,
+                known: major.page_flags,
+                major: major.version,
             });
         }
         let long = info & xlp::LONG_HEADER != 0;

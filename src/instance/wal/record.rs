@@ -137,7 +137,7 @@ fn continue_on(
     total_len: u32,
     record: &mut Vec<u8>,
 ) -> Result<u64, DecodeError> {
-    if page.info & xlp::FIRST_IS_OVERWRITE_CONTRECORD != 0 {
+    if page.info & page.major.overwrite_contrecord != 0 {
         return Err(DecodeError::Overwritten {
             at: field_at(page_lsn, 2),
             record: lsn,

@@ -1,21 +1,63 @@
-//! Record bodies: every record of the PostgreSQL 15 fixtures decoded as `pg_waldump` shows
-//! it, checkpoint records as `pg_controldata` shows them, and hand-made bodies and image
-//! headers for what the fixtures do not hold, per major.
+//! Record bodies: every record of every major's fixtures (13–19) decoded as that major's
+//! `pg_waldump` shows it, checkpoint records as its `pg_controldata` shows them, and
+//! hand-made bodies and image headers for what the fixtures do not hold, per major.
 
 #![allow(clippy::indexing_slicing)] // tests index their own buffers
 
 use super::*;
-use crate::instance::wal::fixtures::{between, controldata, listed, pg, pg_wal, read};
+use crate::instance::wal::fixtures::{
+    between, controldata_of, fixture_pages_of, listed_lsn_of, listed_of, pg, pg_wal_of, read,
+};
+use crate::instance::wal::major::by_page_magic;
 
-#[test]
-fn every_fixture_record_decodes_as_pg_waldump_shows_it() {
-    let dir = pg_wal();
+/// One test of each kind per major whose WAL is committed.
+macro_rules! per_major {
+    ($($major:literal: $waldump:ident, $restartpoint:ident, $magic:ident;)*) => {$(
+        #[test]
+        fn $waldump() {
+            every_fixture_record_decodes_as_pg_waldump_shows_it($major);
+        }
+        #[test]
+        fn $restartpoint() {
+            standby_restartpoint_points_at_the_old_primarys_shutdown_checkpoint($major);
+        }
+        #[test]
+        fn $magic() {
+            every_page_carries_its_majors_magic($major);
+        }
+    )*};
+}
+
+per_major! {
+    13: pg13_records_as_pg_waldump_shows_them, pg13_restartpoint_at_old_primary_shutdown, pg13_page_magic;
+    14: pg14_records_as_pg_waldump_shows_them, pg14_restartpoint_at_old_primary_shutdown, pg14_page_magic;
+    15: pg15_records_as_pg_waldump_shows_them, pg15_restartpoint_at_old_primary_shutdown, pg15_page_magic;
+    16: pg16_records_as_pg_waldump_shows_them, pg16_restartpoint_at_old_primary_shutdown, pg16_page_magic;
+    17: pg17_records_as_pg_waldump_shows_them, pg17_restartpoint_at_old_primary_shutdown, pg17_page_magic;
+    18: pg18_records_as_pg_waldump_shows_them, pg18_restartpoint_at_old_primary_shutdown, pg18_page_magic;
+    19: pg19_records_as_pg_waldump_shows_them, pg19_restartpoint_at_old_primary_shutdown, pg19_page_magic;
+}
+
+/// Every page a major wrote names that major's row, and no other.
+fn every_page_carries_its_majors_magic(major: u32) {
+    for ((segment, offset), page) in fixture_pages_of(major) {
+        let magic = u16::from_le_bytes([page[0], page[1]]);
+        assert_eq!(
+            by_page_magic(magic).map(|row| row.version),
+            Some(major),
+            "{segment} at {offset:#x}: magic {magic:#06X}"
+        );
+    }
+}
+
+fn every_fixture_record_decodes_as_pg_waldump_shows_it(major: u32) {
+    let dir = pg_wal_of(major);
     let mut decoded = Vec::new();
-    for listed in listed() {
-        let record = read(dir.path(), listed.timeline, listed.lsn)
-            .unwrap_or_else(|e| panic!("{}: {e}", listed.name));
+    for listed in listed_of(major) {
+        let what = &format!("PostgreSQL {major}'s {}", listed.name);
+        let record =
+            read(dir.path(), listed.timeline, listed.lsn).unwrap_or_else(|e| panic!("{what}: {e}"));
         let line = &listed.waldump;
-        let what = &listed.name;
         // rmgr: XLOG        len (rec/tot):    114/   114, tx: 0, lsn: 0/00831910, prev 0/008318D8, desc: …
         let rmgr = between(line, "rmgr: ", " ").to_owned();
         let expected_rmid = match rmgr.as_str() {
@@ -81,23 +123,38 @@ fn every_fixture_record_decodes_as_pg_waldump_shows_it() {
         } else {
             assert_eq!(record.checkpoint(), None, "{what}");
         }
+        if desc.starts_with("CHECKPOINT_REDO") {
+            assert!(major >= 17, "{what}");
+            assert_eq!(record.info & RMGR_INFO_MASK, 0xE0, "{what}");
+        }
         if desc.starts_with("MESSAGE") {
-            // xl_logical_message (24 bytes), the prefix and its NUL, the payload.
-            let prefix = between(desc, "prefix \"", "\"");
-            let payload: usize = between(desc, "payload (", " bytes").parse().unwrap();
+            // xl_logical_message: dbId, transactional, prefix_size (at 8), message_size (at
+            // 16), then the prefix and its NUL and the payload. 13's pg_waldump shows only
+            // the payload's size ("message size 200 bytes"), later ones the prefix too.
+            let prefix_size = u64::from_le_bytes(record.main_data[8..16].try_into().unwrap());
+            let message_size = u64::from_le_bytes(record.main_data[16..24].try_into().unwrap());
+            let payload: u64 = if major == 13 {
+                between(desc, "message size ", " bytes").parse().unwrap()
+            } else {
+                let prefix = between(desc, "prefix \"", "\"");
+                assert_eq!(prefix_size, prefix.len() as u64 + 1, "{what}");
+                assert_eq!(&record.main_data[24..24 + prefix.len()], prefix.as_bytes());
+                between(desc, "payload (", " bytes").parse().unwrap()
+            };
+            assert_eq!(message_size, payload, "{what}");
             assert_eq!(
-                record.main_data.len(),
-                24 + prefix.len() + 1 + payload,
+                record.main_data.len() as u64,
+                24 + prefix_size + payload,
                 "{what}"
             );
-            assert_eq!(&record.main_data[24..24 + prefix.len()], prefix.as_bytes());
             assert!(record.blocks.is_empty(), "{what}");
         }
-        // blkref #0: rel 1663/5/16384 blk 5 FPW
+        // blkref #0: rel 1663/5/16384 blk 5 FPW (16 and later: "rel 1663/5/16384, blk 5")
         let blkrefs: Vec<&str> = desc.split("blkref #").skip(1).collect();
         assert_eq!(record.blocks.len(), blkrefs.len(), "{what}");
         for (block, text) in record.blocks.iter().zip(&blkrefs) {
             let rel: Vec<u32> = between(text, "rel ", " ")
+                .trim_end_matches(',')
                 .split('/')
                 .map(|n| n.parse().unwrap())
                 .collect();
@@ -119,26 +176,30 @@ fn every_fixture_record_decodes_as_pg_waldump_shows_it() {
             pairs += 1;
         }
     }
-    assert!(pairs >= 4, "only {pairs} consecutive pairs");
+    assert!(
+        pairs >= 4,
+        "PostgreSQL {major}: only {pairs} consecutive pairs"
+    );
 }
 
 /// The switchover check as the lead composes it: on the standby, after a CHECKPOINT, the
 /// record at pg_control's checkpoint location is the old primary's shutdown checkpoint.
-#[test]
-fn standby_restartpoint_points_at_the_old_primarys_shutdown_checkpoint() {
-    let dir = pg_wal();
-    let location: Lsn = controldata("standby-restartpoint", "Latest checkpoint location")
-        .parse()
-        .unwrap();
+fn standby_restartpoint_points_at_the_old_primarys_shutdown_checkpoint(major: u32) {
+    let controldata =
+        |name: &str, field: &str| -> Lsn { controldata_of(major, name, field).parse().unwrap() };
+    let tli =
+        |name: &str, field: &str| -> u32 { controldata_of(major, name, field).parse().unwrap() };
+    let dir = pg_wal_of(major);
+    let location = controldata("standby-restartpoint", "Latest checkpoint location");
     assert_eq!(
-        location.to_string(),
+        location,
         controldata("primary-stopped", "Latest checkpoint location")
     );
     let record = read(dir.path(), 1, location).unwrap();
     let checkpoint = record.checkpoint().unwrap();
     assert!(checkpoint.shutdown);
     assert_eq!(
-        checkpoint.redo.to_string(),
+        checkpoint.redo,
         controldata("standby-restartpoint", "Latest checkpoint's REDO location")
     );
     assert_eq!(
@@ -146,14 +207,48 @@ fn standby_restartpoint_points_at_the_old_primarys_shutdown_checkpoint() {
         "a shutdown checkpoint redoes from itself"
     );
     assert_eq!(
-        checkpoint.timeline.to_string(),
-        controldata("standby-restartpoint", "Latest checkpoint's TimeLineID")
+        checkpoint.timeline,
+        tli("standby-restartpoint", "Latest checkpoint's TimeLineID")
     );
     assert_eq!(
-        checkpoint.prev_timeline.to_string(),
-        controldata("standby-restartpoint", "Latest checkpoint's PrevTimeLineID")
+        checkpoint.prev_timeline,
+        tli("standby-restartpoint", "Latest checkpoint's PrevTimeLineID")
     );
-    assert_eq!(record.end, Lsn(0x90_18D0));
+    // Timeline 2 starts right after it, with the promotion's end-of-recovery record.
+    assert_eq!(record.end, listed_lsn_of(major, "first-on-tl2"));
+}
+
+/// 17's online checkpoint first writes `XLOG_CHECKPOINT_REDO` at its redo point: that record
+/// is where replay starts, and no checkpoint.
+#[test]
+fn checkpoint_redo_record_is_the_redo_point_and_no_checkpoint() {
+    for major in 17..=19 {
+        let dir = pg_wal_of(major);
+        let redo = read(dir.path(), 1, listed_lsn_of(major, "checkpoint-redo")).unwrap();
+        assert_eq!((redo.rmid, redo.info & RMGR_INFO_MASK), (RM_XLOG_ID, 0xE0));
+        assert_eq!(redo.checkpoint(), None, "PostgreSQL {major}");
+        let online = read(dir.path(), 1, listed_lsn_of(major, "checkpoint-online")).unwrap();
+        let checkpoint = online.checkpoint().unwrap();
+        assert!(!checkpoint.shutdown);
+        assert_eq!(checkpoint.redo, redo.lsn, "PostgreSQL {major}");
+    }
+}
+
+/// A checkpoint record is only one with its own major's `CheckPoint` size: 19's 96 bytes
+/// read as 18's are no checkpoint, and the other way round.
+#[test]
+fn checkpoint_size_is_the_majors() {
+    let dir = pg_wal_of(19);
+    let mut record = read(dir.path(), 1, listed_lsn_of(19, "checkpoint-shutdown")).unwrap();
+    assert_eq!(record.main_data.len(), 96);
+    assert!(record.checkpoint().is_some());
+    record.major = pg(18);
+    assert_eq!(record.checkpoint(), None);
+    let dir = pg_wal_of(18);
+    let mut record = read(dir.path(), 1, listed_lsn_of(18, "checkpoint-shutdown")).unwrap();
+    assert_eq!(record.main_data.len(), 88);
+    record.major = pg(19);
+    assert_eq!(record.checkpoint(), None);
 }
 
 /// A record body: the 24-byte header (not read by `decode_body`) and `body`.

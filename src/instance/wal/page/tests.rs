@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::instance::wal::fixtures::{
-    controldata, invalid, listed_lsn, patch, pg_wal, read, FIXTURES, MIB,
+    controldata, invalid, listed_lsn, listed_lsn_of, patch, pg_wal, pg_wal_of, read, FIXTURES, MIB,
 };
 
 /// Timeline 2's first segment is a copy of timeline 1's up to the switch, and the page
@@ -86,6 +86,8 @@ fn page_header_damage() {
             DecodeError::InfoBits {
                 at: Lsn(0x83_4002),
                 found: 0x0015,
+                known: 0x000F,
+                major: 15,
             },
         ),
         (
@@ -175,6 +177,46 @@ fn page_header_damage() {
         assert_eq!(error, expected, "{what}");
         assert!(!error.is_unwritten(), "{what}");
     }
+}
+
+/// 19 dropped `XLP_BKP_REMOVABLE` (0x0004) and moved `XLP_FIRST_IS_OVERWRITE_CONTRECORD`
+/// from 0x0008 to 0x0004: on the second page of a record, 0x0005 says "overwritten" in 19
+/// and "continued" (with a flag nobody reads) in 18, and 0x0009 is an unknown bit in 19.
+#[test]
+fn pg19_moved_the_overwrite_flag() {
+    let on_second_page = |major: u32, info: u16| {
+        let lsn = listed_lsn_of(major, "message-pages");
+        let second = (lsn.0 / 8192 + 1) * 8192;
+        let dir = pg_wal_of(major);
+        let segment = segment_file_name(1, Lsn(second), MIB);
+        patch(
+            dir.path(),
+            &segment,
+            second % u64::from(MIB) + 2,
+            &info.to_le_bytes(),
+        );
+        (Lsn(second + 2), lsn, read(dir.path(), 1, lsn))
+    };
+    let (at, record, result) = on_second_page(19, 0x0005);
+    assert_eq!(invalid(result).2, DecodeError::Overwritten { at, record });
+    let (at, _, result) = on_second_page(19, 0x0009);
+    assert_eq!(
+        invalid(result).2,
+        DecodeError::InfoBits {
+            at,
+            found: 0x0009,
+            known: 0x0007,
+            major: 19
+        }
+    );
+    let (_, record, result) = on_second_page(18, 0x0005);
+    assert_eq!(
+        result.unwrap().lsn,
+        record,
+        "0x0004 is XLP_BKP_REMOVABLE in 18"
+    );
+    let (at, record, result) = on_second_page(18, 0x0009);
+    assert_eq!(invalid(result).2, DecodeError::Overwritten { at, record });
 }
 
 #[test]
