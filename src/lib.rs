@@ -69,6 +69,8 @@ fn run_agent(name: &str) -> OcfStatus {
         action: name.into(),
         facility: env.log_facility.clone(),
         debug: env.debug,
+        log_file: env.log_file.clone(),
+        debug_log: env.debug_log.clone(),
     });
     let outcome = match params_from_lookup(lookup) {
         Err(e) => actions::Error::from(e).into(),

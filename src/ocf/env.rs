@@ -34,6 +34,9 @@ pub struct OcfEnv {
     pub log_facility: Option<String>,
     /// `HA_debug=1`.
     pub debug: bool,
+    /// `HA_LOGFILE`, `HA_DEBUGLOG`: files the shell agents' `ha_log` appends to.
+    pub log_file: Option<String>,
+    pub debug_log: Option<String>,
 }
 
 /// `OCF_RESOURCE_INSTANCE` is missing: Pacemaker always sets it, so this is a hand run.
@@ -70,6 +73,8 @@ impl OcfEnv {
             sbin_dir: nonempty("HA_SBIN_DIR").unwrap_or_else(|| "/usr/sbin".to_owned()),
             log_facility: nonempty("HA_LOGFACILITY").filter(|f| f != "none"),
             debug: get("HA_debug").is_some_and(|v| v.trim() == "1"),
+            log_file: nonempty("HA_LOGFILE"),
+            debug_log: nonempty("HA_DEBUGLOG"),
         })
     }
 

@@ -37,6 +37,8 @@ pub fn run(args: &RewindArgs) -> ExitCode {
         action: "rewind".into(),
         facility: None,
         debug: args.debug,
+        log_file: None,
+        debug_log: None,
     });
     match execute(args) {
         Ok(text) => {

@@ -201,5 +201,4 @@ mod tests {
         }
         assert!(is_marked(&data));
     }
-
 }

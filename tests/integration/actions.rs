@@ -207,6 +207,40 @@ fn ocf_tester_passes_on_a_real_instance() {
     );
 }
 
+/// Issue 12: `HA_LOGFILE` and `HA_DEBUGLOG` are honoured as the shell agents' `ha_log`
+/// honours them: every line appended to both (debug lines with `HA_debug=1`), tagged, and
+/// nothing on stderr when a log file is set and stderr is not a terminal.
+#[test]
+fn log_lines_go_to_ha_logfile_and_ha_debuglog() {
+    let pg = Pg::primary("pg1");
+    let dir = tempfile::tempdir().unwrap();
+    let (logfile, debuglog) = (dir.path().join("ha.log"), dir.path().join("ha-debug.log"));
+    let run = agent()
+        .on(&pg)
+        .env("HA_LOGFILE", &logfile.display().to_string())
+        .env("HA_DEBUGLOG", &debuglog.display().to_string())
+        .env("HA_debug", "1")
+        .action("monitor")
+        .recurring()
+        .expect(7);
+    let log = std::fs::read_to_string(&logfile).unwrap();
+    let debug = std::fs::read_to_string(&debuglog).unwrap();
+    for text in [&log, &debug] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("pgsqlms(pgsqld)[") && l.contains("DEBUG: monitor: ")),
+            "{text}"
+        );
+    }
+    assert!(
+        run.stderr
+            .lines()
+            .all(|l| l.starts_with("ocf-exit-reason:")),
+        "{}",
+        run.stderr
+    );
+}
+
 /// pcs refuses an agent whose meta-data fails its own schema.
 #[test]
 fn meta_data_validates_against_pcs_schema() {
