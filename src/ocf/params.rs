@@ -48,7 +48,7 @@ pub const PARAMS: &[ParamDef] = &[
         kind: ParamType::String,
         default: Some(DEFAULT_SYSTEM_USER),
         unique: false,
-        reloadable: true,
+        reloadable: false,
         shortdesc: "PostgreSQL system User",
         longdesc: "System user account used to run the PostgreSQL server. pgha runs pg_ctl and \
                    pg_rewind as this user and connects to the instance as the database role of \
@@ -59,7 +59,7 @@ pub const PARAMS: &[ParamDef] = &[
         kind: ParamType::String,
         default: None,
         unique: false,
-        reloadable: true,
+        reloadable: false,
         shortdesc: "Path to the PostgreSQL binaries",
         longdesc: "Directory holding the PostgreSQL binaries (pg_ctl, postgres, pg_rewind). \
                    When unset, pgha uses the binaries of the data directory's major version \
@@ -92,7 +92,7 @@ pub const PARAMS: &[ParamDef] = &[
         kind: ParamType::String,
         default: Some(DEFAULT_PGHOST),
         unique: false,
-        reloadable: true,
+        reloadable: false,
         shortdesc: "Instance IP or unix socket folder",
         longdesc: "Host the agent connects to: a Unix socket directory (a path) or an IP \
                    address. Debian's PostgreSQL uses /var/run/postgresql.",
@@ -102,7 +102,7 @@ pub const PARAMS: &[ParamDef] = &[
         kind: ParamType::Integer,
         default: Some("5432"),
         unique: false,
-        reloadable: true,
+        reloadable: false,
         shortdesc: "Instance port",
         longdesc: "Port the PostgreSQL instance listens on.",
     },
@@ -133,7 +133,7 @@ pub const PARAMS: &[ParamDef] = &[
         kind: ParamType::String,
         default: Some(""),
         unique: false,
-        reloadable: true,
+        reloadable: false,
         shortdesc: "Additional arguments given to the postgres process on startup.",
         longdesc: "Additional arguments given to the postgres process on startup (pg_ctl -o), \
                    e.g. \"-c config_file=/etc/postgresql/15/main/postgresql.conf\". Words are \
@@ -573,6 +573,32 @@ impl StartOpts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 12: a reloadable parameter takes effect at the agent's next run (it reads its
+    /// parameters every time); one the running server depends on (its user, binaries, socket,
+    /// port, start options) only after a restart, so Pacemaker must restart it, not reload.
+    #[test]
+    fn only_parameters_the_agent_alone_reads_are_reloadable() {
+        let server_side = [
+            "system_user",
+            "bindir",
+            "pgdata",
+            "datadir",
+            "pghost",
+            "pgport",
+            "start_opts",
+            "recovery_template",
+        ];
+        for p in PARAMS {
+            assert_eq!(
+                p.reloadable,
+                !server_side.contains(&p.name),
+                "{} reloadable={}",
+                p.name,
+                p.reloadable
+            );
+        }
+    }
     use std::collections::HashMap;
 
     fn params(pairs: &[(&str, &str)]) -> Result<Params, ParamError> {
