@@ -105,6 +105,10 @@ fn instance_status(e: &InstanceError) -> OcfStatus {
         InstanceError::LocalSetup(_) | InstanceError::User(_) => OcfStatus::ErrArgs,
         InstanceError::NotInstalled(_) => OcfStatus::ErrInstalled,
         InstanceError::Control(c) if c.is_missing() => OcfStatus::ErrArgs,
+        // Another major's data directory: "not installed" bans the resource from this node
+        // (a probe says it cannot run here) instead of a failure Pacemaker would recover by
+        // stopping it, and fencing the node when that stop fails too.
+        InstanceError::Control(c) if c.is_unknown_version() => OcfStatus::ErrInstalled,
         InstanceError::Control(_)
         | InstanceError::Tool(_)
         | InstanceError::Sql(_)

@@ -396,6 +396,18 @@ impl ControlError {
         matches!(self, ControlError::Missing { .. })
     }
 
+    /// A valid pg_control of a PostgreSQL major (or release) pgha does not know: this node
+    /// runs software pgha cannot manage, as opposed to a damaged file.
+    pub fn is_unknown_version(&self) -> bool {
+        matches!(
+            self,
+            ControlError::Invalid {
+                source: DecodeError::UnknownVersion(_) | DecodeError::UnknownCatalog { .. },
+                ..
+            }
+        )
+    }
+
     /// The file the error is about.
     pub fn path(&self) -> &Path {
         match self {

@@ -250,7 +250,9 @@ fn finding_7_spoofed_socket_of_a_stopped_instance_is_not_running() {
 
 /// A data directory whose pg_control says PostgreSQL 20 (a `pg_control_version`, 2000, no
 /// major pgha reads writes): probe, monitor and start refuse with a reason that names the
-/// version and the majors pgha knows, and change nothing. pgha never guesses a layout.
+/// version and the majors pgha knows, and change nothing. pgha never guesses a layout. The
+/// code is "not installed" (5): Pacemaker bans the resource from the node instead of
+/// recovering it with a stop that would fail too and get the node fenced.
 #[test]
 fn unknown_major_pg_control_is_refused_and_changes_nothing() {
     let pg = running_primary();
@@ -265,13 +267,13 @@ fn unknown_major_pg_control_is_refused_and_changes_nothing() {
             .on(&pg)
             .action("monitor")
             .probe()
-            .expect_reason(1, reason);
+            .expect_reason(5, reason);
         agent()
             .on(&pg)
             .action("monitor")
             .recurring()
-            .expect_reason(1, reason);
-        agent().on(&pg).action("start").expect_reason(1, reason);
+            .expect_reason(5, reason);
+        agent().on(&pg).action("start").expect_reason(5, reason);
     });
 }
 
