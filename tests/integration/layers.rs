@@ -6,8 +6,8 @@
 //!
 //! | floor | modules | what they are |
 //! |---|---|---|
-//! | 0 | `lsn`, `deadline`, `failpoint`, `safe_fs`, `clock`, `ocf` | foundations: import nothing of pgha |
-//! | 1 | `process`, `election` | the one spawn gate (deadline, safe_fs); the pure election (lsn) |
+//! | 0 | `lsn`, `deadline`, `failpoint`, `safe_fs`, `clock` | foundations: import nothing of pgha |
+//! | 1 | `ocf`, `process`, `election` | the OCF contract (clock for its log lines); the one spawn gate (deadline, safe_fs); the pure election (lsn) |
 //! | 2 | `instance`, `pacemaker` | the local PostgreSQL; Pacemaker's tools. Neither knows the other |
 //! | 3 | `rewind` | bringing a node back (instance, pacemaker's node-name check) |
 //! | 4 | `actions`, `cli` | the OCF actions, and `actions::error`, the only error -> OCF code mapping; clap's arguments |
@@ -31,8 +31,8 @@ use proc_macro2::{Delimiter, Spacing, TokenStream, TokenTree};
 
 /// The floors, lowest first: module paths (`::`-separated; `""` is the crate root).
 const FLOORS: &[&[&str]] = &[
-    &["lsn", "deadline", "failpoint", "safe_fs", "clock", "ocf"],
-    &["process", "election"],
+    &["lsn", "deadline", "failpoint", "safe_fs", "clock"],
+    &["ocf", "process", "election"],
     &["instance", "pacemaker"],
     &["rewind"],
     &["actions", "cli"],
