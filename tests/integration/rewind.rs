@@ -23,8 +23,8 @@ use pgha::rewind::{
 
 use crate::agent::BIN;
 use crate::pg::{
-    bin, chown_postgres, lab, plain_lab, reclone_lab, recycle_fork_segment,
-    stopped_primary_and_standby, without_wal_retention, Certs, Lab, Pg, Stop, BINDIR, WAIT,
+    bin, bindir, chown_postgres, lab, plain_lab, reclone_lab, recycle_fork_segment,
+    stopped_primary_and_standby, without_wal_retention, Certs, Lab, Pg, Stop, WAIT,
 };
 
 pub(crate) fn instance(pg: &Pg, bindir: &Path) -> Instance {
@@ -69,7 +69,7 @@ pub(crate) fn deadline() -> Deadline {
 #[track_caller]
 pub(crate) fn check_lab(lab: &Lab) -> rewind::Check {
     rewind::check(
-        &instance(&lab.pg1, Path::new(BINDIR)),
+        &instance(&lab.pg1, bindir()),
         &source(&lab.pg2),
         &settings(&lab.pg2),
         &deadline(),
@@ -78,7 +78,7 @@ pub(crate) fn check_lab(lab: &Lab) -> rewind::Check {
 }
 
 pub(crate) fn rejoin(lab: &Lab, settings: &RewindSettings) -> rewind::RejoinReport {
-    rejoin_with(lab, settings, Path::new(BINDIR))
+    rejoin_with(lab, settings, bindir())
 }
 
 fn rejoin_with(lab: &Lab, settings: &RewindSettings, bindir: &Path) -> rewind::RejoinReport {
@@ -199,7 +199,7 @@ fn lab_t7_t8_rewinds_the_old_primary_and_keeps_what_it_discards() {
         panic!("{check}");
     };
     assert_eq!(check.plan, Plan::Rewind, "{check}");
-    let warnings = rewind::preflight(&instance(&lab.pg1, Path::new(BINDIR)), &settings(&lab.pg2));
+    let warnings = rewind::preflight(&instance(&lab.pg1, bindir()), &settings(&lab.pg2));
     assert!(warnings.is_empty(), "{warnings:?}");
     let report = rejoin(&lab, &settings(&lab.pg2));
     assert_eq!(report.outcome, Outcome::Rewound);
@@ -225,7 +225,7 @@ fn old_primary_stopped_before_the_promotion_streams_as_is() {
     pg1.stop();
     // The shutdown checkpoint reached pg2 before pg1 exited (walsenders are waited for).
     pg2.promote();
-    let instance = instance(&pg1, Path::new(BINDIR));
+    let instance = instance(&pg1, bindir());
     let check = rewind::check(&instance, &source(&pg2), &settings(&pg2), &deadline()).unwrap();
     assert_eq!(check.decision, Decision::Stream, "{check}");
     let lab = Lab {
@@ -246,7 +246,9 @@ fn old_primary_stopped_before_the_promotion_streams_as_is() {
 /// PG ≤ 15: right after `pg_ctl promote` the new primary's pg_control still shows timeline 1
 /// until its (spread) checkpoint ends, and pg_rewind then says "no rewind required", exit 0.
 /// pgha sees the fork anyway (the history file and the current WAL file's timeline) and
-/// runs CHECKPOINT on the source first.
+/// runs CHECKPOINT on the source first. From 16 on, pg_rewind takes the source's timeline
+/// from its minimum recovery point and sees the fork itself: the same set-up then needs no
+/// CHECKPOINT, and pgha runs none (the source's checkpoint stays on timeline 1).
 #[test]
 fn no_rewind_required_trap_of_a_just_promoted_source() {
     let pg1 = Pg::primary("pg1");
@@ -279,7 +281,7 @@ fn no_rewind_required_trap_of_a_just_promoted_source() {
         "the promotion's checkpoint already ended: the trap cannot be shown"
     );
     // The trap: pg_rewind alone (dry run) finds nothing to do, and says so with exit 0.
-    let inst = instance(&lab.pg1, Path::new(BINDIR));
+    let inst = instance(&lab.pg1, bindir());
     let (out, _) = runner::pg_rewind(
         &inst,
         &RewindSource::Server(conninfo(&lab.pg2)),
@@ -290,18 +292,21 @@ fn no_rewind_required_trap_of_a_just_promoted_source() {
         &deadline(),
     )
     .unwrap();
-    assert!(out.no_rewind_required, "{out:?}");
-    // pgha is not fooled.
+    let trapped = crate::pg::major() <= 15;
+    assert_eq!(out.no_rewind_required, trapped, "{out:?}");
+    assert_eq!(out.diverged.is_some(), !trapped, "{out:?}");
+    // pgha is not fooled, and checkpoints the source only where pg_rewind needs it.
     let check = check_lab(&lab);
     assert!(matches!(check.decision, Decision::Rewind { .. }), "{check}");
-    assert!(check.source_needs_checkpoint, "{check}");
+    assert_eq!(check.source_needs_checkpoint, trapped, "{check}");
     let report = rejoin(&lab, &settings(&lab.pg2));
     assert_eq!(report.outcome, Outcome::Rewound);
     assert!(report.rewind.as_ref().unwrap().diverged.is_some());
+    let source_checkpoint_tli = if trapped { "2" } else { "1" };
     assert_eq!(
         lab.pg2
             .psql("SELECT timeline_id FROM pg_control_checkpoint()"),
-        "2"
+        source_checkpoint_tli
     );
     assert_streams_without_t7(&lab);
 }
@@ -401,7 +406,7 @@ fn wal_needed_from_the_archive_is_restored() {
 #[test]
 fn recycled_fork_wal_without_archive_falls_back_to_a_reclone() {
     let lab = reclone_lab();
-    let inst = instance(&lab.pg1, Path::new(BINDIR));
+    let inst = instance(&lab.pg1, bindir());
     let check = check_lab(&lab);
     assert!(
         matches!(check.decision, Decision::Refuse(Refusal::MissingWal { .. })),
@@ -455,7 +460,7 @@ fn dry_run_changes_no_byte_of_the_target() {
 fn bindir_with_killed_pg_rewind(root: &Path) -> PathBuf {
     let dir = root.join("bin");
     fs::create_dir(&dir).unwrap();
-    for entry in fs::read_dir(BINDIR).unwrap() {
+    for entry in fs::read_dir(bindir()).unwrap() {
         let entry = entry.unwrap();
         if entry.file_name() != "pg_rewind" {
             std::os::unix::fs::symlink(entry.path(), dir.join(entry.file_name())).unwrap();
@@ -464,14 +469,15 @@ fn bindir_with_killed_pg_rewind(root: &Path) -> PathBuf {
     let script = format!(
         "#!/bin/sh\n\
          log=$(mktemp)\n\
-         {BINDIR}/pg_rewind \"$@\" >\"$log\" 2>&1 &\n\
+         {real}/pg_rewind \"$@\" >\"$log\" 2>&1 &\n\
          pid=$!\n\
          while kill -0 \"$pid\" 2>/dev/null; do\n\
            if grep -q 'need to copy' \"$log\"; then\n\
              kill -9 \"$pid\"; wait \"$pid\"; cat \"$log\"; rm -f \"$log\"; exit 137\n\
            fi\n\
          done\n\
-         wait \"$pid\"; rc=$?; cat \"$log\"; rm -f \"$log\"; exit $rc\n"
+         wait \"$pid\"; rc=$?; cat \"$log\"; rm -f \"$log\"; exit $rc\n",
+        real = bindir().display()
     );
     let path = dir.join("pg_rewind");
     fs::write(&path, script).unwrap();
@@ -533,7 +539,7 @@ fn pg_rewind_killed_mid_copy_is_never_started_and_repaired_next_time() {
 /// `pgha rewind -D <target> --bindir … <args>` as root: exit code, stdout and stderr
 /// together, and how long it took.
 pub(crate) fn pgha_rewind(target: &Pg, args: &[&str]) -> (Option<i32>, String, Duration) {
-    pgha_rewind_with(target, Path::new(BINDIR), args, &[])
+    pgha_rewind_with(target, bindir(), args, &[])
 }
 
 /// [`pgha_rewind`] with another bindir and more environment.
@@ -689,7 +695,7 @@ fn a_role_with_pg_rewinds_four_grants_suffices() {
         sql: format!("host=127.0.0.1 port={} user=rewinder", lab.pg2.port),
         replication: conninfo(&lab.pg2),
     });
-    let inst = instance(&lab.pg1, Path::new(BINDIR));
+    let inst = instance(&lab.pg1, bindir());
     let check = rewind::check(&inst, &source, &settings(&lab.pg2), &deadline()).unwrap();
     assert!(matches!(check.decision, Decision::Rewind { .. }), "{check}");
     assert!(check.estimate.is_some(), "{check}");
@@ -719,7 +725,7 @@ fn command_line_with_a_stopped_source_data_directory() {
 
 const PASSWORD: &str = "Sup3rS3cret";
 
-/// A bindir of wrappers, one per PostgreSQL 15 program, each appending its own argument
+/// A bindir of wrappers, one per PostgreSQL program, each appending its own argument
 /// list (what `/proc/<pid>/cmdline` shows every local user) as one line to the returned log,
 /// then running the real program under the wrapper's name: pg_rewind and pg_ctl find the
 /// `postgres` they run next to themselves, so theirs are recorded too.
@@ -729,7 +735,7 @@ fn bindir_recording_argv(pg: &Pg) -> (PathBuf, PathBuf) {
     let log = pg.root().join("argv.log");
     fs::write(&log, "").unwrap();
     chown_postgres(&log);
-    for entry in fs::read_dir(BINDIR).unwrap() {
+    for entry in fs::read_dir(bindir()).unwrap() {
         let entry = entry.unwrap();
         let script = format!(
             "#!/bin/bash\n\
@@ -935,7 +941,7 @@ fn rejoin_over_tls(recycle: bool, want: Outcome) {
         lab.pg2.port,
         certs.path("ca.crt").display()
     );
-    let inst = instance(&lab.pg1, Path::new(BINDIR));
+    let inst = instance(&lab.pg1, bindir());
     let settings = RewindSettings {
         primary_conninfo: Some(conninfo.clone()),
         ..RewindSettings::default()
@@ -970,7 +976,7 @@ fn finding_4_forged_history_of_the_source_is_refused() {
     let history = lab.pg2.data().join("pg_wal/00000002.history");
     fs::write(&history, "1\tFFFFFFFF/FFFFFFFF\tforged\n").unwrap();
     chown_postgres(&history);
-    let inst = instance(&lab.pg1, Path::new(BINDIR));
+    let inst = instance(&lab.pg1, bindir());
     let check = check_lab(&lab);
     assert!(
         matches!(

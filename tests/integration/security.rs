@@ -78,7 +78,7 @@ fn finding_2_planted_keep_dir_and_marker_links_are_not_followed() {
     }
     let before = lab.pg1.snapshot();
     let err = rewind::rejoin(
-        &crate::rewind::instance(&lab.pg1, Path::new(crate::pg::BINDIR)),
+        &crate::rewind::instance(&lab.pg1, crate::pg::bindir()),
         &crate::rewind::source(&lab.pg2),
         "pg1",
         &settings(&lab.pg2),
@@ -127,7 +127,7 @@ fn pgha_rewind_pg1(lab: &Lab, failpoint: Option<&str>) -> (Option<i32>, String) 
         .collect();
     let (code, text, _) = pgha_rewind_with(
         &lab.pg1,
-        Path::new(crate::pg::BINDIR),
+        crate::pg::bindir(),
         &[&source, "-R", "--node", "pg1", &upstream],
         &env,
     );
