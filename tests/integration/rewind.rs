@@ -638,21 +638,32 @@ fn finding_9_unbounded_time_limit_rewinds_without_panic() {
     assert_back_as_standby(&lab);
 }
 
+/// Where a real pg_control keeps its CRC: the first 4-byte word that is the CRC-32C of every
+/// byte before it (288 up to 17, 292 in 18, 308 in 19), found rather than assumed.
+fn crc_offset(control: &[u8]) -> usize {
+    (0..control.len().saturating_sub(4))
+        .step_by(4)
+        .find(|&at| control[at..at + 4] == crc32c::crc32c(&control[..at]).to_le_bytes())
+        .expect("no CRC in pg_control")
+}
+
 /// pg_control rewritten by postgres (CRC and all) to say minRecoveryPointTLI = 0xFFFFFFFF,
 /// with a history planted for that timeline: the checkpoint's WAL was looked for on every
 /// timeline up to it, four billion of them. Now the history is followed and pg_control is
 /// checked against it: a prompt, clear refusal, nothing changed.
 #[test]
 fn finding_9_crafted_pg_control_ends_promptly_with_a_clear_error() {
-    const AT_MIN_RECOVERY_POINT_TLI: usize = 144;
-    const AT_CRC: usize = 288;
+    // `minRecoveryPointTLI` follows `checkPointCopy`, which 19 grew from 88 to 96 bytes
+    // (pg_control.h of each major).
+    let at_min_recovery_point_tli = if crate::pg::major() >= 19 { 152 } else { 144 };
     let (pg1, pg2) = stopped_primary_and_standby();
     let control = pg1.data().join("global/pg_control");
     let mut bytes = fs::read(&control).unwrap();
-    bytes[AT_MIN_RECOVERY_POINT_TLI..AT_MIN_RECOVERY_POINT_TLI + 4]
+    let at_crc = crc_offset(&bytes);
+    bytes[at_min_recovery_point_tli..at_min_recovery_point_tli + 4]
         .copy_from_slice(&u32::MAX.to_le_bytes());
-    let crc = crc32c::crc32c(&bytes[..AT_CRC]);
-    bytes[AT_CRC..AT_CRC + 4].copy_from_slice(&crc.to_le_bytes());
+    let crc = crc32c::crc32c(&bytes[..at_crc]);
+    bytes[at_crc..at_crc + 4].copy_from_slice(&crc.to_le_bytes());
     fs::write(&control, bytes).unwrap();
     let history = pg1.data().join("pg_wal/FFFFFFFF.history");
     fs::write(&history, "1\t0/3000000\tcrafted\n").unwrap();
