@@ -252,11 +252,19 @@ fn make_template() -> PathBuf {
         .unwrap();
     chown_postgres(stage.path());
     let data = stage.path().join("data");
-    run(as_postgres(bin("initdb"))
+    let mut initdb = as_postgres(bin("initdb"));
+    initdb
         .arg("-D")
         .arg(&data)
         .args(["-A", "trust", "-U", OS_USER, "-E", "UTF8", "--locale=C"])
-        .args(["--no-sync", "--no-instructions", "--wal-segsize=1"]));
+        .args(["--no-sync", "--wal-segsize=1"]);
+    // Data checksums are each major's default (off up to 17, on from 18), as a new user
+    // gets them. 13's initdb has no --no-instructions (14 added it): it only quiets the
+    // hint printed at the end.
+    if major() >= 14 {
+        initdb.arg("--no-instructions");
+    }
+    run(&mut initdb);
     append(&data.join("postgresql.conf"), COMMON_CONF);
     // One start and clean stop, so that pg_control records the settings (wal_log_hints) as
     // on a primary that has run: still "shut down", a cleanly stopped primary.

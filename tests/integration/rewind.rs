@@ -486,6 +486,65 @@ fn bindir_with_killed_pg_rewind(root: &Path) -> PathBuf {
     dir
 }
 
+/// A bindir whose pg_rewind, after a real run that changed the target, removes from
+/// `target`'s pg_wal every segment `source`'s lacks, as 13.16's (Debian bullseye's) does
+/// (14.23, 15 and later keep the target's WAL up to the fork); every other program is the
+/// real one.
+fn bindir_with_wal_removing_pg_rewind(root: &Path, target: &Pg, source: &Pg) -> PathBuf {
+    let dir = root.join("bin");
+    fs::create_dir(&dir).unwrap();
+    for entry in fs::read_dir(bindir()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "pg_rewind" {
+            std::os::unix::fs::symlink(entry.path(), dir.join(entry.file_name())).unwrap();
+        }
+    }
+    let script = format!(
+        "#!/bin/sh\n\
+         {real}/pg_rewind \"$@\" || exit\n\
+         case \" $* \" in *\" --dry-run \"*) exit 0 ;; esac\n\
+         for f in {target}/pg_wal/0*; do\n\
+           [ -e \"{source}/pg_wal/${{f##*/}}\" ] || rm -f \"$f\"\n\
+         done\n",
+        real = bindir().display(),
+        target = target.data().display(),
+        source = source.data().display(),
+    );
+    let path = dir.join("pg_rewind");
+    fs::write(&path, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// Found on PostgreSQL 13: its pg_rewind removed pg1's segments from the last common
+/// checkpoint to the fork, which pg2 had already recycled, so the rewound pg1 never started
+/// ("requested WAL segment … has already been removed"). pgha holds them during pg_rewind
+/// and puts back what it removed.
+#[test]
+fn wal_removed_by_pg_rewind_up_to_the_fork_is_put_back() {
+    let lab = plain_lab();
+    let tools = tempfile::tempdir().unwrap();
+    let bindir = bindir_with_wal_removing_pg_rewind(tools.path(), &lab.pg1, &lab.pg2);
+    let report = rejoin_with(&lab, &settings(&lab.pg2), &bindir);
+    assert_eq!(report.outcome, Outcome::Rewound, "{report:?}");
+    let Decision::Rewind { fork_point, .. } = report.decision else {
+        panic!("{:?}", report.decision);
+    };
+    let fork_segment = format!("00000001{:08X}{:08X}", 0, fork_point.0 >> 20);
+    assert!(
+        !lab.pg2.data().join("pg_wal").join(&fork_segment).exists(),
+        "pg2 still has {fork_segment}: pg_rewind removed nothing, the test proves nothing"
+    );
+    assert!(
+        lab.pg1.data().join("pg_wal").join(&fork_segment).is_file(),
+        "{fork_segment} was not put back"
+    );
+    let held = report.saved_in.as_ref().unwrap().join("pg_wal.held");
+    assert!(!held.exists(), "{} left behind", held.display());
+    assert_back_as_standby(&lab);
+}
+
 /// pg_rewind killed mid-copy: the marker stays, the directory is refused, and the next
 /// attempt repairs it (a re-clone: a half-rewound directory is never trusted).
 #[test]
