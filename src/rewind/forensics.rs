@@ -293,7 +293,7 @@ fn is_whole_segment(wal: &Dir, name: &str, segment_size: u64) -> bool {
 }
 
 /// `pg_control` is 8 kB.
-const PG_CONTROL_LIMIT: u64 = 8192;
+pub(super) const PG_CONTROL_LIMIT: u64 = 8192;
 
 #[cfg(test)]
 mod tests {

@@ -456,8 +456,9 @@ fn dry_run_changes_no_byte_of_the_target() {
 }
 
 /// A bindir whose pg_rewind is killed (SIGKILL) as soon as it prints "need to copy", its
-/// point of no return; every other program is the real one.
-fn bindir_with_killed_pg_rewind(root: &Path) -> PathBuf {
+/// point of no return, then runs the shell commands `after_kill`; every other program is
+/// the real one.
+fn bindir_with_killed_pg_rewind(root: &Path, after_kill: &str) -> PathBuf {
     let dir = root.join("bin");
     fs::create_dir(&dir).unwrap();
     for entry in fs::read_dir(bindir()).unwrap() {
@@ -473,7 +474,8 @@ fn bindir_with_killed_pg_rewind(root: &Path) -> PathBuf {
          pid=$!\n\
          while kill -0 \"$pid\" 2>/dev/null; do\n\
            if grep -q 'need to copy' \"$log\"; then\n\
-             kill -9 \"$pid\"; wait \"$pid\"; cat \"$log\"; rm -f \"$log\"; exit 137\n\
+             kill -9 \"$pid\"; wait \"$pid\"; {after_kill}\n\
+             cat \"$log\"; rm -f \"$log\"; exit 137\n\
            fi\n\
          done\n\
          wait \"$pid\"; rc=$?; cat \"$log\"; rm -f \"$log\"; exit $rc\n",
@@ -549,6 +551,20 @@ fn wal_removed_by_pg_rewind_up_to_the_fork_is_put_back() {
 /// attempt repairs it (a re-clone: a half-rewound directory is never trusted).
 #[test]
 fn pg_rewind_killed_mid_copy_is_never_started_and_repaired_next_time() {
+    killed_mid_copy_then_recloned(":");
+}
+
+/// Found on PostgreSQL 13, whose pg_rewind rewrites pg_control like any other file: killed
+/// mid-copy, it left pg_control empty, and the next attempt failed reading it instead of
+/// re-cloning. The copy kept before pg_rewind ran now stands in.
+#[test]
+fn pg_control_emptied_by_a_killed_pg_rewind_is_recloned() {
+    killed_mid_copy_then_recloned(": >\"$target\"/global/pg_control");
+}
+
+/// The lab, pg1 rewound by a pg_rewind killed mid-copy (then `after_kill`, where `$target`
+/// is pg1's data directory), refused, then re-cloned by the next attempt.
+fn killed_mid_copy_then_recloned(after_kill: &str) {
     let lab = lab(
         |_| {},
         |pg2| {
@@ -559,7 +575,8 @@ fn pg_rewind_killed_mid_copy_is_never_started_and_repaired_next_time() {
         Stop::Clean,
     );
     let tools = tempfile::tempdir().unwrap();
-    let bindir = bindir_with_killed_pg_rewind(tools.path());
+    let after_kill = format!("target={}; {after_kill}", lab.pg1.data().display());
+    let bindir = bindir_with_killed_pg_rewind(tools.path(), &after_kill);
     let before = lab.pg1.snapshot();
     let no_fallback = RewindSettings {
         fallback: Fallback::None,
