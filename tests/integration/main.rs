@@ -10,7 +10,8 @@
 //!   (`paf_NNN_…` where a PAF issue is the reason for it).
 //!
 //! Prerequisites (root, the `postgres` user, PostgreSQL 15 in `/usr/lib/postgresql/15/bin`
-//! or a full bindir in `PGHA_TEST_BINDIR`, xmllint, pcs) are asserted, never skipped: a test that cannot run fails and says why.
+//! or a full bindir in `PGHA_TEST_BINDIR`, xmllint, pcs) are asserted, never skipped: a
+//! test that cannot run fails and says why.
 //! Every fixture has its own directory and ports, so tests run in parallel threads.
 
 // Tests fail by panicking; the crate-wide lints against it are for the agent's code.

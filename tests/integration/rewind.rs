@@ -1,5 +1,5 @@
-//! The rewind module against real PostgreSQL 15 pairs, no cluster: the replication course's
-//! pg_rewind lab (1.6.4/1.7.4) and the traps around it.
+//! The rewind module against real PostgreSQL pairs (any major: `pg::bindir`), no cluster:
+//! the replication course's pg_rewind lab (1.6.4/1.7.4) and the traps around it.
 //!
 //! Every test builds the lab (`pg::lab`, the fixture of a diverged primary): pg1 is the primary, pg2 a streaming standby made with
 //! pg_basebackup; pg2 is promoted; pg1 keeps writing (`t7`, on the old timeline: the

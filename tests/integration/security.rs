@@ -1,6 +1,7 @@
 //! Issue 11, the security review: the postgres account (every database superuser can run
 //! code as it) plants links, FIFOs and huge files where root works, and the agent dies at
-//! any instant. Each finding is reproduced against real PostgreSQL 15 and shown to fail.
+//! any instant. Each finding is reproduced against real PostgreSQL (any major) and shown to
+//! fail.
 //! (Findings 3, 4, 7 and 9's own tests sit with the behaviour they guard: `validate.rs`,
 //! `rewind.rs`, `monitor.rs`.)
 
