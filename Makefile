@@ -66,10 +66,12 @@ test-majors:
 	@mkdir -p target/test-majors; failed=; \
 	for major in $(TEST_MAJORS); do \
 		log=target/test-majors/$$major.log; start=$$(date +%s); \
-		if bindir=$$(tests/pgbin/fetch.sh $$major 2>$$log) && \
-			PGHA_TEST_BINDIR=$$bindir $(MAJORS_CARGO_TEST) --test integration -- $(MAJOR_FILTERS) >>$$log 2>&1; \
-		then result=ok; else result=FAILED; failed="$$failed $$major"; fi; \
-		echo "PostgreSQL $$major: $$result ($$(sed -En 's/^test result: [a-zA-Z]+\. ([0-9]+ passed; [0-9]+ failed).*/\1/p' $$log) in $$(( $$(date +%s) - start )) s; $$log)"; \
+		if ! bindir=$$(tests/pgbin/fetch.sh $$major 2>$$log); then result="FAILED to fetch"; \
+		elif PGHA_TEST_BINDIR=$$bindir $(MAJORS_CARGO_TEST) --test integration -- $(MAJOR_FILTERS) >>$$log 2>&1; \
+		then result=ok; else result=FAILED; fi; \
+		[ "$$result" = ok ] || failed="$$failed $$major"; \
+		counts=$$(sed -En 's/^test result: [a-zA-Z]+\. ([0-9]+ passed; [0-9]+ failed).*/\1 in /p' $$log); \
+		echo "PostgreSQL $$major: $$result ($$counts$$(( $$(date +%s) - start )) s; $$log)"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "test-majors failed on:$$failed"; exit 1; fi
 
