@@ -16,7 +16,7 @@ APT_PACKAGES := postgresql-15 postgresql-client-15 libxml2-utils pacemaker pacem
                 util-linux shellcheck resource-agents-paf libssl-dev pkg-config openssl python3 \
                 debootstrap patchelf python3-pip unzip
 
-.PHONY: all build deps install uninstall demo test test-unit test-cluster bench bench-rewind bench-failover fixtures clean
+.PHONY: all build deps install uninstall demo test test-unit test-majors test-cluster bench bench-rewind bench-failover fixtures clean
 
 all: build
 
@@ -46,11 +46,34 @@ uninstall:
 demo: deps build
 	tests/cluster/demo.sh $(DEMO_ARGS)
 
-# Every test: unit + integration (real PostgreSQL 15), then the cluster scenarios.
-test: deps build test-unit test-cluster
+# Every test: unit + integration (real PostgreSQL 15), the version-sensitive integration
+# tests on every other major, then the cluster scenarios.
+test: deps build test-unit test-majors test-cluster
 
 test-unit:
 	$(CARGO) test --release --locked
+
+# The integration tests whose outcome depends on the server's major (monitor, start/stop,
+# roles and the election, the switchover check, the native WAL reader, the rewind lab and
+# the security tests that run pg_rewind or pg_basebackup), once per major other than the
+# host's 15, with that major's programs from tests/pgbin/fetch.sh (fetched once per
+# machine). One line per major; each run's output is in target/test-majors/MAJOR.log.
+# TEST_MAJORS=18 limits it; MAJORS_CARGO_TEST=`cargo test --locked` uses the debug profile.
+TEST_MAJORS       ?= 13 14 16 17 18 19
+MAJOR_FILTERS     := monitor:: start_stop:: roles:: wal:: rewind:: security::
+MAJORS_CARGO_TEST ?= $(CARGO) test --release --locked
+test-majors:
+	@mkdir -p target/test-majors; failed=; \
+	for major in $(TEST_MAJORS); do \
+		log=target/test-majors/$$major.log; start=$$(date +%s); \
+		if ! bindir=$$(tests/pgbin/fetch.sh $$major 2>$$log); then result="FAILED to fetch"; \
+		elif PGHA_TEST_BINDIR=$$bindir $(MAJORS_CARGO_TEST) --test integration -- $(MAJOR_FILTERS) >>$$log 2>&1; \
+		then result=ok; else result=FAILED; fi; \
+		[ "$$result" = ok ] || failed="$$failed $$major"; \
+		counts=$$(sed -En 's/^test result: [a-zA-Z]+\. ([0-9]+ passed; [0-9]+ failed).*/\1 in /p' $$log); \
+		echo "PostgreSQL $$major: $$result ($$counts$$(( $$(date +%s) - start )) s; $$log)"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-majors failed on:$$failed"; exit 1; fi
 
 test-cluster:
 	tests/cluster/run.sh

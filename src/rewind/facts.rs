@@ -4,10 +4,14 @@
 
 use super::decision::{self, CostEstimate, Decision, SourceFacts, TargetFacts};
 use super::error::RewindError;
+use super::forensics::{self, PG_CONTROL_LIMIT};
+use super::kept;
+use super::marker;
 use super::settings::{Fallback, RewindSettings, Source};
 use super::source::{self, SourceSession};
 use super::target;
 use crate::deadline::Deadline;
+use crate::instance::control::{self, ControlFile};
 use crate::instance::{wal, Instance};
 
 /// A session on the source server; `None` for a stopped data directory.
@@ -48,8 +52,35 @@ pub(super) fn gather(
         Some(v) => v,
         None => target::has_restore_command(instance, deadline),
     };
-    let (_, target_facts) = target::facts(instance, restore)?;
+    let control = match instance.control() {
+        Ok(control) => control,
+        Err(e) => control_before_unfinished_rewind(instance, settings).ok_or(e)?,
+    };
+    let (_, target_facts) = target::facts_from(instance, control, restore)?;
     Ok((target_facts, source_facts))
+}
+
+/// The target's pg_control as it was before an unfinished pg_rewind, from the run folder its
+/// marker names (only a kept folder of `rewind_keep_dir` is believed). 13's pg_rewind
+/// rewrites pg_control like any other file, so one killed mid-copy can leave it empty; the
+/// marker has the directory re-cloned whatever it holds, and the decision is made on what
+/// the directory was.
+fn control_before_unfinished_rewind(
+    instance: &Instance,
+    settings: &RewindSettings,
+) -> Option<ControlFile> {
+    let datadir = instance.datadir();
+    let saved_in = marker::read(datadir)?.saved_in?;
+    let keep_dir = forensics::keep_dir(settings.keep_dir.as_deref(), datadir);
+    let run = kept::open_run(&keep_dir, &saved_in).ok()?;
+    let bytes = run.read("pg_control", PG_CONTROL_LIMIT).ok()?;
+    let control = control::decode(&bytes).ok()?;
+    log::warn!(
+        "{}: pg_control is unreadable after an unfinished pg_rewind; using the copy kept in {}",
+        datadir.display(),
+        run.path().display()
+    );
+    Some(control)
 }
 
 /// What a rewind and a re-clone would copy, when a rewind is decided and the source is a

@@ -10,6 +10,7 @@
 //!     pg_wal/         every segment from the fork point's on, and the history files
 //!     pg_control      the target's, as it was
 //!     config/         the node's own configuration files (config.rs)
+//!     pg_wal.held/    during pg_rewind only: links to the target's WAL up to the fork
 //! ```
 //!
 //! The segments can be read with `pg_waldump -p <folder>/pg_wal`, to find what was lost.
@@ -204,6 +205,78 @@ pub fn keep_discarded_wal(
     Ok(bytes)
 }
 
+/// The folder of a run that holds, during pg_rewind, hard links to the target's segments up
+/// to the fork point's ([`hold_wal_to_fork`]).
+const HELD_WAL: &str = "pg_wal.held";
+
+/// Before pg_rewind: hard links, in `run`, to the target's whole segments up to the fork
+/// point's. Recovery after a rewind replays them, from the last common checkpoint on, but
+/// some pg_rewind builds (13.16, Debian bullseye's) remove every target file the source
+/// lacks, pg_wal included, so a rewound node whose source recycled that WAL can never
+/// start ("requested WAL segment … has already been removed"); later ones keep them. Links
+/// cost nothing and cannot change what pg_rewind does; a segment that cannot be linked (the
+/// run's folder on another file system) is only logged. Returns how many are held.
+pub fn hold_wal_to_fork(
+    data: &Dir,
+    run: &Dir,
+    fork_point: Lsn,
+    segment_size: u64,
+    owner: Option<Owner>,
+) -> Result<usize, RewindError> {
+    let wal_path = data.join("pg_wal");
+    let wal = Dir::open_owned(&wal_path, owner).map_err(|e| io("open", &wal_path, e))?;
+    let held = run
+        .create_dir(HELD_WAL, FOLDER_MODE, owner)
+        .map_err(|e| io("create", &run.join(HELD_WAL), e))?;
+    let fork_segno = fork_point.0 / segment_size.max(1);
+    let mut count = 0;
+    for name in wal.entries().map_err(|e| io("list", &wal_path, e))? {
+        let up_to_fork =
+            parse_segment_name(&name, segment_size).is_some_and(|(_, segno)| segno <= fork_segno);
+        if !up_to_fork || !is_whole_segment(&wal, &name, segment_size) {
+            continue;
+        }
+        match held.hard_link(&wal, &name, &name) {
+            Ok(()) => count += 1,
+            Err(e) => log::warn!(
+                "could not hold {} during pg_rewind: {e}",
+                wal.join(&name).display()
+            ),
+        }
+    }
+    Ok(count)
+}
+
+/// After pg_rewind: moves back into pg_wal every held segment pg_rewind removed, then drops
+/// the held links. Returns the names put back.
+pub fn put_back_held_wal(
+    data: &Dir,
+    run: &Dir,
+    owner: Option<Owner>,
+) -> Result<Vec<String>, RewindError> {
+    let wal_path = data.join("pg_wal");
+    let wal = Dir::open_owned(&wal_path, owner).map_err(|e| io("open", &wal_path, e))?;
+    let held = run
+        .open_dir(HELD_WAL)
+        .map_err(|e| io("open", &run.join(HELD_WAL), e))?;
+    let mut put_back = Vec::new();
+    for name in held.entries().map_err(|e| io("list", held.path(), e))? {
+        if wal
+            .kind(&name)
+            .map_err(|e| io("read", &wal.join(&name), e))?
+            .is_none()
+        {
+            held.move_to(&name, &wal, &name)
+                .map_err(|e| io("put back", &wal.join(&name), e))?;
+            put_back.push(name);
+        }
+    }
+    wal.sync().map_err(|e| io("sync", &wal_path, e))?;
+    run.remove_tree(HELD_WAL, owner)
+        .map_err(|e| io("remove", &run.join(HELD_WAL), e))?;
+    Ok(put_back)
+}
+
 /// Whether `name` is a regular file of exactly one segment: anything else named like a
 /// segment is not WAL the server wrote, and is not kept (nor copied at any size).
 fn is_whole_segment(wal: &Dir, name: &str, segment_size: u64) -> bool {
@@ -220,7 +293,7 @@ fn is_whole_segment(wal: &Dir, name: &str, segment_size: u64) -> bool {
 }
 
 /// `pg_control` is 8 kB.
-const PG_CONTROL_LIMIT: u64 = 8192;
+pub(super) const PG_CONTROL_LIMIT: u64 = 8192;
 
 #[cfg(test)]
 mod tests {

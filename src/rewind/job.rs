@@ -273,6 +273,8 @@ impl Job<'_> {
         self.prepare_source()?;
         let run = self.keep_forensics(target, Some(*fork_point))?;
         let data = open_data(self.instance)?;
+        let segment_size = target.wal_segments.segment_size;
+        forensics::hold_wal_to_fork(&data, &run, *fork_point, segment_size, self.owner())?;
         let saved = config::save(&data, &self.settings.keep_files, &run, self.owner())?;
         self.write_marker(&data, "pg_rewind", run.path())?;
         failpoint::hit("rewind-marked");
@@ -285,6 +287,13 @@ impl Job<'_> {
         let failure = match attempt {
             Ok((out, elapsed)) if out.done && !out.no_rewind_required => {
                 log::info!("pg_rewind done in {elapsed:.1?}");
+                let put_back = forensics::put_back_held_wal(&data, &run, self.owner())?;
+                if !put_back.is_empty() {
+                    log::info!(
+                        "pg_rewind removed WAL that recovery replays; put back: {}",
+                        put_back.join(", ")
+                    );
+                }
                 saved.restore(&data, self.owner())?;
                 failpoint::hit("rewind-restored");
                 self.write_standby(&data)?;

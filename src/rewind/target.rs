@@ -24,7 +24,16 @@ pub fn facts(
     instance: &Instance,
     restore_command: bool,
 ) -> Result<(ControlFile, TargetFacts), RewindError> {
-    let control = instance.control()?;
+    facts_from(instance, instance.control()?, restore_command)
+}
+
+/// The target's facts with `control` read by the caller (from the data directory, or as it
+/// was kept before an unfinished pg_rewind).
+pub fn facts_from(
+    instance: &Instance,
+    control: ControlFile,
+    restore_command: bool,
+) -> Result<(ControlFile, TargetFacts), RewindError> {
     let datadir = instance.datadir();
     let timeline = control
         .checkpoint_timeline

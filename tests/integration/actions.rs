@@ -191,7 +191,7 @@ fn ocf_tester_passes_on_a_real_instance() {
         .arg("-o")
         .arg(format!("pgport={}", pg.port))
         .arg("-o")
-        .arg(format!("bindir={}", crate::pg::BINDIR))
+        .arg(format!("bindir={}", crate::pg::bindir().display()))
         .arg(BIN)
         .env("OCF_ROOT", "/usr/lib/ocf")
         .output()

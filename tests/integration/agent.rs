@@ -137,15 +137,21 @@ impl Agent {
     }
 
     /// The parameters and node of `pg`, with its fake Pacemaker tools and its own
-    /// `HA_RSCTMP` (never the host's /run/resource-agents); `bindir` is left unset, so the
-    /// agent finds PostgreSQL 15 from `PG_VERSION`.
+    /// `HA_RSCTMP` (never the host's /run/resource-agents). `bindir` is the tests' own
+    /// ([`crate::pg::agent_bindir`]): unset for the host's 15, which the agent finds from
+    /// `PG_VERSION`.
     pub fn on(self, pg: &Pg) -> Agent {
-        self.param("pgdata", &pg.data().display().to_string())
+        let agent = self
+            .param("pgdata", &pg.data().display().to_string())
             .param("pghost", &pg.sock().display().to_string())
             .param("pgport", &pg.port.to_string())
             .meta("on_node", &pg.node)
             .env("HA_RSCTMP", &pg.rsctmp().display().to_string())
-            .cluster(pg.fake())
+            .cluster(pg.fake());
+        match crate::pg::agent_bindir() {
+            Some(dir) => agent.param("bindir", &dir.display().to_string()),
+            None => agent,
+        }
     }
 
     /// The Pacemaker tools to use: nodes of one cluster share one fake.

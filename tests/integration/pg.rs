@@ -1,7 +1,12 @@
-//! PostgreSQL 15 instances for the tests, set up and broken behind the agent's back.
+//! PostgreSQL instances for the tests, set up and broken behind the agent's back.
+//!
+//! The programs come from [`bindir`]: `PGHA_TEST_BINDIR` when set (a bindir of any major
+//! from 13 on, as `tests/pgbin/fetch.sh MAJOR` prints; `make test-majors` runs the suite
+//! once per major that way), else the host's PostgreSQL 15.
 //!
 //! Each [`Pg`] owns a temporary directory (owned by the `postgres` user, in /dev/shm when
-//! there is room):
+//! there is room; /dev/shm and /tmp are the paths the chroot majors' wrappers, 13 and 19,
+//! see as on the host):
 //!
 //! ```text
 //! <root>/data           the data directory (PGDATA)
@@ -40,7 +45,8 @@ use std::time::{Duration, Instant};
 
 use crate::fake::FakePacemaker;
 
-pub const BINDIR: &str = "/usr/lib/postgresql/15/bin";
+/// The host's PostgreSQL, used when `PGHA_TEST_BINDIR` is not set.
+const HOST_BINDIR: &str = "/usr/lib/postgresql/15/bin";
 const OS_USER: &str = "postgres";
 
 /// How long a fixture waits for replication to catch up (streaming, replay) before failing.
@@ -81,6 +87,42 @@ pub fn os_user() -> &'static OsUser {
     })
 }
 
+/// The PostgreSQL programs every fixture, and the agent, run: `PGHA_TEST_BINDIR`, or the
+/// host's 15. Every test of a run uses one major.
+pub fn bindir() -> &'static Path {
+    static BINDIR: OnceLock<PathBuf> = OnceLock::new();
+    BINDIR.get_or_init(|| {
+        std::env::var_os("PGHA_TEST_BINDIR")
+            .map_or_else(|| PathBuf::from(HOST_BINDIR), PathBuf::from)
+    })
+}
+
+/// The bindir the agent must be told (its `bindir` parameter): `None` for the host's 15,
+/// which the agent finds alone from `PG_VERSION`, as on a Debian node.
+pub fn agent_bindir() -> Option<&'static Path> {
+    Some(bindir()).filter(|dir| *dir != Path::new(HOST_BINDIR))
+}
+
+/// The major of [`bindir`]'s programs, from `initdb --version` ("initdb (PostgreSQL) 17.11",
+/// "… 19rc1", "… 19~rc1"): what the tests whose assertion differs per major ask.
+pub fn major() -> u32 {
+    static MAJOR: OnceLock<u32> = OnceLock::new();
+    *MAJOR.get_or_init(|| {
+        let out = run(Command::new(bin("initdb")).arg("--version"));
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split_whitespace()
+            .skip_while(|word| *word != "(PostgreSQL)")
+            .nth(1)
+            .map(|v| {
+                v.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+            })
+            .and_then(|digits| digits.parse().ok())
+            .unwrap_or_else(|| panic!("no major in `initdb --version`: {text:?}"))
+    })
+}
+
 /// Fails the calling test (not skips it) when the machine cannot run these tests.
 #[track_caller]
 pub fn prerequisites() {
@@ -98,11 +140,12 @@ pub fn prerequisites() {
         "pg_basebackup",
         "pg_controldata",
     ] {
-        let path = Path::new(BINDIR).join(tool);
+        let path = bin(tool);
         assert!(
             path.is_file(),
             "{} is missing: the integration tests need PostgreSQL 15 (apt-get install \
-             postgresql-15, or `make deps`)",
+             postgresql-15, or `make deps`), or PGHA_TEST_BINDIR naming a full bindir \
+             (tests/pgbin/fetch.sh MAJOR)",
             path.display()
         );
     }
@@ -135,7 +178,7 @@ pub fn as_postgres(program: impl AsRef<std::ffi::OsStr>) -> Command {
 }
 
 pub fn bin(name: &str) -> PathBuf {
-    Path::new(BINDIR).join(name)
+    bindir().join(name)
 }
 
 /// Runs a command to completion and fails the test, with its output, if it fails.
@@ -197,7 +240,7 @@ fn make_template() -> PathBuf {
     let mut hasher = DefaultHasher::new();
     (String::from_utf8_lossy(&version), COMMON_CONF).hash(&mut hasher);
     let cache_dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let cached = cache_dir.join(format!("pg15-template-{:016x}", hasher.finish()));
+    let cached = cache_dir.join(format!("pg{}-template-{:016x}", major(), hasher.finish()));
     if cached.join("PG_VERSION").is_file() {
         return cached;
     }
@@ -209,11 +252,19 @@ fn make_template() -> PathBuf {
         .unwrap();
     chown_postgres(stage.path());
     let data = stage.path().join("data");
-    run(as_postgres(bin("initdb"))
+    let mut initdb = as_postgres(bin("initdb"));
+    initdb
         .arg("-D")
         .arg(&data)
         .args(["-A", "trust", "-U", OS_USER, "-E", "UTF8", "--locale=C"])
-        .args(["--no-sync", "--no-instructions", "--wal-segsize=1"]));
+        .args(["--no-sync", "--wal-segsize=1"]);
+    // Data checksums are each major's default (off up to 17, on from 18), as a new user
+    // gets them. 13's initdb has no --no-instructions (14 added it): it only quiets the
+    // hint printed at the end.
+    if major() >= 14 {
+        initdb.arg("--no-instructions");
+    }
+    run(&mut initdb);
     append(&data.join("postgresql.conf"), COMMON_CONF);
     // One start and clean stop, so that pg_control records the settings (wal_log_hints) as
     // on a primary that has run: still "shut down", a cleanly stopped primary.

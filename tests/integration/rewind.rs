@@ -1,5 +1,5 @@
-//! The rewind module against real PostgreSQL 15 pairs, no cluster: the replication course's
-//! pg_rewind lab (1.6.4/1.7.4) and the traps around it.
+//! The rewind module against real PostgreSQL pairs (any major: `pg::bindir`), no cluster:
+//! the replication course's pg_rewind lab (1.6.4/1.7.4) and the traps around it.
 //!
 //! Every test builds the lab (`pg::lab`, the fixture of a diverged primary): pg1 is the primary, pg2 a streaming standby made with
 //! pg_basebackup; pg2 is promoted; pg1 keeps writing (`t7`, on the old timeline: the
@@ -23,8 +23,8 @@ use pgha::rewind::{
 
 use crate::agent::BIN;
 use crate::pg::{
-    bin, chown_postgres, lab, plain_lab, reclone_lab, recycle_fork_segment,
-    stopped_primary_and_standby, without_wal_retention, Certs, Lab, Pg, Stop, BINDIR, WAIT,
+    bin, bindir, chown_postgres, lab, plain_lab, reclone_lab, recycle_fork_segment,
+    stopped_primary_and_standby, without_wal_retention, Certs, Lab, Pg, Stop, WAIT,
 };
 
 pub(crate) fn instance(pg: &Pg, bindir: &Path) -> Instance {
@@ -69,7 +69,7 @@ pub(crate) fn deadline() -> Deadline {
 #[track_caller]
 pub(crate) fn check_lab(lab: &Lab) -> rewind::Check {
     rewind::check(
-        &instance(&lab.pg1, Path::new(BINDIR)),
+        &instance(&lab.pg1, bindir()),
         &source(&lab.pg2),
         &settings(&lab.pg2),
         &deadline(),
@@ -78,7 +78,7 @@ pub(crate) fn check_lab(lab: &Lab) -> rewind::Check {
 }
 
 pub(crate) fn rejoin(lab: &Lab, settings: &RewindSettings) -> rewind::RejoinReport {
-    rejoin_with(lab, settings, Path::new(BINDIR))
+    rejoin_with(lab, settings, bindir())
 }
 
 fn rejoin_with(lab: &Lab, settings: &RewindSettings, bindir: &Path) -> rewind::RejoinReport {
@@ -199,7 +199,7 @@ fn lab_t7_t8_rewinds_the_old_primary_and_keeps_what_it_discards() {
         panic!("{check}");
     };
     assert_eq!(check.plan, Plan::Rewind, "{check}");
-    let warnings = rewind::preflight(&instance(&lab.pg1, Path::new(BINDIR)), &settings(&lab.pg2));
+    let warnings = rewind::preflight(&instance(&lab.pg1, bindir()), &settings(&lab.pg2));
     assert!(warnings.is_empty(), "{warnings:?}");
     let report = rejoin(&lab, &settings(&lab.pg2));
     assert_eq!(report.outcome, Outcome::Rewound);
@@ -225,7 +225,7 @@ fn old_primary_stopped_before_the_promotion_streams_as_is() {
     pg1.stop();
     // The shutdown checkpoint reached pg2 before pg1 exited (walsenders are waited for).
     pg2.promote();
-    let instance = instance(&pg1, Path::new(BINDIR));
+    let instance = instance(&pg1, bindir());
     let check = rewind::check(&instance, &source(&pg2), &settings(&pg2), &deadline()).unwrap();
     assert_eq!(check.decision, Decision::Stream, "{check}");
     let lab = Lab {
@@ -246,7 +246,9 @@ fn old_primary_stopped_before_the_promotion_streams_as_is() {
 /// PG ≤ 15: right after `pg_ctl promote` the new primary's pg_control still shows timeline 1
 /// until its (spread) checkpoint ends, and pg_rewind then says "no rewind required", exit 0.
 /// pgha sees the fork anyway (the history file and the current WAL file's timeline) and
-/// runs CHECKPOINT on the source first.
+/// runs CHECKPOINT on the source first. From 16 on, pg_rewind takes the source's timeline
+/// from its minimum recovery point and sees the fork itself: the same set-up then needs no
+/// CHECKPOINT, and pgha runs none (the source's checkpoint stays on timeline 1).
 #[test]
 fn no_rewind_required_trap_of_a_just_promoted_source() {
     let pg1 = Pg::primary("pg1");
@@ -279,7 +281,7 @@ fn no_rewind_required_trap_of_a_just_promoted_source() {
         "the promotion's checkpoint already ended: the trap cannot be shown"
     );
     // The trap: pg_rewind alone (dry run) finds nothing to do, and says so with exit 0.
-    let inst = instance(&lab.pg1, Path::new(BINDIR));
+    let inst = instance(&lab.pg1, bindir());
     let (out, _) = runner::pg_rewind(
         &inst,
         &RewindSource::Server(conninfo(&lab.pg2)),
@@ -290,18 +292,21 @@ fn no_rewind_required_trap_of_a_just_promoted_source() {
         &deadline(),
     )
     .unwrap();
-    assert!(out.no_rewind_required, "{out:?}");
-    // pgha is not fooled.
+    let trapped = crate::pg::major() <= 15;
+    assert_eq!(out.no_rewind_required, trapped, "{out:?}");
+    assert_eq!(out.diverged.is_some(), !trapped, "{out:?}");
+    // pgha is not fooled, and checkpoints the source only where pg_rewind needs it.
     let check = check_lab(&lab);
     assert!(matches!(check.decision, Decision::Rewind { .. }), "{check}");
-    assert!(check.source_needs_checkpoint, "{check}");
+    assert_eq!(check.source_needs_checkpoint, trapped, "{check}");
     let report = rejoin(&lab, &settings(&lab.pg2));
     assert_eq!(report.outcome, Outcome::Rewound);
     assert!(report.rewind.as_ref().unwrap().diverged.is_some());
+    let source_checkpoint_tli = if trapped { "2" } else { "1" };
     assert_eq!(
         lab.pg2
             .psql("SELECT timeline_id FROM pg_control_checkpoint()"),
-        "2"
+        source_checkpoint_tli
     );
     assert_streams_without_t7(&lab);
 }
@@ -401,7 +406,7 @@ fn wal_needed_from_the_archive_is_restored() {
 #[test]
 fn recycled_fork_wal_without_archive_falls_back_to_a_reclone() {
     let lab = reclone_lab();
-    let inst = instance(&lab.pg1, Path::new(BINDIR));
+    let inst = instance(&lab.pg1, bindir());
     let check = check_lab(&lab);
     assert!(
         matches!(check.decision, Decision::Refuse(Refusal::MissingWal { .. })),
@@ -451,11 +456,12 @@ fn dry_run_changes_no_byte_of_the_target() {
 }
 
 /// A bindir whose pg_rewind is killed (SIGKILL) as soon as it prints "need to copy", its
-/// point of no return; every other program is the real one.
-fn bindir_with_killed_pg_rewind(root: &Path) -> PathBuf {
+/// point of no return, then runs the shell commands `after_kill`; every other program is
+/// the real one.
+fn bindir_with_killed_pg_rewind(root: &Path, after_kill: &str) -> PathBuf {
     let dir = root.join("bin");
     fs::create_dir(&dir).unwrap();
-    for entry in fs::read_dir(BINDIR).unwrap() {
+    for entry in fs::read_dir(bindir()).unwrap() {
         let entry = entry.unwrap();
         if entry.file_name() != "pg_rewind" {
             std::os::unix::fs::symlink(entry.path(), dir.join(entry.file_name())).unwrap();
@@ -464,14 +470,16 @@ fn bindir_with_killed_pg_rewind(root: &Path) -> PathBuf {
     let script = format!(
         "#!/bin/sh\n\
          log=$(mktemp)\n\
-         {BINDIR}/pg_rewind \"$@\" >\"$log\" 2>&1 &\n\
+         {real}/pg_rewind \"$@\" >\"$log\" 2>&1 &\n\
          pid=$!\n\
          while kill -0 \"$pid\" 2>/dev/null; do\n\
            if grep -q 'need to copy' \"$log\"; then\n\
-             kill -9 \"$pid\"; wait \"$pid\"; cat \"$log\"; rm -f \"$log\"; exit 137\n\
+             kill -9 \"$pid\"; wait \"$pid\"; {after_kill}\n\
+             cat \"$log\"; rm -f \"$log\"; exit 137\n\
            fi\n\
          done\n\
-         wait \"$pid\"; rc=$?; cat \"$log\"; rm -f \"$log\"; exit $rc\n"
+         wait \"$pid\"; rc=$?; cat \"$log\"; rm -f \"$log\"; exit $rc\n",
+        real = bindir().display()
     );
     let path = dir.join("pg_rewind");
     fs::write(&path, script).unwrap();
@@ -480,10 +488,83 @@ fn bindir_with_killed_pg_rewind(root: &Path) -> PathBuf {
     dir
 }
 
+/// A bindir whose pg_rewind, after a real run that changed the target, removes from
+/// `target`'s pg_wal every segment `source`'s lacks, as 13.16's (Debian bullseye's) does
+/// (14.23, 15 and later keep the target's WAL up to the fork); every other program is the
+/// real one.
+fn bindir_with_wal_removing_pg_rewind(root: &Path, target: &Pg, source: &Pg) -> PathBuf {
+    let dir = root.join("bin");
+    fs::create_dir(&dir).unwrap();
+    for entry in fs::read_dir(bindir()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "pg_rewind" {
+            std::os::unix::fs::symlink(entry.path(), dir.join(entry.file_name())).unwrap();
+        }
+    }
+    let script = format!(
+        "#!/bin/sh\n\
+         {real}/pg_rewind \"$@\" || exit\n\
+         case \" $* \" in *\" --dry-run \"*) exit 0 ;; esac\n\
+         for f in {target}/pg_wal/0*; do\n\
+           [ -e \"{source}/pg_wal/${{f##*/}}\" ] || rm -f \"$f\"\n\
+         done\n",
+        real = bindir().display(),
+        target = target.data().display(),
+        source = source.data().display(),
+    );
+    let path = dir.join("pg_rewind");
+    fs::write(&path, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// Found on PostgreSQL 13: its pg_rewind removed pg1's segments from the last common
+/// checkpoint to the fork, which pg2 had already recycled, so the rewound pg1 never started
+/// ("requested WAL segment … has already been removed"). pgha holds them during pg_rewind
+/// and puts back what it removed.
+#[test]
+fn wal_removed_by_pg_rewind_up_to_the_fork_is_put_back() {
+    let lab = plain_lab();
+    let tools = tempfile::tempdir().unwrap();
+    let bindir = bindir_with_wal_removing_pg_rewind(tools.path(), &lab.pg1, &lab.pg2);
+    let report = rejoin_with(&lab, &settings(&lab.pg2), &bindir);
+    assert_eq!(report.outcome, Outcome::Rewound, "{report:?}");
+    let Decision::Rewind { fork_point, .. } = report.decision else {
+        panic!("{:?}", report.decision);
+    };
+    let fork_segment = format!("00000001{:08X}{:08X}", 0, fork_point.0 >> 20);
+    assert!(
+        !lab.pg2.data().join("pg_wal").join(&fork_segment).exists(),
+        "pg2 still has {fork_segment}: pg_rewind removed nothing, the test proves nothing"
+    );
+    assert!(
+        lab.pg1.data().join("pg_wal").join(&fork_segment).is_file(),
+        "{fork_segment} was not put back"
+    );
+    let held = report.saved_in.as_ref().unwrap().join("pg_wal.held");
+    assert!(!held.exists(), "{} left behind", held.display());
+    assert_back_as_standby(&lab);
+}
+
 /// pg_rewind killed mid-copy: the marker stays, the directory is refused, and the next
 /// attempt repairs it (a re-clone: a half-rewound directory is never trusted).
 #[test]
 fn pg_rewind_killed_mid_copy_is_never_started_and_repaired_next_time() {
+    killed_mid_copy_then_recloned(":");
+}
+
+/// Found on PostgreSQL 13, whose pg_rewind rewrites pg_control like any other file: killed
+/// mid-copy, it left pg_control empty, and the next attempt failed reading it instead of
+/// re-cloning. The copy kept before pg_rewind ran now stands in.
+#[test]
+fn pg_control_emptied_by_a_killed_pg_rewind_is_recloned() {
+    killed_mid_copy_then_recloned(": >\"$target\"/global/pg_control");
+}
+
+/// The lab, pg1 rewound by a pg_rewind killed mid-copy (then `after_kill`, where `$target`
+/// is pg1's data directory), refused, then re-cloned by the next attempt.
+fn killed_mid_copy_then_recloned(after_kill: &str) {
     let lab = lab(
         |_| {},
         |pg2| {
@@ -494,7 +575,8 @@ fn pg_rewind_killed_mid_copy_is_never_started_and_repaired_next_time() {
         Stop::Clean,
     );
     let tools = tempfile::tempdir().unwrap();
-    let bindir = bindir_with_killed_pg_rewind(tools.path());
+    let after_kill = format!("target={}; {after_kill}", lab.pg1.data().display());
+    let bindir = bindir_with_killed_pg_rewind(tools.path(), &after_kill);
     let before = lab.pg1.snapshot();
     let no_fallback = RewindSettings {
         fallback: Fallback::None,
@@ -533,7 +615,7 @@ fn pg_rewind_killed_mid_copy_is_never_started_and_repaired_next_time() {
 /// `pgha rewind -D <target> --bindir … <args>` as root: exit code, stdout and stderr
 /// together, and how long it took.
 pub(crate) fn pgha_rewind(target: &Pg, args: &[&str]) -> (Option<i32>, String, Duration) {
-    pgha_rewind_with(target, Path::new(BINDIR), args, &[])
+    pgha_rewind_with(target, bindir(), args, &[])
 }
 
 /// [`pgha_rewind`] with another bindir and more environment.
@@ -632,21 +714,32 @@ fn finding_9_unbounded_time_limit_rewinds_without_panic() {
     assert_back_as_standby(&lab);
 }
 
+/// Where a real pg_control keeps its CRC: the first 4-byte word that is the CRC-32C of every
+/// byte before it (288 up to 17, 292 in 18, 308 in 19), found rather than assumed.
+fn crc_offset(control: &[u8]) -> usize {
+    (0..control.len().saturating_sub(4))
+        .step_by(4)
+        .find(|&at| control[at..at + 4] == crc32c::crc32c(&control[..at]).to_le_bytes())
+        .expect("no CRC in pg_control")
+}
+
 /// pg_control rewritten by postgres (CRC and all) to say minRecoveryPointTLI = 0xFFFFFFFF,
 /// with a history planted for that timeline: the checkpoint's WAL was looked for on every
 /// timeline up to it, four billion of them. Now the history is followed and pg_control is
 /// checked against it: a prompt, clear refusal, nothing changed.
 #[test]
 fn finding_9_crafted_pg_control_ends_promptly_with_a_clear_error() {
-    const AT_MIN_RECOVERY_POINT_TLI: usize = 144;
-    const AT_CRC: usize = 288;
+    // `minRecoveryPointTLI` follows `checkPointCopy`, which 19 grew from 88 to 96 bytes
+    // (pg_control.h of each major).
+    let at_min_recovery_point_tli = if crate::pg::major() >= 19 { 152 } else { 144 };
     let (pg1, pg2) = stopped_primary_and_standby();
     let control = pg1.data().join("global/pg_control");
     let mut bytes = fs::read(&control).unwrap();
-    bytes[AT_MIN_RECOVERY_POINT_TLI..AT_MIN_RECOVERY_POINT_TLI + 4]
+    let at_crc = crc_offset(&bytes);
+    bytes[at_min_recovery_point_tli..at_min_recovery_point_tli + 4]
         .copy_from_slice(&u32::MAX.to_le_bytes());
-    let crc = crc32c::crc32c(&bytes[..AT_CRC]);
-    bytes[AT_CRC..AT_CRC + 4].copy_from_slice(&crc.to_le_bytes());
+    let crc = crc32c::crc32c(&bytes[..at_crc]);
+    bytes[at_crc..at_crc + 4].copy_from_slice(&crc.to_le_bytes());
     fs::write(&control, bytes).unwrap();
     let history = pg1.data().join("pg_wal/FFFFFFFF.history");
     fs::write(&history, "1\t0/3000000\tcrafted\n").unwrap();
@@ -689,7 +782,7 @@ fn a_role_with_pg_rewinds_four_grants_suffices() {
         sql: format!("host=127.0.0.1 port={} user=rewinder", lab.pg2.port),
         replication: conninfo(&lab.pg2),
     });
-    let inst = instance(&lab.pg1, Path::new(BINDIR));
+    let inst = instance(&lab.pg1, bindir());
     let check = rewind::check(&inst, &source, &settings(&lab.pg2), &deadline()).unwrap();
     assert!(matches!(check.decision, Decision::Rewind { .. }), "{check}");
     assert!(check.estimate.is_some(), "{check}");
@@ -719,7 +812,7 @@ fn command_line_with_a_stopped_source_data_directory() {
 
 const PASSWORD: &str = "Sup3rS3cret";
 
-/// A bindir of wrappers, one per PostgreSQL 15 program, each appending its own argument
+/// A bindir of wrappers, one per PostgreSQL program, each appending its own argument
 /// list (what `/proc/<pid>/cmdline` shows every local user) as one line to the returned log,
 /// then running the real program under the wrapper's name: pg_rewind and pg_ctl find the
 /// `postgres` they run next to themselves, so theirs are recorded too.
@@ -729,7 +822,7 @@ fn bindir_recording_argv(pg: &Pg) -> (PathBuf, PathBuf) {
     let log = pg.root().join("argv.log");
     fs::write(&log, "").unwrap();
     chown_postgres(&log);
-    for entry in fs::read_dir(BINDIR).unwrap() {
+    for entry in fs::read_dir(bindir()).unwrap() {
         let entry = entry.unwrap();
         let script = format!(
             "#!/bin/bash\n\
@@ -935,7 +1028,7 @@ fn rejoin_over_tls(recycle: bool, want: Outcome) {
         lab.pg2.port,
         certs.path("ca.crt").display()
     );
-    let inst = instance(&lab.pg1, Path::new(BINDIR));
+    let inst = instance(&lab.pg1, bindir());
     let settings = RewindSettings {
         primary_conninfo: Some(conninfo.clone()),
         ..RewindSettings::default()
@@ -970,7 +1063,7 @@ fn finding_4_forged_history_of_the_source_is_refused() {
     let history = lab.pg2.data().join("pg_wal/00000002.history");
     fs::write(&history, "1\tFFFFFFFF/FFFFFFFF\tforged\n").unwrap();
     chown_postgres(&history);
-    let inst = instance(&lab.pg1, Path::new(BINDIR));
+    let inst = instance(&lab.pg1, bindir());
     let check = check_lab(&lab);
     assert!(
         matches!(

@@ -1,5 +1,5 @@
-//! The native WAL reader against a real crashed PostgreSQL 15 primary: the end of valid WAL
-//! it finds, without running the server, is where `pg_waldump` stops.
+//! The native WAL reader against a real crashed primary (any major: `pg::bindir`): the end
+//! of valid WAL it finds, without running the server, is where `pg_waldump` stops.
 
 use std::process::Command;
 
