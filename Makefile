@@ -14,7 +14,8 @@ APT_PACKAGES := postgresql-15 postgresql-client-15 libxml2-utils pacemaker pacem
                 corosync pcs crmsh resource-agents fence-agents iproute2 psmisc strace procps \
                 util-linux shellcheck resource-agents-paf libssl-dev pkg-config openssl python3
 
-.PHONY: all build deps install uninstall demo test test-unit test-cluster bench bench-rewind bench-failover clean
+.PHONY: all build deps install uninstall demo test test-unit test-cluster bench bench-rewind bench-failover clean \
+        fuzz-deps fuzz-ci fuzz
 
 all: build
 
@@ -44,14 +45,33 @@ uninstall:
 demo: deps build
 	tests/cluster/demo.sh $(DEMO_ARGS)
 
-# Every test: unit + integration (real PostgreSQL 15), then the cluster scenarios.
-test: deps build test-unit test-cluster
+# Every test: unit + integration (real PostgreSQL 15), the fuzz targets for a minute each,
+# then the cluster scenarios.
+test: deps build test-unit fuzz-ci test-cluster
 
 test-unit:
 	$(CARGO) test --release --locked
 
 test-cluster:
 	tests/cluster/run.sh
+
+# Fuzzing (fuzz/, README "Fuzzing"): cargo-fuzz on the nightly toolchain, installed here
+# when missing. `fuzz-ci` runs each target FUZZ_CI_SECONDS (two at a time: about 7 minutes
+# plus a 3-minute build on 2 cores); `fuzz` is the long run by hand, FUZZ_SECONDS each.
+# FUZZ_TARGETS names some targets (`cargo +nightly fuzz list` shows them all).
+FUZZ_CI_SECONDS ?= 60
+FUZZ_SECONDS    ?= 600
+FUZZ_TARGETS    ?=
+
+fuzz-deps:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+
+fuzz-ci: fuzz-deps
+	fuzz/run.sh $(FUZZ_CI_SECONDS) $(FUZZ_TARGETS)
+
+fuzz: fuzz-deps
+	fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 bench: deps build
 	tests/bench/monitor.sh
