@@ -32,12 +32,13 @@ fuzz_target!(|data: &[u8]| {
                 let _ = checkpoint;
             }
         }
-        // The frame is right: what is refused is the record's header or body, never its
-        // pages, its length or its CRC.
+        // The frame is right: what is refused is the record's header or body, or a major
+        // pgha does not read, never its pages, its length or its CRC.
         Err(
             e @ (DecodeError::Body { .. }
             | DecodeError::ResourceManager { .. }
-            | DecodeError::PrevLink { .. }),
+            | DecodeError::PrevLink { .. }
+            | DecodeError::Magic { .. }),
         ) => assert!(!e.to_string().is_empty()),
         Err(e) => panic!("a well-framed record refused: {e}"),
     }
