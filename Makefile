@@ -14,8 +14,7 @@ APT_PACKAGES := postgresql-15 postgresql-client-15 libxml2-utils pacemaker pacem
                 corosync pcs crmsh resource-agents fence-agents iproute2 psmisc strace procps \
                 util-linux shellcheck resource-agents-paf libssl-dev pkg-config openssl python3
 
-.PHONY: all build deps install uninstall demo test test-unit test-cluster bench bench-rewind bench-failover clean \
-        fuzz-deps fuzz-ci fuzz
+.PHONY: all build deps install uninstall demo test test-unit test-cluster bench bench-rewind bench-failover clean
 
 all: build
 
@@ -62,6 +61,8 @@ test-cluster:
 FUZZ_CI_SECONDS ?= 60
 FUZZ_SECONDS    ?= 600
 FUZZ_TARGETS    ?=
+
+.PHONY: fuzz-deps fuzz-ci fuzz
 
 fuzz-deps:
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
