@@ -11,7 +11,10 @@ use pgha::rewind::target::{parse_segment_name, segment_file_name};
 
 fuzz_target!(|text: &str| {
     if let Some(position) = Position::from_attribute(text) {
-        assert_eq!(Position::from_attribute(&position.to_attribute()), Some(position));
+        assert_eq!(
+            Position::from_attribute(&position.to_attribute()),
+            Some(position)
+        );
     }
     if let Some(ancestors) = ancestors_from_attribute(text) {
         let again = ancestors_from_attribute(&ancestors_to_attribute(&ancestors));
@@ -23,10 +26,15 @@ fuzz_target!(|text: &str| {
     for size in [1u64 << 20, 16 << 20, 1 << 30] {
         // Only a name whose low part is below the segments per 4 GiB is one the server
         // writes; the parser, like the server's `XLogFromFileName`, reads others too.
-        let canonical = text.get(16..).and_then(|lo| u64::from_str_radix(lo, 16).ok())
+        let canonical = text
+            .get(16..)
+            .and_then(|lo| u64::from_str_radix(lo, 16).ok())
             .is_some_and(|lo| lo < 0x1_0000_0000 / size);
         if let Some((tli, segno)) = parse_segment_name(text, size).filter(|_| canonical) {
-            assert!(segment_file_name(tli, segno, size).eq_ignore_ascii_case(text), "{text:?}");
+            assert!(
+                segment_file_name(tli, segno, size).eq_ignore_ascii_case(text),
+                "{text:?}"
+            );
         }
     }
 });

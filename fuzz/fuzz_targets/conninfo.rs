@@ -36,13 +36,29 @@ fuzz_target!(|text: &str| {
         // once the value is masked (`corpus/conninfo/finding-*`); what it exposes is the
         // text of other keywords, never a secret `get` found.
         if let Some(secret) = get(text, key).filter(|s| telling(text, s)) {
-            assert!(!shown.contains(&secret), "{key} {secret:?} shown in {shown:?}");
+            assert!(
+                !shown.contains(&secret),
+                "{key} {secret:?} shown in {shown:?}"
+            );
         }
     }
     // The child's string holds no password; the one taken out is the one libpq would use.
-    // Finding: see `question_mark_in_credentials`.
-    if !question_mark_in_credentials(text) {
-        assert_eq!(get(&child, "password").filter(|p| !p.is_empty()), None, "{child:?}");
+    // Finding: see `question_mark_in_credentials`. Not asserted either when taking the
+    // password out turns the string into another form: `password=x<FF>postgresql://…=y`
+    // (libpq refuses it: a keyword named `postgresql://…`) loses its first pair and, with
+    // the form feed trimmed, `get` reads the rest as a URI
+    // (`corpus/conninfo/finding-becomes-a-uri`).
+    let is_uri = |s: &str| {
+        ["postgresql://", "postgres://"]
+            .iter()
+            .any(|p| s.trim().starts_with(p))
+    };
+    if !question_mark_in_credentials(text) && is_uri(text) == is_uri(&child) {
+        assert_eq!(
+            get(&child, "password").filter(|p| !p.is_empty()),
+            None,
+            "{child:?}"
+        );
     }
     if let Some(secret) = get(text, "password").filter(|p| !p.is_empty()) {
         assert_eq!(password.as_deref(), Some(secret.as_str()), "{text:?}");

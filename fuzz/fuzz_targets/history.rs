@@ -3,9 +3,9 @@
 //! two parsed histories (`common_ancestor`).
 #![no_main]
 
-use pgha_fuzz::parts;
 use libfuzzer_sys::fuzz_target;
 use pgha::rewind::decision::{common_ancestor, History};
+use pgha_fuzz::parts;
 
 /// One history file: its timeline on the first line, then its text.
 fn history(part: &str) -> Option<(u32, &str)> {
@@ -18,7 +18,12 @@ fn render(history: &History) -> String {
     history
         .entries()
         .iter()
-        .filter_map(|e| Some(format!("{}\t{}\tno recovery target specified\n", e.tli, e.end?)))
+        .filter_map(|e| {
+            Some(format!(
+                "{}\t{}\tno recovery target specified\n",
+                e.tli, e.end?
+            ))
+        })
         .collect()
 }
 

@@ -12,7 +12,9 @@ fuzz_target!(|text: &str| {
     if let Ok(name) = parse_node_name(text) {
         assert!(check_node_name(&name).is_ok());
         assert!(!name.is_empty() && name != "." && name != ".." && !name.contains('/'));
-        assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)));
+        assert!(name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)));
     }
     if let Some(value) = parse_attrd_value(text) {
         assert!(text.contains(&format!("value=\"{value}\"")), "{value:?}");
@@ -23,7 +25,10 @@ fuzz_target!(|text: &str| {
     match parse_score(text) {
         Ok(score) => {
             let word = text.trim().to_ascii_uppercase();
-            assert!(word.ends_with("INFINITY") || word.parse::<i64>() == Ok(score), "{text:?}");
+            assert!(
+                word.ends_with("INFINITY") || word.parse::<i64>() == Ok(score),
+                "{text:?}"
+            );
         }
         Err(e) => assert!(!e.to_string().is_empty()),
     }

@@ -8,12 +8,12 @@ use std::fs;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use pgha_fuzz::{parts, question_mark_in_credentials};
 use libfuzzer_sys::fuzz_target;
 use pgha::instance::conninfo::{get, redact};
 use pgha::pacemaker::check_node_name;
 use pgha::rewind::config::{with_application_name, write_standby};
 use pgha::safe_fs::Dir;
+use pgha_fuzz::{parts, question_mark_in_credentials};
 
 fn datadir() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
@@ -86,7 +86,11 @@ fuzz_target!(|text: &str| {
     // Every other line kept, in order (a line is dropped only if it set primary_conninfo);
     // the new setting last, on one line, so that it is the one the server uses.
     let old = lines_of(old);
-    let others: Vec<&str> = old.iter().copied().filter(|l| !sets_primary_conninfo(l)).collect();
+    let others: Vec<&str> = old
+        .iter()
+        .copied()
+        .filter(|l| !sets_primary_conninfo(l))
+        .collect();
     assert!(is_subsequence(before, &old), "{written:?}");
     assert!(is_subsequence(&others, before), "{written:?}");
     let expected = with_application_name(conninfo, node);

@@ -14,7 +14,10 @@ fuzz_target!(|text: &str| {
     let Ok(opts) = StartOpts::parse(text) else {
         return;
     };
-    assert!(!text.chars().any(|c| SHELL.contains(c) || c.is_control()), "{text:?}");
+    assert!(
+        !text.chars().any(|c| SHELL.contains(c) || c.is_control()),
+        "{text:?}"
+    );
     for word in opts.words() {
         assert!(!word.contains('\''), "{word:?}");
     }

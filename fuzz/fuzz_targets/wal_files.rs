@@ -20,14 +20,46 @@ const BASE: u64 = 8 << 20;
 
 /// The fixture pages of each segment file, at their offsets.
 const PAGES: &[(&str, u64, &[u8])] = &[
-    ("000000010000000000000008", 0x00000, include_bytes!("../../tests/fixtures/wal/pg15/000000010000000000000008-00000000.page")),
-    ("000000010000000000000008", 0x30000, include_bytes!("../../tests/fixtures/wal/pg15/000000010000000000000008-00030000.page")),
-    ("000000010000000000000008", 0x32000, include_bytes!("../../tests/fixtures/wal/pg15/000000010000000000000008-00032000.page")),
-    ("000000010000000000000008", 0x34000, include_bytes!("../../tests/fixtures/wal/pg15/000000010000000000000008-00034000.page")),
-    ("000000010000000000000008", 0x36000, include_bytes!("../../tests/fixtures/wal/pg15/000000010000000000000008-00036000.page")),
-    ("000000010000000000000008", 0x38000, include_bytes!("../../tests/fixtures/wal/pg15/000000010000000000000008-00038000.page")),
-    ("000000010000000000000008", 0xFE000, include_bytes!("../../tests/fixtures/wal/pg15/000000010000000000000008-000FE000.page")),
-    ("000000010000000000000009", 0x00000, include_bytes!("../../tests/fixtures/wal/pg15/000000010000000000000009-00000000.page")),
+    (
+        "000000010000000000000008",
+        0x00000,
+        include_bytes!("../../tests/fixtures/wal/pg15/000000010000000000000008-00000000.page"),
+    ),
+    (
+        "000000010000000000000008",
+        0x30000,
+        include_bytes!("../../tests/fixtures/wal/pg15/000000010000000000000008-00030000.page"),
+    ),
+    (
+        "000000010000000000000008",
+        0x32000,
+        include_bytes!("../../tests/fixtures/wal/pg15/000000010000000000000008-00032000.page"),
+    ),
+    (
+        "000000010000000000000008",
+        0x34000,
+        include_bytes!("../../tests/fixtures/wal/pg15/000000010000000000000008-00034000.page"),
+    ),
+    (
+        "000000010000000000000008",
+        0x36000,
+        include_bytes!("../../tests/fixtures/wal/pg15/000000010000000000000008-00036000.page"),
+    ),
+    (
+        "000000010000000000000008",
+        0x38000,
+        include_bytes!("../../tests/fixtures/wal/pg15/000000010000000000000008-00038000.page"),
+    ),
+    (
+        "000000010000000000000008",
+        0xFE000,
+        include_bytes!("../../tests/fixtures/wal/pg15/000000010000000000000008-000FE000.page"),
+    ),
+    (
+        "000000010000000000000009",
+        0x00000,
+        include_bytes!("../../tests/fixtures/wal/pg15/000000010000000000000009-00000000.page"),
+    ),
 ];
 
 /// The input: positions as offsets from 0/800000 (u32, little-endian: where a record is
@@ -78,13 +110,19 @@ fuzz_target!(|data: &[u8]| {
     };
     let dir = pg_wal();
     for name in ["000000010000000000000008", "000000010000000000000009"] {
-        let file = OpenOptions::new().create(true).write(true).truncate(true).open(dir.join(name)).unwrap();
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(dir.join(name))
+            .unwrap();
         file.set_len(u64::from(SEGMENT)).unwrap();
     }
     let write = |name: &str, offset: u64, bytes: &[u8]| {
         let file = OpenOptions::new().write(true).open(dir.join(name)).unwrap();
         let room = u64::from(SEGMENT).saturating_sub(offset) as usize;
-        file.write_all_at(&bytes[..bytes.len().min(room)], offset).unwrap();
+        file.write_all_at(&bytes[..bytes.len().min(room)], offset)
+            .unwrap();
     };
     for (name, offset, bytes) in PAGES {
         write(name, *offset, bytes);

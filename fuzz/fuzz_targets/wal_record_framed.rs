@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(decoded.end.0 >= lsn + u64::from(total), "{decoded:?}");
             let mut last = None;
             for block in &decoded.blocks {
-                assert!(block.id <= 32 && last.is_none_or(|l| block.id > l), "{decoded:?}");
+                assert!(
+                    block.id <= 32 && last.is_none_or(|l| block.id > l),
+                    "{decoded:?}"
+                );
                 assert!(block.fork <= 3);
                 last = Some(block.id);
             }

@@ -47,7 +47,9 @@ pub fn question_mark_in_credentials(text: &str) -> bool {
         return false;
     };
     let end = rest.find('/').unwrap_or(rest.len());
-    rest[..end].rfind('@').is_some_and(|at| rest[..at].contains('?'))
+    rest[..end]
+        .rfind('@')
+        .is_some_and(|at| rest[..at].contains('?'))
 }
 
 /// A scratch directory for one fuzz process, on tmpfs where there is one: the targets that
@@ -73,7 +75,9 @@ const FIRST_IS_CONTRECORD: u16 = 0x0001;
 /// The page magic (`XLOG_PAGE_MAGIC`) of PostgreSQL 12 to 19: pgha reads some of them
 /// (12–17 on this branch, 13–19 on main once the majors are merged) and must refuse the
 /// others with an error.
-pub const MAGICS: [u16; 8] = [0xD101, 0xD106, 0xD10D, 0xD110, 0xD113, 0xD116, 0xD118, 0xD122];
+pub const MAGICS: [u16; 8] = [
+    0xD101, 0xD106, 0xD10D, 0xD110, 0xD113, 0xD116, 0xD118, 0xD122,
+];
 
 /// Where [`FIXTURE_RUN`] starts: five consecutive pages of segment 0/8 on timeline 1,
 /// written by PostgreSQL 15 (`tests/fixtures/wal/pg15`).
