@@ -46,9 +46,10 @@ uninstall:
 demo: deps build
 	tests/cluster/demo.sh $(DEMO_ARGS)
 
-# Every test: unit + integration (real PostgreSQL 15), the version-sensitive integration
-# tests on every other major, then the cluster scenarios.
-test: deps build test-unit test-majors test-cluster
+# Every test: unit + integration (real PostgreSQL 15), the fuzz targets for half a minute
+# each, the version-sensitive integration tests on every other major, then the cluster
+# scenarios.
+test: deps build test-unit fuzz-ci test-majors test-cluster
 
 test-unit:
 	$(CARGO) test --release --locked
@@ -77,6 +78,26 @@ test-majors:
 
 test-cluster:
 	tests/cluster/run.sh
+
+# Fuzzing (fuzz/, README "Fuzzing"): cargo-fuzz on the nightly toolchain, installed here
+# when missing. `fuzz-ci` runs each target FUZZ_CI_SECONDS (two at a time: about 4 minutes
+# plus a 3-minute build on 2 cores); `fuzz` is the long run by hand, FUZZ_SECONDS each.
+# FUZZ_TARGETS names some targets (`cargo +nightly fuzz list` shows them all).
+FUZZ_CI_SECONDS ?= 30
+FUZZ_SECONDS    ?= 600
+FUZZ_TARGETS    ?=
+
+.PHONY: fuzz-deps fuzz-ci fuzz
+
+fuzz-deps:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+
+fuzz-ci: fuzz-deps
+	fuzz/run.sh $(FUZZ_CI_SECONDS) $(FUZZ_TARGETS)
+
+fuzz: fuzz-deps
+	fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 bench: deps build
 	tests/bench/monitor.sh

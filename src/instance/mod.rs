@@ -474,7 +474,8 @@ impl Instance {
 }
 
 /// `PG_VERSION` holds `15`, or `9.6` for old majors.
-fn parse_major(text: &str) -> Option<u32> {
+#[doc(hidden)] // pub for the fuzz targets (fuzz/); not an API
+pub fn parse_major(text: &str) -> Option<u32> {
     let text = text.trim();
     let first = text.split('.').next()?;
     first.parse().ok()

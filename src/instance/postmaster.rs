@@ -63,17 +63,20 @@ impl Postmaster {
 }
 
 /// Line 3 of `postmaster.pid`: when the postmaster started (seconds since the epoch).
-fn pid_file_start(content: &str) -> Option<u64> {
+#[doc(hidden)] // pub for the fuzz targets (fuzz/); not an API
+pub fn pid_file_start(content: &str) -> Option<u64> {
     content.lines().nth(2)?.trim().parse().ok()
 }
 
 /// Line 8 of `postmaster.pid`: `starting`, `stopping`, `ready` or `standby`.
-fn pid_file_status(content: &str) -> Option<&str> {
+#[doc(hidden)] // pub for the fuzz targets (fuzz/); not an API
+pub fn pid_file_status(content: &str) -> Option<&str> {
     Some(content.lines().nth(7)?.trim())
 }
 
 /// The first line of `postmaster.pid` is the postmaster's pid.
-fn parse_pid_file(content: &str) -> Option<i32> {
+#[doc(hidden)] // pub for the fuzz targets (fuzz/); not an API
+pub fn parse_pid_file(content: &str) -> Option<i32> {
     content
         .lines()
         .next()?
@@ -95,7 +98,8 @@ fn is_postgres(pid: i32) -> bool {
 }
 
 /// `/proc/PID/stat`: `pid (comm) state …`; comm may itself hold spaces and parentheses.
-fn parse_stat(stat: &str) -> Option<(&str, char)> {
+#[doc(hidden)] // pub for the fuzz targets (fuzz/); not an API
+pub fn parse_stat(stat: &str) -> Option<(&str, char)> {
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
     let comm = stat.get(open + 1..close)?;

@@ -270,7 +270,8 @@ pub fn check_node_name(name: &str) -> Result<(), String> {
     }
 }
 
-fn parse_node_name(text: &str) -> Result<String, ClusterError> {
+#[doc(hidden)] // pub for the fuzz targets (fuzz/); not an API
+pub fn parse_node_name(text: &str) -> Result<String, ClusterError> {
     let name = text.trim();
     check_node_name(name).map_err(|why| ClusterError::NodeName {
         from: "crm_node -n",
@@ -280,19 +281,22 @@ fn parse_node_name(text: &str) -> Result<String, ClusterError> {
 }
 
 /// `attrd_updater -Q` prints `name="…" host="…" value="…"`.
-fn parse_attrd_value(text: &str) -> Option<String> {
+#[doc(hidden)] // pub for the fuzz targets (fuzz/); not an API
+pub fn parse_attrd_value(text: &str) -> Option<String> {
     let line = text.lines().find(|l| l.contains("value=\""))?;
     let start = line.find("value=\"")? + "value=\"".len();
     let rest = line.get(start..)?;
     Some(rest.get(..rest.rfind('"')?)?.to_owned())
 }
 
-fn parse_partition(text: &str) -> Vec<String> {
+#[doc(hidden)] // pub for the fuzz targets (fuzz/); not an API
+pub fn parse_partition(text: &str) -> Vec<String> {
     text.split_whitespace().map(str::to_owned).collect()
 }
 
 /// `crm_attribute -G -q` prints the bare value; INFINITY scores print as words.
-fn parse_score(text: &str) -> Result<i64, ClusterError> {
+#[doc(hidden)] // pub for the fuzz targets (fuzz/); not an API
+pub fn parse_score(text: &str) -> Result<i64, ClusterError> {
     let value = text.trim();
     match value.to_ascii_uppercase().as_str() {
         "INFINITY" | "+INFINITY" => Ok(1_000_000),
