@@ -183,6 +183,20 @@ pub fn write_standby(
     let io = |what: &str, name: &str, e| {
         RewindError::io(format!("could not {what} {}", data.join(name).display()), e)
     };
+    // A setting's quoted value cannot span lines: a line break would end it, and what
+    // follows would be read as settings of its own. Refused before anything is written.
+    if primary_conninfo.unwrap_or("").contains(char::is_control) || node.contains(char::is_control)
+    {
+        return Err(io(
+            "write the standby settings into",
+            "postgresql.auto.conf",
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "primary_conninfo or the node name holds a line break or another control \
+                 character",
+            ),
+        ));
+    }
     data.remove_tree("recovery.signal", owner)
         .map_err(|e| io("remove", "recovery.signal", e))?;
     data.write_file("standby.signal", b"", 0o600, owner)
@@ -415,6 +429,32 @@ mod tests {
             std::fs::read_to_string(data.join("pg_hba.conf")).unwrap(),
             "mine\n"
         );
+    }
+
+    /// Fuzzing found it: a line break in `primary_conninfo` was written as is into
+    /// `postgresql.auto.conf`, where what followed it read as settings of its own.
+    #[test]
+    fn a_line_break_in_primary_conninfo_is_refused_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("postgresql.auto.conf"),
+            "work_mem = '7MB'\n",
+        )
+        .unwrap();
+        let data = Dir::open(dir.path()).unwrap();
+        for (conninfo, node) in [
+            ("host=a\narchive_command = 'touch /tmp/x'", "pg1"),
+            ("host=a", "pg1\rx"),
+        ] {
+            let err = write_standby(&data, Some(conninfo), node, None).unwrap_err();
+            assert!(err.to_string().contains("line break"), "{err}");
+            assert!(!err.to_string().contains("archive_command"), "{err}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("postgresql.auto.conf")).unwrap(),
+            "work_mem = '7MB'\n"
+        );
+        assert!(!dir.path().join("standby.signal").exists());
     }
 
     #[test]
