@@ -9,12 +9,15 @@ BIN         := target/release/pgha
 
 # Debian packages every test and the demo need; installed once by `make deps`. libssl-dev
 # and pkg-config build the TLS client (openssl crate); openssl and python3 serve the TLS and
-# socket-spoofing tests.
+# socket-spoofing tests. debootstrap builds the Debian 13 root of the cluster tests' second run
+# (tests/cluster/debian13-root.sh, cached in /var/cache/pgha/roots/trixie).
 APT_PACKAGES := postgresql-15 postgresql-client-15 libxml2-utils pacemaker pacemaker-cli-utils \
                 corosync pcs crmsh resource-agents fence-agents iproute2 psmisc strace procps \
-                util-linux shellcheck resource-agents-paf libssl-dev pkg-config openssl python3
+                util-linux shellcheck resource-agents-paf libssl-dev pkg-config openssl python3 \
+                debootstrap
 
-.PHONY: all build deps install uninstall demo test test-unit test-cluster bench bench-rewind bench-failover clean
+.PHONY: all build deps install uninstall demo test test-unit test-cluster test-cluster-debian12 \
+        test-cluster-debian13 bench bench-rewind bench-failover clean
 
 all: build
 
@@ -50,8 +53,18 @@ test: deps build test-unit test-cluster
 test-unit:
 	$(CARGO) test --release --locked
 
+# The cluster scenarios on Debian 12 nodes (Pacemaker 2.1, PostgreSQL 15), then on Debian 13
+# nodes (Pacemaker 3.0, pcs 0.12, crmsh 5, PostgreSQL 17) in the cached trixie root; both run
+# even when the first fails (make -k semantics for the pair), and either failing fails it.
 test-cluster:
-	tests/cluster/run.sh
+	@rc=0; $(MAKE) test-cluster-debian12 || rc=1; $(MAKE) test-cluster-debian13 || rc=1; exit $$rc
+
+test-cluster-debian12:
+	PGHA_NODE_OS=debian12 tests/cluster/run.sh
+
+test-cluster-debian13:
+	tests/cluster/debian13-root.sh build
+	PGHA_NODE_OS=debian13 tests/cluster/run.sh
 
 bench: deps build
 	tests/bench/monitor.sh

@@ -10,6 +10,7 @@
 #
 # Settings (environment): PGHA_AGENT=ocf:pgha:pgsqlms (ocf:heartbeat:pgsqlms = PAF)
 #   PGHA_KEEP_ARTIFACTS=1 keep logs even when the scenario passed. Harness settings: harness.sh.
+#   The nodes' OS and PostgreSQL major (PGBIN, PGHOME, PGDATA): lib/node-os.sh.
 
 CLUSTER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REPO=$(cd "$CLUSTER_DIR/../.." && pwd)
@@ -20,7 +21,8 @@ NET=${PGHA_NET:-10.200.0}
 VIP=$NET.10
 RSC=pgsqld               # the clone's primitive (crm_mon reports instances under this id)
 CLONE=pgsqld-clone
-PGDATA=/var/lib/postgresql/15/data
+# shellcheck source=node-os.sh
+source "$CLUSTER_DIR/lib/node-os.sh"
 SCENARIO=$(basename "${0%.sh}")
 PASS=0
 FAIL=0
@@ -99,7 +101,7 @@ pg_ready() {
 create_resources_pcs() {
   local t0; t0=$(now)
   require_agent
-  quiet h exec node1 env PGHA_AGENT="$AGENT" PGHA_VIP="$VIP" PGDATA="$PGDATA" \
+  quiet h exec node1 env PGHA_AGENT="$AGENT" PGHA_VIP="$VIP" PGBIN="$PGBIN" PGDATA="$PGDATA" \
     bash "$PGHA_CLUSTER_ROOT/crm-examples/pcs-3nodes-vip.sh" \
     || fatal "crm-examples/pcs-3nodes-vip.sh"
   ok "resources created by crm-examples/pcs-3nodes-vip.sh ($(since "$t0") s)"
@@ -229,7 +231,7 @@ wait_replayed() {
 # standby_upstream_port NODE PORT: point NODE's primary_conninfo (pgha-node.conf, outside
 # PGDATA) at PORT and reload: a closed port (5999) stops its WAL receiver for good (unlike a
 # SIGSTOP, it cannot catch up from its socket buffer later); 5432 reattaches it.
-NODE_CONF=/var/lib/postgresql/15/pgha-node.conf
+NODE_CONF=$PGHOME/pgha-node.conf
 # stale_standby PRIMARY STALE OTHER TABLE: TABLE gets 100 rows through the VIP (from OTHER),
 # STALE replays them and is detached (primary_conninfo at a closed port), then 1000 more
 # rows go to the primary: STALE is left with 100 of 1100
@@ -307,7 +309,7 @@ check_rejoined() {
 # check_kept_folder NODE: the agent's forensics folder for NODE (the latest under KEEP_DIR, the
 # rewind_keep_dir) exists and holds the discarded WAL and its README. Sets KEPT (the folder,
 # "" if none).
-KEEP_DIR=/var/lib/postgresql/15/pgha-rewind
+KEEP_DIR=$PGHOME/pgha-rewind
 KEPT=""
 check_kept_folder() {
   KEPT=$(h exec "$1" bash -c "ls -d $KEEP_DIR/$1-* 2>/dev/null | tail -1" || true)
