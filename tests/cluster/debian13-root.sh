@@ -24,8 +24,10 @@ REPO=$(cd "$(dirname "$SELF")/../.." && pwd)
 CACHE=${PGHA_ROOT_CACHE:-/var/cache/pgha/roots}
 DIR=$CACHE/trixie
 MIRROR=${PGHA_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-# What the harness runs on a node, and the harness's own tools (it runs inside the root too).
-PACKAGES="pacemaker pacemaker-cli-utils corosync pcs crmsh resource-agents fence-agents \
+# What the harness runs on a node, and the harness's own tools (it runs inside the root too);
+# no fence-agents: the harness fences with its own fence_harness (fence-agents pulls 1.7 GB of
+# cloud SDKs).
+PACKAGES="pacemaker pacemaker-cli-utils corosync pcs crmsh resource-agents \
 postgresql-17 postgresql-client-17 resource-agents-paf iproute2 procps psmisc util-linux \
 python3 libxml2-utils shellcheck ca-certificates"
 # The stamp names the package list: a changed list rebuilds the root.
