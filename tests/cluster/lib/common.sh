@@ -101,10 +101,13 @@ pg_ready() {
 create_resources_pcs() {
   local t0; t0=$(now)
   require_agent
-  quiet h exec node1 env PGHA_AGENT="$AGENT" PGHA_VIP="$VIP" PGBIN="$PGBIN" PGDATA="$PGDATA" \
-    bash "$PGHA_CLUSTER_ROOT/crm-examples/pcs-3nodes-vip.sh" \
-    || fatal "crm-examples/pcs-3nodes-vip.sh"
+  local out
+  out=$(h exec node1 env PGHA_AGENT="$AGENT" PGHA_VIP="$VIP" PGBIN="$PGBIN" PGDATA="$PGDATA" \
+    bash "$PGHA_CLUSTER_ROOT/crm-examples/pcs-3nodes-vip.sh" 2>&1) \
+    || { printf '%s\n' "$out" >&2; fatal "crm-examples/pcs-3nodes-vip.sh"; }
   ok "resources created by crm-examples/pcs-3nodes-vip.sh ($(since "$t0") s)"
+  # pcs 0.12 warns about syntax it will drop (bare scores, legacy role names)
+  if grep -i deprecat <<<"$out" >&2; then ko "pcs-3nodes-vip.sh uses syntax this pcs deprecates"; fi
 }
 
 # XPath pieces on crm_mon --output-as=xml
