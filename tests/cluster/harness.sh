@@ -26,6 +26,7 @@
 #   harness.sh pg-init             PostgreSQL: primary on node1, streaming standbys elsewhere
 #   harness.sh pg-handover         stop all instances cleanly, point them at the VIP, check states
 #   harness.sh pg-rebuild NODE SRC re-clone NODE's PGDATA from SRC (a node name or address)
+#   harness.sh pg-state NODE       "Database cluster state" of NODE's instance (pg_controldata)
 #   harness.sh mon                 crm_mon --output-as=xml, from the first live node
 #   harness.sh wait-online [N...]  wait until these nodes (default all) are online with a DC
 #   harness.sh wait-offline NODE   wait until the live nodes see NODE offline (fenced or gone)
@@ -600,6 +601,7 @@ case $c in
   pg-init) cmd_pg_init ;;
   pg-handover) cmd_pg_handover ;;
   pg-rebuild) cmd_pg_rebuild "$1" "$2" ;;
+  pg-state) pgsetup "$1" state ;;
   mon) cmd_mon ;;
   wait-online) cmd_wait_online "$@" ;;
   wait-offline) cmd_wait_offline "$1" ;;

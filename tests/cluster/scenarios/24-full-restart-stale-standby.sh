@@ -22,7 +22,7 @@ for n in node1 node2 node3; do h stop-stack "$n" & done
 wait || fatal "stop the stack of every node"
 say "whole cluster stopped (every stack, at once): $(since "$t0") s"
 for n in node1 node2 node3; do    # (pgha's demote is a clean stop + start as a standby)
-  st=$(h exec "$n" bash "$PGHA_CLUSTER_ROOT/bin/pg-setup.sh" state)
+  st=$(h pg-state "$n")
   check "$n stopped cleanly: $st" bash -c "[ '$st' = 'shut down' ] || [ '$st' = 'shut down in recovery' ]"
 done
 attach_standby "$l" || ko "reattach $l"
