@@ -37,7 +37,8 @@ check "the most advanced present node $g is promoted, not the stale $l" \
   h wait-mon "$g Promoted" "//resource[@id='$RSC' and @role='Promoted']/node[@name='$g']" 30
 # The partition without P may promote only once P is known dead.
 fenced_at=$(pacemaker_log_time "$t0" "Peer $p was terminated .*: OK")
-promoted_at=$(pacemaker_log_time "$t0" "Result of promote operation for $RSC on [^:]*: ok")
+# (the result is "ok" in Pacemaker 2.1's log, "OK" in 3.0's)
+promoted_at=$(pacemaker_log_time "$t0" "Result of promote operation for $RSC on [^:]*: (ok|OK)")
 check "nothing promoted before $p was fenced (fenced at $fenced_at s, promoted at $promoted_at s of the day)" \
   awk -v f="$fenced_at" -v p="$promoted_at" 'BEGIN { exit !(f != "" && p != "" && f <= p) }'
 if fenced "$p"; then say "$p was fenced (startup-fencing): booting it"; h boot "$p"; else h start-stack "$p"; fi
