@@ -368,9 +368,10 @@ promoted_on() {        # promoted_on NODE: where the Promoted instance runs, as 
 # permanent_score NODE: the permanent master-<rsc> of NODE (what PAF writes with crm_master
 # --lifetime forever, in the CIB's nodes section); "" if none
 permanent_score() { h exec node1 crm_attribute -N "$1" -n "master-$RSC" -l forever -G -q 2>/dev/null || true; }
-# scheduler_score NODE: the promotion score the scheduler gives NODE's instance ("" if none)
+# scheduler_score NODE: the promotion score the scheduler gives NODE's instance ("" if none);
+# Pacemaker 3's crm_simulate puts "  * " before the line
 scheduler_score() {
-  h exec node1 crm_simulate -Ls 2>/dev/null | sed -n "s/^$RSC:[0-9]* promotion score on $1: *//p"
+  h exec node1 crm_simulate -Ls 2>/dev/null | sed -n "s/^[ *]*$RSC:[0-9]* promotion score on $1: *//p"
 }
 # pgha_reads NODE: NODE's promotion score as pgha reads it (crm_attribute --promotion: the
 # transient one), "unset" if none
