@@ -47,7 +47,8 @@ uninstall:
 demo: deps build
 	tests/cluster/demo.sh $(DEMO_ARGS)
 
-# Every test: unit + integration (real PostgreSQL 15), then the cluster scenarios.
+# Every test: unit + integration (real PostgreSQL 15), then the cluster scenarios on Debian 12
+# and on Debian 13 nodes.
 test: deps build test-unit test-cluster
 
 test-unit:

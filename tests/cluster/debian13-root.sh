@@ -80,7 +80,6 @@ cmd_run() {
     mount --rbind /dev "$r/dev"; mount --make-rslave "$r/dev"
     mount -t tmpfs -o mode=0755 run "$r/run"
     mkdir -p "$r$repo"; mount --bind "$repo" "$r$repo"
-    cp /etc/resolv.conf "$r/etc/resolv.conf" 2>/dev/null || true
     exec chroot "$r" env -C "$cwd" "$@"' _ "$DIR" "$REPO" "$cwd" "$@"
 }
 
