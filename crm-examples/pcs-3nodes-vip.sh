@@ -1,6 +1,7 @@
 #!/bin/bash
 # pcs-3nodes-vip.sh - create pgha's PostgreSQL resources on a running Pacemaker cluster
-# (pcs 0.11, Pacemaker 2.1; tested with pcs 0.11.5 on Debian 12).
+# (tested with pcs 0.11.5 / Pacemaker 2.1.5 on Debian 12 and pcs 0.12.0.2 / Pacemaker 3.0.0 on
+# Debian 13; role names Promoted/Unpromoted only: pcs 0.12 refuses Master/Slave).
 #
 # Run as root on ANY one node, once PostgreSQL streaming replication works and every
 # instance is shut down cleanly (the primary as a primary, standbys "shut down in recovery"),
@@ -39,8 +40,8 @@ pcs -f "$work/new.xml" resource defaults update resource-stickiness=10 migration
 # The PostgreSQL instances. Parameter names are PAF's. Timeouts are the agent's recommended
 # minimums (its meta-data): demote must cover a stop plus a start. The two monitors need
 # different intervals (Pacemaker identifies an operation by name + interval).
-# 'promotable notify=true' makes it a promotable clone (pgsqld-clone) whose instances get
-# pre/post notifications: the agent needs them to elect the best standby on failover.
+# 'promotable' makes it a promotable clone (pgsqld-clone); notify=true (below) gives its
+# instances pre/post notifications: the agent needs them to elect the best standby on failover.
 pcs -f "$work/new.xml" resource create pgsqld "$AGENT" \
     bindir="$PGBIN" pgdata="$PGDATA" pghost="$PGHOST" pgport="$PGPORT" \
     op start timeout=60s \
@@ -50,14 +51,19 @@ pcs -f "$work/new.xml" resource create pgsqld "$AGENT" \
     op monitor interval=15s timeout=10s role=Promoted \
     op monitor interval=16s timeout=10s role=Unpromoted \
     op notify timeout=60s \
-    promotable notify=true
+    promotable
+# The clone's meta-attribute in a command of its own: `promotable notify=true` is deprecated by
+# pcs 0.12, and `promotable meta notify=true` sets it on the clone in 0.12 but on the primitive
+# in 0.11. This form means the same to both.
+pcs -f "$work/new.xml" resource meta pgsqld-clone notify=true
 
 # The virtual IP of the primary.
 pcs -f "$work/new.xml" resource create pgsql-vip ocf:heartbeat:IPaddr2 \
     ip="$VIP" cidr_netmask="$VIP_PREFIX" op monitor interval=10s
 
 # The VIP runs only where PostgreSQL is Promoted ...
-pcs -f "$work/new.xml" constraint colocation add pgsql-vip with Promoted pgsqld-clone INFINITY
+# (score=INFINITY: pcs 0.12 deprecates a bare score; pcs 0.11 takes both forms)
+pcs -f "$work/new.xml" constraint colocation add pgsql-vip with Promoted pgsqld-clone score=INFINITY
 # ... it starts after the promotion (clients never reach a standby through it) ...
 # shellcheck disable=SC1010 # 'then' is a pcs keyword here
 pcs -f "$work/new.xml" constraint order promote pgsqld-clone then start pgsql-vip \

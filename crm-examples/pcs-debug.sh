@@ -1,7 +1,7 @@
 #!/bin/bash
 # pcs-debug.sh [monitor|start|stop|promote|demote] - run ONE agent action on THIS node, by hand,
 # outside the cluster's decisions, and show the agent's output and return code.
-# Run as root on a node of a cluster built by pcs-3nodes-vip.sh (pcs 0.11).
+# Run as root on a node of a cluster built by pcs-3nodes-vip.sh (pcs 0.11 or 0.12).
 #
 # Return codes (OCF): 0 = running as a standby (or action succeeded), 8 = running as the
 # primary, 7 = not running, anything else = error (see the agent's log in syslog).

@@ -1,6 +1,6 @@
 #!/bin/bash
 # pcs-maintenance.sh on|off|node-on NODE|node-off NODE - stop/resume Pacemaker's management.
-# Run as root on any node of a cluster built by pcs-3nodes-vip.sh (pcs 0.11).
+# Run as root on any node of a cluster built by pcs-3nodes-vip.sh (pcs 0.11 or 0.12).
 #
 # In maintenance mode Pacemaker neither starts, stops, promotes nor monitors anything:
 # PostgreSQL keeps running as it is. Use it to upgrade the agent or PostgreSQL minor

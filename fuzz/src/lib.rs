@@ -72,6 +72,9 @@ pub const SHORT_HEADER: usize = 24;
 pub const RECORD_HEADER: usize = 24;
 /// `XLP_FIRST_IS_CONTRECORD`.
 const FIRST_IS_CONTRECORD: u16 = 0x0001;
+/// PostgreSQL 19's page magic, and its `XLP_FIRST_IS_OVERWRITE_CONTRECORD` (0x0008 before).
+const PG19_MAGIC: u16 = 0xD122;
+const PG19_OVERWRITE_CONTRECORD: u16 = 0x0004;
 /// The page magic (`XLOG_PAGE_MAGIC`) of PostgreSQL 12 to 19: pgha reads some of them
 /// (12–17 on this branch, 13–19 on main once the majors are merged) and must refuse the
 /// others with an error.
@@ -149,6 +152,11 @@ impl FramedRecord {
         for (n, page) in pages.chunks_mut(PAGE).enumerate() {
             page[0..2].copy_from_slice(&magic.to_le_bytes());
             let mut info = u16::from_le_bytes([page[2], page[3]]) & !FIRST_IS_CONTRECORD;
+            if magic == PG19_MAGIC {
+                // The pages are 15's, whose XLP_BKP_REMOVABLE (0x0004) 19 dropped and gave to
+                // XLP_FIRST_IS_OVERWRITE_CONTRECORD: a 19 page must not carry it.
+                info &= !PG19_OVERWRITE_CONTRECORD;
+            }
             let rem_len = if n == 0 { 0 } else { rest.len() as u32 };
             if n > 0 && !rest.is_empty() {
                 info |= FIRST_IS_CONTRECORD;

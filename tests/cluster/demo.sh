@@ -5,16 +5,19 @@
 #   tests/cluster/demo.sh --keep   leave the cluster up afterwards, to play with it
 #   tests/cluster/demo.sh down     remove a cluster left by --keep
 #
-# Steps: 3 nodes (Corosync + Pacemaker, fencing on) in network namespaces, PostgreSQL 15
+# Steps: 3 nodes (Corosync + Pacemaker, fencing on) in network namespaces, PostgreSQL
 # primary + 2 streaming standbys, the resources created by crm-examples/pcs-3nodes-vip.sh
 # (promotable clone of ocf:pgha:pgsqlms + a VIP), then a power cut of the primary's node:
 # fencing, failover and its timing, then the node booted and brought back as a streaming
 # standby by the agent itself (rewind of the crashed former primary), with no manual step.
 # Needs root. PGHA_AGENT=ocf:heartbeat:pgsqlms runs the same demo with PAF, for comparison.
+# PGHA_NODE_OS=debian13 runs it on Debian 13 nodes (Pacemaker 3, PostgreSQL 17; lib/node-os.sh);
+# with --keep, use the cluster from a shell in that root: tests/cluster/debian13-root.sh run bash.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib/common.sh
 source "$HERE/lib/common.sh"
+enter_node_os "$0" "$@"
 SCENARIO=demo
 KEEP=0
 
@@ -79,7 +82,7 @@ t0=$(now); CLUSTER_STARTED=1
 h up
 T[up]=$(since "$t0"); worked "3 nodes online in ${T[up]} s"
 
-step "2. PostgreSQL 15: primary on node1, streaming standbys on node2 and node3 (tests/cluster/lib/pg-setup.sh)"
+step "2. PostgreSQL $PG_MAJOR: primary on node1, streaming standbys on node2 and node3 (tests/cluster/lib/pg-setup.sh)"
 t0=$(now)
 h pg-init
 h pg-handover       # clean shutdowns: the agent promotes the clean primary at its first start
@@ -88,7 +91,8 @@ T[pg]=$(since "$t0"); worked "primary + 2 streaming standbys built, shut down cl
 step "3. resources, exactly as crm-examples/pcs-3nodes-vip.sh creates them (agent $AGENT)"
 grep -E '^(pcs| +(op|bindir|ip=|symmetrical|promotable))' "$REPO/crm-examples/pcs-3nodes-vip.sh" | sed 's/^/    /'
 t0=$(now)
-quiet h exec node1 env PGHA_AGENT="$AGENT" PGHA_VIP="$VIP" bash "$PGHA_CLUSTER_ROOT/crm-examples/pcs-3nodes-vip.sh"
+quiet h exec node1 env PGHA_AGENT="$AGENT" PGHA_VIP="$VIP" PGBIN="$PGBIN" PGDATA="$PGDATA" \
+  bash "$PGHA_CLUSTER_ROOT/crm-examples/pcs-3nodes-vip.sh"
 if wait_roles 1 2 60 && h wait-mon "VIP started" "//resource[@id='pgsql-vip' and @role='Started']" 30; then
   T[start]=$(since "$t0"); P=$(promoted_node)
   worked "1 Promoted ($P) + 2 Unpromoted, VIP on $P, ${T[start]} s after the resources were created"
@@ -147,11 +151,11 @@ if h wait-mon "$P back as a standby" "//resource[@id='$RSC' and @role='Unpromote
   worked "$P rejoined as a streaming standby by itself in ${T[rejoin]} s: ${how:-no rewind needed}"
   echo "    the agent's lines on $P:"
   show_agent_log "$P" "bringing|needs a rewind|re-cloning|Rewound|Recloned|kept [0-9]+ WAL" 8
-  kept=$(h exec "$P" bash -c 'ls -d /var/lib/postgresql/15/pgha-rewind/*/ 2>/dev/null | tail -1' || true)
+  kept=$(h exec "$P" bash -c "ls -d $KEEP_DIR/*/ 2>/dev/null | tail -1" || true)
   if [ -n "$kept" ]; then
     echo "    what $P wrote after the fork (if anything) is kept in $kept on $P:"
     h exec "$P" bash -c "cd '$kept' && ls -l && echo && sed 's/^/      /' README | head -20" | sed 's/^/      /'
-    echo "    (read it with: $H exec $P /usr/lib/postgresql/15/bin/pg_waldump -p ${kept}pg_wal ...)"
+    echo "    (read it with: $H exec $P $PGBIN/pg_waldump -p ${kept}pg_wal ...)"
   fi
 else
   missing "$P back on its own: the agent did not bring the crashed former primary back (see its log below)"

@@ -1,6 +1,8 @@
 #!/bin/bash
-# harness.sh - a real multi-node Pacemaker + Corosync + PostgreSQL 15 cluster on ONE machine,
-# for pgha's tests and demo. Adapted from the team's fakecluster.sh recipe
+# harness.sh - a real multi-node Pacemaker + Corosync + PostgreSQL cluster on ONE machine,
+# for pgha's tests and demo. The nodes run the system the harness runs on (lib/node-os.sh):
+# the host's Debian 12 (PostgreSQL 15) or, inside the root of debian13-root.sh, Debian 13
+# (Pacemaker 3, PostgreSQL 17). Adapted from the team's fakecluster.sh recipe
 # (shared/reference/cluster-harness.md).
 #
 # Each node lives in its own network, mount, PID, UTS and IPC namespaces. The nodes' eth0
@@ -24,6 +26,7 @@
 #   harness.sh pg-init             PostgreSQL: primary on node1, streaming standbys elsewhere
 #   harness.sh pg-handover         stop all instances cleanly, point them at the VIP, check states
 #   harness.sh pg-rebuild NODE SRC re-clone NODE's PGDATA from SRC (a node name or address)
+#   harness.sh pg-state NODE       "Database cluster state" of NODE's instance (pg_controldata)
 #   harness.sh mon                 crm_mon --output-as=xml, from the first live node
 #   harness.sh wait-online [N...]  wait until these nodes (default all) are online with a DC
 #   harness.sh wait-offline NODE   wait until the live nodes see NODE offline (fenced or gone)
@@ -38,6 +41,7 @@
 #   PGHA_NODES=3  PGHA_NET=10.200.0 (node i = .1i, VIP = .10)  PGHA_NS_PREFIX=pgha
 #   PGHA_FENCING=1 (0: stonith-enabled=false)  PGHA_TOKEN=1000 (corosync token, ms)
 #   PGHA_BIN=<repo>/target/release/pgha     PGHA_WAIT=60 (default deadline of waits, s)
+#   PGHA_NODE_OS, PGHA_PG_MAJOR: see lib/node-os.sh
 set -euo pipefail
 
 ROOT=${PGHA_CLUSTER_ROOT:-/var/tmp/pgha-cluster}
@@ -52,6 +56,9 @@ HERE=$(dirname "$SELF")
 REPO=$(cd "$HERE/../.." && pwd)
 PGHA_BIN=${PGHA_BIN:-$REPO/target/release/pgha}
 VIP=$NET.10
+# shellcheck source=lib/node-os.sh
+source "$HERE/lib/node-os.sh"
+require_node_os "$SELF"
 
 node_names() { local i; for i in $(seq 1 "$NODES"); do echo "node$i"; done; }
 ip_of() { case $1 in node*) echo "$NET.$((10 + ${1#node}))" ;; *) echo "$1" ;; esac; }
@@ -328,7 +335,9 @@ node_pid_or_die() {
   is_node_pid "$1" "$p" || { log "node $1 is not running"; return 1; }
   echo "$p"
 }
-nsenter_args() { echo --mount --uts --ipc --net --pid --wd=/; }
+# --root: the node's root, not the mount namespace's: in the Debian 13 root (a chroot) the
+# namespace's root is the host's, whose binaries and /var/lib/pacemaker are not the node's.
+nsenter_args() { echo --mount --root --uts --ipc --net --pid --wd=/; }
 cmd_exec() {
   local n=$1 p; shift
   p=$(node_pid_or_die "$n") || exit 1
@@ -438,7 +447,11 @@ cmd_promoted() {       # promoted RSC: node name(s) where RSC is Promoted
 
 # ---------------------------------------------------------------- PostgreSQL
 
-pgsetup() { local n=$1; shift; in_node "$n" env PG_SUBNET="$NET.0/24" PG_VIP="$VIP" PG_NOSYNC=1 bash "$ROOT/bin/pg-setup.sh" "$@"; }
+pgsetup() {
+  local n=$1; shift
+  in_node "$n" env PGBIN="$PGBIN" PGDATA="$PGDATA" PG_SUBNET="$NET.0/24" PG_VIP="$VIP" PG_NOSYNC=1 \
+    bash "$ROOT/bin/pg-setup.sh" "$@"
+}
 psql_on() { local n=$1; shift; in_node "$n" runuser -u postgres -- psql -h /run/postgresql -X -q -At "$@"; }
 
 cmd_pg_init() {        # node1 = primary, all others stream from it; left running
@@ -506,7 +519,8 @@ cmd_up() {
   cmd_net_up
   for n in $(node_names); do cmd_boot "$n"; done
   cmd_wait_online
-  log "cluster up: $NODES nodes online in $((SECONDS - t0)) s (fencing=$FENCING, token=${TOKEN}ms)"
+  log "cluster up: $NODES nodes online in $((SECONDS - t0)) s (fencing=$FENCING, token=${TOKEN}ms," \
+    "$NODE_OS, $(in_node node1 pacemakerd --version | head -1), PostgreSQL $PG_MAJOR)"
 }
 
 cmd_down() {
@@ -587,6 +601,7 @@ case $c in
   pg-init) cmd_pg_init ;;
   pg-handover) cmd_pg_handover ;;
   pg-rebuild) cmd_pg_rebuild "$1" "$2" ;;
+  pg-state) pgsetup "$1" state ;;
   mon) cmd_mon ;;
   wait-online) cmd_wait_online "$@" ;;
   wait-offline) cmd_wait_offline "$1" ;;

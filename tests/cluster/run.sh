@@ -7,11 +7,16 @@
 #   tests/cluster/run.sh 10 12        only the scenarios whose names start with 10 or 12
 # Settings (environment): PGHA_AGENT=ocf:pgha:pgsqlms (ocf:heartbeat:pgsqlms: run the same
 #   scenarios against PAF), PGHA_SCENARIO_TIMEOUT=150 (s, hard limit of one scenario; the
-#   target is 60 s), and the harness settings (harness.sh).
+#   target is 60 s), PGHA_NODE_OS=debian13 (the whole run inside the Debian 13 root of
+#   debian13-root.sh: Pacemaker 3, PostgreSQL 17; lib/node-os.sh), and the harness settings
+#   (harness.sh).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 LIMIT=${PGHA_SCENARIO_TIMEOUT:-150}
 [ "$(id -u)" = 0 ] || { echo "run.sh: must run as root (namespaces, mounts)" >&2; exit 1; }
+# shellcheck source=lib/node-os.sh
+source "$HERE/lib/node-os.sh"
+enter_node_os "$0" "$@"
 
 if "$HERE/harness.sh" status >/dev/null; then
   echo "run.sh: a previous cluster is still up ($("$HERE/harness.sh" status));" \
@@ -46,7 +51,7 @@ for s in "$HERE"/scenarios/[0-9][0-9]-*.sh; do
 done
 
 echo
-echo "=== cluster scenarios (agent ${PGHA_AGENT:-ocf:pgha:pgsqlms}), $((SECONDS - t_all)) s in all"
+echo "=== cluster scenarios (agent ${PGHA_AGENT:-ocf:pgha:pgsqlms}, nodes $NODE_OS, PostgreSQL $PG_MAJOR), $((SECONDS - t_all)) s in all"
 printf '%s\n' "${summary[@]}"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -10,6 +10,7 @@
 #
 # Settings (environment): PGHA_AGENT=ocf:pgha:pgsqlms (ocf:heartbeat:pgsqlms = PAF)
 #   PGHA_KEEP_ARTIFACTS=1 keep logs even when the scenario passed. Harness settings: harness.sh.
+#   The nodes' OS and PostgreSQL major (PGBIN, PGHOME, PGDATA): lib/node-os.sh.
 
 CLUSTER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REPO=$(cd "$CLUSTER_DIR/../.." && pwd)
@@ -20,7 +21,8 @@ NET=${PGHA_NET:-10.200.0}
 VIP=$NET.10
 RSC=pgsqld               # the clone's primitive (crm_mon reports instances under this id)
 CLONE=pgsqld-clone
-PGDATA=/var/lib/postgresql/15/data
+# shellcheck source=node-os.sh
+source "$CLUSTER_DIR/lib/node-os.sh"
 SCENARIO=$(basename "${0%.sh}")
 PASS=0
 FAIL=0
@@ -99,10 +101,13 @@ pg_ready() {
 create_resources_pcs() {
   local t0; t0=$(now)
   require_agent
-  quiet h exec node1 env PGHA_AGENT="$AGENT" PGHA_VIP="$VIP" PGDATA="$PGDATA" \
-    bash "$PGHA_CLUSTER_ROOT/crm-examples/pcs-3nodes-vip.sh" \
-    || fatal "crm-examples/pcs-3nodes-vip.sh"
+  local out
+  out=$(h exec node1 env PGHA_AGENT="$AGENT" PGHA_VIP="$VIP" PGBIN="$PGBIN" PGDATA="$PGDATA" \
+    bash "$PGHA_CLUSTER_ROOT/crm-examples/pcs-3nodes-vip.sh" 2>&1) \
+    || { printf '%s\n' "$out" >&2; fatal "crm-examples/pcs-3nodes-vip.sh"; }
   ok "resources created by crm-examples/pcs-3nodes-vip.sh ($(since "$t0") s)"
+  # pcs 0.12 warns about syntax it will drop (bare scores, legacy role names)
+  if grep -i deprecat <<<"$out" >&2; then ko "pcs-3nodes-vip.sh uses syntax this pcs deprecates"; fi
 }
 
 # XPath pieces on crm_mon --output-as=xml
@@ -229,7 +234,7 @@ wait_replayed() {
 # standby_upstream_port NODE PORT: point NODE's primary_conninfo (pgha-node.conf, outside
 # PGDATA) at PORT and reload: a closed port (5999) stops its WAL receiver for good (unlike a
 # SIGSTOP, it cannot catch up from its socket buffer later); 5432 reattaches it.
-NODE_CONF=/var/lib/postgresql/15/pgha-node.conf
+NODE_CONF=$PGHOME/pgha-node.conf
 # stale_standby PRIMARY STALE OTHER TABLE: TABLE gets 100 rows through the VIP (from OTHER),
 # STALE replays them and is detached (primary_conninfo at a closed port), then 1000 more
 # rows go to the primary: STALE is left with 100 of 1100
@@ -307,7 +312,7 @@ check_rejoined() {
 # check_kept_folder NODE: the agent's forensics folder for NODE (the latest under KEEP_DIR, the
 # rewind_keep_dir) exists and holds the discarded WAL and its README. Sets KEPT (the folder,
 # "" if none).
-KEEP_DIR=/var/lib/postgresql/15/pgha-rewind
+KEEP_DIR=$PGHOME/pgha-rewind
 KEPT=""
 check_kept_folder() {
   KEPT=$(h exec "$1" bash -c "ls -d $KEEP_DIR/$1-* 2>/dev/null | tail -1" || true)
@@ -356,4 +361,70 @@ wait_mon_on() {        # wait_mon_on NODE DESC XPATH [TIMEOUT]
 promoted_on() {        # promoted_on NODE: where the Promoted instance runs, as NODE sees it
   mon_on "$1" | xmllint --xpath "//resource[@id='$RSC' and @role='Promoted']/node/@name" - 2>/dev/null \
     | sed -n 's/.*name="\([^"]*\)".*/\1/p'
+}
+
+# ---------------------------------------------------------------- PAF's leftovers (40, 41)
+
+# permanent_score NODE: the permanent master-<rsc> of NODE (what PAF writes with crm_master
+# --lifetime forever, in the CIB's nodes section); "" if none
+permanent_score() { h exec node1 crm_attribute -N "$1" -n "master-$RSC" -l forever -G -q 2>/dev/null || true; }
+# scheduler_score NODE: the promotion score the scheduler gives NODE's instance ("" if none);
+# Pacemaker 3's crm_simulate puts "  * " before the line
+scheduler_score() {
+  h exec node1 crm_simulate -Ls 2>/dev/null | sed -n "s/^[ *]*$RSC:[0-9]* promotion score on $1: *//p"
+}
+# pgha_reads NODE: NODE's promotion score as pgha reads it (crm_attribute --promotion: the
+# transient one), "unset" if none
+pgha_reads() { h exec node1 crm_attribute --promotion="$RSC" -N "$1" -G -q 2>/dev/null || echo unset; }
+scores_of() { echo "permanent ${2:-$(permanent_score "$1")}, pgha reads $(pgha_reads "$1"), scheduler $(scheduler_score "$1")"; }
+# wait_pgha_scores NODE...: pgha's monitor gave these nodes a positive transient score (not
+# wait_scores_positive: crm_mon shows PAF's permanent value where there is no transient one)
+wait_pgha_scores() {
+  local deadline=$(( $(date +%s) + 40 )) n v ok
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    ok=1
+    for n in "$@"; do v=$(pgha_reads "$n"); [ "$v" != unset ] && [ "$v" -gt 0 ] || ok=0; done
+    [ "$ok" = 1 ] && return 0
+    sleep 1
+  done
+  say "no positive transient score on all of $*"; return 1
+}
+
+# paf_cluster_switched: a fresh cluster whose resources crm-examples/pcs-3nodes-vip.sh created
+# with PAF (ocf:heartbeat:pgsqlms), running until PAF wrote its permanent scores, then switched
+# to pgha the way a user who only changes the agent does (maintenance mode, the primitive's
+# provider, a cleanup): PAF's scores stay. Sets PRIMARY, STANDBYS and PAF_SCORE[node].
+declare -A PAF_SCORE=()
+paf_cluster_switched() {
+  local t0 n xp
+  needs_promotion
+  require_agent
+  [ -x /usr/lib/ocf/resource.d/heartbeat/pgsqlms ] || fatal "PAF is not installed (resource-agents-paf)"
+  cluster_up
+  pg_ready
+  t0=$(now)
+  AGENT=ocf:heartbeat:pgsqlms create_resources_pcs
+  require "PAF: 1 Promoted + 2 Unpromoted" wait_roles 1 2
+  PRIMARY=$(promoted_node); STANDBYS=$(other_nodes "$PRIMARY")
+  require "PAF: standbys $STANDBYS streaming" wait_streaming "$PRIMARY" "$STANDBYS" 30
+  xp="true()"
+  for n in node1 node2 node3; do xp="$xp and //nodes/node[@uname='$n']/instance_attributes/nvpair[@name='master-$RSC' and number(@value) > 0]"; done
+  local deadline=$(( $(date +%s) + 40 ))
+  until xpath_ok "$(h exec node1 cibadmin -Q -o nodes)" "$xp" || [ "$(date +%s)" -ge "$deadline" ]; do sleep 1; done
+  for n in node1 node2 node3; do PAF_SCORE[$n]=$(permanent_score "$n"); done
+  require "PAF's permanent scores: node1 ${PAF_SCORE[node1]}, node2 ${PAF_SCORE[node2]}, node3 ${PAF_SCORE[node3]}" \
+    xpath_ok "$(h exec node1 cibadmin -Q -o nodes)" "$xp"
+  say "PAF cluster ready, $PRIMARY primary ($(since "$t0") s)"
+  t0=$(now)
+  h exec node1 crm_attribute -t crm_config -n maintenance-mode -v true
+  h exec node1 cibadmin --modify --xml-text "<primitive id=\"$RSC\" provider=\"pgha\"/>"
+  quiet h exec node1 crm_resource --cleanup --resource "$RSC"
+  h exec node1 crm_attribute -t crm_config -n maintenance-mode -v false
+  require "pgha runs the clone, $PRIMARY still the primary" h wait-mon "pgha, same roles" \
+    "//resource[@id='$RSC' and @resource_agent='ocf:pgha:pgsqlms' and @role='Promoted']/node[@name='$PRIMARY'] and $(xp_roles 1 2)" 30
+  require "standbys $STANDBYS streaming from $PRIMARY" wait_streaming "$PRIMARY" "$STANDBYS" 30
+  # shellcheck disable=SC2086 # one argument per node
+  require "pgha's monitor gave both standbys a transient score" wait_pgha_scores $STANDBYS
+  say "switched to pgha by changing the agent only ($(since "$t0") s)"
+  for n in node1 node2 node3; do say "  $n: $(scores_of "$n")"; done
 }

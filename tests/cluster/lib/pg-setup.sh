@@ -1,5 +1,5 @@
 #!/bin/bash
-# pg-setup.sh - build PostgreSQL 15 streaming replication the way pgha (and PAF) expect it,
+# pg-setup.sh - build PostgreSQL streaming replication the way pgha (and PAF) expect it,
 # on ONE node. Run as root on that node. Shared by the namespace test harness
 # (tests/cluster/harness.sh runs it inside each fake node) and by the Vagrantfile
 # (provisioning of real VMs), so both get exactly the same PostgreSQL layout.
@@ -17,6 +17,7 @@
 # from it is rejected (no self-replication, PAF requirement).
 #
 # Settings (environment): PGBIN=/usr/lib/postgresql/15/bin  PGDATA=/var/lib/postgresql/15/data
+#   (the harness passes its nodes' major: lib/node-os.sh)
 #   PGPORT=5432  PG_SUBNET=10.200.0.0/24 (replication allowed from here)
 #   PG_VIP=10.200.0.10 (also rejected for replication: the VIP may sit on a standby for a while)
 #   PG_SOCKDIR=/run/postgresql  PG_LOGDIR=/var/log/postgresql

@@ -13,7 +13,7 @@ RSC=st
 scenario_begin
 cluster_up
 
-h exec node1 pcs resource create st ocf:pacemaker:Stateful promotable notify=true \
+h exec node1 pcs resource create st ocf:pacemaker:Stateful promotable \
   op monitor interval=5s role=Promoted op monitor interval=6s role=Unpromoted >/dev/null 2>&1 \
   || fatal "create the Stateful clone"
 check "Stateful clone: 1 Promoted + 2 Unpromoted" wait_roles 1 2

@@ -1,7 +1,8 @@
 #!/bin/bash
 # 02-examples-pcs: every pcs example of crm-examples/ applied to a live cluster, each followed
 # by crm_verify -L: pcs-3nodes-vip.sh (promotable clone + VIP + constraints),
-# pcs-switchover.sh (move --promoted + clear), pcs-maintenance.sh (on/off), pcs-debug.sh.
+# pcs-switchover.sh (move --promoted + clear), pcs-maintenance.sh (on/off), pcs-debug.sh; the
+# agent's meta-data against the node's pcs schema (pcs 0.11 or 0.12) and `pcs resource describe`.
 # NEEDS PROMOTION (the agent's promote action): 1 Promoted + 2 Unpromoted, switchover.
 set -euo pipefail
 # shellcheck source=../lib/common.sh
@@ -50,4 +51,12 @@ check "no move constraint left" bash -c "! '$H' exec node1 cibadmin -Q -o constr
 check "crm_verify -L after pcs-switchover.sh" h exec node1 crm_verify -L
 
 check "crm_verify -L at the end" h exec node1 crm_verify -L
+
+# the agent's meta-data as this node's Pacemaker and pcs read it (pcs 0.11 on Debian 12, 0.12
+# on Debian 13: each its own OCF 1.1 schema)
+case $AGENT in ocf:pgha:*)
+  check "meta-data (crm_resource --show-metadata) validates against this pcs's ocf-1.1.rng" \
+    h exec node1 bash -c "crm_resource --show-metadata $AGENT | xmllint --noout --relaxng /usr/share/pcs/data/ocf-1.1.rng -"
+  check "pcs resource describe $AGENT" quiet h exec node1 pcs resource describe "$AGENT" ;;
+esac
 scenario_end

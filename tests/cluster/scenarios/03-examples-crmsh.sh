@@ -13,8 +13,10 @@ require_agent
 cluster_up
 pg_ready
 t0=$(now)
-# the example names ocf:pgha:pgsqlms; PGHA_AGENT may select PAF for a comparison run
-h exec node1 bash -c "sed 's/ocf:pgha:pgsqlms/$AGENT/' '$PGHA_CLUSTER_ROOT/crm-examples/crmsh-3nodes-vip.crm' > /tmp/example.crm &&
+# the example names ocf:pgha:pgsqlms and Debian 12's PostgreSQL 15 paths; PGHA_AGENT may select
+# PAF for a comparison run, and the nodes' PostgreSQL follows their OS (lib/node-os.sh)
+h exec node1 bash -c "sed -e 's/ocf:pgha:pgsqlms/$AGENT/' -e 's#/usr/lib/postgresql/15/bin#$PGBIN#' \
+    -e 's#/var/lib/postgresql/15/data#$PGDATA#' '$PGHA_CLUSTER_ROOT/crm-examples/crmsh-3nodes-vip.crm' > /tmp/example.crm &&
   crm configure load update /tmp/example.crm" >/dev/null || fatal "crm configure load update crmsh-3nodes-vip.crm"
 ok "crmsh-3nodes-vip.crm loaded ($(since "$t0") s)"
 check_examples_config "loading the crmsh example"

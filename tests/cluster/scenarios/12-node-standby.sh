@@ -17,7 +17,7 @@ h exec node1 pcs node standby "$s"
 check "$s in standby: its instance stopped, 1 Promoted + 1 Unpromoted" h wait-mon "$s standby" \
   "//node[@name='$s' and @standby='true'] and not(//resource[@id='$RSC']/node[@name='$s']) and $(xp_roles 1 1)" 40
 check "$s shut down cleanly (shut down in recovery)" \
-  test "$(h exec "$s" bash "$PGHA_CLUSTER_ROOT/bin/pg-setup.sh" state)" = "shut down in recovery"
+  test "$(h pg-state "$s")" = "shut down in recovery"
 h exec node1 pcs node unstandby "$s"
 check "$s back: 1 Promoted + 2 Unpromoted" wait_roles 1 2 40
 check "$s streams again" wait_streaming "$p" "$(other_nodes "$p")" 30
@@ -34,7 +34,7 @@ say "switchover $p -> $n by standby mode: $(since "$t0") s"
 check "VIP followed to $n" h wait-mon "VIP on $n" "$(xp_vip_on "$n")"
 # demote = clean stop + start as a standby, then the stop: "shut down in recovery"
 check "old primary $p shut down cleanly" \
-  test "$(h exec "$p" bash "$PGHA_CLUSTER_ROOT/bin/pg-setup.sh" state)" = "shut down in recovery"
+  test "$(h pg-state "$p")" = "shut down in recovery"
 h exec node1 pcs node unstandby "$p"
 check "$p back as a standby: 1 Promoted + 2 Unpromoted, $n still primary" h wait-mon "$p back" \
   "//resource[@id='$RSC' and @role='Promoted']/node[@name='$n'] and $(xp_roles 1 2)" 40

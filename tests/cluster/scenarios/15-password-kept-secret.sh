@@ -10,7 +10,6 @@ set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
 SECRET=Sup3rS3cretPw
-NODE_CONF=/var/lib/postgresql/15/pgha-node.conf
 
 scenario_begin
 pgha_cluster_up

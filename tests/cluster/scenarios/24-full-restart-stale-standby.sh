@@ -22,7 +22,7 @@ for n in node1 node2 node3; do h stop-stack "$n" & done
 wait || fatal "stop the stack of every node"
 say "whole cluster stopped (every stack, at once): $(since "$t0") s"
 for n in node1 node2 node3; do    # (pgha's demote is a clean stop + start as a standby)
-  st=$(h exec "$n" bash "$PGHA_CLUSTER_ROOT/bin/pg-setup.sh" state)
+  st=$(h pg-state "$n")
   check "$n stopped cleanly: $st" bash -c "[ '$st' = 'shut down' ] || [ '$st' = 'shut down in recovery' ]"
 done
 attach_standby "$l" || ko "reattach $l"
@@ -37,7 +37,8 @@ check "the most advanced present node $g is promoted, not the stale $l" \
   h wait-mon "$g Promoted" "//resource[@id='$RSC' and @role='Promoted']/node[@name='$g']" 30
 # The partition without P may promote only once P is known dead.
 fenced_at=$(pacemaker_log_time "$t0" "Peer $p was terminated .*: OK")
-promoted_at=$(pacemaker_log_time "$t0" "Result of promote operation for $RSC on [^:]*: ok")
+# (the result is "ok" in Pacemaker 2.1's log, "OK" in 3.0's)
+promoted_at=$(pacemaker_log_time "$t0" "Result of promote operation for $RSC on [^:]*: (ok|OK)")
 check "nothing promoted before $p was fenced (fenced at $fenced_at s, promoted at $promoted_at s of the day)" \
   awk -v f="$fenced_at" -v p="$promoted_at" 'BEGIN { exit !(f != "" && p != "" && f <= p) }'
 if fenced "$p"; then say "$p was fenced (startup-fencing): booting it"; h boot "$p"; else h start-stack "$p"; fi

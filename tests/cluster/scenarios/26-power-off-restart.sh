@@ -20,7 +20,7 @@ p=$PRIMARY; l=$STALE; g=$GOOD
 for n in node1 node2 node3; do h crash "$n"; done
 say "power cut on every node"
 for n in node1 node2 node3; do h boot-ns "$n"; done
-for n in node1 node2 node3; do say "$n after the power cut: $(h exec "$n" bash "$PGHA_CLUSTER_ROOT/bin/pg-setup.sh" state)"; done
+for n in node1 node2 node3; do say "$n after the power cut: $(h pg-state "$n")"; done
 attach_standby "$l" || ko "reattach $l"
 
 t0=$(now)

@@ -62,7 +62,7 @@ if [ -n "$dir" ]; then
   fork_from=$(h exec "$p" sed -n 's/.*fork point[^0-9A-F]*\([0-9A-F]*\/[0-9A-F]*\).*/\1/Ip' "$dir/README" | head -1)
   tl=$(h exec "$p" bash -c "ls $dir/pg_wal | grep -E '^[0-9A-F]{24}\$' | tail -1 | cut -c1-8")
   say "fork point from the README: ${fork_from:-?}, old primary's timeline: $((16#${tl:-1}))"
-  ins=$(h exec "$p" bash -c "/usr/lib/postgresql/15/bin/pg_waldump -p $dir/pg_wal -t $((16#${tl:-1})) ${fork_from:+-s $fork_from} -e $fork_lsn 2>&1 | grep -c 'Heap .*INSERT'" || true)
+  ins=$(h exec "$p" bash -c "$PGBIN/pg_waldump -p $dir/pg_wal -t $((16#${tl:-1})) ${fork_from:+-s $fork_from} -e $fork_lsn 2>&1 | grep -c 'Heap .*INSERT'" || true)
   check "pg_waldump finds the 10 fork INSERTs in the kept WAL (got ${ins:-0})" test "${ins:-0}" -ge 10
 fi
 scenario_end

@@ -38,7 +38,7 @@ say "$p isolated; it committed $fork rows alone"
 check "$p's partition lost quorum: its instance demoted and stopped, the VIP too (as $p sees it)" \
   wait_mon_on "$p" "$RSC and the VIP stopped on $p" \
   "//current_dc[@with_quorum='false'] and not(//resource[@id='$RSC']/node[@name='$p']) and not(//resource[@id='pgsql-vip']/node[@name='$p'])" 30
-say "$p stopped its instance ($(h exec "$p" bash "$PGHA_CLUSTER_ROOT/bin/pg-setup.sh" state)) and the VIP after $(since "$t0") s"
+say "$p stopped its instance ($(h pg-state "$p")) and the VIP after $(since "$t0") s"
 require "the quorate side promoted a standby" wait_mon_on "$s" "a primary on the quorate side" \
   "//resource[@id='$RSC' and @role='Promoted']/node[@name!='$p'] and $(xp_roles 1 1)" 45
 n=$(promoted_on "$s"); o=$(other_nodes "$n" | tr ' ' '\n' | grep -vx "$p")
