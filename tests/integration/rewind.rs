@@ -455,10 +455,9 @@ fn dry_run_changes_no_byte_of_the_target() {
     assert!(!rewind::is_marked(&lab.pg1.data()));
 }
 
-/// A bindir whose pg_rewind is killed (SIGKILL) as soon as it prints "need to copy", its
-/// point of no return, then runs the shell commands `after_kill`; every other program is
-/// the real one.
-fn bindir_with_killed_pg_rewind(root: &Path, after_kill: &str) -> PathBuf {
+/// `<root>/bin`: links to every program of the bindir under test but pg_rewind, which the
+/// caller writes.
+fn bindir_but_pg_rewind(root: &Path) -> PathBuf {
     let dir = root.join("bin");
     fs::create_dir(&dir).unwrap();
     for entry in fs::read_dir(bindir()).unwrap() {
@@ -467,6 +466,14 @@ fn bindir_with_killed_pg_rewind(root: &Path, after_kill: &str) -> PathBuf {
             std::os::unix::fs::symlink(entry.path(), dir.join(entry.file_name())).unwrap();
         }
     }
+    dir
+}
+
+/// A bindir whose pg_rewind is killed (SIGKILL) as soon as it prints "need to copy", its
+/// point of no return, then runs the shell commands `after_kill`; every other program is
+/// the real one.
+fn bindir_with_killed_pg_rewind(root: &Path, after_kill: &str) -> PathBuf {
+    let dir = bindir_but_pg_rewind(root);
     let script = format!(
         "#!/bin/sh\n\
          log=$(mktemp)\n\
@@ -493,14 +500,7 @@ fn bindir_with_killed_pg_rewind(root: &Path, after_kill: &str) -> PathBuf {
 /// (14.23, 15 and later keep the target's WAL up to the fork); every other program is the
 /// real one.
 fn bindir_with_wal_removing_pg_rewind(root: &Path, target: &Pg, source: &Pg) -> PathBuf {
-    let dir = root.join("bin");
-    fs::create_dir(&dir).unwrap();
-    for entry in fs::read_dir(bindir()).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_name() != "pg_rewind" {
-            std::os::unix::fs::symlink(entry.path(), dir.join(entry.file_name())).unwrap();
-        }
-    }
+    let dir = bindir_but_pg_rewind(root);
     let script = format!(
         "#!/bin/sh\n\
          {real}/pg_rewind \"$@\" || exit\n\
