@@ -60,7 +60,7 @@ pub fn kept(args: &KeptArgs) -> ExitCode {
         (None, Some(data)) => forensics::keep_dir(None, data),
         (None, None) => return ExitCode::from(2),
     };
-    let result = kept::open_keep_dir(&keep_dir).and_then(|keep| {
+    let result = kept::open_existing_keep_dir(&keep_dir).and_then(|keep| {
         if args.remove.is_empty() {
             return Ok(kept::list(&keep)?
                 .iter()

@@ -10,7 +10,7 @@ use super::forensics::{io, KEPT_DATADIR};
 use crate::safe_fs::{Dir, Kind, Owner};
 
 /// Opens an existing `rewind_keep_dir` (its last component never a link).
-pub fn open_keep_dir(keep_dir: &Path) -> Result<Dir, RewindError> {
+pub fn open_existing_keep_dir(keep_dir: &Path) -> Result<Dir, RewindError> {
     Dir::parent_of(keep_dir)
         .and_then(|(parent, name)| parent.open_dir(&name))
         .map_err(|e| io("open", keep_dir, e))
@@ -117,7 +117,7 @@ pub fn open_run(keep_dir: &Path, run: &Path) -> Result<Dir, RewindError> {
             ),
         ));
     };
-    open_keep_dir(keep_dir)?
+    open_existing_keep_dir(keep_dir)?
         .open_dir(name)
         .map_err(|e| io("open", run, e))
 }
