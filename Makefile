@@ -11,14 +11,17 @@ BIN         := target/release/pgha
 # and pkg-config build the TLS client (openssl crate); openssl and python3 serve the TLS and
 # socket-spoofing tests. debootstrap, patchelf, python3-pip and unzip serve
 # tests/pgbin/fetch.sh (the binaries of PostgreSQL 13–19); debootstrap also builds the Debian
-# 13 root of the cluster tests' second run (tests/cluster/debian13-root.sh).
+# 13 and sid roots of the cluster tests' other runs (tests/cluster/node-root.sh). dpkg-dev
+# and lintian build and check the Debian package (make deb); python3-psycopg2 serves the
+# soak's clients and checker (tests/soak/soak.py).
 APT_PACKAGES := postgresql-15 postgresql-client-15 libxml2-utils pacemaker pacemaker-cli-utils \
                 corosync pcs crmsh resource-agents fence-agents iproute2 psmisc strace procps \
                 util-linux shellcheck resource-agents-paf libssl-dev pkg-config openssl python3 \
-                debootstrap patchelf python3-pip unzip
+                debootstrap patchelf python3-pip unzip dpkg-dev lintian python3-psycopg2
 
-.PHONY: all build deps install uninstall demo test test-unit test-majors test-cluster \
-        test-cluster-debian12 test-cluster-debian13 bench bench-rewind bench-failover fixtures clean
+.PHONY: all build deps install uninstall deb test-deb test-vagrant-provision demo test test-unit test-majors test-cluster \
+        test-cluster-debian12 test-cluster-debian13 test-cluster-sid bench bench-rewind bench-failover fixtures clean \
+        soak soak-ci
 
 all: build
 
@@ -44,14 +47,37 @@ uninstall:
 	rm -f $(DESTDIR)$(OCF_ROOT)/resource.d/pgha/pgsqlms $(DESTDIR)$(PREFIX)/sbin/pgha
 	-rmdir $(DESTDIR)$(OCF_ROOT)/resource.d/pgha
 
-# The main job: a 3-node demo cluster managed by pgha.
-demo: deps build
-	tests/cluster/demo.sh $(DEMO_ARGS)
+# The Debian package (debian/build.sh: dpkg-shlibdeps, dpkg-gencontrol, dpkg-deb), checked by
+# lintian (no error, no warning), and target/debian/current.deb, a link to it that the
+# cluster harness and the demo install into their nodes.
+DEB_VERSION = $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+DEB         = target/debian/pgha_$(DEB_VERSION)_amd64.deb
+deb: build
+	debian/build.sh $(BIN) target/debian
+	ln -sfn $(notdir $(DEB)) target/debian/current.deb
+	lintian --fail-on error,warning $(DEB)
 
-# Every test: unit + integration (real PostgreSQL 15), the fuzz targets for half a minute
-# each, the version-sensitive integration tests on every other major, then the cluster
-# scenarios on Debian 12 and on Debian 13 nodes.
-test: deps build test-unit fuzz-ci test-majors test-cluster
+# The package on fresh minimal Debian 12 and 13 roots (debootstrap --variant=minbase, cached by
+# tests/cluster/node-root.sh): install the previous version, upgrade to this one, purge.
+test-deb: deb
+	tests/deb/test.sh
+
+# The Vagrant cluster's provisioning (tests/cluster/vagrant/provision.sh) in the same roots,
+# up to the cluster's start (tests/cluster/vagrant/test-provision.sh).
+test-vagrant-provision: deb
+	tests/cluster/vagrant/test-provision.sh
+
+# The main job: a 3-node demo cluster managed by pgha. PG=17 (Debian 13 nodes), PG=18 or
+# PG=19 (sid nodes) runs it on another major than Debian 12's 15 (tests/cluster/lib/node-os.sh).
+PG ?=
+demo: deps deb
+	$(if $(PG),PGHA_PG_MAJOR=$(PG)) tests/cluster/demo.sh $(DEMO_ARGS)
+
+# Every test: the Debian package (built, linted, installed, upgraded, purged on fresh roots;
+# the Vagrant provisioning there), unit + integration (real PostgreSQL 15), the fuzz targets
+# for half a minute each, the version-sensitive integration tests on every other major, the
+# cluster scenarios (Debian 12, 13 and sid nodes), then the short soak (25 random faults).
+test: deps build deb test-deb test-vagrant-provision test-unit fuzz-ci test-majors test-cluster soak-ci
 
 test-unit:
 	$(CARGO) test --release --locked
@@ -78,18 +104,70 @@ test-majors:
 	done; \
 	if [ -n "$$failed" ]; then echo "test-majors failed on:$$failed"; exit 1; fi
 
-# The cluster scenarios on Debian 12 nodes (Pacemaker 2.1, PostgreSQL 15), then on Debian 13
-# nodes (Pacemaker 3.0, pcs 0.12, crmsh 5, PostgreSQL 17) in the cached trixie root; both run
-# even when the first fails (make -k semantics for the pair), and either failing fails it.
-test-cluster:
-	@rc=0; $(MAKE) test-cluster-debian12 || rc=1; $(MAKE) test-cluster-debian13 || rc=1; exit $$rc
+# The cluster scenarios on Debian 12 nodes (Pacemaker 2.1, PostgreSQL 15), then the
+# version-sensitive ones on Debian sid nodes (Pacemaker 3.0.3) with PostgreSQL 18 and 19; at
+# the same time, on a second cluster instance (CLUSTER_B: its own namespaces, addresses and
+# state directory), every scenario on Debian 13 nodes (Pacemaker 3.0, pcs 0.12, crmsh 5,
+# PostgreSQL 17) in the cached trixie root. Each line is prefixed with its run; all run even
+# when one fails, and any failing fails it.
+CLUSTER_B ?= PGHA_CLUSTER_ROOT=/var/tmp/pgha-cluster-b PGHA_NET=10.202.0 PGHA_NS_PREFIX=pghb
+# PostgreSQL 18 and 19 on sid nodes: the examples with sid's pcs and crmsh (on 18), failover
+# after a power cut, switchover there and back, failback by the agent's rewind (on both). The
+# other scenarios do not depend on the major and run on 15 and 17.
+SID_SCENARIOS_18 ?= 02 03 14 22 30
+SID_SCENARIOS_19 ?= 14 22 30
+RUN_DEBIAN12 := PGHA_NODE_OS=debian12 tests/cluster/run.sh
+RUN_DEBIAN13 := PGHA_NODE_OS=debian13 tests/cluster/run.sh
+RUN_SID      := rc=0; \
+	PGHA_NODE_OS=sid PGHA_PG_MAJOR=18 tests/cluster/run.sh $(SID_SCENARIOS_18) || rc=1; \
+	PGHA_NODE_OS=sid PGHA_PG_MAJOR=19 tests/cluster/run.sh $(SID_SCENARIOS_19) || rc=1; \
+	exit $$rc
 
-test-cluster-debian12:
-	PGHA_NODE_OS=debian12 tests/cluster/run.sh
+# The package and the roots are made once, before the runs share them.
+test-cluster: deb
+	tests/cluster/node-root.sh debian13 build
+	tests/cluster/node-root.sh sid build
+	@mkdir -p target; rm -f target/.cluster-*.rc; \
+	{ { ($(RUN_DEBIAN12)); echo $$? > target/.cluster-12.rc; \
+	    ($(RUN_SID)); echo $$? > target/.cluster-sid.rc; } 2>&1 \
+	  | sed -u 's/^/[debian12+sid] /' & \
+	  { ($(CLUSTER_B) $(RUN_DEBIAN13)); echo $$? > target/.cluster-13.rc; } 2>&1 \
+	  | sed -u 's/^/[debian13] /' & \
+	  wait; }; \
+	rc=0; for r in 12 13 sid; do \
+		code=$$(cat target/.cluster-$$r.rc 2>/dev/null || echo missing); \
+		echo "test-cluster $$r: exit $$code"; [ "$$code" = 0 ] || rc=1; \
+	done; exit $$rc
 
-test-cluster-debian13:
-	tests/cluster/debian13-root.sh build
-	PGHA_NODE_OS=debian13 tests/cluster/run.sh
+test-cluster-debian12: deb
+	$(RUN_DEBIAN12)
+
+test-cluster-debian13: deb
+	tests/cluster/node-root.sh debian13 build
+	$(RUN_DEBIAN13)
+
+test-cluster-sid: deb
+	tests/cluster/node-root.sh sid build
+	@$(RUN_SID)
+
+# The soak (tests/soak/, README "Soak"): random faults under load with synchronous replication,
+# every acknowledged row checked. It runs on a cluster instance of its own (SOAK_INSTANCE), so
+# it needs no lock against the scenarios' default instance. `soak` is the long run by hand;
+# `soak-ci` runs FAULTS=25 (every kind at least once) from one of the fixed seeds, rotated by
+# the day of the year. `tests/soak/soak.sh --plan SEED FAULTS` prints a sequence only.
+SEED   ?= 1
+FAULTS ?= 12
+ROUNDS ?= 1
+SOAK_CI_SEEDS  := 1101 2202 3303 4404 5505 6606 7707
+SOAK_CI_FAULTS ?= 25
+SOAK_INSTANCE  ?= PGHA_CLUSTER_ROOT=/var/tmp/pgha-soak PGHA_NET=10.201.0 PGHA_NS_PREFIX=pghs
+soak: deps build deb
+	$(SOAK_INSTANCE) tests/soak/soak.sh $(SEED) $(FAULTS) $(ROUNDS)
+
+soak-ci: deps build deb
+	@seeds="$(SOAK_CI_SEEDS)"; set -- $$seeds; i=$$(( $$(date +%j | sed 's/^0*//') % $$# + 1 )); \
+	eval seed=\$${$$i}; echo "soak-ci: seed $$seed of: $$seeds"; \
+	$(SOAK_INSTANCE) tests/soak/soak.sh $$seed $(SOAK_CI_FAULTS) 1
 
 # Fuzzing (fuzz/, README "Fuzzing"): cargo-fuzz on the nightly toolchain, installed here
 # when missing. `fuzz-ci` runs each target FUZZ_CI_SECONDS (two at a time: about 4 minutes
@@ -114,8 +192,12 @@ fuzz: fuzz-deps
 bench: deps build
 	tests/bench/monitor.sh
 
+# PG=17 runs it on another major (tests/pgbin/fetch.sh's programs); default: the host's 15.
+# Four paths: pgha start, pgha rewind --engine native, bare pg_rewind, bare pg_basebackup.
+# BENCH_SCALE=700 (environment) is the 10 GB point; the script's header lists the knobs.
+PG ?=
 bench-rewind: deps build
-	tests/bench/rewind.sh
+	BENCH_PG=$(PG) tests/bench/rewind.sh
 
 bench-failover: deps build
 	tests/bench/failover.sh

@@ -35,7 +35,12 @@ cp "$work/orig.xml" "$work/new.xml"
 
 # Stickiness keeps resources where they are after a node comes back (no needless
 # switchover); migration-threshold moves a resource away after 5 failures on a node.
-pcs -f "$work/new.xml" resource defaults update resource-stickiness=10 migration-threshold=5
+# failure-timeout forgets a node's failures 60 s after the last one, so Pacemaker tries again
+# by itself: a failed start counts as infinite failures, and without it a standby whose start
+# failed once (its disk full for a while, say) stays stopped until someone runs `pcs resource
+# cleanup`, one candidate fewer for the next failover (scenario 27).
+pcs -f "$work/new.xml" resource defaults update resource-stickiness=10 migration-threshold=5 \
+    failure-timeout=60s
 
 # The PostgreSQL instances. Parameter names are PAF's. Timeouts are the agent's recommended
 # minimums (its meta-data): demote must cover a stop plus a start. The two monitors need

@@ -8,8 +8,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::ocf::params::MAX_TIMEOUT_SECS;
+use crate::ocf::params::{SyncMethod, DEFAULT_REWIND_ENGINE, MAX_TIMEOUT_SECS};
 use crate::pacemaker::check_node_name;
+use crate::rewind::Engine;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,6 +42,52 @@ pub enum Command {
     /// List the folders rewinds kept (discarded WAL, the old pg_control, the node's
     /// configuration, a replaced data directory), or remove some.
     Kept(KeptArgs),
+    /// The cluster at a glance: one line a node (Pacemaker state and role, PostgreSQL role,
+    /// timeline, WAL positions, lag, sync state, promotion score, flags), then the VIP and
+    /// the last failover, switchover and rewind. As root or as a member of haclient.
+    Status(StatusArgs),
+}
+
+/// `pgha status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Print the JSON document of docs/status.md (schema_version 1).
+    #[arg(long, conflicts_with = "prometheus")]
+    pub json: bool,
+    /// Print Prometheus' text exposition (for node_exporter's textfile collector).
+    #[arg(long)]
+    pub prometheus: bool,
+    /// Print again every N seconds, until interrupted.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub watch: Option<u64>,
+    /// The resource (a primitive of ocf:pgha:pgsqlms; default: the only one).
+    #[arg(long, value_name = "RSC")]
+    pub resource: Option<String>,
+    /// The VIP's address (default: the only ocf:heartbeat:IPaddr2 resource).
+    #[arg(long, value_name = "ADDR")]
+    pub vip: Option<String>,
+    /// How long each source (crm_mon, the CIB, the local instance) has to answer, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub timeout: u64,
+}
+
+/// The form of `pgha status`'s output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFormat {
+    Text,
+    Json,
+    Prometheus,
+}
+
+impl StatusArgs {
+    pub fn format(&self) -> StatusFormat {
+        match (self.json, self.prometheus) {
+            (true, _) => StatusFormat::Json,
+            (_, true) => StatusFormat::Prometheus,
+            _ => StatusFormat::Text,
+        }
+    }
 }
 
 /// `pgha kept`.
@@ -88,9 +135,20 @@ pub struct RewindArgs {
     /// Do not wait for changes to be written safely to disk (pg_rewind --no-sync).
     #[arg(short = 'N', long)]
     pub no_sync: bool,
+    /// How pg_rewind makes the rewound directory durable: fsync (its default) or syncfs
+    /// (pg_rewind --sync-method; PostgreSQL 17 and later, refused before anything changes on
+    /// an older major).
+    #[arg(long, value_name = "METHOD")]
+    pub sync_method: Option<SyncMethod>,
     /// Print pg_rewind's progress.
     #[arg(short = 'P', long)]
     pub progress: bool,
+    /// What rewinds: native, pgha's own engine, which fetches only the changed blocks and
+    /// hands over to pg_rewind where it does not run (tablespaces, a standby source, a WAL
+    /// record it cannot classify); pg_rewind; or auto, the native engine on the majors it
+    /// is proven on when it costs less than a re-clone (the agent's rewind_engine).
+    #[arg(long, value_name = "ENGINE", default_value_t = DEFAULT_REWIND_ENGINE)]
+    pub engine: Engine,
     /// Fetch missing WAL with the target's restore_command (by default: when it is set).
     #[arg(short = 'c', long)]
     pub restore_target_wal: bool,
@@ -148,7 +206,7 @@ fn node_name(text: &str) -> Result<String, String> {
 }
 
 /// Tool names that are not OCF actions.
-const TOOLS: &[&str] = &["controldata", "rewind", "help"];
+const TOOLS: &[&str] = &["controldata", "rewind", "kept", "status", "help"];
 
 /// What the first argument asks for.
 pub enum Invocation {
@@ -209,6 +267,43 @@ mod tests {
         assert!(matches!(classify(os(&["pgha"])), Invocation::Tool(_)));
     }
 
+    #[test]
+    fn kept_went_to_the_agent_every_subcommand_is_a_tool() {
+        // `pgha kept` went to the agent as an unknown action: TOOLS lacked it.
+        use clap::CommandFactory;
+        for sub in Cli::command().get_subcommands() {
+            let name = sub.get_name();
+            assert!(
+                matches!(classify(os(&["pgha", name])), Invocation::Tool(_)),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn status_options() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["pgha", "status"];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args).map(|cli| match cli.command {
+                Command::Status(a) => (a.format(), a.watch, a.timeout),
+                other => panic!("{other:?}"),
+            })
+        };
+        assert_eq!(parse(&[]).unwrap(), (StatusFormat::Text, None, 5));
+        assert_eq!(
+            parse(&["--json", "--watch", "2"]).unwrap().0,
+            StatusFormat::Json
+        );
+        assert_eq!(
+            parse(&["--prometheus", "--timeout", "1"]).unwrap(),
+            (StatusFormat::Prometheus, None, 1)
+        );
+        assert!(parse(&["--json", "--prometheus"]).is_err());
+        assert!(parse(&["--timeout", "0"]).is_err());
+        assert!(parse(&["--watch", "0"]).is_err());
+    }
+
     fn rewind(extra: &[&str]) -> Result<Cli, clap::Error> {
         let mut args = vec!["pgha", "rewind", "-D", "/x", "--source-pgdata", "/y"];
         args.extend_from_slice(extra);
@@ -222,6 +317,18 @@ mod tests {
         assert!(err.to_string().contains("1..=604800"), "{err}");
         assert!(rewind(&["--timeout", "0"]).is_err());
         assert!(rewind(&["--timeout", "604800"]).is_ok());
+    }
+
+    #[test]
+    fn sync_method_takes_pg_rewinds_two_values() {
+        let cli = rewind(&["--sync-method", "syncfs"]).unwrap();
+        let Command::Rewind(args) = cli.command else {
+            panic!("{cli:?}");
+        };
+        assert_eq!(args.sync_method, Some(SyncMethod::Syncfs));
+        assert!(rewind(&["--sync-method", "fsync"]).is_ok());
+        let err = rewind(&["--sync-method", "fdatasync"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
     }
 
     #[test]

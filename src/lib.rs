@@ -17,6 +17,7 @@ pub mod pacemaker;
 pub mod process;
 pub mod rewind;
 pub mod safe_fs;
+pub mod status;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -133,6 +134,7 @@ fn run_tool(args: Vec<OsString>) -> ExitCode {
     match cli.command {
         cli::Command::Rewind(args) => rewind::command::run(&args),
         cli::Command::Kept(args) => rewind::command::kept(&args),
+        cli::Command::Status(args) => status::run(&args),
         cli::Command::Controldata { datadir } => match instance::control::read(&datadir) {
             Ok(control) => {
                 println!("{control:#?}");

@@ -165,8 +165,16 @@ impl Dir {
 
     /// The kind of the entry `name`, `None` when there is none.
     pub fn kind(&self, name: &str) -> io::Result<Option<Kind>> {
+        Ok(self.kind_and_size(name)?.map(|(kind, _)| kind))
+    }
+
+    /// The kind and size of the entry `name` (not followed), `None` when there is none.
+    pub fn kind_and_size(&self, name: &str) -> io::Result<Option<(Kind, u64)>> {
         match fstatat(self.raw(), component(name)?, AtFlags::AT_SYMLINK_NOFOLLOW) {
-            Ok(stat) => Ok(Some(kind_of(&stat))),
+            Ok(stat) => Ok(Some((
+                kind_of(&stat),
+                u64::try_from(stat.st_size).unwrap_or(0),
+            ))),
             Err(Errno::ENOENT) => Ok(None),
             Err(e) => Err(errno(e)),
         }
@@ -268,6 +276,44 @@ impl Dir {
     pub fn create_file(&self, name: &str, mode: u32, owner: Option<Owner>) -> io::Result<File> {
         let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL;
         let file = self.open_at(name, flags, 0o600)?;
+        set_owner_and_mode(file.as_raw_fd(), mode, owner)?;
+        Ok(file)
+    }
+
+    /// Opens the regular file `name` for writing (created when `create` and missing), never
+    /// through a link, never blocking on a FIFO; `mode` and `owner` are set on the handle. A
+    /// file that was there must already belong to `owner`: a hard link to another user's
+    /// file (where the kernel allows those) is refused, not given away.
+    pub fn open_writable(
+        &self,
+        name: &str,
+        create: bool,
+        mode: u32,
+        owner: Option<Owner>,
+    ) -> io::Result<File> {
+        let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK;
+        let (file, created) = match self.open_at(name, flags, 0o600) {
+            Err(e) if create && e.kind() == io::ErrorKind::NotFound => {
+                let exclusive = flags | OFlag::O_CREAT | OFlag::O_EXCL;
+                (self.open_at(name, exclusive, 0o600)?, true)
+            }
+            opened => (opened?, false),
+        };
+        let stat = fstat(file.as_raw_fd()).map_err(errno)?;
+        if kind_of(&stat) != Kind::File {
+            return Err(invalid(format!(
+                "{} is not a regular file",
+                self.join(name).display()
+            )));
+        }
+        if let Some(owner) = owner.filter(|o| !created && o.uid.as_raw() != stat.st_uid) {
+            return Err(invalid(format!(
+                "{} belongs to uid {}, not to uid {}: not written",
+                self.join(name).display(),
+                stat.st_uid,
+                owner.uid
+            )));
+        }
         set_owner_and_mode(file.as_raw_fd(), mode, owner)?;
         Ok(file)
     }

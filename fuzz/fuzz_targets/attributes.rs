@@ -1,13 +1,13 @@
 //! Text other nodes publish through Pacemaker's node attributes (`lsn_location`: `TL#LSN`;
 //! `timelines-<rsc>`: `TL:X/Y …`), WAL positions in PostgreSQL's text form, and segment file
 //! names in `pg_wal`: `election::{Position, ancestors_from_attribute}`, `lsn::Lsn`,
-//! `rewind::target::parse_segment_name`. Each reads back what it writes.
+//! `instance::wal::parse_segment_name`. Each reads back what it writes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use pgha::election::{ancestors_from_attribute, ancestors_to_attribute, Position};
 use pgha::lsn::Lsn;
-use pgha::rewind::target::{parse_segment_name, segment_file_name};
+use pgha::instance::wal::{parse_segment_name, segno_file_name};
 
 fuzz_target!(|text: &str| {
     if let Some(position) = Position::from_attribute(text) {
@@ -32,7 +32,7 @@ fuzz_target!(|text: &str| {
             .is_some_and(|lo| lo < 0x1_0000_0000 / size);
         if let Some((tli, segno)) = parse_segment_name(text, size).filter(|_| canonical) {
             assert!(
-                segment_file_name(tli, segno, size).eq_ignore_ascii_case(text),
+                segno_file_name(tli, segno, size).eq_ignore_ascii_case(text),
                 "{text:?}"
             );
         }

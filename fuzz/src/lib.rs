@@ -15,8 +15,7 @@ pub fn env_lookup(text: &str) -> impl Fn(&str) -> Option<String> + '_ {
     move |name| {
         text.lines()
             .filter_map(|line| line.split_once('='))
-            .filter(|(n, _)| *n == name)
-            .last()
+            .rfind(|(n, _)| *n == name)
             .map(|(_, v)| v.to_owned())
     }
 }
@@ -25,31 +24,6 @@ pub fn env_lookup(text: &str) -> impl Fn(&str) -> Option<String> + '_ {
 pub fn parts<const N: usize>(text: &str) -> [&str; N] {
     let mut split = text.splitn(N, '\0');
     std::array::from_fn(|_| split.next().unwrap_or(""))
-}
-
-/// Whether `text` is a URI whose credentials (up to the `@` before the host) hold a raw `?`.
-///
-/// Finding, left to the owners of `instance/conninfo.rs` and `rewind/config.rs`: libpq takes
-/// the credentials up to that `@` and the query only after the host, but pgha starts the
-/// query at the first `?` when the URI has no password (`get` then reads keywords out of the
-/// user name and misses those of the real query; once `split_password` takes `:password`
-/// out, the child's string reads that way: `corpus/conninfo/finding-question-mark-in-user`),
-/// and `with_application_name` appends `&application_name=` whenever the text holds a `?`
-/// anywhere, so a password with a `?` and no query gets it glued to the host or dbname,
-/// and the standby connects under another name
-/// (`corpus/standby_conf/finding-question-mark-in-password`).
-pub fn question_mark_in_credentials(text: &str) -> bool {
-    let text = text.trim();
-    let Some(rest) = ["postgresql://", "postgres://"]
-        .iter()
-        .find_map(|s| text.strip_prefix(s))
-    else {
-        return false;
-    };
-    let end = rest.find('/').unwrap_or(rest.len());
-    rest[..end]
-        .rfind('@')
-        .is_some_and(|at| rest[..at].contains('?'))
 }
 
 /// A scratch directory for one fuzz process, on tmpfs where there is one: the targets that

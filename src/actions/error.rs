@@ -86,6 +86,7 @@ impl Error {
     pub fn ocf_status(&self) -> OcfStatus {
         match self {
             Error::Param(_) | Error::Misconfigured(_) => OcfStatus::ErrConfigured,
+            Error::Rewind(e) if e.is_unsupported_setting() => OcfStatus::ErrConfigured,
             Error::LocalSetup(_) => OcfStatus::ErrArgs,
             Error::Instance(e) => instance_status(e),
             Error::Cluster(_)
@@ -157,6 +158,22 @@ mod tests {
             Error::from(InstanceError::from(UserError::Unknown("nobody2".into()))).ocf_status(),
             OcfStatus::ErrArgs
         );
+        // A pg_rewind option the cluster's major lacks is the resource's configuration; a
+        // refused rewind otherwise fails this attempt only.
+        let unsupported = RewindError::Unsupported {
+            option: "--sync-method=syncfs".into(),
+            major: 15,
+            since: 17,
+        };
+        assert_eq!(
+            Error::from(unsupported).ocf_status(),
+            OcfStatus::ErrConfigured
+        );
+        let refused = RewindError::Refused {
+            datadir: PathBuf::from("/d"),
+            why: String::new(),
+        };
+        assert_eq!(Error::from(refused).ocf_status(), OcfStatus::ErrGeneric);
     }
 
     #[test]

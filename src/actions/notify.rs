@@ -12,12 +12,11 @@ use super::{Ctx, Outcome};
 use crate::election;
 use crate::instance::state::InstanceState;
 use crate::instance::wal;
-use crate::instance::{Instance, HISTORY_FILE};
+use crate::instance::Instance;
 use crate::lsn::{Lsn, TimelineId};
 use crate::ocf::notify::Notification;
 use crate::ocf::status::OcfStatus;
-use crate::rewind::decision::History;
-use crate::safe_fs::read_path_string;
+use crate::rewind::target::read_history;
 
 pub const LSN_LOCATION: &str = "lsn_location";
 pub const NODES: &str = "nodes";
@@ -251,16 +250,7 @@ fn election_values(
 /// The timelines `timeline` descends from and where it left each, from its history file
 /// in pg_wal (a standby receives it when it follows a promotion). Timeline 1 has none.
 fn timeline_ancestors(instance: &Instance, timeline: TimelineId) -> Result<Vec<(TimelineId, Lsn)>> {
-    if timeline <= 1 {
-        return Ok(Vec::new());
-    }
-    let path = instance
-        .datadir()
-        .join("pg_wal")
-        .join(format!("{timeline:08X}.history"));
-    let text = read_path_string(&path, HISTORY_FILE)
-        .map_err(|e| Error::io(format!("could not read {}", path.display()), e))?;
-    let history = History::parse(timeline, &text).map_err(|e| Error::State(e.to_string()))?;
+    let history = read_history(instance.datadir(), timeline)?;
     Ok(history
         .entries()
         .iter()

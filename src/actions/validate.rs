@@ -11,7 +11,7 @@ use crate::instance::control::WalLevel;
 use crate::instance::tls::{self, TlsSettings};
 use crate::instance::{conninfo, Instance};
 use crate::ocf::status::OcfStatus;
-use crate::rewind::SourceConninfo;
+use crate::rewind::{self, RewindSettings, SourceConninfo};
 
 pub fn validate_all(ctx: &Ctx) -> Result<Outcome> {
     rewind_conninfo_keywords(ctx.params.rewind_conninfo.as_deref())?;
@@ -19,6 +19,8 @@ pub fn validate_all(ctx: &Ctx) -> Result<Outcome> {
         return Ok(Outcome::new(OcfStatus::Success));
     }
     let instance = Instance::resolve(&ctx.params).map_err(|(_, e)| e)?;
+    rewind::ensure_supported(&instance, &RewindSettings::from_params(&ctx.params))
+        .map_err(|e| Error::Misconfigured(format!("parameter rewind_sync_method: {e}")))?;
     server_settings(ctx, &instance)?;
     Ok(Outcome::new(OcfStatus::Success))
 }

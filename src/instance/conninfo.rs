@@ -74,7 +74,15 @@ pub fn keywords(conninfo: &str) -> Vec<String> {
 /// string before it goes into any message: on a whole command line it would find nothing.
 pub fn redact(conninfo: &str) -> String {
     let text = conninfo.trim();
-    apply(text, edits(text, Purpose::Show).0)
+    let shown = apply(text, edits(text, Purpose::Show).0);
+    // A masked URI value may have held the `/` that ended the authority: read again, the
+    // text before a later `@` would be credentials. Then only the scheme is shown.
+    match uri_rest(&shown) {
+        Some(start) if apply(&shown, edits(&shown, Purpose::Show).0) != shown => {
+            format!("{}{HIDDEN}", shown.get(..start).unwrap_or_default())
+        }
+        _ => shown,
+    }
 }
 
 /// The connection string to give a child, without its password, and the password, for the
@@ -85,6 +93,61 @@ pub fn split_password(conninfo: &str) -> (String, Option<String>) {
     let text = conninfo.trim();
     let (edits, password) = edits(text, Purpose::Child);
     (apply(text, edits), password.filter(|p| !p.is_empty()))
+}
+
+/// `conninfo` with `key` set to `value`, replacing every value it had. The keyword/value
+/// form is rewritten pair by pair from what libpq reads (a value with nothing simple in it
+/// quoted), so that no pair as written can swallow the new one (`sslmode=` at the end, a
+/// dangling backslash); text libpq could not read is dropped. A URI gets a query parameter,
+/// after the query libpq sees (a `?` inside the credentials is not one).
+pub fn with_value(conninfo: &str, key: &str, value: &str) -> String {
+    let text = conninfo.trim();
+    if is_uri(text) {
+        if get(text, key).as_deref() == Some(value) {
+            return text.to_owned();
+        }
+        let sep = if uri_query(text).is_some() { '&' } else { '?' };
+        return format!(
+            "{text}{sep}{}={}",
+            percent_encode(key),
+            percent_encode(value)
+        );
+    }
+    let mut pairs: Vec<String> = parse_pairs(text)
+        .0
+        .into_iter()
+        .filter(|p| p.key != key)
+        .map(|p| format!("{}={}", p.key, bare_or_quoted(&p.value)))
+        .collect();
+    pairs.push(format!("{key}={}", bare_or_quoted(value)));
+    pairs.join(" ")
+}
+
+/// A value as it can be written in a keyword/value string: bare when it is made of simple
+/// characters only, else quoted.
+fn bare_or_quoted(value: &str) -> String {
+    let simple = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/' | ','));
+    if simple {
+        value.to_owned()
+    } else {
+        quote(value)
+    }
+}
+
+/// A URI part percent-encoded: everything but RFC 3986's unreserved characters.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Quotes a value for a keyword/value connection string.
@@ -123,7 +186,9 @@ fn edits(text: &str, purpose: Purpose) -> (Vec<Edit>, Option<String>) {
     for pair in pairs {
         let secret = SECRET_KEYS.contains(&pair.key.as_str());
         match purpose {
-            Purpose::Show if secret => edits.push((pair.raw_value, HIDDEN.to_owned())),
+            Purpose::Show if secret => {
+                edits.push((pair.raw_value.clone(), mask_for(text, &pair.raw_value)))
+            }
             // libpq expands a `dbname` that is a connection string (PQconnectdbParams).
             Purpose::Show if pair.key == "dbname" && is_conninfo(&pair.value) => {
                 let shown = redact(&pair.value);
@@ -142,6 +207,23 @@ fn edits(text: &str, purpose: Purpose) -> (Vec<Edit>, Option<String>) {
         edits.push((from..text.len(), UNREADABLE.to_owned()));
     }
     (edits, password)
+}
+
+/// What a secret written at `raw` in keyword/value `text` is shown as: the mask, and a space
+/// after it when a quoted value was followed right away by the next pair (libpq allows
+/// `password='x'host=h`), which the mask, unquoted, would otherwise run into: read again,
+/// the message would not show the same pairs.
+fn mask_for(text: &str, raw: &Range<usize>) -> String {
+    let quoted = text.get(raw.clone()).is_some_and(|v| v.starts_with('\''));
+    let joined = text
+        .get(raw.end..)
+        .and_then(|rest| rest.chars().next())
+        .is_some_and(|c| !c.is_whitespace());
+    if quoted && joined {
+        format!("{HIDDEN} ")
+    } else {
+        HIDDEN.to_owned()
+    }
 }
 
 /// [`edits`] of the URI form: the password of `user:password@`, and `password=` or
@@ -304,10 +386,21 @@ fn uri_password(text: &str) -> Option<Range<usize>> {
     Some(start + colon + 1..start + at)
 }
 
+/// Where a URI's hosts start: after `user[:password]@` when the first `@` comes before the
+/// first `/` (libpq's rule: whatever the credentials hold, a `?` included), else right after
+/// the scheme.
+fn uri_host_start(text: &str) -> Option<usize> {
+    let start = uri_rest(text)?;
+    let rest = text.get(start..)?;
+    Some(match rest.find(['@', '/']) {
+        Some(at) if rest.get(at..)?.starts_with('@') => start + at + 1,
+        _ => start,
+    })
+}
+
 /// Where a URI's query starts (its `?`), and its parameters, keys and values decoded.
 fn uri_query(text: &str) -> Option<(usize, Vec<Pair>)> {
-    let start = uri_rest(text)?;
-    let after_credentials = uri_password(text).map_or(start, |r| r.end);
+    let after_credentials = uri_host_start(text)?;
     let query = after_credentials + text.get(after_credentials..)?.find('?')?;
     let mut params = Vec::new();
     let mut from = query + 1;
@@ -487,5 +580,83 @@ mod tests {
             let ci = format!("application_name={}", quote(v));
             assert_eq!(get(&ci, "application_name").as_deref(), Some(v));
         }
+    }
+
+    /// Fuzz findings (`fuzz/corpus/*/finding-*`): a value set after a pair that libpq would
+    /// read the new pair into, or after a `?` of the credentials taken for a query.
+    #[test]
+    fn finding_empty_last_value_keeps_the_new_value() {
+        let set = with_value("host=a sslmode=", "application_name", "pg1");
+        assert_eq!(
+            get(&set, "application_name").as_deref(),
+            Some("pg1"),
+            "{set}"
+        );
+        assert_eq!(get(&set, "sslmode").as_deref(), Some(""), "{set}");
+    }
+
+    #[test]
+    fn finding_dangling_backslash_keeps_the_new_value() {
+        let set = with_value(r"host=a user=r\", "application_name", "pg1");
+        assert_eq!(
+            get(&set, "application_name").as_deref(),
+            Some("pg1"),
+            "{set}"
+        );
+        assert_eq!(get(&set, "user").as_deref(), Some("r"), "{set}");
+    }
+
+    #[test]
+    fn finding_question_mark_in_password_is_no_query() {
+        let uri = "postgresql://repl:s3?cret@h/db";
+        let set = with_value(uri, "application_name", "pg 1");
+        assert_eq!(
+            set,
+            "postgresql://repl:s3?cret@h/db?application_name=pg%201"
+        );
+        assert_eq!(get(&set, "application_name").as_deref(), Some("pg 1"));
+        assert_eq!(split_password(&set).1.as_deref(), Some("s3?cret"));
+    }
+
+    #[test]
+    fn finding_question_mark_in_user_is_no_query() {
+        let uri = "postgresql://us?sslmode=disable@h/db?sslmode=require";
+        assert_eq!(get(uri, "sslmode").as_deref(), Some("require"));
+        assert_eq!(get("postgresql://us?x=1@h/db", "x"), None);
+    }
+
+    #[test]
+    fn finding_redact_twice_changes_nothing_more() {
+        for text in [
+            "host=h password='a b'user=r",
+            r"hos/t='a b' password='it\'s sec\\r=x pat='a b' password='it\'sssword=innerpw'",
+            "password='x'sslpassword='y'host=h",
+            // The `/` that ended the authority was inside the masked sslpassword.
+            "postgresql://u:x?sslpassword=a/b&k=v@h",
+        ] {
+            let once = redact(text);
+            assert_eq!(redact(&once), once, "{text}");
+            assert_eq!(keywords(&once), keywords(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn with_value_replaces_every_old_value() {
+        assert_eq!(
+            with_value(
+                "host=a application_name=x port = 5433 application_name=y",
+                "application_name",
+                "pg1"
+            ),
+            "host=a port=5433 application_name=pg1"
+        );
+        assert_eq!(
+            with_value(
+                "postgresql://h/db?application_name=pg1",
+                "application_name",
+                "pg1"
+            ),
+            "postgresql://h/db?application_name=pg1"
+        );
     }
 }

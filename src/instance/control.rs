@@ -567,6 +567,40 @@ fn known_layout(version: u32) -> Option<&'static Layout> {
 }
 
 /// The layout of `version`, or why there is none.
+/// The `pg_control` a rewound directory starts from (what pg_rewind writes): the source's
+/// file, checked as [`decode`] checks it, with `state` "in archive recovery", replay
+/// required up to `min_recovery_point` on `timeline`, `time` now, the CRC made again, and
+/// zeros up to the file's 8192 bytes.
+pub fn for_rewound_target(
+    source: &[u8],
+    min_recovery_point: Lsn,
+    timeline: TimelineId,
+    now: i64,
+) -> Result<Vec<u8>, DecodeError> {
+    decode(source)?;
+    let layout = layout_of(Raw(source).u32(offset::PG_CONTROL_VERSION)?)?;
+    let mut bytes = vec![0u8; FILE_SIZE];
+    let (head, _) = bytes.split_at_mut(layout.size);
+    head.copy_from_slice(source.get(..layout.size).unwrap_or_default());
+    let mut put = |at: usize, value: &[u8]| {
+        if let Some(field) = bytes.get_mut(at..at + value.len()) {
+            field.copy_from_slice(value);
+        }
+    };
+    put(offset::STATE, &5u32.to_le_bytes()); // DB_IN_ARCHIVE_RECOVERY
+    put(offset::TIME, &now.to_le_bytes());
+    put(
+        layout.min_recovery_point,
+        &min_recovery_point.0.to_le_bytes(),
+    );
+    put(layout.min_recovery_point_tli, &timeline.to_le_bytes());
+    let crc = crc32c::crc32c(bytes.get(..layout.crc).unwrap_or_default());
+    if let Some(field) = bytes.get_mut(layout.crc..layout.crc + 4) {
+        field.copy_from_slice(&crc.to_le_bytes());
+    }
+    Ok(bytes)
+}
+
 fn layout_of(version: u32) -> Result<&'static Layout, DecodeError> {
     if let Some(layout) = known_layout(version) {
         return Ok(layout);

@@ -202,6 +202,35 @@ pub const PARAMS: &[ParamDef] = &[
                    (a week).",
     },
     ParamDef {
+        name: "rewind_sync_method",
+        kind: ParamType::String,
+        default: None,
+        unique: false,
+        reloadable: true,
+        shortdesc: "How pg_rewind syncs the data directory (PostgreSQL 17 and later)",
+        longdesc: "pg_rewind's --sync-method: fsync (each file, pg_rewind's default) or syncfs \
+                   (one syncfs per file system: much faster on a large data directory, but it \
+                   also syncs, and waits for, everything else written on that file system). \
+                   Unset: pg_rewind's default. PostgreSQL 17 and later only: on an older major \
+                   validate-all refuses it, and so does a rewind, before changing anything.",
+    },
+    ParamDef {
+        name: "rewind_engine",
+        kind: ParamType::String,
+        default: Some(DEFAULT_REWIND_ENGINE.as_str()),
+        unique: false,
+        reloadable: true,
+        shortdesc: "What rewinds: native, pg_rewind or auto",
+        longdesc: "native: pgha's own engine, which fetches only the blocks changed since the \
+                   last common checkpoint and the files pg_rewind copies whole, and hands over \
+                   to pg_rewind where it does not run (tablespaces, links, a standby source, a \
+                   WAL record it cannot classify). pg_rewind: PostgreSQL's own. auto: the \
+                   native engine on the majors where its differential suite proves it equal \
+                   to pg_rewind (13 to 19), where it runs, and when it moves fewer bytes than \
+                   a re-clone (or no re-clone is allowed); pg_rewind otherwise. The default is \
+                   pg_rewind: the native engine moves fewer bytes but is not yet faster.",
+    },
+    ParamDef {
         name: "rewind_fallback",
         kind: ParamType::Boolean,
         default: Some("true"),
@@ -210,12 +239,12 @@ pub const PARAMS: &[ParamDef] = &[
         shortdesc: "Re-clone with pg_basebackup when a rewind cannot do",
         longdesc: "When pg_rewind is impossible (WAL recycled and no restore_command, neither \
                    wal_log_hints nor checksums), fails, or would copy more than a full copy \
-                   (pg_rewind copies every WAL segment the primary keeps), re-clone the node \
-                   with pg_basebackup into a new directory next to the data directory, swapped \
-                   in once complete, keeping the node's own configuration and the discarded \
-                   WAL. Needs room for a second copy, a replication connection \
-                   (primary_conninfo), and no tablespaces. Off: the node is left to the \
-                   operator.",
+                   (up to PostgreSQL 18, pg_rewind copies every WAL segment the primary keeps; \
+                   19, only those from the fork on), re-clone the node with pg_basebackup into \
+                   a new directory next to the data directory, swapped in once complete, \
+                   keeping the node's own configuration and the discarded WAL. Needs room for \
+                   a second copy, a replication connection (primary_conninfo), and no \
+                   tablespaces. Off: the node is left to the operator.",
     },
     ParamDef {
         name: "rewind_keep_files",
@@ -295,6 +324,9 @@ pub struct Params {
     /// `None`: the action's deadline alone.
     pub rewind_timeout: Option<std::time::Duration>,
     pub rewind_fallback: bool,
+    pub rewind_engine: Engine,
+    /// `None`: pg_rewind's default (fsync).
+    pub rewind_sync_method: Option<SyncMethod>,
     pub rewind_keep_files: Vec<PathBuf>,
     /// `None`: `pgha-rewind` next to the data directory.
     pub rewind_keep_dir: Option<PathBuf>,
@@ -430,6 +462,25 @@ impl Params {
                 }
             },
         };
+        let rewind_sync_method = get("rewind_sync_method")
+            .map(|v| {
+                v.parse().map_err(|_| ParamError {
+                    name: "rewind_sync_method",
+                    value: v,
+                    why: "must be fsync or syncfs",
+                })
+            })
+            .transpose()?;
+        let rewind_engine = get("rewind_engine")
+            .map(|v| {
+                v.parse().map_err(|_| ParamError {
+                    name: "rewind_engine",
+                    value: v,
+                    why: "must be native, pg_rewind or auto",
+                })
+            })
+            .transpose()?
+            .unwrap_or(DEFAULT_REWIND_ENGINE);
         let rewind_keep_files = match get("rewind_keep_files") {
             None => DEFAULT_REWIND_KEEP_FILES
                 .split(',')
@@ -496,11 +547,95 @@ impl Params {
             rewind_conninfo,
             rewind_timeout,
             rewind_fallback,
+            rewind_engine,
+            rewind_sync_method,
             rewind_keep_files,
             rewind_keep_dir,
             rewind_keep_count,
             rewind_keep_days,
         })
+    }
+}
+
+/// pg_rewind's `--sync-method` (PostgreSQL 17 and later): how the rewound data directory
+/// is made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMethod {
+    /// `fsync` of every file, pg_rewind's default.
+    Fsync,
+    /// `syncfs` of each file system the data directory spans.
+    Syncfs,
+}
+
+impl SyncMethod {
+    /// The option's value, as pg_rewind spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncMethod::Fsync => "fsync",
+            SyncMethod::Syncfs => "syncfs",
+        }
+    }
+}
+
+impl std::fmt::Display for SyncMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SyncMethod {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<SyncMethod, String> {
+        match text {
+            "fsync" => Ok(SyncMethod::Fsync),
+            "syncfs" => Ok(SyncMethod::Syncfs),
+            other => Err(format!("{other:?} is neither fsync nor syncfs")),
+        }
+    }
+}
+
+/// What rewinds a diverged node (`rewind_engine`, `pgha rewind --engine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// PostgreSQL's pg_rewind.
+    PgRewind,
+    /// pgha's native engine (`rewind::native`), which hands over to pg_rewind wherever it
+    /// does not run.
+    Native,
+    /// The native engine where it is proven and cheaper (`rewind::engine`), else pg_rewind.
+    Auto,
+}
+
+/// The engine when `rewind_engine` is unset.
+/// pg_rewind until the native engine is faster than it on this project's benchmark
+/// (`tests/bench/results-rewind-pg*.md`: not yet) and has run in the soak.
+pub const DEFAULT_REWIND_ENGINE: Engine = Engine::PgRewind;
+
+impl Engine {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Engine::PgRewind => "pg_rewind",
+            Engine::Native => "native",
+            Engine::Auto => "auto",
+        }
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Engine, String> {
+        [Engine::PgRewind, Engine::Native, Engine::Auto]
+            .into_iter()
+            .find(|e| e.as_str() == text)
+            .ok_or_else(|| format!("{text:?} is not an engine: native, pg_rewind or auto"))
     }
 }
 
@@ -670,6 +805,16 @@ mod tests {
     rejects!(rewind_not_boolean, "rewind" = "maybe");
     rejects!(rewind_fallback_not_boolean, "rewind_fallback" = "2");
     rejects!(rewind_timeout_negative, "rewind_timeout" = "-1");
+    rejects!(rewind_engine_unknown, "rewind_engine" = "fast");
+    rejects!(rewind_engine_upper_case, "rewind_engine" = "Native");
+    rejects!(
+        rewind_sync_method_unknown,
+        "rewind_sync_method" = "fdatasync"
+    );
+    rejects!(
+        rewind_sync_method_upper_case,
+        "rewind_sync_method" = "SYNCFS"
+    );
     rejects!(
         rewind_keep_files_absolute,
         "rewind_keep_files" = "/etc/passwd"
@@ -788,6 +933,16 @@ mod tests {
         assert_eq!(p.rewind_timeout, None);
         assert_eq!(p.rewind_keep_files.len(), 4);
         assert_eq!(p.rewind_keep_dir, None);
+        assert_eq!(p.rewind_sync_method, None);
+        assert_eq!(p.rewind_engine, DEFAULT_REWIND_ENGINE);
+        for engine in [Engine::Native, Engine::PgRewind, Engine::Auto] {
+            let p = params(&[("rewind_engine", engine.as_str())]).unwrap();
+            assert_eq!(p.rewind_engine, engine);
+        }
+        let p = params(&[("rewind_sync_method", "syncfs")]).unwrap();
+        assert_eq!(p.rewind_sync_method, Some(SyncMethod::Syncfs));
+        let p = params(&[("rewind_sync_method", "fsync")]).unwrap();
+        assert_eq!(p.rewind_sync_method, Some(SyncMethod::Fsync));
         let p = params(&[
             ("rewind", "0"),
             ("rewind_fallback", "off"),
@@ -815,6 +970,8 @@ mod tests {
                 "rewind_user",
                 "rewind_conninfo",
                 "rewind_timeout",
+                "rewind_sync_method",
+                "rewind_engine",
                 "rewind_fallback",
                 "rewind_keep_files",
                 "rewind_keep_dir",

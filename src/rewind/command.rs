@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{check, rejoin, Fallback, RewindError, RewindSettings, Source, SourceConninfo};
+use super::{check_in_full, ensure_supported, rejoin, Fallback, RewindError, RewindSettings};
 use super::{forensics, kept};
+use super::{Source, SourceConninfo};
 use crate::cli::{KeptArgs, RewindArgs};
 use crate::deadline::Deadline;
 use crate::instance::{self, Instance};
@@ -111,15 +112,18 @@ fn execute(args: &RewindArgs) -> Result<String, Failure> {
         crash_recovery: !args.no_ensure_shutdown,
         dry_run: args.dry_run,
         no_sync: args.no_sync,
+        sync_method: args.sync_method,
         debug: args.debug,
         restore_target_wal: args.restore_target_wal.then_some(true),
         config_file: args.config_file.clone(),
+        engine: args.engine,
         ..RewindSettings::default()
     };
     // pg_rewind's own time limit is the whole command's (clap keeps it from 1 s to a week).
     let deadline = Deadline::after(Duration::from_secs(args.timeout));
+    ensure_supported(&instance, &settings)?;
     if args.check {
-        return Ok(check(&instance, &source, &settings, &deadline)?.to_string());
+        return Ok(check_in_full(&instance, &source, &settings, &deadline)?.to_string());
     }
     let report = rejoin(&instance, &source, &args.node, &settings, &deadline)?;
     // Nothing started here: the replaced directory is kept (`pgha kept` removes it).
@@ -135,8 +139,11 @@ fn execute(args: &RewindArgs) -> Result<String, Failure> {
         "decision: {}\nplan: {}\n",
         report.decision, report.plan
     ));
+    if let Some(engine) = &report.engine {
+        text.push_str(&format!("engine: {engine}\n"));
+    }
     if let Some(failure) = &report.rewind_failure {
-        text.push_str(&format!("pg_rewind failed first: {failure}\n"));
+        text.push_str(&format!("the rewind failed first: {failure}\n"));
     }
     if let Some(dir) = &report.saved_in {
         text.push_str(&format!(

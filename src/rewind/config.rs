@@ -233,90 +233,10 @@ fn is_setting(line: &str, name: &str) -> bool {
         .is_some_and(|rest| rest.starts_with(|c: char| c == '=' || c.is_whitespace()))
 }
 
-/// `conninfo` with `application_name` set to `node` (replacing any other).
+/// `conninfo` with `application_name` set to `node` (replacing any other): the name the
+/// primary's `pg_stat_replication` shows for this standby.
 pub fn with_application_name(conninfo: &str, node: &str) -> String {
-    let text = conninfo.trim();
-    if text.starts_with("postgresql://") || text.starts_with("postgres://") {
-        if conninfo::get(text, "application_name").as_deref() == Some(node) {
-            return text.to_owned();
-        }
-        let sep = if text.contains('?') { '&' } else { '?' };
-        return format!("{text}{sep}application_name={node}");
-    }
-    let mut pairs: Vec<String> = raw_pairs(text)
-        .into_iter()
-        .filter(|(key, _)| key != "application_name")
-        .map(|(_, raw)| raw)
-        .collect();
-    let simple = !node.is_empty()
-        && node
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    pairs.push(if simple {
-        format!("application_name={node}")
-    } else {
-        format!("application_name={}", conninfo::quote(node))
-    });
-    pairs.join(" ")
-}
-
-/// The `key=value` pairs of a keyword/value connection string, each with its text as written
-/// (quotes and escapes kept), in order; libpq's syntax, as `instance::conninfo` reads it.
-fn raw_pairs(text: &str) -> Vec<(String, String)> {
-    let chars: Vec<char> = text.chars().collect();
-    let at = |i: usize| chars.get(i).copied();
-    let mut pairs = Vec::new();
-    let mut i = 0;
-    loop {
-        while at(i).is_some_and(char::is_whitespace) {
-            i += 1;
-        }
-        let start = i;
-        while at(i).is_some_and(|c| c != '=' && !c.is_whitespace()) {
-            i += 1;
-        }
-        let key: String = chars.get(start..i).unwrap_or_default().iter().collect();
-        if key.is_empty() {
-            break;
-        }
-        while at(i).is_some_and(char::is_whitespace) {
-            i += 1;
-        }
-        if at(i) != Some('=') {
-            break;
-        }
-        i += 1;
-        while at(i).is_some_and(char::is_whitespace) {
-            i += 1;
-        }
-        let value_start = i;
-        if at(i) == Some('\'') {
-            i += 1;
-            while let Some(c) = at(i) {
-                i += 1;
-                match c {
-                    '\\' => i += 1,
-                    '\'' => break,
-                    _ => {}
-                }
-            }
-        } else {
-            while let Some(c) = at(i) {
-                if c.is_whitespace() {
-                    break;
-                }
-                i += if c == '\\' { 2 } else { 1 };
-            }
-        }
-        let end = i.min(chars.len());
-        let value: String = chars
-            .get(value_start..end)
-            .unwrap_or_default()
-            .iter()
-            .collect();
-        pairs.push((key.clone(), format!("{key}={value}")));
-    }
-    pairs
+    conninfo::with_value(conninfo, "application_name", node)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 
 use std::fmt;
 
+use super::major::{PgRewind, WalCopied};
 use crate::instance::control::DbState;
 use crate::lsn::{Lsn, TimelineId};
 
@@ -294,8 +295,8 @@ impl SourceFacts {
     /// pg_rewind ≤ 15 takes the source's timeline from its pg_control checkpoint: until the
     /// promotion's checkpoint is done, it sees no fork and says "no rewind required" with
     /// exit code 0 (reproduced on PG 15). pg_rewind 16 also reads minRecoveryPointTLI.
-    pub fn needs_checkpoint(&self, pg_rewind_major: u32) -> bool {
-        pg_rewind_major <= 15 && self.checkpoint_timeline < self.timeline
+    pub fn needs_checkpoint(&self, pg_rewind: &PgRewind) -> bool {
+        pg_rewind.needs_promotion_checkpoint && self.checkpoint_timeline < self.timeline
     }
 }
 
@@ -615,31 +616,53 @@ fn contradicted_by_target(target: &TargetFacts, source: &SourceFacts) -> Option<
 
 /// What the two ways back cost, in bytes to copy, estimated before either starts.
 ///
-/// pg_rewind copies every WAL segment the source keeps (PG ≤ 18), every non-relation file,
-/// whole new relation files and the blocks the target changed; pg_basebackup copies the
-/// whole cluster. Measured on PG 15 (905 MB database, 10 s of pgbench on the old primary,
-/// `wal_keep_size=4GB`): pg_rewind copied 1.7 GB in 5.7 s, pg_basebackup took 3.0 s, both
-/// roughly in proportion to their bytes, which is what this compares.
+/// pg_rewind copies WAL segments of the source (which ones: [`WalCopied`], a fact of the
+/// major of the pg_rewind that runs), every non-relation file, whole new relation files and
+/// the blocks the target changed; pg_basebackup copies the whole cluster. Measured on PG 15
+/// (905 MB database, 10 s of pgbench on the old primary, `wal_keep_size=4GB`): pg_rewind
+/// copied 1.7 GB in 5.7 s, pg_basebackup took 3.0 s, both roughly in proportion to their
+/// bytes, which is what this compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CostEstimate {
     /// Bytes in the source's `pg_wal`.
     pub source_wal: u64,
+    /// Bytes of the source's WAL segments from the one holding the fork point on.
+    pub source_wal_from_fork: u64,
+    /// Which of them the pg_rewind that will run copies.
+    pub wal_copied: WalCopied,
     /// Sum of `pg_database_size` on the source.
     pub source_databases: u64,
     /// WAL the source wrote since the fork (new and changed data pg_rewind copies).
     pub source_since_fork: u64,
     /// WAL the target wrote past the fork (blocks pg_rewind copies back).
     pub target_since_fork: u64,
+    /// When the native engine rewinds: the bytes its file map fetches (changed blocks,
+    /// missing tails, the files and WAL segments copied whole), counted instead of
+    /// pg_rewind's.
+    pub native_fetch: Option<u64>,
 }
 
 impl CostEstimate {
-    /// Bytes pg_rewind is expected to copy: never more changed data than the databases hold.
+    /// Bytes the rewind is expected to copy: what the native engine's file map fetches when
+    /// it rewinds; for pg_rewind, the WAL it copies, and never more changed data than the
+    /// databases hold.
     pub fn rewind_bytes(&self) -> u64 {
+        if let Some(fetched) = self.native_fetch {
+            return fetched;
+        }
         let changed = self
             .source_since_fork
             .saturating_add(self.target_since_fork)
             .min(self.source_databases);
-        self.source_wal.saturating_add(changed)
+        self.wal_bytes().saturating_add(changed)
+    }
+
+    /// Bytes of the source's WAL pg_rewind is expected to copy.
+    pub fn wal_bytes(&self) -> u64 {
+        match self.wal_copied {
+            WalCopied::All => self.source_wal,
+            WalCopied::FromForkSegment => self.source_wal_from_fork.min(self.source_wal),
+        }
     }
 
     /// Bytes pg_basebackup is expected to copy: the databases, plus the WAL written meanwhile
@@ -650,7 +673,8 @@ impl CostEstimate {
 
     /// pg_rewind moves each byte more slowly than pg_basebackup: it fetches files through
     /// SQL, chunk by chunk, where pg_basebackup streams them (measured with PG 15 on the
-    /// rewind benchmark: 270 against 480 MB/s). Its bytes count half again as much.
+    /// rewind benchmark: 270 against 480 MB/s). Its bytes count half again as much; so do
+    /// the native engine's, fetched the same way.
     pub fn prefers_reclone(&self) -> bool {
         self.rewind_bytes().saturating_mul(3) / 2 > self.reclone_bytes()
     }

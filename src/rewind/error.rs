@@ -58,6 +58,24 @@ pub enum RewindError {
     },
     #[error(transparent)]
     RewindFailed(Box<RewindFailure>),
+    /// The native engine stopped after the marker was written: the data directory may be
+    /// half rewound.
+    #[error(
+        "the native rewind engine failed (the target may have been modified; it stays \
+         marked until repaired): {0}"
+    )]
+    NativeFailed(Box<RewindError>),
+    /// A setting the pg_rewind of this major does not take: refused before anything
+    /// changes.
+    #[error(
+        "pg_rewind of PostgreSQL {major} has no {option} (PostgreSQL {since} and later): \
+         nothing was changed"
+    )]
+    Unsupported {
+        option: String,
+        major: u32,
+        since: u32,
+    },
 }
 
 impl From<Box<RewindFailure>> for RewindError {
@@ -74,10 +92,18 @@ impl RewindError {
         }
     }
 
+    /// A setting this major's pg_rewind does not take: wrong for the whole cluster, not
+    /// for this attempt.
+    pub fn is_unsupported_setting(&self) -> bool {
+        matches!(self, RewindError::Unsupported { .. })
+    }
+
     /// The data directory may be half rewound: it must not be started until repaired.
     pub fn target_modified(&self) -> bool {
-        matches!(self, RewindError::Marked { .. })
-            || matches!(self, RewindError::RewindFailed(f) if f.touched)
+        matches!(
+            self,
+            RewindError::Marked { .. } | RewindError::NativeFailed(_)
+        ) || matches!(self, RewindError::RewindFailed(f) if f.touched)
     }
 }
 
@@ -100,5 +126,23 @@ mod tests {
             "gave up after 1.5s waiting for a checkpoint on the source's timeline 2"
         );
         assert!(!e.target_modified());
+    }
+
+    /// The native engine's failure is its own error, not a made-up tool's exit: its words
+    /// stay, and the directory counts as modified.
+    #[test]
+    fn a_native_engine_failure_keeps_its_error_and_marks_the_target_modified() {
+        let inner = RewindError::io(
+            "could not write base/5/16384",
+            std::io::Error::other("No space left on device"),
+        );
+        let e = RewindError::NativeFailed(Box::new(inner));
+        assert!(e.target_modified());
+        assert!(!e.is_unsupported_setting());
+        assert_eq!(
+            e.to_string(),
+            "the native rewind engine failed (the target may have been modified; it stays \
+             marked until repaired): could not write base/5/16384: No space left on device"
+        );
     }
 }

@@ -2,10 +2,15 @@
 //! the source over SQL or its stopped data directory), and what a rejoin would cost. Reads
 //! only: [`decision`] judges what is gathered here, and `plan.rs` plans from it.
 
+use super::changes::{self, TargetChanges};
 use super::decision::{self, CostEstimate, Decision, SourceFacts, TargetFacts};
 use super::error::RewindError;
+use super::filemap::NativeView;
+use super::filemap::{self, Rules};
 use super::forensics::{self, PG_CONTROL_LIMIT};
 use super::kept;
+use super::listing::local_file_list;
+use super::major::{pg_rewind, WalCopied};
 use super::marker;
 use super::settings::{Fallback, RewindSettings, Source};
 use super::source::{self, SourceSession};
@@ -13,6 +18,7 @@ use super::target;
 use crate::deadline::Deadline;
 use crate::instance::control::{self, ControlFile};
 use crate::instance::{wal, Instance};
+use crate::lsn::Lsn;
 
 /// A session on the source server; `None` for a stopped data directory.
 pub(super) fn connect(
@@ -84,9 +90,11 @@ fn control_before_unfinished_rewind(
 }
 
 /// What a rewind and a re-clone would copy, when a rewind is decided and the source is a
-/// server to ask.
+/// server to ask: the WAL counted is what the pg_rewind of the instance's major copies.
 pub(super) fn estimate_for(
+    instance: &Instance,
     decision: &Decision,
+    target: &TargetFacts,
     source: &SourceFacts,
     session: Option<&SourceSession>,
     deadline: &Deadline,
@@ -99,8 +107,91 @@ pub(super) fn estimate_for(
                 ..
             },
             Some(s),
-        ) => s.estimate(*fork_point, source, *target_end, deadline),
+        ) => s.estimate(
+            *fork_point,
+            source,
+            *target_end,
+            target.wal_segments.segment_size,
+            pg_rewind(instance.major).wal_copied,
+            deadline,
+        ),
         _ => None,
+    }
+}
+
+/// What a native rewind would do, when a rewind is decided: the target's changes past the
+/// last common checkpoint (read from its WAL with pg_rewind's rules) and the file map over
+/// both listings. `Err` says why it is not known (the native engine would hand over to
+/// pg_rewind there).
+pub(super) fn native_view(
+    instance: &Instance,
+    decision: &Decision,
+    target: &TargetFacts,
+    source: &Source,
+    session: Option<&SourceSession>,
+    deadline: &Deadline,
+) -> Option<Result<NativeView, String>> {
+    let Decision::Rewind {
+        fork_point,
+        target_end,
+        ..
+    } = decision
+    else {
+        return None;
+    };
+    let segment_size = u32::try_from(target.wal_segments.segment_size).ok()?;
+    let datadir = instance.datadir();
+    let owner = instance.user.owner();
+    let changes = match changes::read(
+        &datadir.join("pg_wal"),
+        target.timeline(),
+        *fork_point,
+        *target_end,
+        segment_size,
+        instance.major,
+        deadline,
+    ) {
+        Ok(changes) => changes,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    let source_list = match (source, session) {
+        (_, Some(s)) => s.file_list(deadline).map_err(|e| e.to_string()),
+        (Source::Pgdata(dir), None) => local_file_list(dir, owner).map_err(|e| e.to_string()),
+        (Source::Server(_), None) => Err("no connection to the source".into()),
+    };
+    let target_list = local_file_list(datadir, owner).map_err(|e| e.to_string());
+    let rules = filemap_rules(instance, target, &changes, *fork_point);
+    let map = source_list
+        .and_then(|s| filemap::build(s, target_list?, &changes, &rules).map_err(|e| e.to_string()));
+    Some(map.map(|map| NativeView { changes, map }))
+}
+
+/// The facts of this pair the file map's rules need: the tablespace directory of the
+/// target's major and catalog, the WAL from the last common checkpoint to the fork (kept
+/// for recovery), and where 19's pg_rewind starts copying WAL.
+fn filemap_rules(
+    instance: &Instance,
+    target: &TargetFacts,
+    changes: &TargetChanges,
+    fork: Lsn,
+) -> Rules {
+    let segment_size = target.wal_segments.segment_size.max(1);
+    let timeline = target.timeline();
+    let keep_wal = (changes.checkpoint.0 / segment_size..=fork.0 / segment_size)
+        .map(|segno| {
+            format!(
+                "pg_wal/{}",
+                wal::segno_file_name(timeline, segno, segment_size)
+            )
+        })
+        .collect();
+    let skip_wal_before = (pg_rewind(instance.major).wal_copied == WalCopied::FromForkSegment)
+        .then(|| wal::segno_file_name(0, fork.0 / segment_size, segment_size))
+        .and_then(|name| name.get(8..).map(str::to_owned));
+    Rules {
+        tablespace_dir: format!("PG_{}_{}", instance.major, target.catalog_version),
+        keep_wal,
+        skip_wal_before,
     }
 }
 
@@ -127,7 +218,14 @@ pub(super) fn reclone_preview(
     let session = session?;
     let reclone_preferred = |target_end| {
         session
-            .estimate(fork, source, target_end, deadline)
+            .estimate(
+                fork,
+                source,
+                target_end,
+                target.wal_segments.segment_size,
+                pg_rewind(instance.major).wal_copied,
+                deadline,
+            )
             .is_some_and(|e| e.prefers_reclone())
     };
     let end = if reclone_preferred(fork) {
@@ -151,7 +249,14 @@ pub(super) fn reclone_preview(
     };
     let recovered = target.as_if_recovered(end);
     let preview = decision::decide(&recovered, source);
-    let estimate = estimate_for(&preview, source, Some(session), deadline)?;
+    let estimate = estimate_for(
+        instance,
+        &preview,
+        &recovered,
+        source,
+        Some(session),
+        deadline,
+    )?;
     (matches!(preview, Decision::Rewind { .. }) && estimate.prefers_reclone())
         .then_some((recovered, preview))
 }

@@ -19,8 +19,8 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use super::error::RewindError;
-use super::target::parse_segment_name;
 use crate::deadline::{Deadline, Expired};
+use crate::instance::wal::parse_segment_name;
 use crate::instance::HISTORY_FILE;
 use crate::lsn::Lsn;
 use crate::safe_fs::{Dir, Owner};
@@ -275,6 +275,45 @@ pub fn put_back_held_wal(
     run.remove_tree(HELD_WAL, owner)
         .map_err(|e| io("remove", &run.join(HELD_WAL), e))?;
     Ok(put_back)
+}
+
+/// Writes back the `PG_VERSION` of every database directory under `base/` that lacks one,
+/// with the data directory's own (a database's holds the same major). 13's pg_rewind leaves
+/// them out (`major::PgRewind::copies_database_pg_version`). Returns the directories mended.
+pub fn put_back_database_versions(
+    data: &Dir,
+    owner: Option<Owner>,
+) -> Result<Vec<String>, RewindError> {
+    const PG_VERSION: &str = "PG_VERSION";
+    let version = data
+        .read(PG_VERSION, 16)
+        .map_err(|e| io("read", &data.join(PG_VERSION), e))?;
+    let base_path = data.join("base");
+    let base = data
+        .open_dir("base")
+        .map_err(|e| io("open", &base_path, e))?;
+    let mut mended = Vec::new();
+    for name in base.entries().map_err(|e| io("list", &base_path, e))? {
+        // A database's directory; anything else planted there is not pgha's to mend.
+        let is_dir = base.kind(&name).ok().flatten() == Some(crate::safe_fs::Kind::Dir);
+        if !is_dir || !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let db = base
+            .open_dir(&name)
+            .map_err(|e| io("open", &base.join(&name), e))?;
+        if db
+            .kind(PG_VERSION)
+            .map_err(|e| io("read", &db.join(PG_VERSION), e))?
+            .is_none()
+        {
+            db.write_file(PG_VERSION, &version, 0o600, owner)
+                .map_err(|e| io("write", &db.join(PG_VERSION), e))?;
+            db.sync().map_err(|e| io("sync", db.path(), e))?;
+            mended.push(format!("base/{name}"));
+        }
+    }
+    Ok(mended)
 }
 
 /// Whether `name` is a regular file of exactly one segment: anything else named like a

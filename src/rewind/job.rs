@@ -4,14 +4,19 @@
 //! `failpoint::hit` names a point the tests kill the agent at.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::config::{self, SavedConfig};
 use super::decision::{self, Decision, SourceFacts, TargetFacts};
 use super::error::RewindError;
 use super::facts::reclone_preview;
-use super::forensics::{self, io};
+use super::filemap::NativeView;
+use super::forensics::{self, io, PG_CONTROL_LIMIT};
 use super::kept;
+use super::listing::Tree;
+use super::major::pg_rewind;
 use super::marker::{self, Marker};
+use super::native;
 use super::runner::{self, RewindFailure, RewindOptions, RewindOutput, RewindSource};
 use super::settings::{Fallback, RewindSettings, Source};
 use super::source::SourceSession;
@@ -38,8 +43,10 @@ pub(super) struct Job<'a> {
     pub deadline: &'a Deadline,
 }
 
-/// pg_rewind's attempt: its output, or its failure with the configuration saved before it.
-pub(super) type RewindAttempt = Result<RewindOutput, Box<(RewindFailure, SavedConfig)>>;
+/// The engine's attempt: its output, or its failure (pg_rewind's
+/// [`RewindError::RewindFailed`], the native engine's [`RewindError::NativeFailed`]) with the
+/// configuration saved before it.
+pub(super) type RewindAttempt = Result<RewindOutput, Box<(RewindError, SavedConfig)>>;
 
 impl Job<'_> {
     pub(super) fn datadir(&self) -> &Path {
@@ -123,6 +130,7 @@ impl Job<'_> {
                 .clone()
                 .or_else(|| config_file(self.instance)),
             ensure_shutdown: !self.settings.crash_recovery,
+            sync_method: self.settings.sync_method,
             time_limit: self.settings.time_limit,
         }
     }
@@ -131,7 +139,10 @@ impl Job<'_> {
     /// fork and says "no rewind required".
     fn prepare_source(&self) -> Result<(), RewindError> {
         if let Some(s) = self.session {
-            if self.source_facts.needs_checkpoint(self.instance.major) {
+            if self
+                .source_facts
+                .needs_checkpoint(pg_rewind(self.instance.major))
+            {
                 let how = s.ensure_checkpointed(self.source_facts, self.deadline)?;
                 log::info!(
                     "the source had not checkpointed since its promotion to timeline {}: {how}",
@@ -258,12 +269,14 @@ impl Job<'_> {
         )
     }
 
-    /// Prepares, keeps, marks, runs pg_rewind, restores. The outer error is a failure
-    /// before pg_rewind ran; the inner one is pg_rewind's.
+    /// Prepares, keeps, marks, runs the engine (the native one with its `native` view, else
+    /// pg_rewind), restores. The outer error is a failure before the engine ran; the inner
+    /// one is the engine's.
     pub(super) fn rewind(
         &self,
         target: &TargetFacts,
         decision: &Decision,
+        native: Option<&NativeView>,
     ) -> Result<(Dir, RewindAttempt), RewindError> {
         let Decision::Rewind { fork_point, .. } = decision else {
             return Err(self.refused(format!(
@@ -276,23 +289,41 @@ impl Job<'_> {
         let segment_size = target.wal_segments.segment_size;
         forensics::hold_wal_to_fork(&data, &run, *fork_point, segment_size, self.owner())?;
         let saved = config::save(&data, &self.settings.keep_files, &run, self.owner())?;
-        self.write_marker(&data, "pg_rewind", run.path())?;
+        let operation = if native.is_some() {
+            "native rewind"
+        } else {
+            "pg_rewind"
+        };
+        self.write_marker(&data, operation, run.path())?;
         failpoint::hit("rewind-marked");
-        let attempt = runner::pg_rewind(
-            self.instance,
-            &self.rewind_source(),
-            &self.rewind_options(target, false),
-            self.deadline,
-        );
+        let attempt = match native {
+            Some(view) => self.native_rewind(target, view, &data),
+            None => runner::pg_rewind(
+                self.instance,
+                &self.rewind_source(),
+                &self.rewind_options(target, false),
+                self.deadline,
+            )
+            .map_err(RewindError::from),
+        };
         let failure = match attempt {
             Ok((out, elapsed)) if out.done && !out.no_rewind_required => {
-                log::info!("pg_rewind done in {elapsed:.1?}");
+                log::info!("{operation} done in {elapsed:.1?}");
                 let put_back = forensics::put_back_held_wal(&data, &run, self.owner())?;
                 if !put_back.is_empty() {
                     log::info!(
                         "pg_rewind removed WAL that recovery replays; put back: {}",
                         put_back.join(", ")
                     );
+                }
+                if native.is_none() && !pg_rewind(self.instance.major).copies_database_pg_version {
+                    let mended = forensics::put_back_database_versions(&data, self.owner())?;
+                    if !mended.is_empty() {
+                        log::info!(
+                            "pg_rewind left out PG_VERSION; written back in: {}",
+                            mended.join(", ")
+                        );
+                    }
                 }
                 saved.restore(&data, self.owner())?;
                 failpoint::hit("rewind-restored");
@@ -301,7 +332,7 @@ impl Job<'_> {
                 marker::remove(&data)?;
                 return Ok((run, Ok(out)));
             }
-            Ok((out, _)) => Box::new(RewindFailure {
+            Ok((out, _)) => RewindError::from(Box::new(RewindFailure {
                 // "no rewind required" exits before any change.
                 touched: !out.no_rewind_required,
                 error: ToolError::Exit {
@@ -313,13 +344,92 @@ impl Job<'_> {
                     ),
                 },
                 output: out,
-            }),
-            Err(f) => f,
+            })),
+            Err(e) => e,
         };
-        if !failure.touched {
+        if !failure.target_modified() {
             marker::remove(&data)?;
         }
-        Ok((run, Err(Box::new((*failure, saved)))))
+        Ok((run, Err(Box::new((failure, saved)))))
+    }
+
+    /// The native engine's run, reported as pg_rewind's would be; its failure is its own
+    /// error, the data directory left marked.
+    fn native_rewind(
+        &self,
+        target: &TargetFacts,
+        view: &NativeView,
+        data: &Dir,
+    ) -> Result<(RewindOutput, Duration), RewindError> {
+        let started = Instant::now();
+        let ran = self.native_steps(target, view, data);
+        let elapsed = started.elapsed();
+        match ran {
+            Ok(applied) => {
+                let line = format!(
+                    "native rewind: {} MB fetched for {} entries from the last common \
+                     checkpoint at {} in {elapsed:.1?}",
+                    applied.fetched >> 20,
+                    applied.entries,
+                    view.changes.checkpoint
+                );
+                log::info!("{line}");
+                let out = RewindOutput {
+                    common_checkpoint: Some((
+                        view.changes.checkpoint,
+                        view.changes.checkpoint_timeline,
+                    )),
+                    need_to_copy_mb: Some((view.map.bytes_to_fetch() >> 20, 0)),
+                    done: true,
+                    lines: vec![line],
+                    ..RewindOutput::default()
+                };
+                Ok((out, elapsed))
+            }
+            Err(e) => Err(RewindError::NativeFailed(Box::new(e))),
+        }
+    }
+
+    fn native_steps(
+        &self,
+        target: &TargetFacts,
+        view: &NativeView,
+        data: &Dir,
+    ) -> Result<native::Applied, RewindError> {
+        let owner = self.owner();
+        let segment_size = u32::try_from(target.wal_segments.segment_size).unwrap_or(0);
+        match (self.source, self.session) {
+            (_, Some(session)) => {
+                let files = native::SourceFiles::Server(session);
+                let applied = native::apply(data, owner, view, &files, self.deadline)?;
+                // pg_control last, then where the source's WAL ends: replay must reach it.
+                let control = session.control_bytes(self.deadline)?;
+                let end = (
+                    session.insert_lsn(self.deadline)?,
+                    self.source_facts.timeline,
+                );
+                native::finish(data, owner, view, &control, end, segment_size)?;
+                Ok(applied)
+            }
+            (Source::Pgdata(dir), None) => {
+                let root = Dir::open_owned(dir, owner)
+                    .and_then(|root| Tree::open(root, owner))
+                    .map_err(|e| io("open", dir, e))?;
+                let control = root
+                    .root()
+                    .open_dir("global")
+                    .and_then(|g| g.read("pg_control", PG_CONTROL_LIMIT))
+                    .map_err(|e| io("read", &dir.join("global/pg_control"), e))?;
+                let decoded = crate::instance::control::decode(&control)
+                    .map_err(|e| self.refused(format!("the source's pg_control: {e}")))?;
+                let files = native::SourceFiles::Pgdata(root);
+                let applied = native::apply(data, owner, view, &files, self.deadline)?;
+                let end = (decoded.checkpoint, decoded.checkpoint_timeline);
+                native::finish(data, owner, view, &control, end, segment_size)?;
+                Ok(applied)
+            }
+            (Source::Server(_), None) => Err(self.refused("no connection to the source".into())),
+        }
     }
 
     pub(super) fn write_standby(&self, data: &Dir) -> Result<(), RewindError> {

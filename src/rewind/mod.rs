@@ -14,30 +14,41 @@
 //! data (`settings.rs`); everything that stops it is a [`RewindError`] (`error.rs`).
 //!
 //! Split by what each part may do (STYLE.md):
-//! - deciding, pure: [`decision`] (facts in, verdict out) and `plan.rs` (verdict, marker and
-//!   settings in, [`Plan`] out);
+//! - deciding, pure: [`decision`] (facts in, verdict out), [`engine`] (which engine
+//!   rewinds: pg_rewind, or the native one where it is proven, runs and is cheaper) and
+//!   `plan.rs` (verdict, marker and settings in, [`Plan`] out);
 //! - reading: `facts.rs` gathers both sides and the costs, through [`target`] and
-//!   [`source`];
+//!   [`source`], and [`changes`]: the blocks the target changed past the last common
+//!   checkpoint, from its WAL by pg_rewind's rules, and [`filemap`] / [`listing`]: what
+//!   the native engine moves;
 //! - executing: `job.rs` (a rejoin's steps: crash recovery, the kept WAL, the marker,
-//!   pg_rewind, the standby settings) and `reclone.rs` (a re-clone, swapped in by
-//!   [`swap`]); [`runner`] is the only code that runs what changes the data directory
-//!   (pg_rewind, pg_basebackup, single-user crash recovery), [`marker`] guards it,
+//!   pg_rewind or `native.rs`, the standby settings) and `reclone.rs` (a re-clone, swapped
+//!   in by [`swap`]); [`runner`] runs the tools that change the data directory (pg_rewind,
+//!   pg_basebackup, single-user crash recovery), `native.rs` is pgha's own rewind engine
+//!   (`rewind_engine`), [`marker`] guards both,
 //!   [`forensics`] and [`kept`] keep the discarded WAL, and [`config`] the node's
 //!   configuration;
 //! - [`command`]: `pgha rewind` and `pgha kept`, on top.
 //!
 //! Facts and traps come from pgha's pg_rewind notes (`rewind.md`), and the design decision
-//! there (§12): call the binary; native code only for the read-only parts.
+//! there (§12): call the binary by default; the native engine (issue 14) is asked for by
+//! `rewind_engine` and hands over to pg_rewind wherever it is not proven.
 
+pub mod changes;
 pub mod command;
 pub mod config;
 pub mod decision;
+pub mod engine;
 mod error;
 mod facts;
+pub mod filemap;
 pub mod forensics;
 mod job;
 pub mod kept;
+pub mod listing;
+pub mod major;
 pub mod marker;
+mod native;
 mod plan;
 mod preflight;
 mod reclone;
@@ -49,9 +60,11 @@ pub mod swap;
 pub mod target;
 
 pub use decision::{CostEstimate, Decision, Refusal};
+pub use engine::EngineChoice;
 pub use error::RewindError;
+pub use filemap::NativeView;
 pub use marker::is_marked;
 pub use plan::{plan, Check, Plan};
-pub use preflight::{ensure_startable, preflight};
-pub use rejoin::{check, rejoin, Outcome, RejoinReport};
-pub use settings::{Fallback, RewindSettings, Source, SourceConninfo};
+pub use preflight::{ensure_startable, ensure_supported, preflight};
+pub use rejoin::{check, check_in_full, rejoin, Outcome, RejoinReport};
+pub use settings::{Engine, Fallback, RewindSettings, Source, SourceConninfo};

@@ -5,6 +5,8 @@
 use std::fmt;
 
 use super::decision::{self, CostEstimate, Decision, SourceFacts, TargetFacts};
+use super::engine::EngineChoice;
+use super::filemap::NativeView;
 use super::marker::Marker;
 use super::settings::{Fallback, RewindSettings, Source};
 use crate::lsn::Lsn;
@@ -107,6 +109,10 @@ pub struct Check {
     pub source_needs_checkpoint: bool,
     pub marker: Option<Marker>,
     pub estimate: Option<CostEstimate>,
+    /// When a rewind is decided: what a native rewind would do, or why that is not known.
+    pub native: Option<Result<NativeView, String>>,
+    /// When a rewind is decided: the engine that would run, and why.
+    pub engine: Option<EngineChoice>,
 }
 
 impl fmt::Display for Check {
@@ -145,11 +151,24 @@ impl fmt::Display for Check {
         if let Some(e) = &self.estimate {
             writeln!(
                 f,
-                "estimate: pg_rewind about {} MB (source WAL {} MB), re-clone about {} MB",
+                "estimate: pg_rewind about {} MB (source WAL {} MB, {} MB of it copied), \
+                 re-clone about {} MB",
                 e.rewind_bytes() >> 20,
                 e.source_wal >> 20,
+                e.wal_bytes() >> 20,
                 e.reclone_bytes() >> 20
             )?;
+        }
+        if let Some(engine) = &self.engine {
+            writeln!(f, "engine: {engine}")?;
+        }
+        match &self.native {
+            Some(Ok(native)) => {
+                writeln!(f, "target changes: {}", native.changes)?;
+                writeln!(f, "native file map: {}", native.map)?;
+            }
+            Some(Err(why)) => writeln!(f, "target changes: not known: {why}")?,
+            None => {}
         }
         if let Some(m) = &self.marker {
             writeln!(
@@ -166,6 +185,7 @@ impl fmt::Display for Check {
 pub(super) mod tests {
     use super::*;
     use crate::rewind::decision::Refusal;
+    use crate::rewind::major::WalCopied;
 
     fn rewind() -> Decision {
         Decision::Rewind {
@@ -188,9 +208,12 @@ pub(super) mod tests {
     fn plans() {
         let cheap = CostEstimate {
             source_wal: 1 << 20,
+            source_wal_from_fork: 1 << 20,
+            wal_copied: WalCopied::All,
             source_databases: 1 << 30,
             source_since_fork: 0,
             target_since_fork: 0,
+            native_fetch: None,
         };
         let dear = CostEstimate {
             source_wal: 2 << 30,

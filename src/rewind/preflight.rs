@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::error::RewindError;
 use super::forensics;
+use super::major::{pg_rewind, PG_REWINDS};
 use super::marker::{self, is_marked, Marker};
 use super::settings::{Fallback, RewindSettings};
 use crate::instance::Instance;
@@ -34,6 +35,24 @@ pub fn ensure_startable(datadir: &Path) -> Result<(), RewindError> {
             operation: m.operation,
             started: m.started,
         }),
+    }
+}
+
+/// Refuses settings the pg_rewind of the instance's major does not take (`--sync-method`
+/// before 17), before anything changes: [`rejoin`](fn@super::rejoin) calls it first,
+/// `pgha rewind` before `--check` too, and validate-all (level 10). The agent's own
+/// [`check`](super::check)s (is this standby diverged?) run no pg_rewind and do not ask.
+pub fn ensure_supported(instance: &Instance, settings: &RewindSettings) -> Result<(), RewindError> {
+    match settings.sync_method {
+        Some(method) if !pg_rewind(instance.major).sync_method => Err(RewindError::Unsupported {
+            option: format!("--sync-method={method}"),
+            major: instance.major,
+            since: PG_REWINDS
+                .iter()
+                .find(|row| row.sync_method)
+                .map_or(0, |row| row.version),
+        }),
+        _ => Ok(()),
     }
 }
 

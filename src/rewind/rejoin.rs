@@ -7,14 +7,17 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::decision::{self, CostEstimate, Decision, TargetFacts};
+use super::engine::{self, EngineChoice};
 use super::error::RewindError;
-use super::facts::{connect, estimate_for, gather};
+use super::facts::{connect, estimate_for, gather, native_view};
+use super::filemap::NativeView;
 use super::job::Job;
+use super::major::pg_rewind;
 use super::marker::{self, Marker};
 use super::plan::{fallback_for, fork_of, plan, Check, Plan};
-use super::preflight::unfinished;
+use super::preflight::{ensure_supported, unfinished};
 use super::runner::RewindOutput;
-use super::settings::{Fallback, RewindSettings, Source};
+use super::settings::{Engine, Fallback, RewindSettings, Source};
 use super::swap;
 use crate::deadline::Deadline;
 use crate::instance::Instance;
@@ -41,9 +44,11 @@ pub struct RejoinReport {
     /// This run's folder: discarded WAL, the old pg_control, the node's configuration.
     pub saved_in: Option<PathBuf>,
     pub rewind: Option<RewindOutput>,
-    /// Why pg_rewind's attempt did not count, when it fell back to a re-clone.
+    /// Why the rewind's attempt did not count, when it fell back to a re-clone.
     pub rewind_failure: Option<String>,
     pub estimate: Option<CostEstimate>,
+    /// The engine of a rewind, and why (`engine::choose`).
+    pub engine: Option<EngineChoice>,
     pub elapsed: Duration,
     /// The data directory a re-clone replaced, set aside: callers start the server, see
     /// whether it streams, and then call [`RejoinReport::settle_replaced`].
@@ -76,6 +81,7 @@ impl RejoinReport {
             rewind: None,
             rewind_failure: None,
             estimate,
+            engine: None,
             elapsed: Duration::ZERO,
             replaced: None,
         }
@@ -91,32 +97,145 @@ impl RejoinReport {
 }
 
 /// The divergence decision and what [`rejoin`] would do, changing nothing (not even a
-/// `CHECKPOINT` on the source): `pgha rewind --check`, and what the actions log.
+/// `CHECKPOINT` on the source): what the actions log and act on.
 pub fn check(
     instance: &Instance,
     source: &Source,
     settings: &RewindSettings,
     deadline: &Deadline,
 ) -> Result<Check, RewindError> {
+    check_with(instance, source, settings, deadline, false)
+}
+
+/// [`check`], plus what a native rewind would do ([`Check::native`]: the target's WAL read
+/// from the last common checkpoint and both data directories listed, which the actions'
+/// bounded checks have no time for): `pgha rewind --check`.
+pub fn check_in_full(
+    instance: &Instance,
+    source: &Source,
+    settings: &RewindSettings,
+    deadline: &Deadline,
+) -> Result<Check, RewindError> {
+    check_with(instance, source, settings, deadline, true)
+}
+
+fn check_with(
+    instance: &Instance,
+    source: &Source,
+    settings: &RewindSettings,
+    deadline: &Deadline,
+    native: bool,
+) -> Result<Check, RewindError> {
     let session = connect(instance, source, deadline)?;
     let (target, source_facts) = gather(instance, source, session.as_ref(), settings, deadline)?;
     let decision = decision::decide(&target, &source_facts);
-    let estimate = estimate_for(&decision, &source_facts, session.as_ref(), deadline);
+    let estimate = estimate_for(
+        instance,
+        &decision,
+        &target,
+        &source_facts,
+        session.as_ref(),
+        deadline,
+    );
     let marker = marker::read(instance.datadir());
+    let job = Job {
+        instance,
+        source,
+        session: session.as_ref(),
+        source_facts: &source_facts,
+        node: "",
+        settings,
+        fallback: fallback_for(source, settings),
+        deadline,
+    };
+    let chosen = native
+        .then(|| choose_engine(&job, &target, &decision, estimate, true))
+        .flatten();
+    let (engine, native, estimate) = match chosen {
+        Some(c) => (Some(c.choice), c.view, c.estimate),
+        None => (None, None, estimate),
+    };
     let plan = plan(
         &decision,
         marker.as_ref(),
         estimate.as_ref(),
         settings.automatic,
-        fallback_for(source, settings),
+        job.fallback,
     );
     Ok(Check {
-        source_needs_checkpoint: source_facts.needs_checkpoint(instance.major),
+        source_needs_checkpoint: source_facts.needs_checkpoint(pg_rewind(instance.major)),
         decision,
         plan,
         target,
         source: source_facts,
         marker,
+        estimate,
+        native,
+        engine,
+    })
+}
+
+/// The engine of a rewind `decision` ([`engine::choose`]), with what it was chosen from.
+struct Chosen {
+    choice: EngineChoice,
+    /// The native engine's view, when it was gathered.
+    view: Option<Result<NativeView, String>>,
+    /// The estimate, counting the chosen engine's bytes.
+    estimate: Option<CostEstimate>,
+}
+
+impl Chosen {
+    /// The native engine's view, when it is the one that runs.
+    fn native(&self) -> Option<&NativeView> {
+        (self.choice.engine == Engine::Native)
+            .then(|| self.view.as_ref().and_then(|v| v.as_ref().ok()))
+            .flatten()
+    }
+}
+
+/// The engine of a rewind `decision`, gathering the native engine's view only where it may
+/// be used (or `always`, for `--check`); `None` for any other decision.
+fn choose_engine(
+    job: &Job,
+    target: &TargetFacts,
+    decision: &Decision,
+    estimate: Option<CostEstimate>,
+    always: bool,
+) -> Option<Chosen> {
+    if !matches!(decision, Decision::Rewind { .. }) {
+        return None;
+    }
+    let (requested, major) = (job.settings.engine, job.instance.major);
+    let view = (always || engine::considers_native(requested, major))
+        .then(|| {
+            native_view(
+                job.instance,
+                decision,
+                target,
+                job.source,
+                job.session,
+                job.deadline,
+            )
+        })
+        .flatten();
+    let cost = engine::native_cost(view.as_ref(), job.source_facts.in_recovery);
+    let reclone_allowed = job.settings.automatic && job.fallback == Fallback::Reclone;
+    let reclone = estimate.as_ref().filter(|_| reclone_allowed);
+    let choice = engine::choose(
+        requested,
+        major,
+        engine::considers_native(requested, major)
+            .then_some(cost.clone())
+            .flatten(),
+        reclone,
+    );
+    let native_fetch = cost
+        .and_then(Result::ok)
+        .filter(|_| choice.engine == Engine::Native);
+    let estimate = estimate.map(|e| CostEstimate { native_fetch, ..e });
+    Some(Chosen {
+        choice,
+        view,
         estimate,
     })
 }
@@ -143,6 +262,7 @@ pub fn rejoin(
     deadline: &Deadline,
 ) -> Result<RejoinReport, RewindError> {
     let started = Instant::now();
+    ensure_supported(instance, settings)?;
     let datadir = instance.datadir();
     if instance.postmaster().is_running() {
         return Err(RewindError::Running(datadir.to_owned()));
@@ -173,7 +293,19 @@ pub fn rejoin(
         }
         decision => (target, decision, false),
     };
-    let estimate = estimate_for(&decision, &source_facts, session.as_ref(), deadline);
+    let estimate = estimate_for(
+        instance,
+        &decision,
+        &target,
+        &source_facts,
+        session.as_ref(),
+        deadline,
+    );
+    // An unfinished attempt is re-cloned or refused, and a manual rejoin refused: no engine.
+    let chosen = (marker.is_none() && settings.automatic)
+        .then(|| choose_engine(&job, &target, &decision, estimate, false))
+        .flatten();
+    let estimate = chosen.as_ref().map_or(estimate, |c| c.estimate);
     let plan = plan(
         &decision,
         marker.as_ref(),
@@ -181,7 +313,15 @@ pub fn rejoin(
         settings.automatic,
         job.fallback,
     );
-    log::info!("{}: {decision}; plan: {plan}", datadir.display());
+    let engine = chosen.as_ref().map(|c| c.choice.clone());
+    log::info!(
+        "{}: {decision}; plan: {plan}{}",
+        datadir.display(),
+        engine
+            .as_ref()
+            .filter(|_| plan == Plan::Rewind)
+            .map_or(String::new(), |e| format!("; engine: {e}"))
+    );
     let saved_in = marker.as_ref().and_then(|m| m.saved_in.clone());
     let mut report = RejoinReport::planned(
         decision.clone(),
@@ -190,7 +330,9 @@ pub fn rejoin(
         saved_in,
         estimate,
     );
-    execute(&job, &target, &plan, marker.as_ref(), &mut report)?;
+    report.engine = engine.filter(|_| plan == Plan::Rewind);
+    let native = chosen.as_ref().and_then(Chosen::native);
+    execute(&job, &target, &plan, marker.as_ref(), native, &mut report)?;
     if matches!(report.outcome, Outcome::Rewound | Outcome::Recloned) {
         job.apply_retention(report.saved_in.as_deref());
     }
@@ -210,6 +352,7 @@ fn execute(
     target: &TargetFacts,
     plan: &Plan,
     marker: Option<&Marker>,
+    native: Option<&NativeView>,
     report: &mut RejoinReport,
 ) -> Result<(), RewindError> {
     match plan {
@@ -228,19 +371,20 @@ fn execute(
             report.outcome = Outcome::Streamable;
             Ok(())
         }
-        Plan::Rewind => rewind_else_reclone(job, target, report),
+        Plan::Rewind => rewind_else_reclone(job, target, native, report),
         Plan::Reclone(why) => reclone_as_planned(job, target, why, marker, report),
     }
 }
 
-/// pg_rewind; when it fails and the fallback allows it, a re-clone, with the configuration
-/// saved before pg_rewind ran.
+/// The rewind (the native engine with its view `native`, else pg_rewind); when it fails and
+/// the fallback allows it, a re-clone, with the configuration saved before the rewind ran.
 fn rewind_else_reclone(
     job: &Job,
     target: &TargetFacts,
+    native: Option<&NativeView>,
     report: &mut RejoinReport,
 ) -> Result<(), RewindError> {
-    let (run, result) = job.rewind(target, &report.decision)?;
+    let (run, result) = job.rewind(target, &report.decision, native)?;
     report.saved_in = Some(run.path().to_owned());
     let (failure, saved) = match result {
         Ok(out) => {
@@ -250,11 +394,13 @@ fn rewind_else_reclone(
         }
         Err(failed) => *failed,
     };
-    let touched = failure.touched;
+    let touched = failure.target_modified();
     report.rewind_failure = Some(failure.to_string());
-    report.rewind = Some(failure.output.clone());
+    if let RewindError::RewindFailed(f) = &failure {
+        report.rewind = Some(f.output.clone());
+    }
     if job.fallback != Fallback::Reclone {
-        return Err(Box::new(failure).into());
+        return Err(failure);
     }
     log::warn!(
         "{failure}; falling back to a re-clone{}",

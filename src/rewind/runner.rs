@@ -14,10 +14,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::major;
 use crate::deadline::Deadline;
 use crate::instance::conninfo;
 use crate::instance::Instance;
 use crate::lsn::{Lsn, TimelineId};
+use crate::ocf::params::SyncMethod;
 use crate::process::{self, Cmd, ToolError};
 
 /// Settings added to the source's connection string unless it has its own: pg_rewind sets
@@ -107,6 +109,8 @@ pub struct RewindOptions {
     /// Let pg_rewind run single-user crash recovery itself (PG ≥ 13); pgha normally does it
     /// first and passes `--no-ensure-shutdown`.
     pub ensure_shutdown: bool,
+    /// `--sync-method` (PG ≥ 17).
+    pub sync_method: Option<SyncMethod>,
     /// Wall-clock limit, within the operation's deadline.
     pub time_limit: Option<Duration>,
 }
@@ -239,18 +243,18 @@ pub fn pg_rewind(
     if options.debug {
         cmd = cmd.arg("--debug");
     }
-    if instance.major >= 13 {
-        if options.restore_target_wal {
-            cmd = cmd.arg("--restore-target-wal");
-        }
-        if !options.ensure_shutdown {
-            cmd = cmd.arg("--no-ensure-shutdown");
-        }
+    if options.restore_target_wal {
+        cmd = cmd.arg("--restore-target-wal");
     }
-    if instance.major >= 15 {
-        if let Some(file) = &options.config_file {
-            cmd = cmd.arg(format!("--config-file={}", file.display()));
-        }
+    if !options.ensure_shutdown {
+        cmd = cmd.arg("--no-ensure-shutdown");
+    }
+    let version = major::pg_rewind(instance.major);
+    if let Some(file) = options.config_file.as_ref().filter(|_| version.config_file) {
+        cmd = cmd.arg(format!("--config-file={}", file.display()));
+    }
+    if let Some(method) = options.sync_method.filter(|_| version.sync_method) {
+        cmd = cmd.arg(format!("--sync-method={method}"));
     }
     let shown = cmd.display();
     let limited = match options.time_limit {

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::config;
-use crate::ocf::params::Params;
+pub use crate::ocf::params::Engine;
+use crate::ocf::params::{Params, SyncMethod, DEFAULT_REWIND_ENGINE};
 
 /// How to reach the current primary.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,11 +102,16 @@ pub struct RewindSettings {
     pub crash_recovery: bool,
     pub dry_run: bool,
     pub no_sync: bool,
+    /// `--sync-method` (pg_rewind ≥ 17; refused before anything changes on an older one):
+    /// `None` leaves pg_rewind's default.
+    pub sync_method: Option<SyncMethod>,
     pub debug: bool,
     /// `--restore-target-wal`: `None` decides from the server's `restore_command`.
     pub restore_target_wal: Option<bool>,
     /// `--config-file`: `None` derives it (the configuration directory on Debian).
     pub config_file: Option<PathBuf>,
+    /// `rewind_engine`, `--engine`.
+    pub engine: Engine,
 }
 
 impl Default for RewindSettings {
@@ -123,9 +129,11 @@ impl Default for RewindSettings {
             crash_recovery: true,
             dry_run: false,
             no_sync: false,
+            sync_method: None,
             debug: false,
             restore_target_wal: None,
             config_file: None,
+            engine: DEFAULT_REWIND_ENGINE,
         }
     }
 }
@@ -141,6 +149,8 @@ impl RewindSettings {
             } else {
                 Fallback::None
             },
+            sync_method: params.rewind_sync_method,
+            engine: params.rewind_engine,
             keep_files: params.rewind_keep_files.clone(),
             keep_dir: params.rewind_keep_dir.clone(),
             keep_count: params.rewind_keep_count,

@@ -21,12 +21,15 @@ use tokio_postgres::{Config, Row};
 
 use super::decision::{CostEstimate, History, SourceFacts};
 use super::error::RewindError;
+use super::filemap::{FileEntry, FileType};
+use super::major::WalCopied;
 use super::target::{history_file_name, read_history};
 use crate::deadline::{Deadline, Expired};
 use crate::instance::conninfo::{self, redact};
 use crate::instance::control::{self, ControlFile, DbState};
 use crate::instance::sql::{Session, SqlError};
 use crate::instance::tls::{self, TlsSettings};
+use crate::instance::wal::segno_file_name;
 use crate::lsn::Lsn;
 
 /// SQLSTATE `insufficient_privilege`.
@@ -139,6 +142,49 @@ impl SourceSession {
             .map_err(|e| column_error(SQL, &e))
     }
 
+    /// Up to `len` bytes of `path` from `offset` (`pg_read_binary_file` with `missing_ok`,
+    /// as pg_rewind fetches): fewer at the file's end, `None` when it is gone.
+    pub fn read_range(
+        &self,
+        path: &str,
+        offset: u64,
+        len: u64,
+        deadline: &Deadline,
+    ) -> Result<Option<Vec<u8>>, RewindError> {
+        const SQL: &str = "SELECT pg_catalog.pg_read_binary_file($1, $2, $3, true)";
+        let (offset, len) = (
+            i64::try_from(offset).unwrap_or(i64::MAX),
+            i64::try_from(len).unwrap_or(i64::MAX),
+        );
+        let rows = self.query(SQL, &[&path, &offset, &len], deadline)?;
+        let row = rows.first().ok_or_else(|| RewindError::SourceQuery {
+            query: SQL.into(),
+            code: None,
+            message: format!("no row for {path}"),
+        })?;
+        row.try_get::<_, Option<Vec<u8>>>(0)
+            .map_err(|e| column_error(SQL, &e))
+    }
+
+    /// The source's `global/pg_control`, as its bytes.
+    pub fn control_bytes(&self, deadline: &Deadline) -> Result<Vec<u8>, RewindError> {
+        self.read_file("global/pg_control", deadline)
+    }
+
+    /// `pg_current_wal_insert_lsn()`: where a primary source's WAL ends now.
+    pub fn insert_lsn(&self, deadline: &Deadline) -> Result<Lsn, RewindError> {
+        const SQL: &str = "SELECT pg_catalog.pg_current_wal_insert_lsn()::text";
+        let text: String = self
+            .one_row(SQL, deadline)?
+            .try_get(0)
+            .map_err(|e| column_error(SQL, &e))?;
+        text.parse().map_err(|_| RewindError::SourceQuery {
+            query: SQL.into(),
+            code: None,
+            message: format!("not a WAL position: {text:?}"),
+        })
+    }
+
     pub fn control(&self, deadline: &Deadline) -> Result<ControlFile, RewindError> {
         let bytes = self.read_file("global/pg_control", deadline)?;
         control::decode(&bytes).map_err(|e| RewindError::Source {
@@ -235,21 +281,38 @@ impl SourceSession {
         }
     }
 
-    /// The sizes the cost estimate needs; `None` when the role may not see them.
+    /// The sizes the cost estimate needs, for a pg_rewind that copies `wal_copied`; `None`
+    /// when the role may not see them. `segment_size` is the cluster's (pg_control's), which
+    /// names the fork's segment: the source's files from it on are those whose name, past
+    /// the timeline, is not smaller (fixed-width upper-case hex). Preallocated segments past
+    /// the source's end count too: pg_rewind 19 skips only older ones.
     pub fn estimate(
         &self,
         fork_point: Lsn,
         facts: &SourceFacts,
         target_end: Lsn,
+        segment_size: u64,
+        wal_copied: WalCopied,
         deadline: &Deadline,
     ) -> Option<CostEstimate> {
         const SQL: &str = "SELECT \
              (SELECT sum((pg_catalog.pg_stat_file('pg_wal/' || f, true)).size) \
                 FROM pg_catalog.pg_ls_dir('pg_wal', true, false) AS f)::bigint, \
+             (SELECT sum((pg_catalog.pg_stat_file('pg_wal/' || f, true)).size) \
+                FROM pg_catalog.pg_ls_dir('pg_wal', true, false) AS f \
+                WHERE f ~ '^[0-9A-F]{24}$' AND substr(f, 9) >= $1::text)::bigint, \
              (SELECT sum(pg_catalog.pg_database_size(oid)) FROM pg_catalog.pg_database \
                 WHERE datallowconn)::bigint";
-        let row = match self.one_row(SQL, deadline) {
-            Ok(row) => row,
+        // An unknown segment size names no segment: every file counts, as up to 18.
+        let from_fork = match fork_point.0.checked_div(segment_size) {
+            Some(segno) => segno_file_name(0, segno, segment_size)
+                .get(8..)
+                .unwrap_or_default()
+                .to_owned(),
+            None => String::new(),
+        };
+        let row = match self.query(SQL, &[&from_fork], deadline) {
+            Ok(rows) => rows.into_iter().next()?,
             Err(e) => {
                 log::warn!("could not estimate the cost of a rewind: {e}");
                 return None;
@@ -263,9 +326,13 @@ impl SourceSession {
         };
         Some(CostEstimate {
             source_wal: size(0)?,
-            source_databases: size(1)?,
+            // No segment from the fork's on: none to copy.
+            source_wal_from_fork: size(1).unwrap_or(0),
+            wal_copied,
+            source_databases: size(2)?,
             source_since_fork: facts.insert_lsn.bytes_after(fork_point),
             target_since_fork: target_end.bytes_after(fork_point),
+            native_fetch: None,
         })
     }
 
@@ -279,6 +346,52 @@ impl SourceSession {
                 None
             }
         }
+    }
+
+    /// Every entry of the source's data directory, as pg_rewind lists it over SQL: a
+    /// recursive `pg_ls_dir` with `pg_stat_file` (files that vanish meanwhile are skipped),
+    /// a tablespace's link reported as a link (its location is the source's own path; an
+    /// in-place tablespace, 17's relative location, is a directory).
+    pub fn file_list(&self, deadline: &Deadline) -> Result<Vec<FileEntry>, RewindError> {
+        const SQL: &str = "WITH RECURSIVE listed (dir, name, size, isdir) AS ( \
+               SELECT '', f, st.size, st.isdir \
+                 FROM pg_catalog.pg_ls_dir('.', true, false) AS f, \
+                      pg_catalog.pg_stat_file(f, true) AS st \
+               UNION ALL \
+               SELECT l.dir || l.name || '/', f, st.size, st.isdir \
+                 FROM listed AS l, \
+                      pg_catalog.pg_ls_dir(l.dir || l.name, true, false) AS f, \
+                      pg_catalog.pg_stat_file(l.dir || l.name || '/' || f, true) AS st \
+                WHERE l.isdir) \
+             SELECT l.dir || l.name, l.size, l.isdir, \
+                    pg_catalog.pg_tablespace_location(t.oid) \
+               FROM listed AS l LEFT JOIN pg_catalog.pg_tablespace AS t \
+                 ON l.dir = 'pg_tblspc/' AND t.oid::text = l.name \
+              WHERE l.size IS NOT NULL";
+        let rows = self.query(SQL, &[], deadline)?;
+        rows.iter()
+            .map(|row| {
+                let path: String = row.try_get(0).map_err(|e| column_error(SQL, &e))?;
+                let size: i64 = row.try_get(1).map_err(|e| column_error(SQL, &e))?;
+                let is_dir: bool = row.try_get(2).map_err(|e| column_error(SQL, &e))?;
+                let location: Option<String> = row.try_get(3).map_err(|e| column_error(SQL, &e))?;
+                let is_link = location.is_some_and(|l| l.starts_with('/'));
+                let file_type = match (is_link, is_dir) {
+                    (true, _) => FileType::Symlink,
+                    (false, true) => FileType::Directory,
+                    (false, false) => FileType::Regular,
+                };
+                Ok(FileEntry {
+                    path,
+                    file_type,
+                    size: if is_dir {
+                        0
+                    } else {
+                        u64::try_from(size).unwrap_or(0)
+                    },
+                })
+            })
+            .collect()
     }
 
     /// User tablespaces: a re-clone into a new directory would collide with their paths.

@@ -87,24 +87,6 @@ pub fn history_file_name(tli: TimelineId) -> String {
     format!("{tli:08X}.history")
 }
 
-/// `%08X%08X%08X`: timeline, then the segment number split as the server does.
-pub fn segment_file_name(tli: TimelineId, segno: u64, segment_size: u64) -> String {
-    let per_id = 0x1_0000_0000 / segment_size.max(1);
-    format!("{tli:08X}{:08X}{:08X}", segno / per_id, segno % per_id)
-}
-
-/// Parses a segment file name back; `None` for anything else (history, `.partial`, …).
-pub fn parse_segment_name(name: &str, segment_size: u64) -> Option<(TimelineId, u64)> {
-    if name.len() != 24 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let tli = u32::from_str_radix(name.get(0..8)?, 16).ok()?;
-    let hi = u64::from_str_radix(name.get(8..16)?, 16).ok()?;
-    let lo = u64::from_str_radix(name.get(16..24)?, 16).ok()?;
-    let per_id = 0x1_0000_0000 / segment_size.max(1);
-    Some((tli, hi * per_id + lo))
-}
-
 fn list_segments(datadir: &Path, segment_size: u64) -> Result<WalSegments, RewindError> {
     let dir = datadir.join("pg_wal");
     let entries = std::fs::read_dir(&dir).map_err(|e| RewindError::Io {
@@ -113,7 +95,7 @@ fn list_segments(datadir: &Path, segment_size: u64) -> Result<WalSegments, Rewin
     })?;
     let mut present: Vec<(TimelineId, u64)> = entries
         .filter_map(|e| e.ok())
-        .filter_map(|e| parse_segment_name(&e.file_name().to_string_lossy(), segment_size))
+        .filter_map(|e| wal::parse_segment_name(&e.file_name().to_string_lossy(), segment_size))
         .collect();
     present.sort_unstable();
     Ok(WalSegments {
@@ -211,20 +193,18 @@ fn checkpoint_timelines(checkpoint: TimelineId, history: &History) -> Vec<Timeli
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::instance::wal::{parse_segment_name, segno_file_name};
 
     #[test]
     fn segment_names_round_trip() {
         let seg = 16u64 << 20;
-        assert_eq!(segment_file_name(1, 0x1FF, seg), "0000000100000001000000FF");
+        assert_eq!(segno_file_name(1, 0x1FF, seg), "0000000100000001000000FF");
         assert_eq!(
             parse_segment_name("0000000100000001000000FF", seg),
             Some((1, 0x1FF))
         );
         let seg = 1u64 << 20;
-        assert_eq!(
-            segment_file_name(2, 0x1003, seg),
-            "000000020000000100000003"
-        );
+        assert_eq!(segno_file_name(2, 0x1003, seg), "000000020000000100000003");
         assert_eq!(
             parse_segment_name("000000020000000100000003", seg),
             Some((2, 0x1003))

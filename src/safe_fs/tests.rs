@@ -204,3 +204,32 @@ fn a_followed_path_to_a_device_is_never_opened() {
     file.read_to_string(&mut text).unwrap();
     assert_eq!(text, "pem");
 }
+
+/// The native engine's security review: a file that was already there and is not the
+/// owner's (a hard link postgres made to one of root's, where the kernel allows it) was
+/// handed to postgres and overwritten by root.
+#[test]
+fn finding_native_writes_refuse_an_existing_file_not_the_owners() {
+    let (tmp, dir) = scratch();
+    std::fs::write(tmp.path().join("shadow"), "root:x\n").unwrap();
+    let nobody = Owner {
+        uid: Uid::from_raw(65534),
+        gid: Gid::from_raw(65534),
+    };
+    let err = dir
+        .open_writable("shadow", true, 0o600, Some(nobody))
+        .unwrap_err();
+    assert!(err.to_string().contains("not written"), "{err}");
+    let left = std::fs::metadata(tmp.path().join("shadow")).unwrap();
+    assert_eq!(left.uid(), Uid::effective().as_raw());
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("shadow")).unwrap(),
+        "root:x\n"
+    );
+    dir.open_writable("shadow", false, 0o600, None).unwrap();
+    if Uid::effective().is_root() {
+        dir.open_writable("new", true, 0o600, Some(nobody)).unwrap();
+        let made = std::fs::metadata(tmp.path().join("new")).unwrap();
+        assert_eq!(made.uid(), 65534);
+    }
+}

@@ -20,6 +20,7 @@
 #                 fencing    -> "Peer NODE was terminated ...: OK"
 #                 agent      first "Initiating notify operation pgsqld_pre_notify_promote_0"
 #                            -> first "Result of promote operation for pgsqld on X: ok"
+#                            (Pacemaker 3 logs "OK": both match)
 #                 rest       promote ok -> VIP writable (VIP start, ARP, the poll's granularity)
 #                 fenced->agent  fencing confirmed -> that pre-promote notify (the notifies of
 #                            the implied demote/stop of the lost primary, the scheduler)
@@ -48,6 +49,9 @@ if [ "${1:-}" = --one ]; then
 
   # logt REGEX: pacemaker_log_time (lib/common.sh) from the event on
   logt() { pacemaker_log_time "$t0" "$1"; }
+  # an operation's success as the controller logs it: "ok" up to Pacemaker 2.1, "OK" from 3.0
+  OK_RE=': (ok|OK)( |$)'
+
   # diff A B: B - A, "-" if either is missing
   d() { if [ -n "$1" ] && [ -n "$2" ]; then awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; else echo -; fi; }
   # poll_writable FROM OLDSTART: every 100 ms from node FROM, INSERT through the VIP until it
@@ -79,7 +83,7 @@ if [ "${1:-}" = --one ]; then
       fr=$(logt "Requesting fencing [(]")
       fc=$(logt "Peer $p was terminated .*: OK")
       as=$(logt "Initiating notify operation ${RSC}_pre_notify_promote_0")
-      ae=$(logt "Result of promote operation for $RSC on [^:]*: ok")
+      ae=$(logt "Result of promote operation for $RSC on [^:]*$OK_RE")
       det=$(d "$T0SOD" "$fr"); fen=$(d "$fr" "$fc"); gap=$(d "$fc" "$as"); ag=$(d "$as" "$ae")
       ;;
     switchover)
@@ -87,7 +91,7 @@ if [ "${1:-}" = --one ]; then
       quiet h exec "$s1" pcs resource move "$CLONE" "$s1" --promoted || fatal "pcs resource move"
       t1=$(poll_writable "$s2" "$oldstart") || fatal "VIP not writable on $s1 120 s after the move"
       as=$(logt "Initiating demote operation ${RSC}_demote_0")
-      ae=$(logt "Result of promote operation for $RSC on $s1: ok")
+      ae=$(logt "Result of promote operation for $RSC on $s1$OK_RE")
       det=$(d "$T0SOD" "$as"); fen=-; gap=-; ag=$(d "$as" "$ae")
       quiet h exec "$s1" pcs resource clear "$CLONE" || ko "pcs resource clear"
       ;;

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Rewind benchmark: how fast a diverged former primary streams again, brought back by pgha's
-# start action, by a bare pg_rewind, and by a bare pg_basebackup re-clone, from identical
-# copies of the same diverged cluster, in two settings of WAL retention on the new primary.
+# start action, by pgha's native engine (pgha rewind --engine native), by a bare pg_rewind,
+# and by a bare pg_basebackup re-clone, from identical copies of the same diverged cluster,
+# in two settings of WAL retention on the new primary.
 #
 #   make bench-rewind                                # or: tests/bench/rewind.sh
+#   make bench-rewind PG=19                          # another major (BENCH_PG=19 here)
 #   BENCH_SCALE=10 BENCH_RUNS=1 make bench-rewind    # a quick, small run
+#   BENCH_SCALE=700 BENCH_DIR=/var/tmp make bench-rewind  # the 10 GB point (needs ~50 GB)
 #
 # Knobs:
-#   BENCH_SCALE     pgbench scale (default 70, about 1 GB of database)
+#   BENCH_PG        the PostgreSQL major (default 15, the host's), its programs from
+#                   tests/pgbin/fetch.sh (13–19; fetched once per machine)
+#   BENCH_SCALE     pgbench scale (default 70, about 1.1 GB of database; 700: about 10 GB)
 #   BENCH_RUNS      timed runs of each path in each setting (default 3); the median counts
 #   BENCH_SETTINGS  "small large" (default), or one of them:
 #                     small: wal_keep_size=64MB, WAL archive (archive_command/restore_command)
@@ -24,8 +29,8 @@
 #   BENCH_KEEP      1: keep the work directory (data directories, logs) at the end
 #   PGHA_BIN        the binary to measure (default target/release/pgha)
 #
-# Run as root on Debian 12 with PostgreSQL 15. Prints the tables and writes them, with the
-# machine and the method, to tests/bench/results-rewind.md.
+# Run as root on Debian 12. Prints the tables and writes them, with the machine and the
+# method, to tests/bench/results-rewind-pgN.md (N: the major).
 #
 # Per setting, built once: node A, a primary (initdb, wal_log_hints=on), and node B, its
 # streaming standby, both on one TCP port, A on 127.0.0.1 and B on 127.0.0.2, and each on its
@@ -51,22 +56,34 @@
 #                the archive setting, as pgha does when a restore_command is set; it runs
 #                single-user crash recovery itself after a crash); files restored;
 #                standby.signal; pg_ctl start -w.
+#   native:      pgha rewind --engine native --no-fallback -R (by hand: the agent does not
+#                use the engine yet; --no-fallback, or the cost model, which prices pg_rewind,
+#                would re-clone when the source keeps much WAL); pg_ctl start -w. pgha runs
+#                crash recovery itself; the column says which engine ran (it hands over to
+#                pg_rewind where it cannot do it: tablespaces, links, a standby source).
 #   basebackup:  pg_basebackup -X stream -c fast -P into a new directory next to A; A's
 #                configuration files put in; standby.signal; the directories swapped and the
 #                old one removed; pg_ctl start -w.
 # The paths run in turn, their order rotating from one round to the next.
+#
+# For the native engine, also: the bytes that must move (the target's changed blocks, from
+# `pgha rewind --check` on a crash-recovered copy of A, plus the source's WAL from the last
+# common checkpoint's redo point, read from the backup_label the engine wrote, to the
+# source's end), this disk's sequential direct-write throughput (dd), and so the physical
+# limit; the phases of each native run from its stamped log; and one untimed native run
+# under strace for the time spent in fsync and the number of requests sent to the source.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
 if [[ -z ${PGHA_BENCH_CLEAN:-} ]]; then
     exec env -i PGHA_BENCH_CLEAN=1 PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C \
-        BENCH_SCALE="${BENCH_SCALE:-}" BENCH_RUNS="${BENCH_RUNS:-}" \
+        BENCH_PG="${BENCH_PG:-}" BENCH_SCALE="${BENCH_SCALE:-}" BENCH_RUNS="${BENCH_RUNS:-}" \
         BENCH_SETTINGS="${BENCH_SETTINGS:-}" BENCH_STOP="${BENCH_STOP:-}" \
         BENCH_SETTLE="${BENCH_SETTLE:-}" BENCH_FAST="${BENCH_FAST:-}" \
         BENCH_DIR="${BENCH_DIR:-}" BENCH_KEEP="${BENCH_KEEP:-}" \
         BENCH_CONF="${BENCH_CONF:-}" PGHA_BIN="${PGHA_BIN:-}" bash "$0" "$@"
 fi
-export -n PGHA_BENCH_CLEAN BENCH_SCALE BENCH_RUNS BENCH_SETTINGS BENCH_STOP BENCH_SETTLE \
+export -n PGHA_BENCH_CLEAN BENCH_PG BENCH_SCALE BENCH_RUNS BENCH_SETTINGS BENCH_STOP BENCH_SETTLE \
     BENCH_FAST BENCH_DIR BENCH_KEEP BENCH_CONF PGHA_BIN
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -75,15 +92,23 @@ source "$ROOT/tests/lib/pg.sh"
 # shellcheck source=../lib/fake-pacemaker.sh
 source "$ROOT/tests/lib/fake-pacemaker.sh"
 PGHA=${PGHA_BIN:-$ROOT/target/release/pgha}
-PGBIN=/usr/lib/postgresql/15/bin
+MAJOR=${BENCH_PG:-15}
+[[ $MAJOR =~ ^1[3-9]$ ]] || {
+    printf 'rewind.sh: FAILED: BENCH_PG must be a major from 13 to 19 (got "%s")\n' "$MAJOR" >&2
+    exit 1
+}
+PGBIN=$("$ROOT/tests/pgbin/fetch.sh" "$MAJOR") || {
+    printf 'rewind.sh: FAILED: no PostgreSQL %s programs (tests/pgbin/fetch.sh %s)\n' "$MAJOR" "$MAJOR" >&2
+    exit 1
+}
 SCALE=${BENCH_SCALE:-70}
 RUNS=${BENCH_RUNS:-3}
 read -r -a SETTINGS <<<"${BENCH_SETTINGS:-small large}"
 STOP=${BENCH_STOP:-crash}
 SETTLE=${BENCH_SETTLE:-1}
 FAST=${BENCH_FAST:-0}
-RESULTS=$ROOT/tests/bench/results-rewind.md
-PATHS=(pgha pg_rewind basebackup)
+RESULTS=$ROOT/tests/bench/results-rewind-pg$MAJOR.md
+PATHS=(pgha native pg_rewind basebackup)
 IP_A=127.0.0.1
 IP_B=127.0.0.2
 CONF_FILES=(postgresql.conf postgresql.auto.conf pg_hba.conf pg_ident.conf)
@@ -108,9 +133,10 @@ done
 [[ $FAST == 0 || $FAST == 1 ]] || die "BENCH_FAST must be 0 or 1"
 ((EUID == 0)) || die "run as root (PostgreSQL runs as the postgres user; pgha runs in its own mount namespace)"
 [[ -x $PGHA ]] || die "no pgha release binary at $PGHA: run \`make build\`"
-[[ -x $PGBIN/pg_rewind && -x $PGBIN/pg_basebackup ]] || die "PostgreSQL 15 is not at $PGBIN"
+[[ -x $PGBIN/pg_rewind && -x $PGBIN/pg_basebackup ]] || die "PostgreSQL $MAJOR's pg_rewind or pg_basebackup is not in $PGBIN"
 [[ -x $PGBIN/pgbench ]] || die "pgbench is missing at $PGBIN"
 command -v unshare >/dev/null || die "unshare (util-linux) is missing"
+command -v strace >/dev/null || die "strace is missing (make deps installs it)"
 LOAD=$(cut -d" " -f1-3 /proc/loadavg)
 
 # --- 1. Work directory, cleanup ----------------------------------------------------------------
@@ -144,6 +170,20 @@ node_stop() { pg_stop "$RUN/$1" "$2" || die "node $1 did not stop ($2)"; }      
 now() { REPLY=$EPOCHREALTIME; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; } # from to
 
+# median/min/max of numbers ("-" ignored); "-" when none
+stats() {
+    printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g | awk '
+        { v[NR] = $1 }
+        END {
+            if (NR == 0) { print "- - -"; exit }
+            m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+            printf "%.2f %.2f %.2f\n", m, v[1], v[NR] }'
+}
+median() {
+    local m
+    read -r m _ < <(stats "$@")
+    echo "$m"
+}
 PORT=$(pg_free_port 25532 "$IP_A" "$IP_B") || die "no TCP port free on both $IP_A and $IP_B"
 
 mkdir -p "$RUN" "$PRISTINE" "$SBIN" "$STATE" "$LOGDIR"
@@ -333,8 +373,58 @@ restore() {
     install -d -m 0755 "$RUN/rsctmp"
     sync -f "$RUN"
     node_start B
+    SOURCE_END=$(psql_on B "SELECT pg_current_wal_lsn()")
     # Nothing pending on B: its pg_control is on its new timeline after the clean shutdown.
     [[ $(psql_on B "SELECT pg_is_in_recovery()") == f ]] || die "B is not a primary"
+}
+
+# --- 3b. What the native engine must move, and how fast this disk writes ----------------------
+# Sequential direct writes (dd oflag=direct, 1 MiB blocks, then fsync) of 512 MiB into the
+# work directory, three times: DISK_MBS, the median MB/s (the rewound data must reach the
+# target's disk; the source's files are in the page cache, as in every run).
+disk_throughput() {
+    local i out mbs=()
+    for i in 1 2 3; do
+        out=$(LC_ALL=C dd if=/dev/zero of="$WORK/dd.test" bs=1M count=512 oflag=direct \
+            conv=fsync 2>&1) || die "dd into $WORK failed: $out"
+        rm -f "$WORK/dd.test"
+        mbs+=("$(awk '/bytes/ && / s,/ { for (i = 1; i <= NF; i++) if ($i == "s,") printf "%.0f", $1 / $(i - 1) / 1048576 }' <<<"$out")")
+    done
+    DISK_MBS=$(median "${mbs[@]}")
+    DISK_MBS=${DISK_MBS%.*}
+    DISK_RUNS="${mbs[*]}"
+}
+
+# native_facts SETTING, untimed, on a copy of the diverged A made clean by single-user crash
+# recovery (what pgha does first): `pgha rewind --check` (the target's changed blocks and the
+# file map), then one native rewind of that copy under strace (fsync/fdatasync time and the
+# number of requests sent to the source; strace slows the run, so only these are used).
+native_facts() {
+    local check=$RUN/A.check out trace=$LOGDIR/native-strace-$1
+    restore
+    cp -a --reflink=auto "$RUN/A" "$check"
+    as_pg "$PGBIN/postgres" --single -F -D "$check" -c archive_mode=off template1 </dev/null \
+        >"$LOGDIR/check-recovery-$1.log" 2>&1 || die "crash recovery of a copy of A failed"
+    out=$("$PGHA" rewind --check --target-pgdata "$check" --engine native --bindir "$PGBIN" \
+        --source-server "host=$IP_B port=$PORT user=postgres dbname=postgres" 2>&1) ||
+        die "pgha rewind --check failed: $out"
+    printf '%s\n' "$out" >"$LOGDIR/check-$1.log"
+    CHANGED_BLOCKS[$1]=$(sed -nE 's/^target changes: ([0-9]+) changed blocks.*/\1/p' <<<"$out")
+    NATIVE_MAP[$1]=$(sed -nE 's/^native file map: //p' <<<"$out")
+    [[ -n ${CHANGED_BLOCKS[$1]} ]] || die "pgha rewind --check did not show the target's changes: $out"
+    strace -f -qq --seccomp-bpf -T -e trace=fsync,fdatasync,sendto -o "$trace" \
+        "$PGHA" rewind --target-pgdata "$check" --engine native --no-fallback --bindir "$PGBIN" \
+        --source-server "host=$IP_B port=$PORT user=postgres dbname=postgres" \
+        >"$LOGDIR/native-traced-$1.log" 2>&1 || die "the traced native rewind failed"
+    grep -q 'native rewind: [0-9]* MB fetched' "$LOGDIR/native-traced-$1.log" ||
+        die "the traced rewind did not run the native engine: $(cat "$LOGDIR/native-traced-$1.log")"
+    read -r "FSYNC_S[$1]" "FSYNC_N[$1]" "SENDS[$1]" < <(awk '
+        / (fsync|fdatasync)\(/ { n++; if (match($0, /<[0-9.]+>$/)) t += substr($0, RSTART + 1, RLENGTH - 2) }
+        / sendto\(/ { m++ }
+        END { printf "%.2f %d %d\n", t, n, m }' "$trace")
+    TRACED_S[$1]=$(duration_s "$(sed -nE 's/.*native rewind: .* in ([0-9.]+[µnum]?s)$/\1/p' \
+        "$LOGDIR/native-traced-$1.log" | tail -n 1)")
+    rm -rf "$check"
 }
 
 # --- 4. The paths -----------------------------------------------------------------------------
@@ -369,7 +459,9 @@ duration_s() {
 # MB copied, from pg_rewind's "need to copy N MB" or pg_basebackup's last "N/M kB".
 copied_mb() { # log file
     local mb
-    mb=$(tr '\r' '\n' <"$1" | sed -nE 's/.*need to copy ([0-9]+) MB.*/\1/p' | tail -n 1)
+    mb=$(sed -nE 's/.*native rewind: ([0-9]+) MB fetched.*/\1/p' "$1" | tail -n 1)
+    [[ -n $mb ]] ||
+        mb=$(tr '\r' '\n' <"$1" | sed -nE 's/.*need to copy ([0-9]+) MB.*/\1/p' | tail -n 1)
     if [[ -z $mb ]]; then
         mb=$(tr '\r' '\n' <"$1" | sed -nE 's@^(.*[^0-9])?[0-9]+/([0-9]+) kB \(100%\).*@\2@p' |
             tail -n 1)
@@ -382,9 +474,14 @@ path_pgha() {
     local t0 t1 rc=0 log=$RUN/pgha.log tool
     now
     t0=$REPLY
+    # The hosts file goes over the chroot's own too when the major's programs run in one
+    # (13 and 19: fetch.sh's wrappers unshare --root into PGBIN/../root, inheriting this
+    # mount namespace), or pg_rewind there could not resolve nodeB.
     # shellcheck disable=SC2016 # expanded by that sh
     env -i "${AGENT_ENV[@]}" unshare --mount -- /bin/sh -c \
-        'mount --bind "$1" /etc/hosts && exec "$2" start' sh "$HOSTS" "$PGHA" \
+        'mount --bind "$1" /etc/hosts &&
+         if [ -f "$3/etc/hosts" ]; then mount --bind "$1" "$3/etc/hosts"; fi &&
+         exec "$2" start' sh "$HOSTS" "$PGHA" "$PGBIN/../root" \
         2>&1 >"$RUN/pgha.out" | stamp "$t0" >"$log" || rc=$?
     now
     t1=$REPLY
@@ -446,6 +543,69 @@ finish_bare_path() {
     COPIED=$(copied_mb "$4")
     CHOSE=
 }
+# pgha's own engine, by hand (the agent does not use it yet): `pgha rewind --engine native`
+# (--no-fallback: the cost model still prices pg_rewind and would re-clone when the source
+# keeps much WAL), then A started as the bare paths start it. It runs crash recovery itself.
+path_native() {
+    local t0 t1 log=$RUN/native.log
+    now
+    t0=$REPLY
+    "$PGHA" rewind --target-pgdata "$RUN/A" --engine native --no-fallback --progress \
+        --write-recovery-conf --node nodeA --bindir "$PGBIN" \
+        --source-server "host=$IP_B port=$PORT user=postgres dbname=postgres" \
+        2>&1 | stamp "$t0" >"$log" || {
+        cat "$log" >&2
+        die "pgha rewind --engine native failed (its log is above)"
+    }
+    now
+    t1=$REPLY
+    NATIVE_REDO=$(sed -nE 's/^START WAL LOCATION: ([0-9A-F]+\/[0-9A-F]+) .*/\1/p' \
+        "$RUN/A/backup_label" 2>/dev/null || true)
+    finish_bare_path "$t0" "$t0" "$t1" "$log" native
+    [[ -n $NATIVE_REDO ]] || die "no backup_label after the native rewind"
+    WAL_NEED[$SETTING]+="$(psql_on B "SELECT pg_wal_lsn_diff('$SOURCE_END', '$NATIVE_REDO')") "
+    native_phases "$log" "$(secs "$t0" "$t1")"
+    printf '%+8.3f (rewind returned)\n%+8.3f (pg_ctl start returned)\n%+8.3f (B shows A streaming)\n' \
+        "$(secs "$t0" "$t1")" "$T_UP" "$T_TOTAL" |
+        cat "$log" - | sed "s@$RUN/@@g" >"$LOGDIR/native-$CURRENT.log"
+    [[ -n ${NATIVE_LOG[$SETTING]:-} ]] || NATIVE_LOG[$SETTING]=$LOGDIR/native-$CURRENT.log
+    T_TOOL=$(duration_s "$(sed -nE 's/.*native rewind: .* in ([0-9.]+[µnum]?s)$/\1/p' "$log" | tail -n 1)")
+    if grep -q 'native rewind: [0-9]* MB fetched' "$log"; then
+        CHOSE=native
+    elif grep -q 'hands over to pg_rewind' "$log"; then
+        CHOSE=pg_rewind
+    else
+        CHOSE="?"
+    fi
+}
+
+# native_phases LOG RETURNED: the phases of a native run, from its stamped log, appended to
+# PHASES[setting.phase]: checks (to the first decision), crash recovery, decide (the
+# target's WAL read, both listings, the file map, the discarded WAL kept, the marker),
+# engine (its own logged time: fetch, write, fsync, backup_label and pg_control), finish
+# (configuration put back, marker removed, until the command returned), start (pg_ctl
+# start -w: replay to consistency), stream (until B shows A streaming).
+NATIVE_PHASES=(checks recovery decide engine finish start stream)
+log_at() { sed -nE "s/^ *\+([0-9.]+) .*$1.*/\1/p" "$2" | head -n 1; } # pattern stamped-log
+native_phases() {
+    local t_cr t_dec t_mark t_eng v
+    t_cr=$(log_at 'INFO: rewind: crash recovery: ' "$1")
+    t_dec=$(log_at 'INFO: rewind: .*needs a rewind' "$1")
+    t_mark=$(log_at 'wrote the rewind marker' "$1")
+    t_eng=$(log_at 'INFO: rewind: (native rewind: |pg_rewind done in)' "$1")
+    if [[ -z $t_dec || -z $t_mark || -z $t_eng ]]; then
+        say "$CURRENT: phases not found in the native run's log ($LOGDIR/native-$CURRENT.log):"
+        cat "$1" >&2
+        return 0
+    fi
+    [[ -n $t_cr ]] || t_cr=$t_dec
+    for v in "checks $t_cr" "recovery $(secs "$t_cr" "$t_dec")" "decide $(secs "$t_dec" "$t_mark")" \
+        "engine $(secs "$t_mark" "$t_eng")" "finish $(secs "$t_eng" "$2")" \
+        "start $(secs "$2" "$T_UP")" "stream $(secs "$T_UP" "$T_TOTAL")"; do
+        PHASES[$SETTING.${v%% *}]+="${v#* } "
+    done
+}
+
 path_pg_rewind() {
     local t0 t1 t2 log=$RUN/pg_rewind.log restore_opt=()
     [[ $SETTING == small ]] && restore_opt=(--restore-target-wal)
@@ -503,9 +663,15 @@ check_result() {
 }
 
 # --- 5. Runs ----------------------------------------------------------------------------------
-declare -A TOTALS TOOLS UPS COPY CHOICES SRC_WAL DBSIZE SETTLED FORKWAL PGHA_LOG
+declare -A TOTALS TOOLS UPS COPY CHOICES SRC_WAL DBSIZE SETTLED FORKWAL PGHA_LOG NATIVE_LOG \
+    WAL_NEED PHASES CHANGED_BLOCKS NATIVE_MAP FSYNC_S FSYNC_N SENDS TRACED_S LOADS
+disk_throughput
+say "disk: ${DISK_MBS} MB/s sequential direct writes (runs: $DISK_RUNS)"
 for SETTING in "${SETTINGS[@]}"; do
     build "$SETTING"
+    say "[$SETTING] native engine facts (untimed: pgha rewind --check, one run under strace)"
+    native_facts "$SETTING"
+    LOADS[$SETTING]=$(cut -d" " -f1-3 /proc/loadavg)
     SRC_WAL[$SETTING]=$SOURCE_WAL_MB
     DBSIZE[$SETTING]=$DB_MB
     SETTLED[$SETTING]=$SETTLE_ROUNDS
@@ -529,28 +695,17 @@ for SETTING in "${SETTINGS[@]}"; do
                 "up after ${T_UP}s, copied ${COPIED} MB)${CHOSE:+, pgha chose $CHOSE}"
         done
     done
+    LOADS[$SETTING]+=" → $(cut -d" " -f1-3 /proc/loadavg)"
     stop_all
 done
+LOAD_END=$(cut -d" " -f1-3 /proc/loadavg)
 fake_calls_understood "$STATE" || die "the fake Pacemaker tools were called unexpectedly"
 
 # --- 6. Report --------------------------------------------------------------------------------
-# median/min/max of numbers ("-" ignored); "-" when none
-stats() {
-    printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g | awk '
-        { v[NR] = $1 }
-        END {
-            if (NR == 0) { print "- - -"; exit }
-            m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-            printf "%.2f %.2f %.2f\n", m, v[1], v[NR] }'
-}
-median() {
-    local m
-    read -r m _ < <(stats "$@")
-    echo "$m"
-}
 label() {
     case $1 in
         pgha) echo "pgha start" ;;
+        native) echo "pgha rewind --engine native" ;;
         pg_rewind) echo "bare pg_rewind" ;;
         basebackup) echo "bare pg_basebackup" ;;
     esac
@@ -574,7 +729,7 @@ table() {
             read -r med mn mx < <(stats ${TOTALS[$s.$p]})
             chose=
             # shellcheck disable=SC2086
-            [[ $p != pgha ]] || chose=$(printf '%s\n' ${CHOICES[$s.$p]:-?} | sort | uniq -c |
+            [[ $p != pgha && $p != native ]] || chose=$(printf '%s\n' ${CHOICES[$s.$p]:-?} | sort | uniq -c |
                 awk '{ printf "%s%s×%s", (NR > 1 ? ", " : ""), $2, $1 }')
             # shellcheck disable=SC2086
             copied=$(median ${COPY[$s.$p]})
@@ -637,8 +792,63 @@ beyond() { # setting path: median of (total - tool) over the runs
     median "${d[@]}"
 }
 
+# The native engine against the issue's target (≥ 3× faster than the faster bare path) and
+# against the physical limit: the bytes that must move (the target's changed blocks, and the
+# source's WAL from the last common checkpoint's redo point to its end) at DISK_MBS.
+native_verdict() {
+    local s nat mn mx best fetched blocks_mb wal_mb must limit speedup ok
+    echo "| setting | faster bare path, s | native, s (median, min–max) | faster bare ÷ native (target ≥ 3×) | engine ran | fetched MB | must move MB (changed blocks + WAL from redo) | physical limit s (at ${DISK_MBS} MB/s) | native ÷ limit |"
+    echo "|---|---:|---:|---:|---|---:|---:|---:|---:|"
+    for s in "${SETTINGS[@]}"; do
+        # shellcheck disable=SC2086 # space-separated lists of numbers
+        {
+            read -r nat mn mx < <(stats ${TOTALS[$s.native]})
+            best=$(printf '%s\n' "$(median ${TOTALS[$s.pg_rewind]})" "$(median ${TOTALS[$s.basebackup]})" | sort -g | head -n 1)
+            fetched=$(median ${COPY[$s.native]})
+            wal_mb=$(printf '%s\n' ${WAL_NEED[$s]} | awk '{ printf "%.2f\n", $1 / 1048576 }' | sort -g |
+                awk '{ v[NR] = $1 } END { printf "%.0f", v[int((NR + 1) / 2)] }')
+        }
+        blocks_mb=$(awk -v b="${CHANGED_BLOCKS[$s]}" 'BEGIN { printf "%.0f", b * 8192 / 1048576 }')
+        must=$((blocks_mb + wal_mb))
+        limit=$(awk -v m="$must" -v d="$DISK_MBS" 'BEGIN { printf "%.2f", m / d }')
+        speedup=$(ratio "$best" "$nat")
+        ok=$(awk -v r="$speedup" 'BEGIN { print (r != "-" && r >= 3) ? "ok" : "MISSED" }')
+        # shellcheck disable=SC2086
+        printf '| %s | %s | %s (%s–%s) | %s× %s | %s | %s | %s (%s + %s) | %s | %s× |\n' \
+            "$(setting_label "$s")" "$best" "$nat" "$mn" "$mx" "$speedup" "$ok" \
+            "$(printf '%s\n' ${CHOICES[$s.native]:-?} | sort | uniq -c | awk '{ printf "%s%s×%s", (NR > 1 ? ", " : ""), $2, $1 }')" \
+            "${fetched%.00}" "$must" "$blocks_mb" "$wal_mb" "$limit" "$(ratio "$nat" "$limit")"
+    done
+}
+
+native_phase_table() {
+    local s ph row
+    echo "| setting | checks | crash recovery | decide: WAL read, listings, file map, WAL kept, marker | engine: fetch, write, fsync, backup_label, pg_control | finish: configuration, marker | pg_ctl start -w (replay) | until B shows A streaming |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    for s in "${SETTINGS[@]}"; do
+        row="| $(setting_label "$s") |"
+        for ph in "${NATIVE_PHASES[@]}"; do
+            # shellcheck disable=SC2086
+            row+=" $(median ${PHASES[$s.$ph]:-}) |"
+        done
+        echo "$row"
+    done
+}
+
+native_traced() {
+    local s
+    for s in "${SETTINGS[@]}"; do
+        echo "- $(setting_label "$s"): the target changed ${CHANGED_BLOCKS[$s]} blocks; native file map:"
+        echo "  ${NATIVE_MAP[$s]}. Traced run: the engine took ${TRACED_S[$s]} s under strace,"
+        echo "  of which ${FSYNC_S[$s]} s in ${FSYNC_N[$s]} fsync/fdatasync calls; ${SENDS[$s]} requests"
+        echo "  sent to the source (sendto). Load average over the setting's timed runs: ${LOADS[$s]}."
+    done
+}
+
 TABLE=$(table)
 VERDICT=$(verdict)
+NATIVE_VERDICT=$(native_verdict)
+NATIVE_PHASE_TABLE=$(native_phase_table)
 rev=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
 pg_version=$("$PGBIN/postgres" --version)
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -646,6 +856,7 @@ built=$(date -u -r "$PGHA" '+%Y-%m-%d %H:%M UTC')
 fs=$(findmnt -n -o FSTYPE -T "$WORK" 2>/dev/null || echo unknown)
 mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 knobs=""
+[[ -z ${BENCH_PG:-} ]] || knobs+="PG=$MAJOR "
 [[ -z ${BENCH_SCALE:-} ]] || knobs+="BENCH_SCALE=$SCALE "
 [[ -z ${BENCH_RUNS:-} ]] || knobs+="BENCH_RUNS=$RUNS "
 [[ -z ${BENCH_SETTINGS:-} ]] || knobs+="BENCH_SETTINGS=\"${SETTINGS[*]}\" "
@@ -662,8 +873,23 @@ knobs=""
     echo
     echo "$VERDICT"
     echo
+    echo "The native engine (\`pgha rewind --engine native --no-fallback -R\`, then \`pg_ctl start -w\`):"
+    echo
+    echo "$NATIVE_VERDICT"
+    echo
+    echo "Where the native path spends its time (medians over the runs, seconds; from its stamped log):"
+    echo
+    echo "$NATIVE_PHASE_TABLE"
+    echo
+    native_traced
+    echo "- Disk: ${DISK_MBS} MB/s, the median of three sequential direct writes of 512 MiB"
+    echo "  (dd oflag=direct conv=fsync, 1 MiB blocks) into the work directory ($DISK_RUNS MB/s)."
+    echo "  The physical limit is the bytes that must move at that rate; it ignores replay and"
+    echo "  the server's start, which every path pays."
+    echo
     echo "- $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPU(s), $cpu; $mem; Linux $(uname -r);"
-    echo "  work directory on $fs; load average before the run: $LOAD."
+    echo "  work directory on $fs; load average before the run: $LOAD, after it: $LOAD_END"
+    echo "  ($(nproc) cores shared with other work: figures are medians of $RUNS runs)."
     echo "- $pg_version; pgha $rev (release binary built $built)."
     how=$([[ $STOP == crash ]] && echo "crashed (immediate shutdown)" || echo "was shut down cleanly")
     echo "- pgbench scale $SCALE; fsync $([[ $FAST == 1 ]] && echo off || echo on); $RUNS run(s) per path and"
@@ -686,6 +912,14 @@ knobs=""
     echo "  the bare path it ran (wrapper overhead ≤ 10 %)."
     for s in "${SETTINGS[@]}"; do
         echo
+        echo "The native path's log, first run, $(setting_label "$s") (seconds since it began):"
+        echo
+        echo '```'
+        cat "${NATIVE_LOG[$s]}"
+        echo '```'
+    done
+    for s in "${SETTINGS[@]}"; do
+        echo
         echo "pgha's log, first run, $(setting_label "$s") (seconds since the start action began;"
         echo "paths relative to the work directory):"
         echo
@@ -699,5 +933,9 @@ echo
 echo "$TABLE"
 echo
 echo "$VERDICT"
+echo
+echo "$NATIVE_VERDICT"
+echo
+echo "$NATIVE_PHASE_TABLE"
 echo
 say "details in ${RESULTS#"$ROOT"/}"

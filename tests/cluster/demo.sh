@@ -11,8 +11,9 @@
 # fencing, failover and its timing, then the node booted and brought back as a streaming
 # standby by the agent itself (rewind of the crashed former primary), with no manual step.
 # Needs root. PGHA_AGENT=ocf:heartbeat:pgsqlms runs the same demo with PAF, for comparison.
-# PGHA_NODE_OS=debian13 runs it on Debian 13 nodes (Pacemaker 3, PostgreSQL 17; lib/node-os.sh);
-# with --keep, use the cluster from a shell in that root: tests/cluster/debian13-root.sh run bash.
+# PGHA_PG_MAJOR=17 runs it on Debian 13 nodes (Pacemaker 3.0), 18 or 19 on sid nodes
+# (Pacemaker 3.0.3; lib/node-os.sh; `make demo PG=17`); with --keep, use the cluster from a
+# shell in that root: tests/cluster/node-root.sh debian13 run bash (or sid).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib/common.sh
@@ -66,8 +67,8 @@ EOF
 
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (it creates namespaces and mounts)" >&2; exit 1; }
 case $AGENT in ocf:pgha:*)
-  if [ ! -x "$REPO/target/release/pgha" ]; then
-    step "building pgha (make build)"; make -C "$REPO" build
+  if [ ! -f "${PGHA_DEB:-$REPO/target/debian/current.deb}" ]; then   # what the nodes install
+    step "building the Debian package (make deb)"; make -C "$REPO" deb
   fi ;;
 esac
 if h status >/dev/null; then
@@ -134,7 +135,8 @@ else missing "the VIP does not reach a writable primary"; fi
 rows=$(h exec "$S" runuser -u postgres -- psql -h "$VIP" -X -At -c \
   "insert into demo(note) values ('written after the failover'); select count(*) from demo" 2>/dev/null | tail -1 || true)
 if [ "$rows" = 2 ]; then worked "no committed row lost (2 rows through the VIP)"; else missing "rows after the failover: '$rows', expected 2"; fi
-h exec "$N" crm_mon -1 -r | sed -n '/Node List/,$p'
+echo "pgha status on the new primary $N, while $P is off:"
+h exec "$N" pgha status | sed 's/^/    /' || missing "pgha status on $N"
 
 step "5. bringing $P back: boot it, nothing else; the agent's start rewinds the crashed former primary"
 echo "    (the start action sees a primary that crashed, compares it with the current primary $N,"
@@ -175,7 +177,8 @@ else
     missing "$P rebuilt and streaming"
   fi
 fi
-h exec "$N" crm_mon -1 -r | sed -n '/Node List/,$p'
+echo "pgha status on $P, back (its own line, and what its files say of the last rewind):"
+h exec "$P" pgha status | sed 's/^/    /' || missing "pgha status on $P"
 
 step "summary (agent $AGENT, corosync token ${PGHA_TOKEN:-1000} ms, $(nproc) cores)"
 printf '%s\n' "${RESULT[@]}"

@@ -1,8 +1,8 @@
 #!/bin/bash
 # harness.sh - a real multi-node Pacemaker + Corosync + PostgreSQL cluster on ONE machine,
 # for pgha's tests and demo. The nodes run the system the harness runs on (lib/node-os.sh):
-# the host's Debian 12 (PostgreSQL 15) or, inside the root of debian13-root.sh, Debian 13
-# (Pacemaker 3, PostgreSQL 17). Adapted from the team's fakecluster.sh recipe
+# the host's Debian 12 (PostgreSQL 15) or, inside a root of node-root.sh, Debian 13
+# (Pacemaker 3.0, PostgreSQL 17) or sid (Pacemaker 3.0.3, PostgreSQL 18 or 19). Adapted from the team's fakecluster.sh recipe
 # (shared/reference/cluster-harness.md).
 #
 # Each node lives in its own network, mount, PID, UTS and IPC namespaces. The nodes' eth0
@@ -11,8 +11,9 @@
 # and the nodes have no default route. PID 1 of a node is `harness.sh node-init NODE`;
 # killing it is a power cut. The fence agent fence_harness asks the host-side fence daemon
 # to power a node off (kill its PID namespace, drop its addresses), so clusters run with
-# stonith-enabled=true. The built agent appears in every node as ocf:pgha:pgsqlms through
-# read-only overlays (nothing is written to the host's /usr).
+# fencing enabled. The agent is the Debian package users install (make deb): its files,
+# extracted with dpkg-deb, appear in every node through read-only overlays, /usr/sbin/pgha
+# and ocf:pgha:pgsqlms (nothing is written to the host's /usr).
 #
 #   harness.sh up                  network + nodes + corosync + pacemaker (+ fencing); waits online
 #   harness.sh down                kill everything, remove namespaces and the state directory
@@ -35,13 +36,21 @@
 #   harness.sh promoted RSC        print the node where RSC (a clone's primitive) is Promoted
 #   harness.sh collect DIR         copy every node's logs (and fence log, pe-inputs) to DIR
 #   harness.sh leftovers           exit 1 and list what a previous cluster left behind
+#   harness.sh client up|down      a client machine on the bridge: netns $PFX-client, $NET.100
+#   harness.sh client exec CMD...  run CMD on the client (the host's file system, its network)
 #
 # Settings (environment):
 #   PGHA_CLUSTER_ROOT=/var/tmp/pgha-cluster  state directory (nodes' disks, logs, seed files)
 #   PGHA_NODES=3  PGHA_NET=10.200.0 (node i = .1i, VIP = .10)  PGHA_NS_PREFIX=pgha
-#   PGHA_FENCING=1 (0: stonith-enabled=false)  PGHA_TOKEN=1000 (corosync token, ms)
-#   PGHA_BIN=<repo>/target/release/pgha     PGHA_WAIT=60 (default deadline of waits, s)
+#   PGHA_FENCING=1 (0: fencing disabled)  PGHA_TOKEN=1000 (corosync token, ms)
+#   PGHA_DEB=<repo>/target/debian/current.deb (the package)  PGHA_WAIT=60 (default deadline of waits, s)
 #   PGHA_NODE_OS, PGHA_PG_MAJOR: see lib/node-os.sh
+#   PGHA_SYNC=1: synchronous replication, 'ANY 1 (node1, node2, node3)' in every node's own
+#     pgha-node.conf (outside PGDATA: kept across rewinds and re-clones)
+#   PGHA_PGDISK=3G: each node's /var/lib/postgresql is a file system of its own of that size
+#     (an ext4 image on a loop device), so that a disk can be filled; default: a directory
+# A second instance runs next to the default one with other values of PGHA_CLUSTER_ROOT,
+# PGHA_NET and PGHA_NS_PREFIX (everything else follows them: tests/cluster/README.md).
 set -euo pipefail
 
 ROOT=${PGHA_CLUSTER_ROOT:-/var/tmp/pgha-cluster}
@@ -50,11 +59,13 @@ NET=${PGHA_NET:-10.200.0}
 PFX=${PGHA_NS_PREFIX:-pgha}
 FENCING=${PGHA_FENCING:-1}
 TOKEN=${PGHA_TOKEN:-1000}
+SYNC=${PGHA_SYNC:-0}
+PGDISK=${PGHA_PGDISK:-}
 WAIT=${PGHA_WAIT:-60}
 SELF=$(readlink -f "$0")
 HERE=$(dirname "$SELF")
 REPO=$(cd "$HERE/../.." && pwd)
-PGHA_BIN=${PGHA_BIN:-$REPO/target/release/pgha}
+PGHA_DEB=${PGHA_DEB:-$REPO/target/debian/current.deb}
 VIP=$NET.10
 # shellcheck source=lib/node-os.sh
 source "$HERE/lib/node-os.sh"
@@ -66,11 +77,12 @@ pid1_of() { cat "$ROOT/nodes/$1/pid1" 2>/dev/null; }
 # A recorded PID is only trusted if it is still our node-init: PIDs wrap around, and
 # nsenter into a recycled PID would run the command on the host.
 is_node_pid() { [ -n "${2:-}" ] && tr '\0' ' ' 2>/dev/null < "/proc/$2/cmdline" | grep -q "node-init $1 "; }
-is_fence_daemon() { tr '\0' ' ' 2>/dev/null < "/proc/$1/cmdline" | grep -q "harness.sh fence-daemon"; }
+is_fence_daemon() { tr '\0' ' ' 2>/dev/null < "/proc/$1/cmdline" | grep -qF "harness.sh fence-daemon $ROOT "; }
 alive() { local p; p=$(pid1_of "$1") && is_node_pid "$1" "$p"; }
 log() { echo "[harness $(date +%T.%3N)] $*" >&2; }
 die() { log "$*"; exit 1; }
-our_netns() { ip netns list | awk '{print $1}' | grep -E "^$PFX-(hub|node[0-9]+)\$" || true; }
+our_netns() { ip netns list | awk '{print $1}' | grep -E "^$PFX-(hub|node[0-9]+|client)\$" || true; }
+CLIENT_IP=$NET.100
 
 # ---------------------------------------------------------------- network
 
@@ -93,6 +105,25 @@ cmd_net_up() {
 cmd_net_down() {
   local ns
   for ns in $(our_netns); do ip netns del "$ns"; done
+}
+
+# A client machine outside the nodes, on the same bridge: the soak's writers reach the VIP
+# from there as an application server would. Its commands run with the host's file system.
+cmd_client() {
+  local verb=${1:-}; shift || true
+  case $verb in
+    up)
+      ip netns list | grep -qx "$PFX-hub.*" || die "client up: no cluster network ($PFX-hub)"
+      ip netns add "$PFX-client"
+      ip -n "$PFX-client" link set lo up
+      ip -n "$PFX-hub" link add vclient type veth peer name eth0 netns "$PFX-client"
+      ip -n "$PFX-hub" link set vclient master br0 up
+      ip -n "$PFX-client" addr add "$CLIENT_IP/24" dev eth0
+      ip -n "$PFX-client" link set eth0 up ;;
+    down) if ip netns list | grep -q "^$PFX-client\b"; then ip netns del "$PFX-client"; fi ;;
+    exec) exec ip netns exec "$PFX-client" "$@" ;;
+    *) die "usage: client up|down|exec CMD..." ;;
+  esac
 }
 
 # ---------------------------------------------------------------- seed files
@@ -128,8 +159,8 @@ write_seed_cib() {
   CIB_file=$f crm_attribute -t crm_config -n no-quorum-policy -v stop
   CIB_file=$f crm_attribute -t crm_config -n cluster-recheck-interval -v 1min
   if [ "$FENCING" = 1 ]; then
-    CIB_file=$f crm_attribute -t crm_config -n stonith-enabled -v true
-    CIB_file=$f crm_attribute -t crm_config -n stonith-timeout -v 30s
+    CIB_file=$f crm_attribute -t crm_config -n "$(fencing_option enabled)" -v true
+    CIB_file=$f crm_attribute -t crm_config -n "$(fencing_option timeout)" -v 30s
     CIB_file=$f cibadmin -C -o resources -X "<primitive id=\"fence-harness\" class=\"stonith\" type=\"fence_harness\">
       <instance_attributes id=\"fence-harness-ia\">
         <nvpair id=\"fence-harness-hl\" name=\"pcmk_host_list\" value=\"$hosts\"/>
@@ -138,7 +169,7 @@ write_seed_cib() {
       </instance_attributes>
       <operations><op id=\"fence-harness-mon\" name=\"monitor\" interval=\"60s\"/></operations></primitive>"
   else
-    CIB_file=$f crm_attribute -t crm_config -n stonith-enabled -v false
+    CIB_file=$f crm_attribute -t crm_config -n "$(fencing_option enabled)" -v false
   fi
 }
 
@@ -225,15 +256,15 @@ cmd_fence_daemon() {   # host side of fence_harness; runs until $ROOT/fence/stop
 
 # ---------------------------------------------------------------- the agent under test
 
-# ocf:pgha:pgsqlms is a link to the pgha binary, as `make install` does: the binary goes to
-# /usr/sbin/pgha (overlay) and the OCF directory holds the link.
+# The package's files, as `apt install` puts them: /usr/sbin/pgha and the OCF link
+# /usr/lib/ocf/resource.d/pgha/pgsqlms -> ../../../../sbin/pgha, under $ROOT/pkg, which the
+# nodes' overlays put over /usr/sbin and /usr/lib/ocf/resource.d.
 cmd_agent_dir() {
-  rm -rf "$ROOT/ocf"; mkdir -p "$ROOT/ocf/pgha" "$ROOT/extra-sbin"
-  ln -s /usr/sbin/pgha "$ROOT/ocf/pgha/pgsqlms"
-  if [ -x "$PGHA_BIN" ]; then
-    install -m 0755 "$PGHA_BIN" "$ROOT/extra-sbin/pgha"
+  rm -rf "$ROOT/pkg"; mkdir -p "$ROOT/pkg/usr/sbin" "$ROOT/pkg/usr/lib/ocf/resource.d"
+  if [ -f "$PGHA_DEB" ]; then
+    dpkg-deb -x "$PGHA_DEB" "$ROOT/pkg"
   else
-    log "note: $PGHA_BIN not built: ocf:pgha:pgsqlms will not work in this cluster"
+    log "note: $PGHA_DEB not built (make deb): ocf:pgha:pgsqlms will not work in this cluster"
   fi
 }
 
@@ -248,6 +279,10 @@ prep_node_dir() {      # the node's "disk", kept across crashes and reboots
   cp -a /var/lib/pacemaker/. "$nd/var-lib-pacemaker/"          # keeps hacluster:haclient modes
   install -d -o hacluster -g haclient -m 0770 "$nd/var-log-pacemaker" "$nd/var-log-pacemaker/bundles"
   install -d -o postgres -g postgres -m 0755 "$nd/var-lib-postgresql" "$nd/var-log-postgresql"
+  if [ -n "$PGDISK" ]; then     # sparse: only what PostgreSQL writes takes space
+    truncate -s "$PGDISK" "$nd/pgdisk.img"
+    mkfs.ext4 -q -F -m 0 -E root_owner="$(id -u postgres):$(id -g postgres)" "$nd/pgdisk.img"
+  fi
   cp "$ROOT/seed/corosync.conf" "$nd/etc-corosync/corosync.conf"
   install -o hacluster -g haclient -m 0600 "$ROOT/seed/cib.xml" "$nd/var-lib-pacemaker/cib/cib.xml"
 }
@@ -278,11 +313,14 @@ cmd_node_init() {      # internal: PID 1 of a node (inside new pid/mount/uts/ipc
   install -d -m 1777 /run/lock
   install -d -o postgres -g postgres -m 2775 /run/postgresql
   install -d -m 0755 /run/resource-agents
+  # its own disk (PGHA_PGDISK), mounted while the host's /dev (loop-control) is still here
+  if [ -f "$nd/pgdisk.img" ]; then mount -o loop "$nd/pgdisk.img" /var/lib/postgresql; fi
   private_dev "$name"
-  # read-only overlays add the fence agent and pgha to /usr/sbin, and the agent's OCF
+  # read-only overlays add the fence agent and the package's pgha to /usr/sbin, and its OCF
   # directory to /usr/lib/ocf/resource.d, in this node only
-  mount -t overlay "sbin-$name" -o "lowerdir=$ROOT/extra-sbin:/usr/sbin" /usr/sbin
-  mount -t overlay "ocf-$name" -o "lowerdir=$ROOT/ocf:/usr/lib/ocf/resource.d" /usr/lib/ocf/resource.d
+  mount -t overlay "sbin-$name" -o "lowerdir=$ROOT/extra-sbin:$ROOT/pkg/usr/sbin:/usr/sbin" /usr/sbin
+  mount -t overlay "ocf-$name" -o "lowerdir=$ROOT/pkg/usr/lib/ocf/resource.d:/usr/lib/ocf/resource.d" \
+    /usr/lib/ocf/resource.d
   case $ROOT in /tmp/*)             # private /tmp, but keep $ROOT visible at the same path
     install -d /run/.root; mount --bind "$ROOT" /run/.root
     mount -t tmpfs -o mode=1777 "tmp-$name" /tmp
@@ -294,6 +332,8 @@ cmd_node_init() {      # internal: PID 1 of a node (inside new pid/mount/uts/ipc
               var-log-corosync:/var/log/corosync var-lib-postgresql:/var/lib/postgresql \
               var-log-postgresql:/var/log/postgresql; do
     src=$nd/${pair%%:*} dst=${pair#*:}
+    mkdir -p "$dst"   # sid's corosync leaves its state and log folders to systemd
+    if [ "$src" = "$nd/var-lib-postgresql" ] && [ -f "$nd/pgdisk.img" ]; then continue; fi
     mount --bind "$src" "$dst"
   done
   mount --bind "$ROOT/seed/hosts" /etc/hosts   # node names resolve to test addresses
@@ -308,16 +348,41 @@ cmd_node_init() {      # internal: PID 1 of a node (inside new pid/mount/uts/ipc
   while :; do sleep 3600 & wait $! || true; done   # bash reaps re-parented orphans (postmaster...)
 }
 
-cmd_node_boot() {      # namespaces only
+# A powered-off node's disk image stays attached until the kernel has unmounted its file
+# system (the node's mount namespace is freed after its last process): mounting it again
+# before would put two ext4 instances on one image.
+wait_disk_released() {
+  local img=$ROOT/nodes/$1/pgdisk.img i
+  [ -f "$img" ] || return 0
+  for i in $(seq 200); do
+    [ -z "$(losetup -j "$img")" ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+# power_locked NODE CMD...: CMD (a power-on or a power cut of NODE) while no other one of
+# NODE runs. Found by the soak (seed 1101): the fence daemon's "off" of a node that was being
+# booted at that moment found no node to kill yet, then flushed the address the boot had just
+# given it: the node ran on, alone with no address, and the cluster counted it fenced.
+power_locked() {
+  local n=$1; shift
+  mkdir -p "$ROOT/nodes/$n"
+  ( flock 9; "$@" ) 9>"$ROOT/nodes/$n/power.lock"
+}
+
+cmd_node_boot() { power_locked "$1" node_boot "$1"; }
+node_boot() {          # namespaces only
   local n=$1 nd=$ROOT/nodes/$1 u c i
   [ -d "$ROOT/seed" ] || die "no cluster state in $ROOT (run: harness.sh up)"
   if alive "$n"; then die "$n is already running"; fi
   prep_node_dir "$n"
+  wait_disk_released "$n" || die "$n: its disk is still attached to the powered-off node"
   rm -f "$nd/init.log"
   ip -n "$PFX-$n" addr flush dev eth0               # a power-on starts with no stale address
   ip -n "$PFX-$n" addr add "$(ip_of "$n")/24" dev eth0
   setsid ip netns exec "$PFX-$n" unshare --pid --fork --mount-proc --mount --uts --ipc \
-      --propagation private "$SELF" node-init "$n" >"$nd/init.log" 2>&1 </dev/null &
+      --propagation private "$SELF" node-init "$n" >"$nd/init.log" 2>&1 </dev/null 9>&- &
   u=$!
   for i in $(seq 200); do
     grep -q "node $n up" "$nd/init.log" 2>/dev/null && break
@@ -371,7 +436,8 @@ cmd_stop_stack() {     # graceful: pacemaker moves/stops resources, then corosyn
 
 cmd_boot() { cmd_node_boot "$1"; cmd_start_stack "$1"; }
 
-cmd_crash() {          # power cut: every process of the node dies at once, volatile state too
+cmd_crash() { power_locked "$1" crash "$1"; }
+crash() {              # power cut: every process of the node dies at once, volatile state too
   local n=$1 p
   p=$(pid1_of "$n") || true
   if is_node_pid "$n" "$p"; then
@@ -449,8 +515,10 @@ cmd_promoted() {       # promoted RSC: node name(s) where RSC is Promoted
 
 pgsetup() {
   local n=$1; shift
+  local sync=""
+  [ "$SYNC" = 1 ] && sync="ANY 1 ($(node_names | paste -sd, | sed 's/,/, /g'))"
   in_node "$n" env PGBIN="$PGBIN" PGDATA="$PGDATA" PG_SUBNET="$NET.0/24" PG_VIP="$VIP" PG_NOSYNC=1 \
-    bash "$ROOT/bin/pg-setup.sh" "$@"
+    PG_SYNC_NAMES="$sync" bash "$ROOT/bin/pg-setup.sh" "$@"
 }
 psql_on() { local n=$1; shift; in_node "$n" runuser -u postgres -- psql -h /run/postgresql -X -q -At "$@"; }
 
@@ -513,7 +581,7 @@ cmd_up() {
   cmd_agent_dir
   if [ "$FENCING" = 1 ]; then
     write_fence_agent
-    setsid "$SELF" fence-daemon >"$ROOT/fence/daemon.out" 2>&1 </dev/null &
+    setsid "$SELF" fence-daemon "$ROOT" >"$ROOT/fence/daemon.out" 2>&1 </dev/null &
     echo $! > "$ROOT/fence/daemon.pid"
   fi
   cmd_net_up
@@ -543,6 +611,7 @@ cmd_down() {
     n=${nd##*/}; p=$(pid1_of "$n") || continue
     while is_node_pid "$n" "$p"; do sleep 0.05; done
   done
+  for nd in "$ROOT"/nodes/*; do wait_disk_released "${nd##*/}" || log "${nd##*/}: disk image still attached"; done
   cmd_net_down
   rm -rf "$ROOT"
 }
@@ -563,24 +632,29 @@ cmd_collect() {        # collect DIR: logs of every node (also of powered-off on
   if x=$(cmd_mon 2>/dev/null); then echo "$x" > "$dest/crm_mon.xml"; fi
 }
 
-# What a previous run may leave behind: namespaces, processes (our daemons run in their own
-# PID namespaces, so look for them by name outside the host's), mounts, the state directory.
+# What a previous run of THIS instance may leave behind: namespaces, processes, mounts, the
+# state directory. Our daemons run in the nodes' PID namespaces, so they are found by name
+# outside the host's; they belong to this instance when their mounts come from $ROOT/nodes
+# (another instance, with another root, may be running next to this one).
 cmd_leftovers() {
-  local bad=0 hostns p ns comm
+  local bad=0 hostns p ns comm cmdline
   hostns=$(readlink /proc/self/ns/pid)
   if [ -n "$(our_netns)" ]; then echo "network namespaces: $(our_netns | tr '\n' ' ')"; bad=1; fi
   for p in /proc/[0-9]*; do
     ns=$(readlink "$p/ns/pid" 2>/dev/null) || continue
     comm=$(cat "$p/comm" 2>/dev/null) || continue
+    cmdline=$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null) || continue
     case $comm in
-      corosync|pacemakerd|pacemaker-*|postgres|postmaster)
-        [ "$ns" != "$hostns" ] && { echo "process: ${p#/proc/} $comm (in a node PID namespace)"; bad=1; } ;;
+      corosync|pacemakerd|pacemaker-*|postgres|postmaster|bash)
+        if [ "$ns" != "$hostns" ] && grep -qF "$ROOT/nodes/" "$p/mountinfo" 2>/dev/null; then
+          echo "process: ${p#/proc/} $comm $cmdline(in a node PID namespace)"; bad=1
+        fi ;;
     esac
-    if tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -qE "harness\.sh (node-init|fence-daemon)|syslog-sink\.py"; then
-      echo "process: ${p#/proc/} $(tr '\0' ' ' < "$p/cmdline")"; bad=1
-    fi
+    case $cmdline in *"harness.sh fence-daemon $ROOT "*|*"$ROOT/bin/syslog-sink.py "*)
+      echo "process: ${p#/proc/} $cmdline"; bad=1 ;;
+    esac
   done
-  if grep -qF "$ROOT" /proc/self/mountinfo; then echo "mounts under $ROOT"; bad=1; fi
+  if grep -qF "$ROOT/" /proc/self/mountinfo; then echo "mounts under $ROOT"; bad=1; fi
   if [ -e "$ROOT" ]; then echo "state directory $ROOT"; bad=1; fi
   return $bad
 }
@@ -611,7 +685,8 @@ case $c in
   collect) cmd_collect "$1" ;;
   leftovers) cmd_leftovers ;;
   node-init) cmd_node_init "$@" ;;
-  fence-daemon) cmd_fence_daemon ;;
+  fence-daemon) cmd_fence_daemon ;;   # its argument, $ROOT, only names the instance in ps
+  client) cmd_client "$@" ;;
   net-up) cmd_net_up ;;
   net-down) cmd_net_down ;;
   *) sed -n '2,40p' "$SELF"; exit 2 ;;

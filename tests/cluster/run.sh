@@ -7,9 +7,9 @@
 #   tests/cluster/run.sh 10 12        only the scenarios whose names start with 10 or 12
 # Settings (environment): PGHA_AGENT=ocf:pgha:pgsqlms (ocf:heartbeat:pgsqlms: run the same
 #   scenarios against PAF), PGHA_SCENARIO_TIMEOUT=150 (s, hard limit of one scenario; the
-#   target is 60 s), PGHA_NODE_OS=debian13 (the whole run inside the Debian 13 root of
-#   debian13-root.sh: Pacemaker 3, PostgreSQL 17; lib/node-os.sh), and the harness settings
-#   (harness.sh).
+#   target is 60 s), PGHA_NODE_OS=debian13|sid and PGHA_PG_MAJOR (the whole run inside a
+#   root of node-root.sh: Debian 13 with PostgreSQL 17, sid with 18 or 19; lib/node-os.sh),
+#   and the harness settings (harness.sh).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 LIMIT=${PGHA_SCENARIO_TIMEOUT:-150}

@@ -9,7 +9,7 @@ use pgha::ocf::params::PARAMS;
 use crate::agent::{agent, BIN};
 use crate::pg::Pg;
 
-fn repo() -> &'static Path {
+pub(crate) fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -18,13 +18,13 @@ fn golden() -> PathBuf {
     repo().join("ocf/meta-data.xml")
 }
 
-fn meta_data() -> String {
+pub(crate) fn meta_data() -> String {
     agent().action("meta-data").any_stdout().expect(0).stdout
 }
 
 /// Runs a tool that must exist on the test machine; missing is a failure, not a skip.
 #[track_caller]
-fn tool(program: &str, package: &str) -> Command {
+pub(crate) fn tool(program: &str, package: &str) -> Command {
     assert!(
         Path::new(program).is_file(),
         "{program} is missing: install {package} (`make deps`)"

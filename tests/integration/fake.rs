@@ -10,6 +10,9 @@
 //! <dir>/sbin/crm_node        -n: this node's name; -p: the partition's members
 //! <dir>/sbin/crm_attribute   --promotion=RSC -N NODE -G -q | -v VALUE | -D
 //! <dir>/sbin/attrd_updater   -p -n NAME -N NODE -Q | -U VALUE | -D
+//! <dir>/sbin/crm_mon         --one-shot --output-as=xml: state/crm_mon.xml, after
+//!                            state/crm_mon.delay seconds if set (pgha status)
+//! <dir>/sbin/cibadmin        --query --scope resources: state/cib-resources.xml
 //! <dir>/state/node, partition, promotion-RSC@NODE, private-NAME@NODE,
 //!             calls (one line per invocation)
 //! ```
@@ -94,6 +97,19 @@ case "$op" in
 esac
 "#;
 
+const CRM_MON: &str = r#"
+echo "crm_mon $*" >> "$STATE/calls"
+[ "$*" = "--one-shot --output-as=xml" ] || { echo "fake crm_mon: unsupported arguments: $*" >&2; exit 64; }
+[ ! -f "$STATE/crm_mon.delay" ] || sleep "$(cat "$STATE/crm_mon.delay")"
+cat "$STATE/crm_mon.xml"
+"#;
+
+const CIBADMIN: &str = r#"
+echo "cibadmin $*" >> "$STATE/calls"
+[ "$*" = "--query --scope resources" ] || { echo "fake cibadmin: unsupported arguments: $*" >&2; exit 64; }
+cat "$STATE/cib-resources.xml"
+"#;
+
 pub struct FakePacemaker {
     dir: PathBuf,
 }
@@ -112,6 +128,8 @@ impl FakePacemaker {
             ("crm_node", CRM_NODE),
             ("crm_attribute", CRM_ATTRIBUTE),
             ("attrd_updater", ATTRD_UPDATER),
+            ("crm_mon", CRM_MON),
+            ("cibadmin", CIBADMIN),
         ] {
             let path = fake.sbin().join(name);
             let script = format!(
@@ -175,6 +193,17 @@ impl FakePacemaker {
     /// Sets a private node attribute, as an earlier run of the agent would have.
     pub fn set_private_attribute(&self, name: &str, node: &str, value: &str) {
         fs::write(self.private_file(name, node), value).unwrap();
+    }
+
+    /// What `crm_mon --output-as=xml` prints, after `delay` seconds.
+    pub fn set_crm_mon(&self, xml: &str, delay: u64) {
+        fs::write(self.state().join("crm_mon.xml"), xml).unwrap();
+        fs::write(self.state().join("crm_mon.delay"), delay.to_string()).unwrap();
+    }
+
+    /// What `cibadmin --query --scope resources` prints.
+    pub fn set_cib_resources(&self, xml: &str) {
+        fs::write(self.state().join("cib-resources.xml"), xml).unwrap();
     }
 
     /// Every invocation so far, one per line.

@@ -12,6 +12,7 @@
 //! | 3 | `rewind` | bringing a node back (instance, pacemaker's node-name check) |
 //! | 4 | `actions`, `cli` | the OCF actions, and `actions::error`, the only error -> OCF code mapping; clap's arguments |
 //! | 5 | `rewind::command` | `pgha rewind` and `pgha kept`: the rewind module by hand, with cli's arguments |
+//! | 5 | `status` | `pgha status`: Pacemaker's XML, the local instance and files, read and shown |
 //! | 6 | the crate root (`lib.rs`: `run`, `run_tool`), `main.rs` | the program |
 //!
 //! Each floor owns its errors (`deadline::Expired`, `instance::Error`, `ClusterError`,
@@ -36,7 +37,7 @@ const FLOORS: &[&[&str]] = &[
     &["instance", "pacemaker"],
     &["rewind"],
     &["actions", "cli"],
-    &["rewind::command"],
+    &["rewind::command", "status"],
     &[""],
 ];
 

@@ -565,17 +565,16 @@ impl Pg {
     /// `psql -XAt -c sql` as postgres over the socket; the output without its last newline.
     #[track_caller]
     pub fn psql(&self, sql: &str) -> String {
+        self.psql_in("postgres", sql)
+    }
+
+    /// [`Pg::psql`] in the database `db`.
+    #[track_caller]
+    pub fn psql_in(&self, db: &str, sql: &str) -> String {
         let out = run(as_postgres(bin("psql"))
             .arg("-h")
             .arg(self.sock())
-            .args([
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                OS_USER,
-                "-d",
-                "postgres",
-            ])
+            .args(["-p", &self.port.to_string(), "-U", OS_USER, "-d", db])
             .args(["-XAt", "-v", "ON_ERROR_STOP=1", "-c", sql]));
         String::from_utf8_lossy(&out.stdout)
             .trim_end_matches('\n')

@@ -8,6 +8,9 @@
 //! brought back by `pgha::rewind` (the library, as the actions call it; `pgha rewind` for
 //! the command line) and must stream from pg2 with `t8` and without `t7`.
 
+mod changes;
+mod native;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,13 +21,15 @@ use pgha::instance::Instance;
 use pgha::ocf::params::Params;
 use pgha::rewind::runner::{self, RewindOptions, RewindSource};
 use pgha::rewind::{
-    self, Decision, Fallback, Outcome, Plan, Refusal, RewindSettings, Source, SourceConninfo,
+    self, Decision, Engine, Fallback, Outcome, Plan, Refusal, RewindSettings, Source,
+    SourceConninfo,
 };
 
-use crate::agent::BIN;
+use crate::agent::{agent, BIN};
 use crate::pg::{
-    bin, bindir, chown_postgres, lab, plain_lab, reclone_lab, recycle_fork_segment,
-    stopped_primary_and_standby, without_wal_retention, Certs, Lab, Pg, Stop, WAIT,
+    as_postgres, bin, bindir, chown_postgres, lab, major, plain_lab, reclone_lab,
+    recycle_fork_segment, run, stopped_primary_and_standby, without_wal_retention, Certs, Lab, Pg,
+    Stop, WAIT,
 };
 
 pub(crate) fn instance(pg: &Pg, bindir: &Path) -> Instance {
@@ -199,15 +204,182 @@ fn lab_t7_t8_rewinds_the_old_primary_and_keeps_what_it_discards() {
         panic!("{check}");
     };
     assert_eq!(check.plan, Plan::Rewind, "{check}");
-    let warnings = rewind::preflight(&instance(&lab.pg1, bindir()), &settings(&lab.pg2));
+    // pg_rewind's own report is read back (the native engine's is tested in rewind::native).
+    let by_pg_rewind = RewindSettings {
+        engine: Engine::PgRewind,
+        ..settings(&lab.pg2)
+    };
+    let warnings = rewind::preflight(&instance(&lab.pg1, bindir()), &by_pg_rewind);
     assert!(warnings.is_empty(), "{warnings:?}");
-    let report = rejoin(&lab, &settings(&lab.pg2));
+    let report = rejoin(&lab, &by_pg_rewind);
     assert_eq!(report.outcome, Outcome::Rewound);
     let out = report.rewind.as_ref().unwrap();
     assert_eq!(out.diverged, Some((fork_point, 1)), "{out:?}");
     assert_eq!(lab.pg1.control_state(), "in archive recovery");
     assert!(lab.pg1.data().join("backup_label").is_file());
     assert_t7_kept(&lab, report.saved_in.as_ref().unwrap(), fork_point);
+    assert_back_as_standby(&lab);
+}
+
+/// Regression (issue 14's differential suite found it): 13's pg_rewind copies no
+/// `PG_VERSION`, so a database that the old primary dropped after the fork came back without
+/// one and refused every connection ("not a valid data directory"); replay does not make it
+/// again. pgha writes it back after 13's pg_rewind. On 14 and later pg_rewind copies it.
+#[test]
+fn finding_pg_rewind_13_lost_a_database_the_old_primary_dropped() {
+    let made_before_the_fork = |pg1: &Pg| {
+        pg1.start();
+        pg1.psql("CREATE DATABASE kept");
+        pg1.psql_in("kept", "CREATE TABLE k (c int); INSERT INTO k VALUES (42)");
+        pg1.stop();
+    };
+    let lab = lab(
+        made_before_the_fork,
+        |_| {},
+        |pg1| {
+            pg1.psql("DROP DATABASE kept");
+        },
+        Stop::Clean,
+    );
+    let by_pg_rewind = RewindSettings {
+        engine: Engine::PgRewind,
+        ..settings(&lab.pg2)
+    };
+    let report = rejoin(&lab, &by_pg_rewind);
+    assert_eq!(report.outcome, Outcome::Rewound, "{report:?}");
+    assert_back_as_standby(&lab);
+    assert_eq!(lab.pg1.psql_in("kept", "SELECT c FROM k"), "42");
+}
+
+/// The cost model counts the WAL the pg_rewind of this major copies. The source keeps
+/// about 48 MB of WAL from before the fork (48 switched segments it replayed as a standby):
+/// pg_rewind up to 18 copies all of it, so the estimate counts all of it and a re-clone of
+/// the small databases is cheaper; 19's copies only the segments from the fork's on, and so
+/// does the estimate, which then prefers the rewind. pg_rewind's own "need to copy" (run
+/// with the fallback off) agrees with the estimate on each major.
+#[test]
+fn the_estimate_counts_the_wal_this_majors_pg_rewind_copies() {
+    let pg1 = Pg::primary("pg1");
+    pg1.conf("wal_keep_size = '64MB'");
+    pg1.start();
+    pg1.psql("CREATE TABLE t6 (c1 int)");
+    let pg2 = Pg::base_backup_of(&pg1, "pg2");
+    pg2.conf("wal_keep_size = '256MB'");
+    pg2.start();
+    pg1.wait_streaming("pg2");
+    for _ in 0..48 {
+        pg1.psql("INSERT INTO t6 VALUES (1); SELECT pg_switch_wal()");
+    }
+    pg2.wait_replayed(
+        "pg2 to replay the switches",
+        &pg1.psql("SELECT pg_current_wal_lsn()"),
+    );
+    pg2.promote();
+    pg1.psql("CREATE TABLE t7 (c1 int); INSERT INTO t7 VALUES (1)");
+    let t7_filenode = pg1.psql("SELECT pg_relation_filenode('t7')");
+    pg2.psql("CREATE TABLE t8 (c1 int); INSERT INTO t8 VALUES (1)");
+    pg1.stop();
+    let lab = Lab {
+        pg1,
+        pg2,
+        t7_filenode,
+    };
+    let all_wal = major() <= 18;
+    let check = check_lab(&lab);
+    let e = check
+        .estimate
+        .unwrap_or_else(|| panic!("no estimate: {check}"));
+    assert!(e.source_wal >= 48 << 20, "{e:?}");
+    assert!(e.source_wal_from_fork < 16 << 20, "{e:?}");
+    assert_eq!(e.wal_bytes() == e.source_wal, all_wal, "{e:?}");
+    assert_eq!(matches!(check.plan, Plan::Reclone(_)), all_wal, "{check}");
+    let report = rejoin(
+        &lab,
+        &RewindSettings {
+            fallback: Fallback::None,
+            ..settings(&lab.pg2)
+        },
+    );
+    assert_eq!(report.outcome, Outcome::Rewound);
+    let out = report.rewind.as_ref().unwrap();
+    let (copied_mb, _) = out.need_to_copy_mb.unwrap_or_else(|| panic!("{out:?}"));
+    let wal_mb = e.wal_bytes() >> 20;
+    eprintln!(
+        "pg_rewind {}: need to copy {copied_mb} MB; source pg_wal {} MB, from the fork's \
+         segment on {} MB",
+        major(),
+        e.source_wal >> 20,
+        e.source_wal_from_fork >> 20
+    );
+    assert!(
+        copied_mb >= wal_mb && copied_mb < wal_mb + 32,
+        "pg_rewind {} copied {copied_mb} MB, the estimate counted {wal_mb} MB of WAL: {e:?}",
+        major()
+    );
+    assert_streams_without_t7(&lab);
+}
+
+/// `pg_checksums --enable` or `--disable` on a stopped instance.
+fn pg_checksums(pg: &Pg, switch: &str) {
+    run(as_postgres(bin("pg_checksums"))
+        .args([switch, "-D"])
+        .arg(pg.data()));
+}
+
+/// pg_rewind needs data checksums or `wal_log_hints` in the target's pg_control. 18's
+/// `initdb` turns checksums on by default, so from 18 a cluster made with the defaults is
+/// rewound without `wal_log_hints`; with checksums off (`--no-data-checksums`, or
+/// `pg_checksums --disable`, as before 18) the preflight warns and the node is re-cloned.
+#[test]
+fn checksums_by_default_from_18_rewind_without_wal_log_hints() {
+    let lab = lab(
+        |pg1| pg1.conf("wal_log_hints = off"),
+        |_| {},
+        |_| {},
+        Stop::Clean,
+    );
+    let target = instance(&lab.pg1, bindir());
+    let by_default = major() >= 18;
+    let control = target.control().unwrap();
+    assert!(!control.wal_log_hints);
+    assert_eq!(
+        control.data_checksums(),
+        by_default,
+        "PostgreSQL {}",
+        major()
+    );
+    let no_hints = |warnings: &[String]| {
+        warnings
+            .iter()
+            .any(|w| w.contains("neither wal_log_hints nor data checksums"))
+    };
+    let warnings = rewind::preflight(&target, &settings(&lab.pg2));
+    assert_eq!(no_hints(&warnings), !by_default, "{warnings:?}");
+    let check = check_lab(&lab);
+    if by_default {
+        assert_eq!(check.plan, Plan::Rewind, "{check}");
+        // What a cluster made with --no-data-checksums has: checksums off in pg_control.
+        pg_checksums(&lab.pg1, "--disable");
+        assert!(!target.control().unwrap().can_rewind());
+        assert!(no_hints(&rewind::preflight(&target, &settings(&lab.pg2))));
+        let check = check_lab(&lab);
+        assert_eq!(
+            check.decision,
+            Decision::Refuse(Refusal::NoHintsNorChecksums),
+            "{check}"
+        );
+        assert!(matches!(check.plan, Plan::Reclone(_)), "{check}");
+        pg_checksums(&lab.pg1, "--enable");
+        assert_eq!(rejoin(&lab, &settings(&lab.pg2)).outcome, Outcome::Rewound);
+    } else {
+        assert_eq!(
+            check.decision,
+            Decision::Refuse(Refusal::NoHintsNorChecksums),
+            "{check}"
+        );
+        assert!(matches!(check.plan, Plan::Reclone(_)), "{check}");
+        assert_eq!(rejoin(&lab, &settings(&lab.pg2)).outcome, Outcome::Recloned);
+    }
     assert_back_as_standby(&lab);
 }
 
@@ -299,7 +471,12 @@ fn no_rewind_required_trap_of_a_just_promoted_source() {
     let check = check_lab(&lab);
     assert!(matches!(check.decision, Decision::Rewind { .. }), "{check}");
     assert_eq!(check.source_needs_checkpoint, trapped, "{check}");
-    let report = rejoin(&lab, &settings(&lab.pg2));
+    // pg_rewind's trap: pg_rewind itself runs.
+    let by_pg_rewind = RewindSettings {
+        engine: Engine::PgRewind,
+        ..settings(&lab.pg2)
+    };
+    let report = rejoin(&lab, &by_pg_rewind);
     assert_eq!(report.outcome, Outcome::Rewound);
     assert!(report.rewind.as_ref().unwrap().diverged.is_some());
     let source_checkpoint_tli = if trapped { "2" } else { "1" };
@@ -580,6 +757,7 @@ fn killed_mid_copy_then_recloned(after_kill: &str) {
     let before = lab.pg1.snapshot();
     let no_fallback = RewindSettings {
         fallback: Fallback::None,
+        engine: Engine::PgRewind,
         ..settings(&lab.pg2)
     };
     let err = rewind::rejoin(
@@ -658,16 +836,83 @@ fn command_line_check_dry_run_and_rewind() {
     let (code, text) = pgha(&["--check"]);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("needs a rewind: diverged at"), "{text}");
+    assert!(text.contains("target changes: "), "{text}");
+    assert!(!text.contains("target changes: not known"), "{text}");
     before.assert_same(&lab.pg1.snapshot(), "pgha rewind --check");
-    let (code, text) = pgha(&["-n", "-P"]);
+    // The default engine is pg_rewind; auto says what it picks and why.
+    assert!(text.contains("engine: pg_rewind (asked for)"), "{text}");
+    let (code, text) = pgha(&["-n", "-P", "--engine", "auto"]);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("need to copy"), "{text}");
+    assert!(text.contains(" (auto: "), "{text}");
     before.assert_same(&lab.pg1.snapshot(), "pgha rewind -n");
     let upstream = format!("--primary-conninfo={}", conninfo(&lab.pg2));
     let (code, text) = pgha(&["-R", "--node", "pg1", &upstream]);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("rewound"), "{text}");
     assert_back_as_standby(&lab);
+}
+
+/// `--sync-method` reaches pg_rewind 17 and later (`rewind_sync_method` for the agent); an
+/// older major's pg_rewind has none: validate-all refuses the parameter, and `pgha rewind`
+/// refuses before anything changes (no kept folder, no marker, the directory as it was).
+#[test]
+fn sync_method_reaches_pg_rewind_17_and_later_and_is_refused_before() {
+    let supported = major() >= 17;
+    let pg = Pg::primary("pg1");
+    let validate = agent()
+        .on(&pg)
+        .action("validate-all")
+        .check_level(10)
+        .param("rewind_sync_method", "syncfs");
+    if supported {
+        validate.expect(0);
+    } else {
+        validate.expect_reason(6, "rewind_sync_method");
+    }
+    let lab = plain_lab();
+    let before = lab.pg1.snapshot();
+    let source = format!("--source-server={}", conninfo(&lab.pg2));
+    let upstream = format!("--primary-conninfo={}", conninfo(&lab.pg2));
+    let (code, text, _) = pgha_rewind(&lab.pg1, &[&source, "--sync-method=syncfs", "--check"]);
+    assert_eq!(code, Some(if supported { 0 } else { 1 }), "{text}");
+    let (code, text, _) = pgha_rewind(
+        &lab.pg1,
+        &[
+            &source,
+            "--sync-method=syncfs",
+            "-R",
+            "--node",
+            "pg1",
+            &upstream,
+            // pg_rewind's option: the native engine syncs only what it wrote.
+            "--engine",
+            "pg_rewind",
+        ],
+    );
+    if supported {
+        assert_eq!(code, Some(0), "{text}");
+        let ran = text
+            .lines()
+            .find(|l| l.contains("running ") && l.contains("pg_rewind"))
+            .unwrap_or_else(|| panic!("no pg_rewind command line logged: {text}"));
+        assert!(ran.contains(" --sync-method=syncfs"), "{ran}");
+        assert!(text.contains("rewound"), "{text}");
+        assert_back_as_standby(&lab);
+    } else {
+        assert_eq!(code, Some(1), "{text}");
+        assert!(
+            text.contains(&format!(
+                "pg_rewind of PostgreSQL {} has no --sync-method=syncfs",
+                major()
+            )),
+            "{text}"
+        );
+        before.assert_same(&lab.pg1.snapshot(), "a refused --sync-method");
+        assert!(!rewind::marker::path(&lab.pg1.data()).exists());
+        let keep_dir = lab.pg1.data().with_file_name("pgha-rewind");
+        assert!(!keep_dir.exists(), "{}", keep_dir.display());
+    }
 }
 
 /// `--timeout 18446744073709551615` overflowed `Instant` (a panic); now it is a usage error
@@ -879,20 +1124,37 @@ fn assert_password_nowhere(text: &str, argv: &str, tools: &[&str]) {
     );
 }
 
+/// The plain lab whose new primary (the source) requires `PASSWORD` of role `rewinder`.
+fn password_lab() -> Lab {
+    lab(
+        |_| {},
+        |pg2| pg2.password_role("rewinder", PASSWORD),
+        |_| {},
+        Stop::Clean,
+    )
+}
+
 /// Finding 3: `pg_rewind --source-server=…` carried the password in its arguments, visible
 /// in `ps` to every local user. The source requires a password: the rewind working proves
 /// the password reached pg_rewind, through its environment.
 #[test]
 fn finding_3_password_absent_from_pg_rewind_arguments() {
-    let lab = lab(
-        |_| {},
-        |pg2| pg2.password_role("rewinder", PASSWORD),
-        |_| {},
-        Stop::Clean,
-    );
-    let (text, argv) = rewind_with_password(&lab, &["--no-fallback"]);
+    let lab = password_lab();
+    let (text, argv) = rewind_with_password(&lab, &["--no-fallback", "--engine", "pg_rewind"]);
     assert!(text.contains("\nrewound in"), "{text}");
     assert_password_nowhere(&text, &argv, &["pg_rewind", "postgres"]);
+    assert_back_as_standby(&lab);
+}
+
+/// The native engine reads the source over its own connection: the password stays out of
+/// every argument list and of what it prints too.
+#[test]
+fn finding_3_password_absent_with_the_native_engine() {
+    let lab = password_lab();
+    let (text, argv) = rewind_with_password(&lab, &["--no-fallback", "--engine", "native"]);
+    assert!(text.contains("native rewind: "), "{text}");
+    assert!(text.contains("\nrewound in"), "{text}");
+    assert_password_nowhere(&text, &argv, &["postgres"]);
     assert_back_as_standby(&lab);
 }
 

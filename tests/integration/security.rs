@@ -118,8 +118,8 @@ fn finding_2_planted_keep_dir_and_marker_links_are_not_followed() {
     assert_back_as_standby(&lab);
 }
 
-/// `pgha rewind` of pg1 from pg2, optionally dying at a failpoint.
-fn pgha_rewind_pg1(lab: &Lab, failpoint: Option<&str>) -> (Option<i32>, String) {
+/// `pgha rewind` of pg1 from pg2 with `engine`, optionally dying at a failpoint.
+fn pgha_rewind_pg1(lab: &Lab, failpoint: Option<&str>, engine: &str) -> (Option<i32>, String) {
     let source = format!("--source-server={}", conninfo(&lab.pg2));
     let upstream = format!("--primary-conninfo={}", conninfo(&lab.pg2));
     let env: Vec<(&str, &str)> = failpoint
@@ -129,7 +129,9 @@ fn pgha_rewind_pg1(lab: &Lab, failpoint: Option<&str>) -> (Option<i32>, String) 
     let (code, text, _) = pgha_rewind_with(
         &lab.pg1,
         crate::pg::bindir(),
-        &[&source, "-R", "--node", "pg1", &upstream],
+        &[
+            &source, "-R", "--node", "pg1", &upstream, "--engine", engine,
+        ],
         &env,
     );
     (code, text)
@@ -166,7 +168,7 @@ fn copies_of_t7(lab: &Lab) -> Vec<PathBuf> {
 /// the old primary's data is still somewhere, and the next run brings pg1 back.
 fn killed_during_a_reclone(point: &str) {
     let lab = reclone_lab();
-    let (code, text) = pgha_rewind_pg1(&lab, Some(point));
+    let (code, text) = pgha_rewind_pg1(&lab, Some(point), "pg_rewind");
     assert_eq!(code, None, "pgha did not die at {point}:\n{text}");
     assert!(
         lab.pg1.data().join("PG_VERSION").is_file(),
@@ -176,7 +178,7 @@ fn killed_during_a_reclone(point: &str) {
         !copies_of_t7(&lab).is_empty(),
         "the old primary's data is gone after a kill at {point}"
     );
-    let (code, text) = pgha_rewind_pg1(&lab, None);
+    let (code, text) = pgha_rewind_pg1(&lab, None, "pg_rewind");
     assert_eq!(code, Some(0), "the repair after {point}:\n{text}");
     assert!(text.contains("re-cloned"), "{text}");
     assert!(
@@ -205,11 +207,12 @@ killed_during_a_reclone! {
 }
 
 /// Finding 6: the marker lives outside PGDATA, so a hand-run `pg_ctl start` ignored it and
-/// started a half-rewound directory. Killed at each step after the marker, the data
-/// directory carries a guard the server itself obeys; the next run repairs it.
-fn killed_during_a_rewind(point: &str) {
+/// started a half-rewound directory. Killed at each step after the marker (`engine` rewinding),
+/// the data directory carries a guard the server itself obeys; the next run repairs it, and
+/// pg1 then reads what pg2 has.
+fn killed_during_a_rewind(point: &str, engine: &str) {
     let lab = plain_lab();
-    let (code, text) = pgha_rewind_pg1(&lab, Some(point));
+    let (code, text) = pgha_rewind_pg1(&lab, Some(point), engine);
     assert_eq!(code, None, "pgha did not die at {point}:\n{text}");
     assert!(rewind::is_marked(&lab.pg1.data()));
     assert!(rewind::ensure_startable(&lab.pg1.data()).is_err());
@@ -228,24 +231,38 @@ fn killed_during_a_rewind(point: &str) {
         + &String::from_utf8_lossy(&by_hand.stdout)
         + &String::from_utf8_lossy(&by_hand.stderr);
     assert!(log.contains("invalid permissions"), "{log}");
-    let (code, text) = pgha_rewind_pg1(&lab, None);
+    let (code, text) = pgha_rewind_pg1(&lab, None, engine);
     assert_eq!(code, Some(0), "the repair after {point}:\n{text}");
+    assert!(
+        text.contains("re-cloned"),
+        "the repair after {point}:\n{text}"
+    );
     assert_back_as_standby(&lab);
+    let end = lab.pg2.psql("SELECT pg_current_wal_lsn()");
+    lab.pg1.wait_replayed("pg1 replays all pg2 has", &end);
+    let rows = "SELECT count(*), sum(c1) FROM t6 UNION ALL SELECT count(*), 0 FROM t8";
+    assert_eq!(lab.pg1.psql(rows), lab.pg2.psql(rows), "after {point}");
 }
 
-#[test]
-fn finding_6_guard_stops_pg_ctl_after_a_kill_before_pg_rewind() {
-    killed_during_a_rewind("rewind-marked");
+macro_rules! killed_during_a_rewind {
+    ($($test:ident: $point:literal by $engine:literal,)*) => {$(
+        #[test]
+        fn $test() {
+            killed_during_a_rewind($point, $engine);
+        }
+    )*};
 }
 
-#[test]
-fn finding_6_guard_stops_pg_ctl_after_a_kill_before_the_standby_settings() {
-    killed_during_a_rewind("rewind-restored");
-}
-
-#[test]
-fn finding_6_guard_stops_pg_ctl_after_a_kill_before_the_marker_goes() {
-    killed_during_a_rewind("rewind-configured");
+killed_during_a_rewind! {
+    finding_6_guard_stops_pg_ctl_after_a_kill_before_pg_rewind: "rewind-marked" by "pg_rewind",
+    finding_6_guard_stops_pg_ctl_after_a_kill_before_the_standby_settings:
+        "rewind-restored" by "pg_rewind",
+    finding_6_guard_stops_pg_ctl_after_a_kill_before_the_marker_goes:
+        "rewind-configured" by "pg_rewind",
+    native_engine_killed_after_the_marker: "rewind-marked" by "native",
+    native_engine_killed_mid_apply: "native-mid-apply" by "native",
+    native_engine_killed_before_pg_control: "native-before-control" by "native",
+    native_engine_killed_before_the_standby_settings: "rewind-restored" by "native",
 }
 
 /// Finding 8: unbounded and blocking reads, as root, of files postgres controls: a link to

@@ -73,6 +73,8 @@ rejects!(pgport_out_of_range_is_misconfigured,
     |pg, a| a.param("pgport", "70000") => 6, "pgport");
 rejects!(maxlag_negative_is_misconfigured,
     |pg, a| a.param("maxlag", "-1") => 6, "maxlag");
+rejects!(rewind_engine_unknown_is_misconfigured,
+    |pg, a| a.param("rewind_engine", "fast") => 6, "rewind_engine=\"fast\" is invalid: must be native, pg_rewind or auto");
 rejects!(pgdata_relative_is_misconfigured,
     |pg, a| a.param("pgdata", "relative/path") => 6, "pgdata");
 rejects!(bindir_relative_is_misconfigured,

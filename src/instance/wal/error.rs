@@ -271,3 +271,21 @@ impl<E> From<DecodeError> for Failure<E> {
         Failure::Invalid(e)
     }
 }
+
+/// Why a walk over consecutive records ([`records_between`](super::records_between),
+/// [`checkpoint_before`](super::checkpoint_before)) stopped before its end.
+#[derive(Debug, thiserror::Error)]
+pub enum WalkError {
+    #[error(transparent)]
+    Read(#[from] WalError),
+    /// The record read after the one at `prev` does not point back at it.
+    #[error("the record at {at} does not point back at the one before it, at {prev}")]
+    Chain { at: Lsn, prev: Lsn },
+    /// pg_rewind's "end pointer is not a valid end point": the end given is inside a record.
+    #[error("the record at {at} ends at {end}, past {to}: no record ends at {to}")]
+    PastEnd { at: Lsn, end: Lsn, to: Lsn },
+    #[error("no checkpoint record before {before}: the walk back reached the start of the WAL")]
+    NoCheckpoint { before: Lsn },
+    #[error("the time limit passed while reading the WAL at {at}")]
+    Expired { at: Lsn },
+}

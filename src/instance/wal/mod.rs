@@ -56,9 +56,9 @@ mod scan;
 mod fixtures;
 
 pub use decode::{BlockRef, CheckpointRecord, WalRecord};
-pub use error::{BodyProblem, DecodeError, WalError};
+pub use error::{BodyProblem, DecodeError, WalError, WalkError};
 pub use format::{RM_XLOG_ID, WAL_PAGE_SIZE, XLOG_CHECKPOINT_ONLINE, XLOG_CHECKPOINT_SHUTDOWN};
-pub use page::{past_page_header, segment_file_name};
+pub use page::{parse_segment_name, past_page_header, segment_file_name, segno_file_name};
 pub use reader::read_record;
 pub use record::decode_record;
-pub use scan::{end_of_valid_wal, record_ending_at};
+pub use scan::{checkpoint_before, end_of_valid_wal, record_ending_at, records_between};

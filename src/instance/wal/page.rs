@@ -21,13 +21,31 @@ const LONG_PAGE_HEADER: u64 = 40;
 /// 1, so that a bug in a caller gives a wrong name rather than a division by zero.
 pub fn segment_file_name(timeline: TimelineId, lsn: Lsn, segment_size: u32) -> String {
     let segment_size = u64::from(segment_size.max(1));
-    let segno = lsn.0 / segment_size;
-    let segments_per_id = 0x1_0000_0000 / segment_size;
+    segno_file_name(timeline, lsn.0 / segment_size, segment_size)
+}
+
+/// The name of segment number `segno` on `timeline`: `%08X%08X%08X`, the timeline, then the
+/// segment number split as the server splits it (segments per 4 GiB "log id").
+pub fn segno_file_name(timeline: TimelineId, segno: u64, segment_size: u64) -> String {
+    let segments_per_id = 0x1_0000_0000 / segment_size.max(1);
     format!(
         "{timeline:08X}{:08X}{:08X}",
         segno / segments_per_id,
         segno % segments_per_id
     )
+}
+
+/// Reads a segment file name back into its timeline and segment number, the inverse of
+/// [`segno_file_name`]; `None` for anything else (history, `.partial`, …).
+pub fn parse_segment_name(name: &str, segment_size: u64) -> Option<(TimelineId, u64)> {
+    if name.len() != 24 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let tli = u32::from_str_radix(name.get(0..8)?, 16).ok()?;
+    let hi = u64::from_str_radix(name.get(8..16)?, 16).ok()?;
+    let lo = u64::from_str_radix(name.get(16..24)?, 16).ok()?;
+    let per_id = 0x1_0000_0000 / segment_size.max(1);
+    Some((tli, hi * per_id + lo))
 }
 
 /// Where a record that follows position `lsn` starts: `lsn` itself, or past the page header

@@ -1,14 +1,16 @@
 //! Records found rather than given: where the valid WAL after a record ends, as crash
-//! recovery would find it ([`end_of_valid_wal`]), and which record ends at a given position
-//! ([`record_ending_at`]). Both read through one [`CachedReader`], so that the pages many
-//! records share are read once.
+//! recovery would find it ([`end_of_valid_wal`]), which record ends at a given position
+//! ([`record_ending_at`]), the last checkpoint before a position ([`checkpoint_before`]) and
+//! every record between two positions ([`records_between`]), as pg_rewind walks them. All
+//! read through one [`CachedReader`], so that the pages many records share are read once.
 
 use std::path::Path;
 
 use crate::deadline::Deadline;
 use crate::lsn::{Lsn, TimelineId};
 
-use super::decode::WalRecord;
+use super::decode::{CheckpointRecord, WalRecord};
+use super::error::WalkError;
 use super::format::{MAX_ALIGN, RMGR_INFO_MASK, RM_XLOG_ID, XLOG_SWITCH};
 use super::page::past_page_header;
 use super::reader::CachedReader;
@@ -30,7 +32,6 @@ pub fn end_of_valid_wal(
     deadline: &Deadline,
 ) -> Option<Lsn> {
     let mut reader = CachedReader::new(pg_wal, timeline, segment_size).ok()?;
-    let segment = u64::from(segment_size);
     let mut at = past_page_header(from, segment_size);
     let mut last: Option<WalRecord> = None;
     while !deadline.expired() {
@@ -40,11 +41,7 @@ pub fn end_of_valid_wal(
         if last.as_ref().is_some_and(|l| record.prev != l.lsn) {
             break;
         }
-        let mut next = record.end.0;
-        if record.rmid == RM_XLOG_ID && record.info & RMGR_INFO_MASK == XLOG_SWITCH {
-            next = next.div_ceil(segment).saturating_mul(segment);
-        }
-        at = past_page_header(Lsn(next), segment_size);
+        at = next_record_start(&record, segment_size);
         last = Some(record);
     }
     if deadline.expired() {
@@ -71,4 +68,86 @@ pub fn record_ending_at(
         .filter(|at| at.is_multiple_of(MAX_ALIGN))
         .filter_map(|at| reader.read(Lsn(at)).ok())
         .find(|record| record.end == end)
+}
+
+/// Where the record after `record` starts: past its end, or at the next segment after an
+/// `XLOG_SWITCH` (the rest of that segment is unused), and past a page header there.
+fn next_record_start(record: &WalRecord, segment_size: u32) -> Lsn {
+    let segment = u64::from(segment_size);
+    let mut next = record.end.0;
+    if record.rmid == RM_XLOG_ID && record.info & RMGR_INFO_MASK == XLOG_SWITCH {
+        next = next.div_ceil(segment).saturating_mul(segment);
+    }
+    past_page_header(Lsn(next), segment_size)
+}
+
+/// The last checkpoint record that starts before `before`, found as pg_rewind finds the last
+/// common checkpoint: from the record at `before` (past a page header there), back along
+/// `xl_prev`. Online and shutdown checkpoints count; 17's `XLOG_CHECKPOINT_REDO` does not.
+pub fn checkpoint_before(
+    pg_wal: &Path,
+    timeline: TimelineId,
+    before: Lsn,
+    segment_size: u32,
+    deadline: &Deadline,
+) -> Result<(WalRecord, CheckpointRecord), WalkError> {
+    let mut reader = CachedReader::new(pg_wal, timeline, segment_size)?;
+    let mut at = past_page_header(before, segment_size);
+    loop {
+        if deadline.expired() {
+            return Err(WalkError::Expired { at });
+        }
+        let record = reader.read(at)?;
+        if record.lsn < before {
+            if let Some(checkpoint) = record.checkpoint() {
+                return Ok((record, checkpoint));
+            }
+        }
+        if record.prev.0 == 0 || record.prev >= record.lsn {
+            return Err(WalkError::NoCheckpoint { before });
+        }
+        at = record.prev;
+    }
+}
+
+/// Calls `visit` with every record from the one at `from` to the one that ends exactly at
+/// `to`, in order, each one's `xl_prev` checked against the one before. `to` must be the end
+/// of a record (a record that crosses it is pg_rewind's "not a valid end point"). Returns how
+/// many records were read.
+pub fn records_between(
+    pg_wal: &Path,
+    timeline: TimelineId,
+    from: Lsn,
+    to: Lsn,
+    segment_size: u32,
+    deadline: &Deadline,
+    mut visit: impl FnMut(&WalRecord),
+) -> Result<u64, WalkError> {
+    let mut reader = CachedReader::new(pg_wal, timeline, segment_size)?;
+    let mut at = past_page_header(from, segment_size);
+    let mut prev: Option<Lsn> = None;
+    let mut count = 0;
+    loop {
+        if deadline.expired() {
+            return Err(WalkError::Expired { at });
+        }
+        let record = reader.read(at)?;
+        if let Some(prev) = prev.filter(|p| *p != record.prev) {
+            return Err(WalkError::Chain { at, prev });
+        }
+        if record.end > to {
+            return Err(WalkError::PastEnd {
+                at,
+                end: record.end,
+                to,
+            });
+        }
+        visit(&record);
+        count += 1;
+        if record.end == to {
+            return Ok(count);
+        }
+        prev = Some(record.lsn);
+        at = next_record_start(&record, segment_size);
+    }
 }

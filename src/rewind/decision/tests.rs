@@ -1,4 +1,5 @@
 use super::*;
+use crate::rewind::major::pg_rewind;
 use proptest::prelude::*;
 
 fn lsn(text: &str) -> Lsn {
@@ -339,35 +340,38 @@ fn target_on_a_sibling_timeline_needs_a_rewind() {
 fn the_promotion_checkpoint_trap_applies_up_to_pg15() {
     let mut s = source(2, history(2, "1\t0/30000A0\tr\n"), "0/3200000");
     s.checkpoint_timeline = 1;
-    assert!(s.needs_checkpoint(13));
-    assert!(s.needs_checkpoint(15));
-    assert!(!s.needs_checkpoint(16));
+    assert!(s.needs_checkpoint(pg_rewind(13)));
+    assert!(s.needs_checkpoint(pg_rewind(15)));
+    assert!(!s.needs_checkpoint(pg_rewind(16)));
     s.checkpoint_timeline = 2;
-    assert!(!s.needs_checkpoint(15));
+    assert!(!s.needs_checkpoint(pg_rewind(15)));
 }
 
 // ---- costs ----
 
+/// An estimate as pg_rewind `major` would copy it; `source_wal_from_fork` is what the
+/// source keeps from the fork's segment on.
+fn cost(major: u32, source_wal: u64, from_fork: u64, databases: u64, changed: u64) -> CostEstimate {
+    CostEstimate {
+        source_wal,
+        source_wal_from_fork: from_fork,
+        wal_copied: pg_rewind(major).wal_copied,
+        source_databases: databases,
+        source_since_fork: changed,
+        target_since_fork: changed,
+        native_fetch: None,
+    }
+}
+
 #[test]
 fn measured_case_prefers_the_reclone() {
     // PG 15, 905 MB database, wal_keep_size=4GB: 1.7 GB of WAL on the source.
-    let e = CostEstimate {
-        source_wal: 1_700 << 20,
-        source_databases: 905 << 20,
-        source_since_fork: 150 << 20,
-        target_since_fork: 150 << 20,
-    };
-    assert!(e.prefers_reclone());
+    assert!(cost(15, 1_700 << 20, 300 << 20, 905 << 20, 150 << 20).prefers_reclone());
 }
 
 #[test]
 fn a_short_divergence_on_a_large_database_prefers_the_rewind() {
-    let e = CostEstimate {
-        source_wal: 80 << 20,
-        source_databases: 50 << 30,
-        source_since_fork: 1 << 20,
-        target_since_fork: 1 << 20,
-    };
+    let e = cost(15, 80 << 20, 2 << 20, 50 << 30, 1 << 20);
     assert!(!e.prefers_reclone());
     assert_eq!(e.rewind_bytes(), 82 << 20);
 }
@@ -376,13 +380,64 @@ fn a_short_divergence_on_a_large_database_prefers_the_rewind() {
 fn pg_rewind_bytes_weigh_half_again_as_much() {
     // The rewind benchmark's large setting: about 1 GB either way, the re-clone is faster.
     let e = CostEstimate {
-        source_wal: 944 << 20,
-        source_databases: 1082 << 20,
-        source_since_fork: 40 << 20,
         target_since_fork: 0,
+        ..cost(15, 944 << 20, 48 << 20, 1082 << 20, 40 << 20)
     };
     assert!(e.rewind_bytes() < e.reclone_bytes());
     assert!(e.prefers_reclone());
+}
+
+/// The native engine's bytes are what its file map fetches, in place of pg_rewind's model,
+/// at the same rate.
+#[test]
+fn the_native_engines_bytes_replace_pg_rewinds() {
+    let e = cost(15, 2048 << 20, 48 << 20, 1 << 30, 20 << 20);
+    assert!(e.prefers_reclone());
+    let native = CostEstimate {
+        native_fetch: Some(30 << 20),
+        ..e
+    };
+    assert_eq!(native.rewind_bytes(), 30 << 20);
+    assert!(!native.prefers_reclone());
+    // 700 MB at 1.5 times the cost weighs more than 1 GB.
+    let dear = CostEstimate {
+        native_fetch: Some(700 << 20),
+        ..e
+    };
+    assert!(dear.prefers_reclone());
+}
+
+/// The same divergence, source and database, rewound by each major's pg_rewind: up to 18
+/// it copies every WAL segment the source keeps, and a large retention makes the re-clone
+/// cheaper; 19 copies only the segments from the fork's on, so the rewind stays cheaper.
+/// The WAL bytes it counts never exceed what the source has.
+#[test]
+fn the_major_of_pg_rewind_decides_which_wal_counts() {
+    // (major, WAL bytes counted with 2 GB kept of which 80 MB from the fork on, re-clone?)
+    let table = [
+        (13, 2048, true),
+        (14, 2048, true),
+        (15, 2048, true),
+        (16, 2048, true),
+        (17, 2048, true),
+        (18, 2048, true),
+        (19, 80, false),
+        (20, 80, false),
+    ];
+    for (major, wal_mb, reclone) in table {
+        let e = cost(major, 2048 << 20, 80 << 20, 1 << 30, 20 << 20);
+        assert_eq!(e.wal_bytes(), wal_mb << 20, "PostgreSQL {major}");
+        assert_eq!(e.prefers_reclone(), reclone, "PostgreSQL {major}");
+        // A small retention: the rewind is cheaper with every major.
+        let small = cost(major, 64 << 20, 48 << 20, 1 << 30, 20 << 20);
+        assert!(!small.prefers_reclone(), "PostgreSQL {major}");
+    }
+    // From the fork's segment on is part of the whole: a source that recycled WAL in
+    // between cannot make it count more.
+    assert_eq!(
+        cost(19, 10 << 20, 40 << 20, 1 << 30, 0).wal_bytes(),
+        10 << 20
+    );
 }
 
 // ---- histories a source cannot truthfully serve (finding 4) ----

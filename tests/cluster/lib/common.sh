@@ -10,6 +10,7 @@
 #
 # Settings (environment): PGHA_AGENT=ocf:pgha:pgsqlms (ocf:heartbeat:pgsqlms = PAF)
 #   PGHA_KEEP_ARTIFACTS=1 keep logs even when the scenario passed. Harness settings: harness.sh.
+#   A script sourcing this may set ARTIFACTS_DIR (where the logs go; the soak does).
 #   The nodes' OS and PostgreSQL major (PGBIN, PGHOME, PGDATA): lib/node-os.sh.
 
 CLUSTER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -43,12 +44,12 @@ require() { local desc=$1; shift; if "$@"; then ok "$desc"; else fatal "$desc"; 
 # fatal: the scenario cannot go on (its remaining checks would only repeat the failure)
 fatal() { ko "$*"; exit 1; }
 
-on_exit() {
-  local rc=$? dest t0
+on_exit() {            # [RC]: the exit code (default $?: when it is the trap itself)
+  local rc=${1:-$?} dest t0
   trap - EXIT INT TERM
   if [ "$CLUSTER_STARTED" = 1 ]; then
     if [ "$rc" != 0 ] || [ "$FAIL" -gt 0 ] || [ "${PGHA_KEEP_ARTIFACTS:-0}" = 1 ]; then
-      dest=$REPO/artifacts/$SCENARIO-$(date +%Y%m%d-%H%M%S)
+      dest=${ARTIFACTS_DIR:-$REPO/artifacts/$SCENARIO-$(date +%Y%m%d-%H%M%S)}
       h collect "$dest" >/dev/null 2>&1 || true
       say "logs of every node kept in ${dest#"$REPO"/}"
     fi
@@ -75,7 +76,8 @@ needs_promotion() { say "this scenario needs the agent's promote action"; }
 # Fails early and clearly if the agent under test is not there.
 require_agent() {
   case $AGENT in
-    ocf:pgha:*) [ -x "$REPO/target/release/pgha" ] || fatal "target/release/pgha is not built (make build)" ;;
+    ocf:pgha:*) [ -f "${PGHA_DEB:-$REPO/target/debian/current.deb}" ] \
+                  || fatal "${PGHA_DEB:-target/debian/current.deb} is not built (make deb)" ;;
     ocf:heartbeat:pgsqlms) [ -x /usr/lib/ocf/resource.d/heartbeat/pgsqlms ] \
                              || fatal "PAF is not installed (apt-get install resource-agents-paf)" ;;
   esac
@@ -427,4 +429,29 @@ paf_cluster_switched() {
   require "pgha's monitor gave both standbys a transient score" wait_pgha_scores $STANDBYS
   say "switched to pgha by changing the agent only ($(since "$t0") s)"
   for n in node1 node2 node3; do say "  $n: $(scores_of "$n")"; done
+}
+
+# ---------------------------------------------------------------- pgha status (50, demo)
+
+# status_json NODE [USER-OPTIONS...]: `pgha status --json` run on NODE, kept in
+# $STATUS_DIR/NODE.json (setpriv options first, e.g. to run it as a member of haclient).
+STATUS_DIR=${STATUS_DIR:-$PGHA_CLUSTER_ROOT/status}
+status_json() {
+  local node=$1; shift
+  mkdir -p "$STATUS_DIR"
+  h exec "$node" "$@" pgha status --json --timeout 5 > "$STATUS_DIR/$node.json"
+}
+# status_is NODE DESC PYTHON-EXPR: DESC holds for the JSON NODE's `pgha status --json` gave
+# (status_json first). In EXPR: d the document, n its nodes by name, me the local node's
+# entry; when it does not hold, the document is shown.
+status_is() {
+  check "$2 (pgha status on $1)" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+n = {x["name"]: x for x in d["nodes"]}
+me = n.get(d["local_node"])
+ok = eval("(" + sys.argv[2] + ")")
+if not ok:
+    print(json.dumps(d, indent=1)[:4000], file=sys.stderr)
+sys.exit(0 if ok else 1)' "$STATUS_DIR/$1.json" "$3"
 }

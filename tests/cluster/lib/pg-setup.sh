@@ -18,8 +18,9 @@
 #
 # Settings (environment): PGBIN=/usr/lib/postgresql/15/bin  PGDATA=/var/lib/postgresql/15/data
 #   (the harness passes its nodes' major: lib/node-os.sh)
-#   PGPORT=5432  PG_SUBNET=10.200.0.0/24 (replication allowed from here)
-#   PG_VIP=10.200.0.10 (also rejected for replication: the VIP may sit on a standby for a while)
+#   PGPORT=5432  PG_SUBNET=$PGHA_NET.0/24 (replication allowed from here; PGHA_NET=10.200.0)
+#   PG_VIP=$PGHA_NET.10 (also rejected for replication: the VIP may sit on a standby for a while)
+#   PG_SYNC_NAMES='' (e.g. 'ANY 1 (node1, node2, node3)': synchronous_standby_names, per node)
 #   PG_SOCKDIR=/run/postgresql  PG_LOGDIR=/var/log/postgresql
 #   PG_NOSYNC=0 (1: initdb/pg_basebackup skip their final fsync; the test harness uses it,
 #   its nodes share one kernel and page cache, so a node "crash" loses nothing unsynced)
@@ -27,7 +28,8 @@
 # Node-specific settings live OUTSIDE PGDATA (PAF's recommendation): a rebuild with
 # pg_basebackup or a pg_rewind copies PGDATA from another node and would otherwise bring
 # that node's application_name and pg_hba reject lines along.
-#   $PGHOME/pgha-node.conf   primary_conninfo (included from postgresql.conf)
+#   $PGHOME/pgha-node.conf   primary_conninfo, synchronous_standby_names (included from
+#                            postgresql.conf)
 #   $PGHOME/pg_hba.conf      hba_file
 # where PGHOME is the parent of PGDATA (/var/lib/postgresql/15).
 set -euo pipefail
@@ -35,8 +37,9 @@ set -euo pipefail
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PGDATA=${PGDATA:-/var/lib/postgresql/15/data}
 PGPORT=${PGPORT:-5432}
-PG_SUBNET=${PG_SUBNET:-10.200.0.0/24}
-PG_VIP=${PG_VIP:-10.200.0.10}
+PG_SUBNET=${PG_SUBNET:-${PGHA_NET:-10.200.0}.0/24}
+PG_VIP=${PG_VIP:-${PGHA_NET:-10.200.0}.10}
+PG_SYNC_NAMES=${PG_SYNC_NAMES:-}
 PG_SOCKDIR=${PG_SOCKDIR:-/run/postgresql}
 PG_LOGDIR=${PG_LOGDIR:-/var/log/postgresql}
 PG_NOSYNC=${PG_NOSYNC:-0}
@@ -100,6 +103,9 @@ set_upstream() {
 # $name: where this instance streams from when it runs as a standby (pg-setup.sh).
 primary_conninfo = 'host=$host port=$PGPORT user=postgres application_name=$name'
 CONF
+  if [ -n "$PG_SYNC_NAMES" ]; then   # used when this node is the primary
+    echo "synchronous_standby_names = '$PG_SYNC_NAMES'" | as_pg tee -a "$NODE_CONF" >/dev/null
+  fi
 }
 
 pg_start() {

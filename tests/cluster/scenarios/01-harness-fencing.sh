@@ -3,7 +3,9 @@
 # PostgreSQL, independent of pgha): 3 nodes online with fencing, a promotable clone gives
 # 1 Promoted + 2 Unpromoted, a power cut of the Promoted node is fenced (powered off) and
 # another node is promoted, the node boots back and rejoins, an isolated node is fenced by
-# the quorate side, the syslog sink keeps agent log lines.
+# the quorate side, the syslog sink keeps agent log lines; a power cut during a power-on of
+# the same node (the fence daemon's "off" while a node boots) leaves it either off or up with
+# its address, never up without it (found by the soak, seed 1101).
 # Needs promotion: no (Stateful promotes by itself).
 set -euo pipefail
 # shellcheck source=../lib/common.sh
@@ -47,6 +49,20 @@ say "isolation of $v to fenced: $(since "$t0") s"
 h heal "$v"
 h boot "$v"
 check "$v healed, rebooted and back" wait_roles 1 2
+
+# a power cut racing a power-on: the node ends off, or up with its address
+h crash "$v"
+require "$v fenced after its power cut" h wait-offline "$v"
+h boot-ns "$v" & sleep 0.1; h crash "$v"; wait $! || true
+if h exec "$v" true 2>/dev/null; then
+  check "$v, powered on and cut at once: up, so with its address" \
+    bash -c "ip -n ${PGHA_NS_PREFIX:-pgha}-$v -o addr show dev eth0 | grep -q ' $NET\\.'"
+else
+  check "$v, powered on and cut at once: off, so without an address" \
+    bash -c "! ip -n ${PGHA_NS_PREFIX:-pgha}-$v -o addr show dev eth0 | grep -q ' $NET\\.'"
+fi
+h crash "$v"; h boot "$v"
+check "$v back after the race" wait_roles 1 2
 
 # the syslog sink: the agent's (and any program's) syslog lines are kept per node
 h exec node1 logger -t harness-check "sink works"

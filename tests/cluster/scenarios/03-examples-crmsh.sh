@@ -13,9 +13,9 @@ require_agent
 cluster_up
 pg_ready
 t0=$(now)
-# the example names ocf:pgha:pgsqlms and Debian 12's PostgreSQL 15 paths; PGHA_AGENT may select
+# the example names ocf:pgha:pgsqlms, the default instance's VIP and Debian 12's PostgreSQL 15 paths; PGHA_AGENT may select
 # PAF for a comparison run, and the nodes' PostgreSQL follows their OS (lib/node-os.sh)
-h exec node1 bash -c "sed -e 's/ocf:pgha:pgsqlms/$AGENT/' -e 's#/usr/lib/postgresql/15/bin#$PGBIN#' \
+h exec node1 bash -c "sed -e 's/ocf:pgha:pgsqlms/$AGENT/' -e 's/10\.200\.0\.10/$VIP/' -e 's#/usr/lib/postgresql/15/bin#$PGBIN#' \
     -e 's#/var/lib/postgresql/15/data#$PGDATA#' '$PGHA_CLUSTER_ROOT/crm-examples/crmsh-3nodes-vip.crm' > /tmp/example.crm &&
   crm configure load update /tmp/example.crm" >/dev/null || fatal "crm configure load update crmsh-3nodes-vip.crm"
 ok "crmsh-3nodes-vip.crm loaded ($(since "$t0") s)"

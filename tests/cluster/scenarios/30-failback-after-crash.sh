@@ -3,7 +3,9 @@
 # commits rows its standbys never get (its walsenders are stopped with SIGSTOP first, so the
 # standbys keep their promotion scores), then its node loses power: fenced, a standby N is
 # promoted, rows are written on N. P's node is then booted with nothing done by hand: the
-# agent's start sees a crashed primary, rewinds it with pg_rewind (rewind_fallback=false) against N (the current primary, from the
+# agent's start sees a crashed primary, rewinds it (rewind_fallback=false; rewind_engine from
+# PGHA_REWIND_ENGINE, default auto: the native engine, checked in the agent's log; pg_rewind
+# when set to pg_rewind) against N (the current primary, from the
 # notification variables) and starts it as a standby. Checked: P streams from N, every row
 # committed on N is on P, P's rows from after the fork are gone from its data but kept in the
 # forensics folder (rewind_keep_dir, default <datadir>/../pgha-rewind/<node>-<time>/, with
@@ -16,10 +18,12 @@ source "$(dirname "$0")/../lib/common.sh"
 scenario_begin
 say "this scenario needs the agent's rewind of a crashed former primary"
 pgha_cluster_up_eligible
-# pg_rewind itself, not its fallback: on a database this small a re-clone is cheaper (pg_rewind
-# copies every WAL segment the primary keeps), and the agent would re-clone (scenario 31 and
-# the demo run with the default). rewind_fallback is reloadable: no restart.
-quiet h exec node1 pcs resource update "$RSC" rewind_fallback=false || fatal "pcs resource update $RSC rewind_fallback=false"
+# A rewind, not its fallback: on a database this small a re-clone is cheaper (pg_rewind copies
+# every WAL segment the primary keeps), and the agent would re-clone (scenario 31 and the demo
+# run with the default). rewind_fallback and rewind_engine are reloadable: no restart.
+engine=${PGHA_REWIND_ENGINE:-auto}
+quiet h exec node1 pcs resource update "$RSC" rewind_fallback=false rewind_engine="$engine" \
+  || fatal "pcs resource update $RSC rewind_fallback=false rewind_engine=$engine"
 p=$PRIMARY; s=$(echo "$STANDBYS" | cut -d' ' -f1)
 rows_before_fork "$s" t30
 
@@ -52,6 +56,12 @@ check "$p streams from $n" wait_streaming "$n" "$(other_nodes "$n")" 30
 say "boot of $p -> streaming from $n: $(since "$t0") s"
 show_agent_log "$p" "bringing|Rewound|Recloned|discarded|rewind" 6
 check "$p was rewound by the agent's start" in_agent_log "$p" "bringing .* in line with the primary $n"
+if [ "$engine" = pg_rewind ]; then
+  check "$p was rewound by pg_rewind" in_agent_log "$p" "pg_rewind done in"
+else
+  show_agent_log "$p" "engine: |native rewind" 3
+  check "$p was rewound by the native engine ($engine)" in_agent_log "$p" "native rewind: .* fetched"
+fi
 check_rejoined "$p" "$n" "$o" t30 "the 10 fork rows"
 
 check_kept_folder "$p"

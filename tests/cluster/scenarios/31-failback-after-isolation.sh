@@ -20,7 +20,7 @@ source "$(dirname "$0")/../lib/common.sh"
 scenario_begin
 say "this scenario needs the agent's rewind of a diverged former primary"
 pgha_cluster_up_eligible
-quiet h exec node1 pcs property set stonith-enabled=false || fatal "stonith-enabled=false"
+quiet h exec node1 pcs property set "$(fencing_option enabled)=false" || fatal "$(fencing_option enabled)=false"
 p=$PRIMARY; s=$(echo "$STANDBYS" | cut -d' ' -f1)
 # A primary's shutdown waits until its WAL senders delivered the shutdown checkpoint: with
 # the standbys unreachable, until wal_sender_timeout (60 s by default). 5 s keeps the demote

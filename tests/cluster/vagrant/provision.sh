@@ -1,29 +1,44 @@
 #!/bin/bash
 # provision.sh - provisioning of the Vagrant cluster (see /Vagrantfile and tests/cluster/README.md).
-# Runs as root inside a Debian 12 VM, with the source tree at /vagrant. It reuses the test
-# harness's scripts: tests/cluster/lib/pg-setup.sh builds PostgreSQL exactly as the harness
-# does, and crm-examples/pcs-3nodes-vip.sh creates the resources exactly as the demo does.
+# Runs as root inside a Debian 12 (or 13) VM, with the source tree at /vagrant. It reuses the
+# test harness's scripts: tests/cluster/lib/pg-setup.sh builds PostgreSQL exactly as the
+# harness does, and crm-examples/pcs-3nodes-vip.sh creates the resources exactly as the demo
+# does; lib/node-os.sh gives the release's PostgreSQL major (15 on Debian 12, 17 on 13).
+# tests/cluster/vagrant/test-provision.sh runs it in fresh Debian roots, up to `cluster`.
 #
-#   provision.sh system NODE     packages, /etc/hosts, pgha installed as ocf:pgha:pgsqlms, pcsd
+#   provision.sh system NODE     packages, /etc/hosts, the pgha package (ocf:pgha:pgsqlms), pcsd
 #   provision.sh pgsql NODE      node1: primary; others: standby cloned from node1, then stopped
 #   provision.sh handover        (node1) stop the primary cleanly, stream from the VIP from now on
 #   provision.sh cluster         (last node) pcs cluster setup + start, fencing, the resources
+#   provision.sh packages        print the Debian packages `system` installs
 #
 # Settings (environment, passed by the Vagrantfile): PGHA_NODES="node1:10.200.0.11 ..."
 #   PGHA_VIP=10.200.0.10  PGHA_HACLUSTER_PASSWORD  PGHA_FENCE_AGENT=fence_virsh|fence_vbox|none
 #   PGHA_FENCE_HOST PGHA_FENCE_LOGIN PGHA_FENCE_PLUG_PREFIX (VM name = prefix + node name)
+#   PGHA_DEB=$SRC/target/debian/current.deb (the package; built in the VM when missing)
 #   (the fence SSH key is copied by the Vagrantfile to /root/.ssh/pgha_fence_key)
 set -euo pipefail
-SRC=/vagrant
+SRC=$(cd "$(dirname "$(readlink -f "$0")")/../../.." && pwd)   # /vagrant in the VMs
 NODES=${PGHA_NODES:-node1:10.200.0.11 node2:10.200.0.12 node3:10.200.0.13}
 VIP=${PGHA_VIP:-10.200.0.10}
 PASSWORD=${PGHA_HACLUSTER_PASSWORD:-pgha-lab}
 PGSETUP=$SRC/tests/cluster/lib/pg-setup.sh
-export PG_VIP=$VIP PG_SUBNET=${VIP%.*}.0/24 PGDATA=/var/lib/postgresql/15/data
+# shellcheck source=../lib/node-os.sh
+source "$SRC/tests/cluster/lib/node-os.sh"   # PG_MAJOR, PGBIN, PGDATA of this release
+export PG_VIP=$VIP PG_SUBNET=${VIP%.*}.0/24 PGBIN PGDATA
 
 names() { local e; for e in $NODES; do echo "${e%%:*}"; done; }
 addr_of() { local e; for e in $NODES; do [ "${e%%:*}" = "$1" ] && echo "${e#*:}"; done; }
 first() { names | head -1; }
+
+packages() {
+  echo pacemaker pacemaker-cli-utils corosync pcs crmsh resource-agents fence-agents \
+    "postgresql-$PG_MAJOR" "postgresql-client-$PG_MAJOR" libxml2-utils
+}
+
+# Debian's corosync package ships a sample /etc/corosync/corosync.conf (cluster_name:
+# debian): only pcs's, with our cluster's name, says that the cluster was created.
+cluster_created() { grep -qs '^[[:space:]]*cluster_name:[[:space:]]*pgha[[:space:]]*$' /etc/corosync/corosync.conf; }
 
 cmd_system() {
   local node=$1 n
@@ -33,11 +48,11 @@ cmd_system() {
   for n in $(names); do grep -q "[[:space:]]$n\$" /etc/hosts || echo "$(addr_of "$n") $n" >> /etc/hosts; done
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  apt-get install -y -q pacemaker pacemaker-cli-utils corosync pcs crmsh resource-agents \
-    fence-agents postgresql-15 postgresql-client-15 libxml2-utils
+  # shellcheck disable=SC2046 # one argument per package
+  apt-get install -y -q $(packages)
   # PostgreSQL is managed by Pacemaker only: no Debian cluster, no service at boot
   systemctl disable --now postgresql
-  if pg_lsclusters -h | grep -q '^15 *main'; then pg_dropcluster --stop 15 main; fi
+  if pg_lsclusters -h | grep -q "^$PG_MAJOR *main"; then pg_dropcluster --stop "$PG_MAJOR" main; fi
   # Pacemaker and Corosync are NOT started at boot (PAF's advice): after a fence, an admin
   # looks at the node before it rejoins.
   systemctl disable corosync pacemaker
@@ -46,20 +61,20 @@ cmd_system() {
   systemctl enable --now pcsd
 }
 
-# The agent: the binary built from the source tree (make build, on the host or here).
+# The agent: the Debian package built from the source tree (make deb, on the host or here),
+# installed as users install it.
 install_pgha() {
-  if [ ! -x "$SRC/target/release/pgha" ]; then
-    echo "target/release/pgha not in the source tree: building it in the VM (rustup + cargo)"
-    apt-get install -y -q curl build-essential pkg-config libssl-dev
+  local deb=${PGHA_DEB:-$SRC/target/debian/current.deb}
+  if [ ! -f "$deb" ]; then
+    echo "target/debian/current.deb not in the source tree: building it in the VM (rustup + cargo)"
+    apt-get install -y -q curl build-essential pkg-config libssl-dev dpkg-dev
     [ -x /root/.cargo/bin/cargo ] || curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
-    cp -r "$SRC" /root/pgha-src && rm -rf /root/pgha-src/target
-    (cd /root/pgha-src && /root/.cargo/bin/cargo build --release --locked)
-    install -D -m 0755 /root/pgha-src/target/release/pgha /usr/sbin/pgha
-  else
-    install -D -m 0755 "$SRC/target/release/pgha" /usr/sbin/pgha
+    rm -rf /root/pgha-src && cp -r "$SRC" /root/pgha-src && rm -rf /root/pgha-src/target
+    (cd /root/pgha-src && PATH=/root/.cargo/bin:$PATH && cargo build --release --locked &&
+      debian/build.sh target/release/pgha target/debian)
+    deb=$(ls /root/pgha-src/target/debian/pgha_*_amd64.deb)
   fi
-  install -d /usr/lib/ocf/resource.d/pgha
-  ln -sf /usr/sbin/pgha /usr/lib/ocf/resource.d/pgha/pgsqlms   # = make install
+  apt-get install -y -q "$deb"
 }
 
 cmd_pgsql() {
@@ -77,17 +92,16 @@ cmd_pgsql() {
 
 cmd_handover() {       # on the primary, once every standby has been cloned
   local state
-  if [ "$(bash "$PGSETUP" state)" = "shut down" ] || [ -e /etc/corosync/corosync.conf ]; then
-    echo "primary already handed over"; return
-  fi
-  state=$(bash "$PGSETUP" stop)
+  if cluster_created; then echo "the cluster exists: PostgreSQL is Pacemaker's now"; return; fi
+  state=$(bash "$PGSETUP" state)
+  [ "$state" = "shut down" ] || state=$(bash "$PGSETUP" stop)
   [ "$state" = "shut down" ] || { echo "primary stopped in state '$state'" >&2; exit 1; }
   bash "$PGSETUP" upstream "$(first)" "$VIP"
 }
 
 cmd_cluster() {
   local args=() n
-  if [ -e /etc/corosync/corosync.conf ] && crm_mon -1 >/dev/null 2>&1; then
+  if cluster_created && crm_mon -1 >/dev/null 2>&1; then
     echo "cluster already running"; crm_mon -1 -r; return
   fi
   for n in $(names); do args+=("$n" "addr=$(addr_of "$n")"); done
@@ -126,5 +140,6 @@ case $c in
   pgsql) cmd_pgsql "$1" ;;
   handover) cmd_handover ;;
   cluster) cmd_cluster ;;
-  *) sed -n '2,18p' "$0"; exit 2 ;;
+  packages) packages ;;
+  *) sed -n '2,22p' "$0"; exit 2 ;;
 esac

@@ -1,0 +1,621 @@
+//! The differential suite of the native engine (issue 14): workloads drawn from a seed
+//! (`workload.rs`; `PGHA_DIFF_SEED=<n>[,<n>…]` replays some, `random` draws one and prints
+//! it; CI runs [`SEEDS`]) diverge a pair. The old primary is copied three times and, with
+//! the original, rewound four ways: by the native engine and by pg_rewind, each over SQL
+//! from the running source and from a stopped copy of the source's data directory. Then:
+//! - right after the rewinds, each native copy holds every file pg_rewind's copy from the
+//!   same source holds (but those pg_rewind never copies), equal block for block, or
+//!   differing by one of pg_rewind's own rules, named in [`explain`] and printed;
+//! - all four start as standbys and replay to the source's end: the same rows as the source
+//!   (a checksum of every table), amcheck clean (`pg_amcheck --heapallindexed` on every
+//!   database; 13, which has neither pg_amcheck nor heap checks, `bt_index_check(…,
+//!   heapallindexed)` on every B-tree), then, stopped, `pg_checksums --check` clean (the
+//!   pair runs with data checksums) and every file equal block for block but each
+//!   standby's own WAL and statistics.
+//!
+//! One running source serves both rewinds over SQL, not a copy each: 13's pg_rewind writes
+//! to its source (its temporary table), and copies rewound from different sources would
+//! replay different WAL. The native engines run first, so pg_rewind's writes reach
+//! neither of them (the suite checks that the native engines write nothing there). This is
+//! what the one-block difference in length of a catalog (pg_depend, pg_attribute) between
+//! the two engines on 13 was: pg_rewind ran first and grew the source's catalogs, which the
+//! native engine, listing the source after it, then saw. The native engine was right.
+
+mod workload;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use pgha::rewind::filemap::is_excluded;
+
+use super::{conninfo, pg_checksums, pgha_rewind};
+use crate::pg::{append, as_postgres, bin, lab, major, run, Lab, Pg, Stop};
+use workload::{common_schema, Side, Workload};
+
+/// The seeds CI runs: fixed, so a run is deterministic.
+const SEEDS: [u64; 3] = [1, 2, 3];
+const BLOCK: usize = 8192;
+
+/// `PGHA_DIFF_SEED` (a list, or `random`), else [`SEEDS`].
+fn seeds() -> Vec<u64> {
+    match std::env::var("PGHA_DIFF_SEED") {
+        Ok(text) if text == "random" => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap();
+            vec![u64::from(now.subsec_nanos()) ^ now.as_secs()]
+        }
+        Ok(text) => text
+            .split(',')
+            .map(|s| {
+                s.trim()
+                    .parse()
+                    .expect("PGHA_DIFF_SEED: numbers, or random")
+            })
+            .collect(),
+        Err(_) => SEEDS.to_vec(),
+    }
+}
+
+#[test]
+fn native_engine_matches_pg_rewind_on_seeded_workloads() {
+    for seed in seeds() {
+        eprintln!("seed {seed} (replay it with PGHA_DIFF_SEED={seed})");
+        let started = std::time::Instant::now();
+        differential(seed);
+        eprintln!("seed {seed}: equal in {:?}", started.elapsed());
+    }
+}
+
+fn differential(seed: u64) {
+    let source_ops = Workload::draw(seed, Side::Source);
+    let target_ops = Workload::draw(seed, Side::Target);
+    eprintln!("source: {:?}\ntarget: {:?}", source_ops.ops, target_ops.ops);
+    let lab = lab(
+        |pg1| {
+            // Standbys need at least the primary's max_prepared_transactions: the base
+            // backup copies it to pg2.
+            append(
+                &pg1.data().join("postgresql.auto.conf"),
+                "max_prepared_transactions = 8\n",
+            );
+            if !checksums_on(pg1) {
+                pg_checksums(pg1, "--enable");
+            }
+            pg1.start();
+            common_schema(pg1);
+            pg1.stop();
+        },
+        |pg2| {
+            // Every rewound copy replays pg2's WAL from the fork on: pg2 keeps it.
+            pg2.psql("ALTER SYSTEM SET wal_keep_size = '256MB'");
+            pg2.psql("SELECT pg_reload_conf()");
+            source_ops.run(pg2);
+        },
+        |pg1| target_ops.run(pg1),
+        Stop::Clean,
+    );
+    // Up to 15 a just-promoted source must have checkpointed (pgha does it too); then a
+    // copy of its stopped data directory.
+    lab.pg2.psql("CHECKPOINT");
+    assert_workloads_covered(&lab);
+    lab.pg2.stop();
+    let source_copy = Pg::standby_of(&lab.pg2, "pg2d");
+    fs::remove_file(source_copy.data().join("standby.signal")).unwrap();
+    lab.pg2.start();
+    let server = format!("--source-server={}", conninfo(&lab.pg2));
+    let from_dir = format!("--source-pgdata={}", source_copy.data().display());
+
+    // The target copied: one copy per engine and source; pg_rewind on the original.
+    let native = Pg::standby_of(&lab.pg1, "pg1n");
+    let native_dir = Pg::standby_of(&lab.pg1, "pg1d");
+    let pg_rewind_dir = Pg::standby_of(&lab.pg1, "pg1e");
+    // What the source has written to its WAL files (not the insert position: bytes up to
+    // that may still be in its WAL buffers).
+    let first_rewind_lsn = lsn(&lab.pg2.psql("SELECT pg_current_wal_lsn()"));
+    let xid_before = next_xid(&lab.pg2);
+    rewind(&lab, &native, "native", &server);
+    rewind(&lab, &native_dir, "native", &from_dir);
+    rewind(&lab, &pg_rewind_dir, "pg_rewind", &from_dir);
+    assert_eq!(
+        next_xid(&lab.pg2),
+        xid_before,
+        "the native engine wrote to its source"
+    );
+    // What pg_rewind's own session may write to the source from here on (13) is newer.
+    let before_pg_rewind = Before {
+        first_rewind_lsn,
+        lsn: lsn(&lab.pg2.psql("SELECT pg_current_wal_insert_lsn()")),
+    };
+    rewind(&lab, &lab.pg1, "pg_rewind", &server);
+    // The premise of 13's rule in `explain`: its pg_rewind runs transactions on its source
+    // (its temporary table); 14's reads only.
+    assert_eq!(
+        next_xid(&lab.pg2) > xid_before,
+        major() == 13,
+        "pg_rewind ran transactions on its source"
+    );
+
+    // Right after the rewinds, each native copy against pg_rewind's from the same source.
+    let stopped = Before {
+        first_rewind_lsn: u64::MAX,
+        lsn: u64::MAX,
+    };
+    for (theirs, ours, before) in [
+        (&lab.pg1, &native, &before_pg_rewind),
+        (&pg_rewind_dir, &native_dir, &stopped),
+    ] {
+        let count = assert_same_files(
+            &files_of(theirs),
+            &files_of(ours),
+            &ours.node,
+            before,
+            false,
+        );
+        eprintln!("{}: {count} files as pg_rewind left them", ours.node);
+    }
+
+    if major() == 13 {
+        for pg in [&lab.pg1, &pg_rewind_dir] {
+            put_back_pg_versions(pg, &native);
+        }
+    }
+
+    // Replayed, every copy against pg_rewind's from the running source.
+    let copies = [
+        (&lab.pg1, "pg_rewind"),
+        (&native, "native"),
+        (&native_dir, "native, from the stopped source"),
+        (&pg_rewind_dir, "pg_rewind, from the stopped source"),
+    ];
+    let expected = table_checksums(&lab.pg2);
+    for (name, found) in recover_all(&lab, &copies) {
+        assert_eq!(
+            found, expected,
+            "rows after replay on the copy rewound by {name}"
+        );
+    }
+    for (pg, _) in copies {
+        run(as_postgres(bin("pg_checksums"))
+            .arg("--check")
+            .arg("-D")
+            .arg(pg.data()));
+    }
+    let theirs = files_of(&lab.pg1);
+    for (pg, _) in &copies[1..] {
+        let count = assert_same_files(&theirs, &files_of(pg), &pg.node, &stopped, true);
+        eprintln!("{}: {count} files as pg_rewind's after replay", pg.node);
+    }
+}
+
+/// Rewinds `pg` from `source` with `engine`, writing the standby configuration for the
+/// lab's pg2; fails unless it rewound with that engine.
+fn rewind(lab: &Lab, pg: &Pg, engine: &str, source: &str) {
+    let upstream = format!("--primary-conninfo={}", conninfo(&lab.pg2));
+    let args = [
+        source,
+        "-R",
+        "--node",
+        &pg.node,
+        &upstream,
+        "--engine",
+        engine,
+        // A rewind, even where a re-clone of the small database would cost less.
+        "--no-fallback",
+    ];
+    let (code, text, took) = pgha_rewind(pg, &args);
+    assert_eq!(code, Some(0), "{engine} {source}: {text}");
+    assert!(text.contains("rewound"), "{engine}: {text}");
+    assert_eq!(
+        text.contains("native rewind:"),
+        engine == "native",
+        "{engine} {source}: {text}"
+    );
+    eprintln!("{engine} {source}: rewound in {took:?}");
+}
+
+/// A field of `pg_controldata`'s output for `pg`.
+fn controldata(pg: &Pg, field: &str) -> String {
+    let out = run(std::process::Command::new(bin("pg_controldata"))
+        .env("LC_ALL", "C")
+        .arg(pg.data()));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .unwrap_or_else(|| panic!("pg_controldata prints no {field:?}"))
+        .trim()
+        .to_owned()
+}
+
+/// Whether `pg`'s pg_control says data checksums are on.
+fn checksums_on(pg: &Pg) -> bool {
+    controldata(pg, "Data page checksum version:") != "0"
+}
+
+/// What the workloads must have made on both sides, lest the suite prove less than it says:
+/// multixacts, a prepared transaction left open, visibility-map and free-space-map forks.
+fn assert_workloads_covered(lab: &Lab) {
+    let multixacts = "Latest checkpoint's NextMultiXactId:";
+    for pg in [&lab.pg1, &lab.pg2] {
+        let next: u64 = controldata(pg, multixacts).parse().unwrap();
+        assert!(next > 1, "{}: no multixact made", pg.node);
+    }
+    assert_ne!(lab.pg2.psql("SELECT count(*) FROM pg_prepared_xacts"), "0");
+    for fork in ["vm", "fsm"] {
+        let tables = lab.pg2.psql(&format!(
+            "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace \
+             AND pg_relation_size(oid, '{fork}') > 0"
+        ));
+        assert_ne!(tables, "0", "no table of pg2's has a {fork} fork");
+    }
+}
+
+/// Where the source's WAL was before the first rewind and before pg_rewind's (`u64::MAX`:
+/// a stopped source, which does not move).
+struct Before {
+    first_rewind_lsn: u64,
+    lsn: u64,
+}
+
+fn lsn(text: &str) -> u64 {
+    let (high, low) = text.split_once('/').expect("an LSN");
+    (u64::from_str_radix(high, 16).unwrap() << 32) | u64::from_str_radix(low, 16).unwrap()
+}
+
+/// The next transaction id `pg` will assign (asking assigns none).
+fn next_xid(pg: &Pg) -> u64 {
+    pg.psql("SELECT txid_snapshot_xmax(txid_current_snapshot())")
+        .parse()
+        .unwrap()
+}
+
+/// The test clusters' WAL segment size (`initdb --wal-segsize=1`, `pg.rs`).
+const WAL_SEGMENT: u64 = 1 << 20;
+
+/// The WAL position where the segment file `path` (`pg_wal/TTTTTTTTXXXXXXXXYYYYYYYY`)
+/// starts; `None` for any other file.
+fn wal_segment_start(path: &str) -> Option<u64> {
+    let name = path.strip_prefix("pg_wal/")?;
+    let hex = |range: std::ops::Range<usize>| u64::from_str_radix(name.get(range)?, 16).ok();
+    if name.len() != 24 {
+        return None;
+    }
+    let segno = hex(8..16)? * (0x1_0000_0000 / WAL_SEGMENT) + hex(16..24)?;
+    Some(segno * WAL_SEGMENT)
+}
+
+/// A page's LSN (`pd_lsn`, its first 8 bytes).
+fn page_lsn(page: &[u8]) -> u64 {
+    let word = |at: usize| u64::from(u32::from_le_bytes(page[at..at + 4].try_into().unwrap()));
+    (word(0) << 32) | word(4)
+}
+
+/// Every file of `pg`'s data directory (relative path → bytes) but those pg_rewind never
+/// copies and pg_control, which each engine writes with its own times; the `START TIME`
+/// line of the backup label (and of its `.old` after replay) left out for the same reason,
+/// and the node's own name (`application_name` in `primary_conninfo`) made the same.
+fn files_of(pg: &Pg) -> BTreeMap<String, Vec<u8>> {
+    let datadir = pg.data();
+    let own_name = format!("application_name={}", pg.node);
+    let mut out = BTreeMap::new();
+    walk(&datadir, &datadir, &mut out);
+    let auto = out
+        .get_mut("postgresql.auto.conf")
+        .expect("postgresql.auto.conf");
+    *auto = String::from_utf8_lossy(auto)
+        .replace(&own_name, "application_name=NODE")
+        .into_bytes();
+    return out;
+
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(base).unwrap().display().to_string();
+            let label = rel == "backup_label" || rel == "backup_label.old";
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else if label {
+                let text = fs::read_to_string(&path).unwrap();
+                let kept: String = text
+                    .lines()
+                    .filter(|l| !l.starts_with("START TIME:"))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                out.insert(rel, kept.into_bytes());
+            } else if rel != "global/pg_control" && !is_excluded(&rel) {
+                out.insert(rel, fs::read(&path).unwrap());
+            }
+        }
+    }
+}
+
+/// The blocks in which two versions of a file differ, and their lengths.
+fn describe(a: Option<&Vec<u8>>, b: Option<&Vec<u8>>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            let blocks: Vec<usize> = (0..a.len().max(b.len()).div_ceil(BLOCK))
+                .filter(|n| a.chunks(BLOCK).nth(*n) != b.chunks(BLOCK).nth(*n))
+                .collect();
+            format!(
+                "{} and {} bytes, blocks {blocks:?} differ",
+                a.len(),
+                b.len()
+            )
+        }
+        (a, _) => format!(
+            "only after {}",
+            if a.is_some() {
+                "pg_rewind"
+            } else {
+                "the native engine"
+            }
+        ),
+    }
+}
+
+/// The rule of pg_rewind's by which `path` may differ between its copy (`theirs`) and the
+/// native engine's (`ours`) right after the rewinds, when it holds; `None` otherwise.
+/// After replay no rule applies: the files must be equal.
+fn explain(
+    path: &str,
+    theirs: Option<&Vec<u8>>,
+    ours: Option<&Vec<u8>>,
+    before: &Before,
+) -> Option<&'static str> {
+    if let (Some(a), Some(b), Some(start)) = (theirs, ours, wal_segment_start(path)) {
+        // Bytes of WAL the running source wrote while the engines ran one after the other
+        // (its bgwriter logs the running transactions every 15 s).
+        let first_differing = a.iter().zip(b).position(|(x, y)| x != y)? as u64;
+        return (a.len() == b.len() && start + first_differing >= before.first_rewind_lsn)
+            .then_some(
+                "a running source writes WAL while the engines run one after the other, and \
+             pg_rewind copies every WAL file whole: the bytes differ only past where the \
+             source had written its WAL to when the first rewind began",
+            );
+    }
+    if major() != 13 {
+        return None;
+    }
+    match (theirs, ours) {
+        (None, Some(_)) if path.ends_with("/PG_VERSION") => Some(
+            "13's pg_rewind never copies a PG_VERSION, even of a database only the source \
+             has (filemap.c gives a name ending in PG_VERSION no action; 14 copies it): \
+             unless replay recreates the database, that database is lost \
+             (`put_back_pg_versions`)",
+        ),
+        (Some(a), Some(b)) if a.len() == b.len() && a.len() % BLOCK == 0 => a
+            .chunks(BLOCK)
+            .zip(b.chunks(BLOCK))
+            .filter(|(x, y)| x != y)
+            .all(|(x, y)| page_lsn(x) > before.lsn && page_lsn(y) <= before.lsn)
+            .then_some(
+                "13's pg_rewind writes to its source before it fetches (CREATE TEMPORARY TABLE \
+                 fetchchunks, libpq_fetch.c, in the database it connects to): every block that \
+                 differs carries, in pg_rewind's copy only, a page LSN the source wrote after \
+                 pg_rewind started; the native engines read the source before (seen only \
+                 when the source's background writer flushes those pages while pg_rewind runs)",
+            ),
+        _ => None,
+    }
+}
+
+/// 13's pg_rewind leaves out the PG_VERSION of a database the target lacks (see
+/// [`explain`]); when the database was created before the last common checkpoint, replay
+/// does not write it again and the database refuses connections ("is not a valid data
+/// directory"). Puts back in `pg`, rewound by pg_rewind, the PG_VERSION files the native
+/// engine's copy `native` has, so that both are compared after replay.
+fn put_back_pg_versions(pg: &Pg, native: &Pg) {
+    for entry in fs::read_dir(native.data().join("base")).unwrap() {
+        let db = entry.unwrap().file_name();
+        let (theirs, ours) = (
+            pg.data().join("base").join(&db),
+            native.data().join("base").join(&db).join("PG_VERSION"),
+        );
+        if theirs.is_dir() && !theirs.join("PG_VERSION").exists() {
+            fs::copy(&ours, theirs.join("PG_VERSION")).unwrap();
+            crate::pg::chown_postgres(&theirs.join("PG_VERSION"));
+            eprintln!(
+                "13: put back base/{}/PG_VERSION in {}",
+                db.to_string_lossy(),
+                pg.node
+            );
+        }
+    }
+}
+
+/// Whether a file is left out of the comparison after replay, and why.
+fn not_compared_after_replay(path: &str) -> bool {
+    // Each standby's own WAL: streamed, recycled and preallocated at its own pace; and the
+    // statistics it writes when it stops (its own reads, its own times).
+    path.starts_with("pg_wal/") || path.starts_with("pg_stat/")
+}
+
+/// Fails unless `ours` holds the files of `theirs` (pg_rewind's copy), each equal or
+/// differing by a rule of [`explain`] (right after the rewinds only).
+fn assert_same_files(
+    theirs: &BTreeMap<String, Vec<u8>>,
+    ours: &BTreeMap<String, Vec<u8>>,
+    node: &str,
+    before: &Before,
+    after_replay: bool,
+) -> usize {
+    let mut explained: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut unexplained = Vec::new();
+    let paths: std::collections::BTreeSet<&String> = theirs.keys().chain(ours.keys()).collect();
+    for path in paths {
+        let (a, b) = (theirs.get(path), ours.get(path));
+        if a == b || after_replay && not_compared_after_replay(path) {
+            continue;
+        }
+        match (!after_replay)
+            .then(|| explain(path, a, b, before))
+            .flatten()
+        {
+            Some(rule) => explained.entry(rule).or_default().push(path),
+            None => unexplained.push(format!("{path}: {}", describe(a, b))),
+        }
+    }
+    let when = if after_replay {
+        "after replay"
+    } else {
+        "right after the rewinds"
+    };
+    for (rule, paths) in &explained {
+        eprintln!(
+            "{when}: {} files differ by a rule: {rule}: {paths:?}",
+            paths.len()
+        );
+    }
+    assert!(
+        unexplained.is_empty(),
+        "{when}, files that differ between pg_rewind's copy and {node}, by no rule of \
+         pg_rewind's: {unexplained:#?}\nexplained: {explained:#?}"
+    );
+    theirs.len()
+}
+
+/// Starts every copy as a standby of the lab's pg2, waits until each replayed all pg2 has,
+/// checks it with amcheck and reads its rows, then stops it; returns the rows of each.
+///
+/// The files a standby leaves when it stops are those of its last restartpoint plus what
+/// it happened to write since: a standby stopping with no checkpoint record replayed since
+/// its last restartpoint skips the shutdown one and leaves its dirty buffers unwritten
+/// ("skipping restartpoint, already performed"). So pg2 checkpoints, each standby replays
+/// that checkpoint and makes its restartpoint (CHECKPOINT on a standby) before anything
+/// reads it: every page replay changed is on disk, and reads dirty nothing more (hint bits
+/// set during recovery never dirty a page with checksums on).
+fn recover_all<'a>(lab: &Lab, copies: &[(&Pg, &'a str)]) -> Vec<(&'a str, String)> {
+    for (pg, _) in copies {
+        pg.start();
+        lab.pg2.wait_streaming(&pg.node);
+    }
+    lab.pg2.psql("CHECKPOINT");
+    let end = lab.pg2.psql("SELECT pg_current_wal_lsn()");
+    copies
+        .iter()
+        .map(|(pg, name)| {
+            pg.wait_replayed(&format!("{} replays to {end}", pg.node), &end);
+            pg.psql("CHECKPOINT");
+            amcheck(pg);
+            let rows = table_checksums(pg);
+            pg.stop();
+            (*name, rows)
+        })
+        .collect()
+}
+
+/// Databases that take connections.
+fn databases(pg: &Pg) -> Vec<String> {
+    pg.psql("SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every permanent table of every database (and the large objects), as its row count and
+/// the md5 of its rows in order. Unlogged tables cannot be read on a standby, and sequences
+/// read there show the value they logged ahead: those are compared as files.
+fn table_checksums(pg: &Pg) -> String {
+    let mut all = String::new();
+    for db in databases(pg) {
+        let tables = pg.psql_in(
+            &db,
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'm') AND c.relpersistence = 'p' \
+             AND ((n.nspname NOT IN ('pg_catalog', 'information_schema') \
+                   AND n.nspname NOT LIKE 'pg_toast%') OR c.relname = 'pg_largeobject') \
+             ORDER BY 1",
+        );
+        let query = tables
+            .lines()
+            .map(|t| {
+                format!(
+                    "SELECT '{t}', count(*), md5(coalesce(string_agg(x::text, ',' ORDER BY \
+                     x::text), '')) FROM {t} x"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ")
+            + " ORDER BY 1";
+        all += &format!("{db}:\n{}\n", pg.psql_in(&db, &query));
+    }
+    all
+}
+
+/// amcheck on every database of a running standby: `pg_amcheck --heapallindexed` (heap
+/// and B-tree checks) from 14; on 13, which has neither pg_amcheck nor heap checks,
+/// `bt_index_check(index, heapallindexed => true)` on every B-tree.
+fn amcheck(pg: &Pg) {
+    if major() >= 14 {
+        run(as_postgres(bin("pg_amcheck"))
+            .arg("-h")
+            .arg(pg.sock())
+            .args(["-p", &pg.port.to_string(), "-U", "postgres"])
+            .args(["--all", "--heapallindexed"]));
+        return;
+    }
+    for db in databases(pg) {
+        let checked = pg.psql_in(
+            &db,
+            "SELECT count(*) FROM (SELECT bt_index_check(c.oid, true) FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam \
+             WHERE a.amname = 'btree' AND c.relpersistence = 'p' AND i.indisvalid \
+             AND i.indisready) checked",
+        );
+        assert_ne!(checked, "0", "no B-tree checked in {db}");
+    }
+}
+
+/// The native engine does not rewind tablespaces: it hands over to pg_rewind, before
+/// changing anything, and says so.
+#[test]
+fn native_engine_hands_tablespaces_over_to_pg_rewind() {
+    let lab = lab(
+        |_| {},
+        |_| {},
+        |pg1| {
+            let location = pg1.root().join("ts_old");
+            fs::create_dir(&location).unwrap();
+            crate::pg::chown_postgres(&location);
+            pg1.psql(&format!(
+                "CREATE TABLESPACE ts_old LOCATION '{}'",
+                location.display()
+            ));
+            pg1.psql("CREATE TABLE in_ts (v int) TABLESPACE ts_old; INSERT INTO in_ts VALUES (1)");
+        },
+        Stop::Clean,
+    );
+    lab.pg2.psql("CHECKPOINT");
+    let server = format!("--source-server={}", conninfo(&lab.pg2));
+    let upstream = format!("--primary-conninfo={}", conninfo(&lab.pg2));
+    let (code, text, _) = pgha_rewind(
+        &lab.pg1,
+        &[
+            &server,
+            "-R",
+            "--node",
+            "pg1",
+            &upstream,
+            "--engine",
+            "native",
+            "--no-fallback",
+        ],
+    );
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("the native engine hands over to pg_rewind: pg_tblspc/")
+            && text.contains("is a tablespace or a link"),
+        "{text}"
+    );
+    assert!(!text.contains("native rewind:"), "{text}");
+    assert!(text.contains("rewound"), "{text}");
+    assert!(
+        fs::read_dir(lab.pg1.data().join("pg_tblspc"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "pg_rewind left the tablespace the source does not have"
+    );
+}
