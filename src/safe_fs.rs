@@ -543,6 +543,11 @@ impl Dir {
     pub fn sync(&self) -> io::Result<()> {
         nix::unistd::fsync(self.fd.as_raw_fd()).map_err(errno)
     }
+
+    /// `syncfs` of the file system that holds the directory: everything written there.
+    pub fn sync_file_system(&self) -> io::Result<()> {
+        nix::unistd::syncfs(self.fd.as_raw_fd()).map_err(errno)
+    }
 }
 
 fn set_owner_and_mode(fd: i32, mode: u32, owner: Option<Owner>) -> io::Result<()> {

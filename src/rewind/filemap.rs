@@ -93,8 +93,9 @@ pub struct Rules {
     /// WAL files the target needs for recovery (those read from the last common checkpoint
     /// back to the fork): never removed.
     pub keep_wal: BTreeSet<String>,
-    /// 19's pg_rewind: WAL segments whose name (past the timeline) is below this one, the
-    /// fork's, are not copied when both sides' are the same size.
+    /// WAL segments whose name (past the timeline) is below this one, the fork's, are not
+    /// copied when both sides' are the same size: 19's pg_rewind rule, which the native
+    /// engine applies on every major.
     pub skip_wal_before: Option<String>,
 }
 

@@ -401,7 +401,14 @@ impl Job<'_> {
         match (self.source, self.session) {
             (_, Some(session)) => {
                 let files = native::SourceFiles::Server(session);
-                let applied = native::apply(data, owner, view, &files, self.deadline)?;
+                let applied = native::apply(
+                    data,
+                    owner,
+                    view,
+                    &files,
+                    self.settings.sync_method,
+                    self.deadline,
+                )?;
                 // pg_control last, then where the source's WAL ends: replay must reach it.
                 let control = session.control_bytes(self.deadline)?;
                 let end = (
@@ -423,7 +430,14 @@ impl Job<'_> {
                 let decoded = crate::instance::control::decode(&control)
                     .map_err(|e| self.refused(format!("the source's pg_control: {e}")))?;
                 let files = native::SourceFiles::Pgdata(root);
-                let applied = native::apply(data, owner, view, &files, self.deadline)?;
+                let applied = native::apply(
+                    data,
+                    owner,
+                    view,
+                    &files,
+                    self.settings.sync_method,
+                    self.deadline,
+                )?;
                 let end = (decoded.checkpoint, decoded.checkpoint_timeline);
                 native::finish(data, owner, view, &control, end, segment_size)?;
                 Ok(applied)

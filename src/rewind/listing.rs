@@ -52,6 +52,11 @@ impl Tree {
         &self.root
     }
 
+    /// The `pg_wal` directory (a link's target, which may be on another file system).
+    pub fn wal(&self) -> &Dir {
+        &self.wal
+    }
+
     /// The directory `dirs` (relative to the data directory; empty for it).
     pub fn dir_at(&self, dirs: &str) -> io::Result<Dir> {
         let mut parts = dirs.split('/').filter(|c| !c.is_empty()).peekable();

@@ -11,9 +11,11 @@
 //! (a re-clone) to repair. What it does not do yet (tablespaces, a source in recovery) it
 //! hands over to pg_rewind before changing anything ([`unsupported`]).
 
+mod fetch;
+
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
+use std::rc::Rc;
 
 use super::changes::TargetChanges;
 use super::error::RewindError;
@@ -21,74 +23,20 @@ use super::filemap::NativeView;
 use super::filemap::{Action, FileType, MapEntry, BLOCK_SIZE};
 use super::forensics::io;
 use super::listing::Tree;
-use super::source::SourceSession;
 use crate::clock;
 use crate::deadline::{Deadline, Expired};
 use crate::failpoint;
 use crate::instance::control;
 use crate::instance::wal::segment_file_name;
 use crate::lsn::{Lsn, TimelineId};
+use crate::ocf::params::SyncMethod;
 use crate::safe_fs::{Dir, Owner};
+pub(super) use fetch::SourceFiles;
+use fetch::{Fetcher, Target, CHUNK};
 
-/// The most bytes asked of the source in one read (pg_rewind's chunk too).
-const CHUNK: u64 = 1 << 20;
 /// Mode of the files the engine creates (PostgreSQL's default).
 const FILE_MODE: u32 = 0o600;
 const DIR_MODE: u32 = 0o700;
-
-/// Where the source's files are read from.
-pub(super) enum SourceFiles<'a> {
-    /// The running source, over SQL (`pg_read_binary_file`).
-    Server(&'a SourceSession),
-    /// A stopped source's data directory.
-    Pgdata(Tree),
-}
-
-impl SourceFiles<'_> {
-    /// Up to `len` bytes of `path` from `offset`; fewer at its end; `None` when the file is
-    /// gone.
-    fn read(
-        &self,
-        path: &str,
-        offset: u64,
-        len: u64,
-        deadline: &Deadline,
-    ) -> Result<Option<Vec<u8>>, RewindError> {
-        match self {
-            SourceFiles::Server(session) => session.read_range(path, offset, len, deadline),
-            SourceFiles::Pgdata(tree) => read_local(tree, path, offset, len),
-        }
-    }
-}
-
-fn read_local(
-    tree: &Tree,
-    path: &str,
-    offset: u64,
-    len: u64,
-) -> Result<Option<Vec<u8>>, RewindError> {
-    let shown = tree.root().join(path);
-    let (dir, name) = tree
-        .parent_of(path)
-        .map_err(|e| io("open the source's", &shown, e))?;
-    let (file, _) = match dir.open_file(name) {
-        Ok(opened) => opened,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io("open the source's", &shown, e)),
-    };
-    let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(0)];
-    let mut filled = 0;
-    while filled < bytes.len() {
-        let at = offset + filled as u64;
-        match file.read_at(bytes.get_mut(filled..).unwrap_or_default(), at) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) => return Err(io("read the source's", &shown, e)),
-        }
-    }
-    bytes.truncate(filled);
-    Ok(Some(bytes))
-}
 
 /// Why the engine will not run on this view (it then hands over to pg_rewind), before
 /// anything changes.
@@ -114,23 +62,25 @@ pub struct Applied {
 }
 
 /// Runs the map against the data directory `data`, in pg_rewind's order: each entry's
-/// changed blocks, then its action. Each file written is synced, then the directories whose
-/// entries changed.
+/// changed blocks, then its action; the reads from the source go in batches. Then what was
+/// written is made durable ([`sync_written`]), with the directories whose entries changed.
 pub(super) fn apply(
     data: &Dir,
     owner: Option<Owner>,
     view: &NativeView,
     source: &SourceFiles,
+    sync: Option<SyncMethod>,
     deadline: &Deadline,
 ) -> Result<Applied, RewindError> {
     let tree = data
         .try_clone()
         .and_then(|root| Tree::open(root, owner))
         .map_err(|e| io("open", data.path(), e))?;
-    let mut applied = Applied::default();
+    let mut fetcher = Fetcher::new(source);
     let plan = view.map.plan();
-    for entry in &plan {
-        if applied.entries == plan.len() / 2 {
+    for (done, entry) in plan.iter().enumerate() {
+        if done == plan.len() / 2 {
+            fetcher.flush(&tree, deadline)?;
             failpoint::hit("native-mid-apply");
         }
         if deadline.expired() {
@@ -139,21 +89,70 @@ pub(super) fn apply(
                 waited: deadline.elapsed(),
             }));
         }
-        applied.fetched += apply_entry(&tree, owner, entry, source, deadline)?;
-        applied.entries += 1;
+        apply_entry(&tree, owner, entry, &mut fetcher, deadline)?;
     }
-    for dir in dirs_to_sync(&plan) {
+    fetcher.flush(&tree, deadline)?;
+    let mut dirs = dirs_to_sync(&plan);
+    dirs.extend(fetcher.gone.iter().map(|path| parent(path)));
+    sync_written(&tree, &fetcher.written, sync)?;
+    for dir in dirs {
         tree.dir_at(&dir)
             .and_then(|d| d.sync())
             .map_err(|e| io("sync", &data.join(&dir), e))?;
     }
-    Ok(applied)
+    Ok(Applied {
+        fetched: fetcher.fetched,
+        entries: plan.len(),
+    })
+}
+
+/// Makes the files written durable before pg_control changes: with `syncfs`, one call for
+/// each file system (the data directory's, `pg_wal`'s); else an fsync of each file, on a few
+/// threads at once, so the file system commits its journal for many files together (one
+/// after the other, 366 fsyncs took 1.6 s of a 2.1 s rewind in the benchmark).
+fn sync_written(
+    tree: &Tree,
+    written: &BTreeSet<String>,
+    method: Option<SyncMethod>,
+) -> Result<(), RewindError> {
+    if method == Some(SyncMethod::Syncfs) {
+        for dir in [tree.root(), tree.wal()] {
+            dir.sync_file_system()
+                .map_err(|e| io("syncfs", dir.path(), e))?;
+        }
+        return Ok(());
+    }
+    let paths: Vec<&String> = written.iter().collect();
+    let per_thread = paths.len().div_ceil(SYNC_THREADS).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = paths
+            .chunks(per_thread)
+            .map(|chunk| scope.spawn(move || chunk.iter().try_for_each(|p| sync_file(tree, p))))
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    })
+}
+
+/// Threads that fsync the files written.
+const SYNC_THREADS: usize = 8;
+
+fn sync_file(tree: &Tree, path: &str) -> Result<(), RewindError> {
+    let shown = tree.root().join(path);
+    let (dir, name) = tree.parent_of(path).map_err(|e| io("open", &shown, e))?;
+    dir.open_file(name)
+        .and_then(|(file, _)| file.sync_all())
+        .map_err(|e| io("sync", &shown, e))
+}
+
+fn parent(path: &str) -> String {
+    path.rsplit_once('/').map_or("", |(d, _)| d).to_owned()
 }
 
 /// The directories whose entries `plan` creates, copies or removes, but those it removes
 /// (with everything under them): there is nothing left to sync.
 fn dirs_to_sync(plan: &[&MapEntry]) -> BTreeSet<String> {
-    let parent = |path: &str| path.rsplit_once('/').map_or("", |(d, _)| d).to_owned();
     let removed: Vec<&str> = plan
         .iter()
         .filter(|e| e.action == Action::Remove && is_dir(e))
@@ -182,30 +181,38 @@ fn is_dir(entry: &MapEntry) -> bool {
         .is_some_and(|t| t.file_type == FileType::Directory)
 }
 
-/// One entry: its blocks, then its action. Returns the bytes fetched.
+/// One entry: its blocks, then its action; the reads are queued in `fetcher`.
 fn apply_entry(
     tree: &Tree,
     owner: Option<Owner>,
     entry: &MapEntry,
-    source: &SourceFiles,
+    fetcher: &mut Fetcher,
     deadline: &Deadline,
-) -> Result<u64, RewindError> {
+) -> Result<(), RewindError> {
     let shown = tree.root().join(&entry.path);
     let (dir, name) = tree
         .parent_of(&entry.path)
         .map_err(|e| io("open", &shown, e))?;
     let source_size = entry.source.as_ref().map_or(0, |f| f.size);
     let target_size = entry.target.as_ref().map_or(0, |f| f.size);
-    let mut fetched = 0;
-    if !entry.blocks.is_empty() {
+    let open = |create: bool| -> Result<Target, RewindError> {
         let file = dir
-            .open_writable(name, false, FILE_MODE, owner)
+            .open_writable(name, create, FILE_MODE, owner)
             .map_err(|e| io("open", &shown, e))?;
-        for &block in &entry.blocks {
-            let at = u64::from(block) * BLOCK_SIZE;
-            fetched += copy_range(&file, &entry.path, at, at + BLOCK_SIZE, source, deadline)?;
+        Ok(Rc::new((entry.path.clone(), file)))
+    };
+    if !entry.blocks.is_empty() {
+        let file = open(false)?;
+        for (first, count) in runs(&entry.blocks) {
+            let at = u64::from(first) * BLOCK_SIZE;
+            fetcher.queue(
+                tree,
+                &file,
+                at,
+                at + u64::from(count) * BLOCK_SIZE,
+                deadline,
+            )?;
         }
-        file.sync_all().map_err(|e| io("sync", &shown, e))?;
     }
     match entry.action {
         Action::None => {}
@@ -215,25 +222,22 @@ fn apply_entry(
         }
         Action::Copy | Action::CopyTail => {
             let whole = entry.action == Action::Copy;
-            let file = dir
-                .open_writable(name, whole, FILE_MODE, owner)
-                .map_err(|e| io("open", &shown, e))?;
+            let file = open(whole)?;
             let from = if whole {
-                file.set_len(0).map_err(|e| io("truncate", &shown, e))?;
+                file.1.set_len(0).map_err(|e| io("truncate", &shown, e))?;
                 0
             } else {
                 target_size
             };
-            fetched += copy_range(&file, &entry.path, from, source_size, source, deadline)?;
-            file.sync_all().map_err(|e| io("sync", &shown, e))?;
+            fetcher.written.insert(entry.path.clone());
+            fetcher.queue(tree, &file, from, source_size, deadline)?;
         }
         Action::Truncate => {
-            let file = dir
-                .open_writable(name, false, FILE_MODE, owner)
-                .map_err(|e| io("open", &shown, e))?;
-            file.set_len(source_size)
-                .and_then(|()| file.sync_all())
+            let file = open(false)?;
+            file.1
+                .set_len(source_size)
                 .map_err(|e| io("truncate", &shown, e))?;
+            fetcher.written.insert(entry.path.clone());
         }
         Action::Remove => {
             let removed = if is_dir(entry) {
@@ -244,46 +248,20 @@ fn apply_entry(
             removed.map_err(|e| io("remove", &shown, e))?;
         }
     }
-    Ok(fetched)
+    Ok(())
 }
 
-/// Copies `[from, to)` of the source's `path` into `file` at the same offsets, a chunk at a
-/// time; a source file that shrank or went meanwhile is copied as far as it goes (replay
-/// repairs it, as after pg_rewind). Returns the bytes copied.
-fn copy_range(
-    file: &std::fs::File,
-    path: &str,
-    from: u64,
-    to: u64,
-    source: &SourceFiles,
-    deadline: &Deadline,
-) -> Result<u64, RewindError> {
-    let mut at = from;
-    while at < to {
-        if deadline.expired() {
-            return Err(RewindError::Expired(Expired {
-                what: format!("the native rewind, copying {path}"),
-                waited: deadline.elapsed(),
-            }));
-        }
-        let len = (to - at).min(CHUNK);
-        let Some(bytes) = source.read(path, at, len, deadline)? else {
-            break;
-        };
-        if bytes.len() as u64 > len {
-            return Err(RewindError::io(
-                format!("the source sent more of {path} than asked"),
-                std::io::Error::other("too many bytes"),
-            ));
-        }
-        file.write_all_at(&bytes, at)
-            .map_err(|e| RewindError::io(format!("could not write {path}"), e))?;
-        at += bytes.len() as u64;
-        if (bytes.len() as u64) < len {
-            break;
+/// Consecutive block numbers as runs (first block, count), none longer than a fetch chunk.
+fn runs(blocks: &BTreeSet<u32>) -> Vec<(u32, u32)> {
+    let most = u32::try_from(CHUNK / BLOCK_SIZE).unwrap_or(1);
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &block in blocks {
+        match runs.last_mut() {
+            Some((first, count)) if *first + *count == block && *count < most => *count += 1,
+            _ => runs.push((block, 1)),
         }
     }
-    Ok(at - from)
+    runs
 }
 
 /// The `backup_label` pg_rewind writes (`createBackupLabel`) for `changes`, at `now`
@@ -400,6 +378,53 @@ mod tests {
         let plan: Vec<&MapEntry> = entries.iter().collect();
         let synced: Vec<String> = dirs_to_sync(&plan).into_iter().collect();
         assert_eq!(synced, ["base", "base/16440", "base/164420", "pg_xact"]);
+    }
+
+    #[test]
+    fn consecutive_blocks_are_fetched_as_runs_of_at_most_a_chunk() {
+        let set = |b: &[u32]| b.iter().copied().collect::<BTreeSet<u32>>();
+        assert_eq!(runs(&set(&[])), []);
+        assert_eq!(runs(&set(&[7])), [(7, 1)]);
+        assert_eq!(runs(&set(&[1, 2, 3, 5, 9, 10])), [(1, 3), (5, 1), (9, 2)]);
+        let long: Vec<u32> = (0..300).collect();
+        assert_eq!(runs(&set(&long)), [(0, 128), (128, 128), (256, 44)]);
+    }
+
+    /// Review of the native engine (low): a file the source dropped between its listing and
+    /// the fetch was left on the target as an empty file; pg_rewind removes it.
+    #[test]
+    fn finding_native_a_file_gone_from_the_source_is_removed_not_left_empty() {
+        let (source, target) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for root in [source.path(), target.path()] {
+            std::fs::create_dir_all(root.join("pg_wal")).unwrap();
+            std::fs::create_dir_all(root.join("base/5")).unwrap();
+        }
+        std::fs::write(target.path().join("base/5/1234"), [1u8; 8192]).unwrap();
+        std::fs::write(target.path().join("base/5/2345"), [1u8; 100]).unwrap();
+        std::fs::write(source.path().join("base/5/2345"), [2u8; 300]).unwrap();
+        let mut copied = entry("base/5/1234", Action::Copy, FileType::Regular);
+        let mut kept = entry("base/5/2345", Action::Copy, FileType::Regular);
+        copied.source.as_mut().unwrap().size = 8192;
+        kept.source.as_mut().unwrap().size = 300;
+        let view = NativeView {
+            changes: TargetChanges::default(),
+            map: crate::rewind::filemap::FileMap {
+                entries: vec![copied, kept],
+            },
+        };
+        let from =
+            SourceFiles::Pgdata(Tree::open(Dir::open(source.path()).unwrap(), None).unwrap());
+        let data = Dir::open(target.path()).unwrap();
+        let deadline = Deadline::after(std::time::Duration::from_secs(30));
+        for sync in [None, Some(SyncMethod::Syncfs)] {
+            let applied = apply(&data, None, &view, &from, sync, &deadline).unwrap();
+            assert_eq!(applied.fetched, 300);
+            assert!(!target.path().join("base/5/1234").exists(), "{sync:?}");
+            assert_eq!(
+                std::fs::read(target.path().join("base/5/2345")).unwrap(),
+                [2u8; 300]
+            );
+        }
     }
 
     /// Found by the differential suite on 19: its pg_rewind writes the label's LSNs with 8

@@ -142,28 +142,45 @@ impl SourceSession {
             .map_err(|e| column_error(SQL, &e))
     }
 
-    /// Up to `len` bytes of `path` from `offset` (`pg_read_binary_file` with `missing_ok`,
-    /// as pg_rewind fetches): fewer at the file's end, `None` when it is gone.
-    pub fn read_range(
+    /// Many ranges of the source's files in one round trip (`pg_read_binary_file` with
+    /// `missing_ok` over `unnest`, as pg_rewind's libpq mode fetches its chunks): one reply
+    /// per `(path, offset, len)`, in order; fewer bytes at a file's end, `None` for a file
+    /// that is gone. A reply longer than asked is refused.
+    pub fn read_ranges(
         &self,
-        path: &str,
-        offset: u64,
-        len: u64,
+        ranges: &[(&str, u64, u64)],
         deadline: &Deadline,
-    ) -> Result<Option<Vec<u8>>, RewindError> {
-        const SQL: &str = "SELECT pg_catalog.pg_read_binary_file($1, $2, $3, true)";
-        let (offset, len) = (
-            i64::try_from(offset).unwrap_or(i64::MAX),
-            i64::try_from(len).unwrap_or(i64::MAX),
-        );
-        let rows = self.query(SQL, &[&path, &offset, &len], deadline)?;
-        let row = rows.first().ok_or_else(|| RewindError::SourceQuery {
-            query: SQL.into(),
-            code: None,
-            message: format!("no row for {path}"),
-        })?;
-        row.try_get::<_, Option<Vec<u8>>>(0)
-            .map_err(|e| column_error(SQL, &e))
+    ) -> Result<Vec<Option<Vec<u8>>>, RewindError> {
+        const SQL: &str = "SELECT pg_catalog.pg_read_binary_file(r.path, r.off, r.len, true) \
+             FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::int8[]), \
+                             pg_catalog.unnest($3::int8[])) \
+                  WITH ORDINALITY AS r(path, off, len, n) ORDER BY r.n";
+        let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let paths: Vec<&str> = ranges.iter().map(|r| r.0).collect();
+        let offsets: Vec<i64> = ranges.iter().map(|r| int(r.1)).collect();
+        let lens: Vec<i64> = ranges.iter().map(|r| int(r.2)).collect();
+        let rows = self.query(SQL, &[&paths, &offsets, &lens], deadline)?;
+        if rows.len() != ranges.len() {
+            return Err(RewindError::SourceQuery {
+                query: SQL.into(),
+                code: None,
+                message: format!("{} rows for {} ranges", rows.len(), ranges.len()),
+            });
+        }
+        rows.iter()
+            .zip(ranges)
+            .map(|(row, &(path, _, len))| {
+                let bytes: Option<Vec<u8>> = row.try_get(0).map_err(|e| column_error(SQL, &e))?;
+                match bytes {
+                    Some(b) if b.len() as u64 > len => Err(RewindError::SourceQuery {
+                        query: SQL.into(),
+                        code: None,
+                        message: format!("{} bytes of {path} where {len} were asked", b.len()),
+                    }),
+                    other => Ok(other),
+                }
+            })
+            .collect()
     }
 
     /// The source's `global/pg_control`, as its bytes.
