@@ -289,9 +289,14 @@ pub fn pg_rewind(
 /// Single-user crash recovery of a target that stopped uncleanly, as pg_rewind ≥ 13 would do
 /// it, but run by pgha first so that the divergence is decided on a cleanly stopped
 /// directory (and on PG 12, which cannot). Archiving stays on with a command that always
-/// fails, so the WAL segments not yet archived are kept (`.ready`), as Patroni does.
+/// fails, so the WAL segments not yet archived are kept (`.ready`), as Patroni does; and no
+/// segment is removed or recycled at its end (`wal_keep_size` at its most, after the node's
+/// own options): the rewind reads the target's WAL from the last common checkpoint, which
+/// the end-of-recovery checkpoint would otherwise remove once archived.
 /// `standby.signal` must be gone: single-user mode refuses standby mode.
 pub fn crash_recovery(instance: &Instance, deadline: &Deadline) -> Result<(), ToolError> {
+    /// The largest `wal_keep_size` (in MB, `INT_MAX`) of every major since 13.
+    const KEEP_ALL_WAL: &str = "wal_keep_size=2147483647";
     let cmd = Cmd::new(instance.bin("postgres"))
         .run_as(&instance.user)
         .arg("--single")
@@ -300,6 +305,7 @@ pub fn crash_recovery(instance: &Instance, deadline: &Deadline) -> Result<(), To
         .arg(&instance.params.pgdata)
         .args(["-c", "archive_mode=on", "-c", "archive_command=false"])
         .args(instance.params.start_opts.words())
+        .args(["-c", KEEP_ALL_WAL])
         .arg("template1");
     log::info!("crash recovery: {}", cmd.display());
     cmd.run(deadline)?;

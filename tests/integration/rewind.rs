@@ -578,6 +578,56 @@ fn wal_needed_from_the_archive_is_restored() {
     assert_back_as_standby(&lab);
 }
 
+/// The benchmark's finding (archive, little WAL retention): pgha's crash recovery of the
+/// old primary ended with a checkpoint that removed the archived segment of the last common
+/// checkpoint, so the native engine, which reads only pg_wal, handed over to pg_rewind.
+#[test]
+fn finding_crash_recovery_kept_the_last_common_checkpoints_wal_for_the_native_engine() {
+    let archive = tempfile::Builder::new()
+        .prefix("pgha-it-archive-")
+        .tempdir()
+        .unwrap();
+    chown_postgres(archive.path());
+    let dir = archive.path().display().to_string();
+    let lab = lab(
+        |pg1| {
+            without_wal_retention(pg1);
+            // No checkpoint before the crash: only crash recovery's could remove the WAL.
+            pg1.conf("max_wal_size = '64MB'");
+            pg1.conf("checkpoint_timeout = '1h'");
+            pg1.conf("archive_mode = on");
+            pg1.conf(&format!("archive_command = 'cp %p {dir}/%f'"));
+        },
+        |_| {},
+        |pg1| {
+            pg1.psql("CREATE TABLE filler AS SELECT g FROM generate_series(1, 30000) g");
+            for _ in 0..4 {
+                pg1.psql("SELECT pg_switch_wal()");
+                pg1.psql("INSERT INTO filler VALUES (0)");
+            }
+            let last = pg1.psql("SELECT pg_walfile_name(pg_switch_wal())");
+            pg1.wait_for("the archiver", WAIT, || {
+                pg1.psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver") >= last
+            });
+        },
+        Stop::Kill9,
+    );
+    assert_eq!(lab.pg1.control_state(), "in production");
+    let source = format!("--source-server={}", conninfo(&lab.pg2));
+    let upstream = format!("--primary-conninfo={}", conninfo(&lab.pg2));
+    let (code, text, _) = pgha_rewind(
+        &lab.pg1,
+        &[
+            &source, &upstream, "-R", "--node", "pg1", "--engine", "native",
+        ],
+    );
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("crash recovery first"), "{text}");
+    assert!(!text.contains("hands over to pg_rewind"), "{text}");
+    assert!(text.contains("native rewind: "), "{text}");
+    assert_back_as_standby(&lab);
+}
+
 /// The fork point's WAL recycled and no archive: pg_rewind cannot work, pgha re-clones with
 /// pg_basebackup, keeping the node's configuration and what WAL pg1 still had.
 #[test]
