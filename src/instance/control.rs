@@ -85,6 +85,7 @@ struct Layout {
     max_align: usize,
     float_format: usize,
     blcksz: usize,
+    relseg_size: usize,
     xlog_blcksz: usize,
     xlog_seg_size: usize,
     data_checksum_version: usize,
@@ -116,6 +117,7 @@ const LAYOUT_TO_17: Layout = Layout {
     max_align: 204,
     float_format: 208,
     blcksz: 216,
+    relseg_size: 220,
     xlog_blcksz: 224,
     xlog_seg_size: 228,
     data_checksum_version: 252,
@@ -191,6 +193,7 @@ static LAYOUTS: [Layout; 4] = [
         max_align: 212,
         float_format: 216,
         blcksz: 224,
+        relseg_size: 228,
         xlog_blcksz: 236,
         xlog_seg_size: 240,
         data_checksum_version: 268,
@@ -229,6 +232,9 @@ pub struct ControlFile {
     /// 0: no data checksums; 1: checksums (the only version in 13–19).
     pub data_checksum_version: u32,
     pub block_size: u32,
+    /// Blocks per segment file of a relation (`RELSEG_SIZE`: 131072, 1 GB of 8 kB blocks,
+    /// unless built otherwise).
+    pub relseg_size: u32,
     pub wal_block_size: u32,
     pub wal_segment_size: u32,
 }
@@ -557,6 +563,7 @@ pub fn decode(bytes: &[u8]) -> Result<ControlFile, DecodeError> {
         wal_log_hints: raw.bool(layout.wal_log_hints, "wal_log_hints")?,
         data_checksum_version,
         block_size: raw.size(layout.blcksz, "blcksz", BLOCK_SIZES)?,
+        relseg_size: raw.positive(layout.relseg_size, "relseg_size")?,
         wal_block_size: raw.size(layout.xlog_blcksz, "xlog_blcksz", WAL_BLOCK_SIZES)?,
         wal_segment_size: raw.size(layout.xlog_seg_size, "xlog_seg_size", WAL_SEGMENT_SIZES)?,
     })
@@ -693,6 +700,17 @@ impl<'a> Raw<'a> {
     }
 
     /// A size that must be a power of two within `range`.
+    fn positive(&self, at: usize, field: &'static str) -> Result<u32, DecodeError> {
+        match self.u32(at)? {
+            0 => Err(DecodeError::BadValue {
+                field,
+                value: 0,
+                expected: "more than 0",
+            }),
+            value => Ok(value),
+        }
+    }
+
     fn size(&self, at: usize, field: &'static str, range: SizeRange) -> Result<u32, DecodeError> {
         let value = self.u32(at)?;
         if value.is_power_of_two() && (range.min..=range.max).contains(&value) {

@@ -292,6 +292,19 @@ pub struct SourceFacts {
 }
 
 impl SourceFacts {
+    /// Why a pg_control read from the source later (`system_identifier`, `catalog_version`)
+    /// is not this source's: the server behind the connection string changed meanwhile.
+    pub fn changed_since(&self, system_identifier: u64, catalog_version: u32) -> Option<String> {
+        ((system_identifier, catalog_version) != (self.system_identifier, self.catalog_version))
+            .then(|| {
+                format!(
+                    "the source changed during the rewind: its pg_control now says system \
+                     {system_identifier} (catalog {catalog_version}), not {} ({})",
+                    self.system_identifier, self.catalog_version
+                )
+            })
+    }
+
     /// pg_rewind ≤ 15 takes the source's timeline from its pg_control checkpoint: until the
     /// promotion's checkpoint is done, it sees no fork and says "no rewind required" with
     /// exit code 0 (reproduced on PG 15). pg_rewind 16 also reads minRecoveryPointTLI.

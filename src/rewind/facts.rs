@@ -142,6 +142,12 @@ pub(super) fn native_view(
     let segment_size = u32::try_from(target.wal_segments.segment_size).ok()?;
     let datadir = instance.datadir();
     let owner = instance.user.owner();
+    if let Err(why) = control::read(datadir)
+        .map_err(|e| e.to_string())
+        .and_then(|c| filemap::native_geometry(c.block_size, c.relseg_size))
+    {
+        return Some(Err(why));
+    }
     let changes = match changes::read(
         &datadir.join("pg_wal"),
         target.timeline(),

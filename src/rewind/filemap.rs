@@ -125,6 +125,19 @@ pub struct FileMap {
     pub entries: Vec<MapEntry>,
 }
 
+/// Whether the native engine can address this build's relation files: it counts blocks of
+/// [`BLOCK_SIZE`] bytes in segment files of [`SEGMENT_BLOCKS`] blocks (PostgreSQL's
+/// defaults); another build (`--with-blocksize`, `--with-segsize`) goes to pg_rewind.
+pub fn native_geometry(block_size: u32, relseg_size: u32) -> Result<(), String> {
+    if u64::from(block_size) == BLOCK_SIZE && relseg_size == SEGMENT_BLOCKS {
+        return Ok(());
+    }
+    Err(format!(
+        "relation files of {relseg_size} blocks of {block_size} bytes (pg_control): the native \
+         engine reads only {SEGMENT_BLOCKS} blocks of {BLOCK_SIZE} bytes"
+    ))
+}
+
 /// A relation's main-fork segment file, from its path: the relation, and the segment
 /// number (`.N`); `None` for any other file.
 pub fn relation_file(path: &str, tablespace_dir: &str) -> Option<(Relation, u32)> {

@@ -23,7 +23,7 @@ use super::source::SourceSession;
 use super::target;
 use crate::deadline::Deadline;
 use crate::failpoint;
-use crate::instance::control::DbState;
+use crate::instance::control::{self, ControlFile, DbState};
 use crate::instance::Instance;
 use crate::lsn::Lsn;
 use crate::process::ToolError;
@@ -411,6 +411,7 @@ impl Job<'_> {
                 )?;
                 // pg_control last, then where the source's WAL ends: replay must reach it.
                 let control = session.control_bytes(self.deadline)?;
+                self.same_source(&control)?;
                 let end = (
                     session.insert_lsn(self.deadline)?,
                     self.source_facts.timeline,
@@ -427,8 +428,7 @@ impl Job<'_> {
                     .open_dir("global")
                     .and_then(|g| g.read("pg_control", PG_CONTROL_LIMIT))
                     .map_err(|e| io("read", &dir.join("global/pg_control"), e))?;
-                let decoded = crate::instance::control::decode(&control)
-                    .map_err(|e| self.refused(format!("the source's pg_control: {e}")))?;
+                let decoded = self.same_source(&control)?;
                 let files = native::SourceFiles::Pgdata(root);
                 let applied = native::apply(
                     data,
@@ -443,6 +443,20 @@ impl Job<'_> {
                 Ok(applied)
             }
             (Source::Server(_), None) => Err(self.refused("no connection to the source".into())),
+        }
+    }
+
+    /// The source's pg_control, read for the end of a native rewind: still the system (and
+    /// catalog) the rewind was decided on, or nothing more is written.
+    fn same_source(&self, control: &[u8]) -> Result<ControlFile, RewindError> {
+        let decoded = control::decode(control)
+            .map_err(|e| self.refused(format!("the source's pg_control: {e}")))?;
+        match self
+            .source_facts
+            .changed_since(decoded.system_identifier, decoded.catalog_version)
+        {
+            Some(why) => Err(self.refused(why)),
+            None => Ok(decoded),
         }
     }
 

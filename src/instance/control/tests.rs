@@ -63,6 +63,7 @@ const AT_WAL_LOG_HINTS: usize = 176;
 const AT_MAX_ALIGN: usize = 204;
 const AT_FLOAT_FORMAT: usize = 208;
 const AT_BLCKSZ: usize = 216;
+const AT_RELSEG_SIZE: usize = 220;
 const AT_XLOG_BLCKSZ: usize = 224;
 const AT_XLOG_SEG_SIZE: usize = 228;
 const AT_CHECKSUM_VERSION: usize = 252;
@@ -280,6 +281,11 @@ fn decode_like(name: &str, bin: &[u8], txt: &str) -> ControlFile {
         "{name}"
     );
     assert_eq!(c.block_size, pg.num::<u32>("Database block size"), "{name}");
+    assert_eq!(
+        c.relseg_size,
+        pg.num::<u32>("Blocks per segment of large relation"),
+        "{name}"
+    );
     assert_eq!(c.wal_block_size, pg.num::<u32>("WAL block size"), "{name}");
     assert_eq!(
         c.wal_segment_size,
@@ -465,6 +471,7 @@ fn every_field_at_its_offset() {
     put(AT_MAX_ALIGN, &8u32.to_le_bytes());
     put(AT_FLOAT_FORMAT, &1234567.0f64.to_le_bytes());
     put(AT_BLCKSZ, &16_384u32.to_le_bytes());
+    put(AT_RELSEG_SIZE, &65_536u32.to_le_bytes());
     put(AT_XLOG_BLCKSZ, &4_096u32.to_le_bytes());
     put(AT_XLOG_SEG_SIZE, &(64u32 << 20).to_le_bytes());
     put(AT_CHECKSUM_VERSION, &1u32.to_le_bytes());
@@ -493,6 +500,7 @@ fn every_field_at_its_offset() {
             wal_log_hints: false,
             data_checksum_version: 1,
             block_size: 16_384,
+            relseg_size: 65_536,
             wal_block_size: 4_096,
             wal_segment_size: 64 << 20,
         }
@@ -559,6 +567,7 @@ fn every_field_at_its_offset_in_19() {
             wal_log_hints: false,
             data_checksum_version: 1,
             block_size: 16_384,
+            relseg_size: 131_072,
             wal_block_size: 4_096,
             wal_segment_size: 64 << 20,
         }
@@ -800,6 +809,8 @@ refused!(backup_end_required_2, [(AT_BACKUP_END_REQUIRED, [2u8])]
     => DecodeError::BadValue { field: "backupEndRequired", value: 2, .. });
 refused!(checksum_version_2, [(AT_CHECKSUM_VERSION, 2u32.to_le_bytes())]
     => DecodeError::BadValue { field: "data_checksum_version", value: 2, .. });
+refused!(relseg_size_0, [(AT_RELSEG_SIZE, 0u32.to_le_bytes())]
+    => DecodeError::BadValue { field: "relseg_size", value: 0, .. });
 refused!(block_size_0, [(AT_BLCKSZ, 0u32.to_le_bytes())]
     => DecodeError::BadValue { field: "blcksz", value: 0, .. });
 refused!(block_size_not_power_of_two, [(AT_BLCKSZ, 8000u32.to_le_bytes())]

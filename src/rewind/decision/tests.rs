@@ -625,3 +625,19 @@ proptest! {
         }
     }
 }
+
+/// Review of the native engine (low): the pg_control it reads from the source at the end
+/// (the new control file's base) was not compared with the source the rewind was decided
+/// on; a server swapped behind the connection string meanwhile would have been trusted.
+#[test]
+fn finding_native_final_pg_control_of_another_source_is_refused() {
+    let s = source(2, History::first(), "0/3000000");
+    assert_eq!(s.changed_since(7, 202209061), None);
+    for (system, catalog) in [(8, 202209061), (7, 202307071)] {
+        let why = s.changed_since(system, catalog).unwrap();
+        assert!(
+            why.contains(&format!("system {system} (catalog {catalog})")),
+            "{why}"
+        );
+    }
+}

@@ -307,3 +307,17 @@ fn listings_pg_rewind_would_refuse_are_refused() {
         );
     }
 }
+
+/// Review of the native engine (low): a build with other block or segment sizes was not
+/// checked; its blocks would be fetched at the wrong offsets. It hands over to pg_rewind.
+#[test]
+fn finding_native_other_block_or_segment_sizes_hand_over_to_pg_rewind() {
+    assert_eq!(native_geometry(8192, 131_072), Ok(()));
+    for (block, segment) in [(16_384, 65_536), (8192, 262_144), (4096, 131_072)] {
+        let why = native_geometry(block, segment).unwrap_err();
+        assert!(
+            why.contains(&format!("{segment} blocks of {block} bytes")),
+            "{why}"
+        );
+    }
+}
