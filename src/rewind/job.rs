@@ -312,7 +312,7 @@ impl Job<'_> {
                 let put_back = forensics::put_back_held_wal(&data, &run, self.owner())?;
                 if !put_back.is_empty() {
                     log::info!(
-                        "pg_rewind removed WAL that recovery replays; put back: {}",
+                        "{operation} removed WAL that recovery replays; put back: {}",
                         put_back.join(", ")
                     );
                 }

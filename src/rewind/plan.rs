@@ -18,6 +18,7 @@ pub enum Plan {
     Stream,
     /// Stopped uncleanly as a primary: crash recovery, then decide again.
     CrashRecovery,
+    /// Rewind, by the engine chosen with it (`engine:`): native or pg_rewind.
     Rewind,
     Reclone(String),
     Refuse(String),
@@ -28,7 +29,7 @@ impl fmt::Display for Plan {
         match self {
             Plan::Stream => f.write_str("start as a standby, nothing to rewind"),
             Plan::CrashRecovery => f.write_str("crash recovery, then decide again"),
-            Plan::Rewind => f.write_str("pg_rewind"),
+            Plan::Rewind => f.write_str("rewind"),
             Plan::Reclone(why) => write!(f, "re-clone with pg_basebackup: {why}"),
             Plan::Refuse(why) => write!(f, "refuse: {why}"),
         }

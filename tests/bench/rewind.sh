@@ -499,7 +499,9 @@ path_pgha() {
         printf '%+8.3f (B shows A streaming)\n' "$T_TOTAL"
     } | sed "s@$RUN/@@g; s@ pgsqlms(pgsqld)\[[0-9]*\]: INFO: start:@@" >"$LOGDIR/pgha-$CURRENT.log"
     [[ -n ${PGHA_LOG[$SETTING]:-} ]] || PGHA_LOG[$SETTING]=$LOGDIR/pgha-$CURRENT.log
-    if grep -q 'plan: pg_rewind' "$log"; then
+    if grep -q 'plan: rewind; engine: native' "$log" && grep -q 'native rewind: [0-9]* MB fetched' "$log"; then
+        CHOSE=native
+    elif grep -q 'plan: rewind' "$log"; then
         CHOSE=pg_rewind
     elif grep -q 'plan: re-clone' "$log"; then
         CHOSE=basebackup
@@ -507,7 +509,7 @@ path_pgha() {
         CHOSE="?"
     fi
     grep -q 'Recloned in' "$log" && CHOSE=basebackup # a failed pg_rewind fell back
-    tool=$(sed -nE 's/.*(pg_rewind|pg_basebackup) done in ([0-9.]+[µnum]?s).*/\2/p' "$log" |
+    tool=$(sed -nE 's/.*(pg_rewind|pg_basebackup|native rewind) done in ([0-9.]+[µnum]?s).*/\2/p' "$log" |
         tail -n 1)
     T_TOOL=$(duration_s "${tool:-}")
     COPIED=$(copied_mb "$log")
