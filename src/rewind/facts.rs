@@ -129,6 +129,7 @@ pub(super) fn native_view(
     target: &TargetFacts,
     source: &Source,
     session: Option<&SourceSession>,
+    source_end: Option<Lsn>,
     deadline: &Deadline,
 ) -> Option<Result<NativeView, String>> {
     let Decision::Rewind {
@@ -166,7 +167,7 @@ pub(super) fn native_view(
         (Source::Server(_), None) => Err("no connection to the source".into()),
     };
     let target_list = local_file_list(datadir, owner).map_err(|e| e.to_string());
-    let rules = filemap_rules(instance, target, &changes, *fork_point);
+    let rules = filemap_rules(instance, target, &changes, *fork_point, source_end);
     let map = source_list
         .and_then(|s| filemap::build(s, target_list?, &changes, &rules).map_err(|e| e.to_string()));
     Some(map.map(|map| NativeView { changes, map }))
@@ -174,12 +175,14 @@ pub(super) fn native_view(
 
 /// The facts of this pair the file map's rules need: the tablespace directory of the
 /// target's major and catalog, the WAL from the last common checkpoint to the fork (kept
-/// for recovery), and where the native engine starts copying WAL (as 19's pg_rewind does).
+/// for recovery), and the WAL the native engine copies: from the fork's segment (as 19's
+/// pg_rewind does) to the segment of the source's end of WAL (`source_end`).
 fn filemap_rules(
     instance: &Instance,
     target: &TargetFacts,
     changes: &TargetChanges,
     fork: Lsn,
+    source_end: Option<Lsn>,
 ) -> Rules {
     let segment_size = target.wal_segments.segment_size.max(1);
     let timeline = target.timeline();
@@ -197,10 +200,23 @@ fn filemap_rules(
     let skip_wal_before = wal::segno_file_name(0, fork.0 / segment_size, segment_size)
         .get(8..)
         .map(str::to_owned);
+    // The segments past the one holding the source's end are files it recycled ahead:
+    // their bytes are old WAL, which recovery stops at. `source_end` is a primary's insert
+    // position, or a stopped one's shutdown checkpoint, whose record ends within a page;
+    // `None` for a standby, whose received WAL may be ahead of what it replayed.
+    let skip_wal_after = source_end
+        .filter(|end| end.0 > 0)
+        .map(|end| end.0.saturating_add(u64::from(wal::WAL_PAGE_SIZE)) / segment_size)
+        .and_then(|segno| {
+            wal::segno_file_name(0, segno, segment_size)
+                .get(8..)
+                .map(str::to_owned)
+        });
     Rules {
         tablespace_dir: format!("PG_{}_{}", instance.major, target.catalog_version),
         keep_wal,
         skip_wal_before,
+        skip_wal_after,
     }
 }
 

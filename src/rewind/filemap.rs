@@ -97,6 +97,11 @@ pub struct Rules {
     /// copied when both sides' are the same size: 19's pg_rewind rule, which the native
     /// engine applies on every major.
     pub skip_wal_before: Option<String>,
+    /// WAL segments whose name (past the timeline) is above this one, the segment of the
+    /// source's end of WAL, are files the source recycled ahead of its end: taken as absent
+    /// from the source (not copied; the target's own file of that name removed). pg_rewind
+    /// copies them whole; recovery reads nothing of them.
+    pub skip_wal_after: Option<String>,
 }
 
 /// Why no map can be made (pg_rewind stops on these too).
@@ -283,6 +288,7 @@ fn decide(
             Action::None
         });
     }
+    let source = source.filter(|s| !recycled_wal(path, s, rules));
     let (s, t) = match (source, target) {
         (Some(s), None) if s.file_type == FileType::Regular => return Ok(Action::Copy),
         (Some(_), None) => return Ok(Action::Create),
@@ -316,11 +322,23 @@ fn spared_wal(path: &str, source: &FileEntry, target: &FileEntry, rules: &Rules)
     let Some(fork) = &rules.skip_wal_before else {
         return false;
     };
-    let Some(name) = path.strip_prefix("pg_wal/") else {
+    source.size == target.size && wal_segment(path).is_some_and(|n| n < fork.as_str())
+}
+
+/// A source's WAL segment past the segment of its end of WAL ([`Rules::skip_wal_after`]).
+fn recycled_wal(path: &str, source: &FileEntry, rules: &Rules) -> bool {
+    let Some(end) = &rules.skip_wal_after else {
         return false;
     };
+    source.file_type == FileType::Regular && wal_segment(path).is_some_and(|n| n > end.as_str())
+}
+
+/// The log and segment part of a WAL segment's name (its 16 last hex digits), for a path
+/// `pg_wal/<24 hex digits>`.
+fn wal_segment(path: &str) -> Option<&str> {
+    let name = path.strip_prefix("pg_wal/")?;
     let is_segment = name.len() == 24 && name.bytes().all(|b| b.is_ascii_hexdigit());
-    is_segment && source.size == target.size && name.get(8..).is_some_and(|n| n < fork.as_str())
+    is_segment.then(|| name.get(8..)).flatten()
 }
 
 impl FileMap {

@@ -86,6 +86,26 @@ pub(crate) fn rejoin(lab: &Lab, settings: &RewindSettings) -> rewind::RejoinRepo
     rejoin_with(lab, settings, bindir())
 }
 
+/// An LSN's text (`X/Y`) as a number.
+pub(crate) fn lsn(text: &str) -> u64 {
+    text.parse::<pgha::lsn::Lsn>().expect("an LSN").0
+}
+
+/// The test clusters' WAL segment size (`initdb --wal-segsize=1`, `pg.rs`).
+pub(crate) const WAL_SEGMENT: u64 = 1 << 20;
+
+/// The WAL position where the segment file `path` (`pg_wal/TTTTTTTTXXXXXXXXYYYYYYYY`)
+/// starts; `None` for any other file.
+pub(crate) fn wal_segment_start(path: &str) -> Option<u64> {
+    let name = path.strip_prefix("pg_wal/")?;
+    let hex = |range: std::ops::Range<usize>| u64::from_str_radix(name.get(range)?, 16).ok();
+    if name.len() != 24 {
+        return None;
+    }
+    let segno = hex(8..16)? * (0x1_0000_0000 / WAL_SEGMENT) + hex(16..24)?;
+    Some(segno * WAL_SEGMENT)
+}
+
 fn rejoin_with(lab: &Lab, settings: &RewindSettings, bindir: &Path) -> rewind::RejoinReport {
     let started = Instant::now();
     let report = rewind::rejoin(

@@ -243,6 +243,42 @@ fn nineteens_pg_rewind_spares_same_size_wal_before_the_forks_segment() {
 }
 
 #[test]
+fn native_leaves_out_wal_the_source_recycled_past_its_end() {
+    let wal = |name: &str| file(&format!("pg_wal/{name}"), 1 << 24);
+    let source = vec![
+        wal("000000020000000000000005"), // the fork's segment, on the new timeline
+        wal("000000020000000000000006"), // the source's end is in it
+        wal("000000020000000000000007"), // recycled ahead of the end
+        wal("000000020000000000000008"), // recycled ahead, and the target has one too
+        file("pg_wal/00000002.history", 42),
+        dir("pg_wal/archive_status"),
+    ];
+    let target = vec![
+        wal("000000010000000000000005"),
+        wal("000000020000000000000008"),
+    ];
+    let rules = Rules {
+        skip_wal_before: Some("0000000000000005".into()),
+        skip_wal_after: Some("0000000000000006".into()),
+        ..rules()
+    };
+    let map = build(source, target, &TargetChanges::default(), &rules).unwrap();
+    let table = [
+        ("000000020000000000000005", Action::Copy),
+        ("000000020000000000000006", Action::Copy),
+        ("000000020000000000000007", Action::None),
+        ("000000020000000000000008", Action::Remove),
+        ("000000010000000000000005", Action::Remove),
+        ("00000002.history", Action::Copy),
+        ("archive_status", Action::Create),
+    ];
+    for (name, action) in table {
+        assert_eq!(action_of(&map, &format!("pg_wal/{name}")), action, "{name}");
+    }
+    assert_eq!(map.bytes_to_fetch(), 2 * (1 << 24) + 42);
+}
+
+#[test]
 fn plan_runs_creations_first_and_removals_last_children_before_parents() {
     let source = vec![dir("a"), file("a/f", 1), dir("n"), file("n/x", 1)];
     let target = vec![dir("a"), dir("old"), file("old/f", 1), dir("old/sub")];

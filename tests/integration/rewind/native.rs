@@ -29,7 +29,7 @@ use std::path::Path;
 
 use pgha::rewind::filemap::is_excluded;
 
-use super::{conninfo, pg_checksums, pgha_rewind};
+use super::{conninfo, lsn, pg_checksums, pgha_rewind, wal_segment_start};
 use crate::pg::{append, as_postgres, bin, lab, major, run, Lab, Pg, Stop};
 use workload::{common_schema, Side, Workload};
 
@@ -100,6 +100,7 @@ fn differential(seed: u64) {
     // copy of its stopped data directory.
     lab.pg2.psql("CHECKPOINT");
     assert_workloads_covered(&lab);
+    let copy_end = lsn(&lab.pg2.psql("SELECT pg_current_wal_lsn()"));
     lab.pg2.stop();
     let source_copy = Pg::standby_of(&lab.pg2, "pg2d");
     fs::remove_file(source_copy.data().join("standby.signal")).unwrap();
@@ -127,6 +128,7 @@ fn differential(seed: u64) {
     let before_pg_rewind = Before {
         first_rewind_lsn,
         lsn: lsn(&lab.pg2.psql("SELECT pg_current_wal_insert_lsn()")),
+        end: first_rewind_lsn,
     };
     rewind(&lab, &lab.pg1, "pg_rewind", &server);
     // The premise of 13's rule in `explain`: its pg_rewind runs transactions on its source
@@ -141,6 +143,7 @@ fn differential(seed: u64) {
     let stopped = Before {
         first_rewind_lsn: u64::MAX,
         lsn: u64::MAX,
+        end: copy_end,
     };
     for (theirs, ours, before) in [
         (&lab.pg1, &native, &before_pg_rewind),
@@ -252,15 +255,12 @@ fn assert_workloads_covered(lab: &Lab) {
 }
 
 /// Where the source's WAL was before the first rewind and before pg_rewind's (`u64::MAX`:
-/// a stopped source, which does not move).
+/// a stopped source, which does not move), and where it ended at most when the native
+/// engine listed it.
 struct Before {
     first_rewind_lsn: u64,
     lsn: u64,
-}
-
-fn lsn(text: &str) -> u64 {
-    let (high, low) = text.split_once('/').expect("an LSN");
-    (u64::from_str_radix(high, 16).unwrap() << 32) | u64::from_str_radix(low, 16).unwrap()
+    end: u64,
 }
 
 /// The next transaction id `pg` will assign (asking assigns none).
@@ -268,21 +268,6 @@ fn next_xid(pg: &Pg) -> u64 {
     pg.psql("SELECT txid_snapshot_xmax(txid_current_snapshot())")
         .parse()
         .unwrap()
-}
-
-/// The test clusters' WAL segment size (`initdb --wal-segsize=1`, `pg.rs`).
-const WAL_SEGMENT: u64 = 1 << 20;
-
-/// The WAL position where the segment file `path` (`pg_wal/TTTTTTTTXXXXXXXXYYYYYYYY`)
-/// starts; `None` for any other file.
-fn wal_segment_start(path: &str) -> Option<u64> {
-    let name = path.strip_prefix("pg_wal/")?;
-    let hex = |range: std::ops::Range<usize>| u64::from_str_radix(name.get(range)?, 16).ok();
-    if name.len() != 24 {
-        return None;
-    }
-    let segno = hex(8..16)? * (0x1_0000_0000 / WAL_SEGMENT) + hex(16..24)?;
-    Some(segno * WAL_SEGMENT)
 }
 
 /// A page's LSN (`pd_lsn`, its first 8 bytes).
@@ -363,6 +348,13 @@ fn explain(
     ours: Option<&Vec<u8>>,
     before: &Before,
 ) -> Option<&'static str> {
+    if let (Some(_), None, Some(start)) = (theirs, ours, wal_segment_start(path)) {
+        return (start > before.end).then_some(
+            "a WAL segment the source had recycled ahead of its end of WAL when the native \
+             engine listed it: pg_rewind copies it whole, the native engine leaves it out \
+             (recovery reads none of it)",
+        );
+    }
     if let (Some(a), Some(b), Some(start)) = (theirs, ours, wal_segment_start(path)) {
         // Bytes of WAL the running source wrote while the engines ran one after the other
         // (its bgwriter logs the running transactions every 15 s).
