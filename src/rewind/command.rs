@@ -135,6 +135,9 @@ fn execute(args: &RewindArgs) -> Result<String, Failure> {
             text.push('\n');
         }
     }
+    if report.crash_recovery {
+        text.push_str("crash recovery: ran first (the target stopped uncleanly as a primary)\n");
+    }
     text.push_str(&format!(
         "decision: {}\nplan: {}\n",
         report.decision, report.plan

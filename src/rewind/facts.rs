@@ -220,6 +220,28 @@ fn filemap_rules(
     }
 }
 
+/// A target that stopped uncleanly as a primary on the timeline it shares with the source,
+/// as crash recovery would leave it: its WAL read natively from the fork to the end of what
+/// is valid (as recovery reads it), and the decision on that. `None` when that is not
+/// certain (no valid record at the fork, the target on a later timeline of its own, the
+/// deadline's share spent).
+pub(super) fn as_recovered(
+    instance: &Instance,
+    target: &TargetFacts,
+    source: &SourceFacts,
+    deadline: &Deadline,
+) -> Option<(TargetFacts, Decision)> {
+    let fork = decision::common_ancestor(&target.history, &source.history)?;
+    let at = fork.at.filter(|_| fork.target_on_common)?;
+    let segment_size = u32::try_from(target.wal_segments.segment_size).ok()?;
+    let pg_wal = instance.datadir().join("pg_wal");
+    let budget = deadline.at_most(deadline.remaining() / 4);
+    let end = wal::end_of_valid_wal(&pg_wal, target.timeline(), at, segment_size, &budget)?;
+    let recovered = target.as_if_recovered(end);
+    let decision = decision::decide(&recovered, source);
+    Some((recovered, decision))
+}
+
 /// Before the crash recovery of a target that stopped uncleanly as a primary: when its WAL,
 /// read natively from the fork point on, shows that it went past the fork and a re-clone
 /// will cost less than a rewind, the facts and decision crash recovery would lead to.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::decision::{self, CostEstimate, Decision, TargetFacts};
 use super::engine::{self, EngineChoice};
 use super::error::RewindError;
-use super::facts::{connect, estimate_for, gather, native_view};
+use super::facts::{as_recovered, connect, estimate_for, gather, native_view};
 use super::filemap::NativeView;
 use super::job::Job;
 use super::major::pg_rewind;
@@ -241,6 +241,42 @@ fn choose_engine(
     })
 }
 
+/// A target that stopped uncleanly as a primary, rewound by the native engine as it is: the
+/// engine reads its WAL to the end of what is valid and fetches every block changed there
+/// from the last common checkpoint on, so crash recovery (whose replay and checkpoint the
+/// rewind then overwrites) is skipped. pg_rewind reads the WAL only up to pg_control's last
+/// checkpoint, hence its clean shutdown. Only when the native engine is the one chosen on
+/// the target as it stands; otherwise `None` and crash recovery runs first.
+fn native_without_recovery(
+    job: &Job,
+    target: &TargetFacts,
+) -> Option<(TargetFacts, Decision, Chosen)> {
+    let settings = job.settings;
+    if !settings.crash_recovery
+        || !settings.automatic
+        || !engine::considers_native(settings.engine, job.instance.major)
+    {
+        return None;
+    }
+    let (recovered, decision) = as_recovered(job.instance, target, job.source_facts, job.deadline)?;
+    let estimate = estimate_for(
+        job.instance,
+        &decision,
+        &recovered,
+        job.source_facts,
+        job.session,
+        job.deadline,
+    );
+    let chosen = choose_engine(job, &recovered, &decision, estimate, false)?;
+    chosen.native()?;
+    log::info!(
+        "{}: crash recovery skipped: the native engine reads its WAL to the end ({})",
+        job.instance.datadir().display(),
+        decision
+    );
+    Some((recovered, decision, chosen))
+}
+
 /// Brings the stopped local instance back as a standby of `source`.
 ///
 /// Before: the instance is stopped (a running postmaster is refused). After `Ok`, the data
@@ -282,7 +318,7 @@ pub fn rejoin(
     };
     let decision = decision::decide(&target, &source_facts);
     let marker = unfinished(datadir, node);
-    let (target, decision, crash_recovery) = match decision {
+    let (target, decision, crash_recovery, native_unrecovered) = match decision {
         Decision::CrashRecoveryFirst(state) if marker.is_none() => {
             log::info!("{}: {decision}", datadir.display());
             if settings.dry_run {
@@ -290,9 +326,15 @@ pub fn rejoin(
                     RejoinReport::planned(decision, Plan::CrashRecovery, false, None, None);
                 return Ok(report.took(started));
             }
-            job.recover(&target, state)?
+            match native_without_recovery(&job, &target) {
+                Some((target, decision, chosen)) => (target, decision, false, Some(chosen)),
+                None => {
+                    let (target, decision, recovered) = job.recover(&target, state)?;
+                    (target, decision, recovered, None)
+                }
+            }
         }
-        decision => (target, decision, false),
+        decision => (target, decision, false, None),
     };
     let estimate = estimate_for(
         instance,
@@ -303,9 +345,11 @@ pub fn rejoin(
         deadline,
     );
     // An unfinished attempt is re-cloned or refused, and a manual rejoin refused: no engine.
-    let chosen = (marker.is_none() && settings.automatic)
-        .then(|| choose_engine(&job, &target, &decision, estimate, false))
-        .flatten();
+    let chosen = native_unrecovered.or_else(|| {
+        (marker.is_none() && settings.automatic)
+            .then(|| choose_engine(&job, &target, &decision, estimate, false))
+            .flatten()
+    });
     let estimate = chosen.as_ref().map_or(estimate, |c| c.estimate);
     let plan = plan(
         &decision,

@@ -12,6 +12,9 @@
 //!   heapallindexed)` on every B-tree), then, stopped, `pg_checksums --check` clean (the
 //!   pair runs with data checksums) and every file equal block for block but each
 //!   standby's own WAL and statistics.
+//! - once more with the old primary killed: the native engine rewinds it without crash
+//!   recovery (its WAL read to the end), pgha's crash recovery runs before pg_rewind; after
+//!   replay, the same rows and files.
 //!
 //! One running source serves both rewinds over SQL, not a copy each: 13's pg_rewind writes
 //! to its source (its temporary table), and copies rewound from different sources would
@@ -63,12 +66,25 @@ fn native_engine_matches_pg_rewind_on_seeded_workloads() {
     for seed in seeds() {
         eprintln!("seed {seed} (replay it with PGHA_DIFF_SEED={seed})");
         let started = std::time::Instant::now();
-        differential(seed);
+        differential(seed, Stop::Clean);
         eprintln!("seed {seed}: equal in {:?}", started.elapsed());
     }
 }
 
-fn differential(seed: u64) {
+/// The old primary killed after its workload (pg_control: "in production"): the native
+/// engine rewinds it as it is, reading its WAL to the end, where pgha runs crash recovery
+/// before pg_rewind. Right after the rewinds the copies differ by what that recovery wrote
+/// and pg_rewind kept (not one of pg_rewind's rules): they are compared after replay, where
+/// everything must be equal. The first seed only.
+#[test]
+fn native_engine_matches_pg_rewind_on_a_crashed_old_primary() {
+    let seed = seeds()[0];
+    eprintln!("seed {seed}, old primary killed (replay it with PGHA_DIFF_SEED={seed})");
+    differential(seed, Stop::Kill9);
+}
+
+fn differential(seed: u64, stop: Stop) {
+    let crashed = stop == Stop::Kill9;
     let source_ops = Workload::draw(seed, Side::Source);
     let target_ops = Workload::draw(seed, Side::Target);
     eprintln!("source: {:?}\ntarget: {:?}", source_ops.ops, target_ops.ops);
@@ -85,6 +101,15 @@ fn differential(seed: u64) {
             }
             pg1.start();
             common_schema(pg1);
+            // A table no workload touches, in a database of its own (a workload's VACUUM
+            // covers its database), frozen: the source writes no page image of it that
+            // would repair, on replay, what the target changed and an engine missed.
+            pg1.psql("CREATE DATABASE quiet");
+            pg1.psql_in(
+                "quiet",
+                "CREATE TABLE quiet AS SELECT g AS id, g AS v FROM generate_series(1, 100000) g",
+            );
+            pg1.psql_in("quiet", "VACUUM FREEZE quiet");
             pg1.stop();
         },
         |pg2| {
@@ -93,9 +118,24 @@ fn differential(seed: u64) {
             pg2.psql("SELECT pg_reload_conf()");
             source_ops.run(pg2);
         },
-        |pg1| target_ops.run(pg1),
-        Stop::Clean,
+        |pg1| {
+            target_ops.run(pg1);
+            if crashed {
+                // Blocks changed after the target's own last checkpoint and written before
+                // it is killed (so few buffers that the update evicts its own pages): only
+                // its WAL past pg_control's checkpoint shows them.
+                pg1.psql("ALTER SYSTEM SET shared_buffers = '256kB'");
+                pg1.stop();
+                pg1.start();
+                pg1.psql("CHECKPOINT");
+                pg1.psql_in("quiet", "UPDATE quiet SET v = v + 1 WHERE id % 7 = 0");
+            }
+        },
+        stop,
     );
+    if crashed {
+        assert_eq!(lab.pg1.control_state(), "in production");
+    }
     // Up to 15 a just-promoted source must have checkpointed (pgha does it too); then a
     // copy of its stopped data directory.
     lab.pg2.psql("CHECKPOINT");
@@ -116,9 +156,9 @@ fn differential(seed: u64) {
     // that may still be in its WAL buffers).
     let first_rewind_lsn = lsn(&lab.pg2.psql("SELECT pg_current_wal_lsn()"));
     let xid_before = next_xid(&lab.pg2);
-    rewind(&lab, &native, "native", &server);
-    rewind(&lab, &native_dir, "native", &from_dir);
-    rewind(&lab, &pg_rewind_dir, "pg_rewind", &from_dir);
+    rewind(&lab, &native, "native", &server, crashed);
+    rewind(&lab, &native_dir, "native", &from_dir, crashed);
+    rewind(&lab, &pg_rewind_dir, "pg_rewind", &from_dir, crashed);
     assert_eq!(
         next_xid(&lab.pg2),
         xid_before,
@@ -130,7 +170,7 @@ fn differential(seed: u64) {
         lsn: lsn(&lab.pg2.psql("SELECT pg_current_wal_insert_lsn()")),
         end: first_rewind_lsn,
     };
-    rewind(&lab, &lab.pg1, "pg_rewind", &server);
+    rewind(&lab, &lab.pg1, "pg_rewind", &server, crashed);
     // The premise of 13's rule in `explain`: its pg_rewind runs transactions on its source
     // (its temporary table); 14's reads only.
     assert_eq!(
@@ -145,10 +185,15 @@ fn differential(seed: u64) {
         lsn: u64::MAX,
         end: copy_end,
     };
-    for (theirs, ours, before) in [
-        (&lab.pg1, &native, &before_pg_rewind),
-        (&pg_rewind_dir, &native_dir, &stopped),
-    ] {
+    let right_after = if crashed {
+        Vec::new()
+    } else {
+        vec![
+            (&lab.pg1, &native, &before_pg_rewind),
+            (&pg_rewind_dir, &native_dir, &stopped),
+        ]
+    };
+    for (theirs, ours, before) in right_after {
         let count = assert_same_files(
             &files_of(theirs),
             &files_of(ours),
@@ -193,8 +238,9 @@ fn differential(seed: u64) {
 }
 
 /// Rewinds `pg` from `source` with `engine`, writing the standby configuration for the
-/// lab's pg2; fails unless it rewound with that engine.
-fn rewind(lab: &Lab, pg: &Pg, engine: &str, source: &str) {
+/// lab's pg2; fails unless it rewound with that engine, after crash recovery when `crashed`
+/// only for pg_rewind.
+fn rewind(lab: &Lab, pg: &Pg, engine: &str, source: &str, crashed: bool) {
     let upstream = format!("--primary-conninfo={}", conninfo(&lab.pg2));
     let args = [
         source,
@@ -213,6 +259,11 @@ fn rewind(lab: &Lab, pg: &Pg, engine: &str, source: &str) {
     assert_eq!(
         text.contains("native rewind:"),
         engine == "native",
+        "{engine} {source}: {text}"
+    );
+    assert_eq!(
+        text.contains("crash recovery: ran first"),
+        crashed && engine == "pg_rewind",
         "{engine} {source}: {text}"
     );
     eprintln!("{engine} {source}: rewound in {took:?}");
