@@ -221,10 +221,11 @@ fn filemap_rules(
 }
 
 /// A target that stopped uncleanly as a primary on the timeline it shares with the source,
-/// as crash recovery would leave it: its WAL read natively from the fork to the end of what
-/// is valid (as recovery reads it), and the decision on that. `None` when that is not
-/// certain (no valid record at the fork, the target on a later timeline of its own, the
-/// deadline's share spent).
+/// as crash recovery would leave it: its WAL read natively from the fork to where recovery
+/// would stop too, and the decision on that. `None` when that is not certain: no valid
+/// record at the fork, a stop that is not an end of WAL ([`wal::end_of_wal_for_recovery`]),
+/// an end before pg_control's last checkpoint record (unreadable, or read past), the target
+/// on a later timeline of its own, the deadline's share spent.
 pub(super) fn as_recovered(
     instance: &Instance,
     target: &TargetFacts,
@@ -236,7 +237,11 @@ pub(super) fn as_recovered(
     let segment_size = u32::try_from(target.wal_segments.segment_size).ok()?;
     let pg_wal = instance.datadir().join("pg_wal");
     let budget = deadline.at_most(deadline.remaining() / 4);
-    let end = wal::end_of_valid_wal(&pg_wal, target.timeline(), at, segment_size, &budget)?;
+    let end = wal::end_of_wal_for_recovery(&pg_wal, target.timeline(), at, segment_size, &budget)?;
+    let checkpoint_end = target.checkpoint_end?;
+    if end < checkpoint_end {
+        return None;
+    }
     let recovered = target.as_if_recovered(end);
     let decision = decision::decide(&recovered, source);
     Some((recovered, decision))

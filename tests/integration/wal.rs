@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use pgha::deadline::Deadline;
-use pgha::instance::wal::end_of_valid_wal;
+use pgha::instance::wal::{end_of_valid_wal, end_of_wal_for_recovery};
 use pgha::lsn::Lsn;
 
 use crate::pg::{bin, Pg};
@@ -65,6 +65,11 @@ fn end_of_valid_wal_after_a_crash_is_where_pg_waldump_stops() {
     };
     assert_eq!(past_header, waldump_end(&pg, start));
     assert!(end >= written, "{end} < {written}");
+    // Where a crash left it, the WAL ends as recovery sees an end.
+    assert_eq!(
+        end_of_wal_for_recovery(&pg_wal, 1, start, segment, &deadline),
+        Some(end)
+    );
     assert!(
         end.0 / u64::from(segment) > start.0 / u64::from(segment),
         "the scan crossed no segment"

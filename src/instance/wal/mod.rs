@@ -61,4 +61,6 @@ pub use format::{RM_XLOG_ID, WAL_PAGE_SIZE, XLOG_CHECKPOINT_ONLINE, XLOG_CHECKPO
 pub use page::{parse_segment_name, past_page_header, segment_file_name, segno_file_name};
 pub use reader::read_record;
 pub use record::decode_record;
-pub use scan::{checkpoint_before, end_of_valid_wal, record_ending_at, records_between};
+pub use scan::{
+    checkpoint_before, end_of_valid_wal, end_of_wal_for_recovery, record_ending_at, records_between,
+};

@@ -10,7 +10,7 @@ use crate::deadline::Deadline;
 use crate::lsn::{Lsn, TimelineId};
 
 use super::decode::{CheckpointRecord, WalRecord};
-use super::error::WalkError;
+use super::error::{DecodeError, WalError, WalkError};
 use super::format::{MAX_ALIGN, RMGR_INFO_MASK, RM_XLOG_ID, XLOG_SWITCH};
 use super::page::past_page_header;
 use super::reader::CachedReader;
@@ -31,12 +31,62 @@ pub fn end_of_valid_wal(
     segment_size: u32,
     deadline: &Deadline,
 ) -> Option<Lsn> {
+    walk_to_end(pg_wal, timeline, from, segment_size, deadline).map(|(end, _)| end)
+}
+
+/// [`end_of_valid_wal`], only where crash recovery would stop there too: the WAL ends in
+/// zeros, a recycled page, a missing segment file, or a last record torn by the crash (bad
+/// length, CRC or back link). `None` for any other stop: an unreadable file, a page it
+/// would read differently (a record the server abandoned and wrote past, marked
+/// `XLP_FIRST_IS_OVERWRITE_CONTRECORD`), where the true end may be further.
+pub fn end_of_wal_for_recovery(
+    pg_wal: &Path,
+    timeline: TimelineId,
+    from: Lsn,
+    segment_size: u32,
+    deadline: &Deadline,
+) -> Option<Lsn> {
+    walk_to_end(pg_wal, timeline, from, segment_size, deadline)
+        .filter(|(_, stop)| stop.as_ref().is_none_or(ends_wal))
+        .map(|(end, _)| end)
+}
+
+/// Whether an error reading the next record is the end of the WAL for crash recovery.
+fn ends_wal(stop: &WalError) -> bool {
+    match stop {
+        WalError::Invalid { source, .. } => {
+            source.is_unwritten()
+                || matches!(
+                    source,
+                    DecodeError::Crc { .. }
+                        | DecodeError::RecordLength { .. }
+                        | DecodeError::PrevLink { .. }
+                )
+        }
+        other => other.is_not_received(),
+    }
+}
+
+/// The end of the last record of the chain from `from`, and the error that stopped it
+/// (`None`: the next record's `xl_prev` broke the chain).
+fn walk_to_end(
+    pg_wal: &Path,
+    timeline: TimelineId,
+    from: Lsn,
+    segment_size: u32,
+    deadline: &Deadline,
+) -> Option<(Lsn, Option<WalError>)> {
     let mut reader = CachedReader::new(pg_wal, timeline, segment_size).ok()?;
     let mut at = past_page_header(from, segment_size);
     let mut last: Option<WalRecord> = None;
+    let mut stop = None;
     while !deadline.expired() {
-        let Ok(record) = reader.read(at) else {
-            break;
+        let record = match reader.read(at) {
+            Ok(record) => record,
+            Err(e) => {
+                stop = Some(e);
+                break;
+            }
         };
         if last.as_ref().is_some_and(|l| record.prev != l.lsn) {
             break;
@@ -47,7 +97,7 @@ pub fn end_of_valid_wal(
     if deadline.expired() {
         return None;
     }
-    last.map(|r| r.end)
+    last.map(|r| (r.end, stop))
 }
 
 /// The record that ends exactly at `end` (MAXALIGNed, as the server's flush and receive
@@ -149,5 +199,86 @@ pub fn records_between(
         }
         prev = Some(record.lsn);
         at = next_record_start(&record, segment_size);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn invalid(source: DecodeError) -> WalError {
+        WalError::Invalid {
+            file: PathBuf::from("pg_wal/000000010000000000000003"),
+            offset: 0x2000,
+            source,
+        }
+    }
+
+    #[test]
+    fn crash_recovery_stops_only_at_an_end_of_wal() {
+        let at = Lsn(0x0300_2000);
+        let table: [(WalError, bool); 9] = [
+            (invalid(DecodeError::Unwritten { at, what: "record" }), true),
+            (
+                invalid(DecodeError::PageAddress {
+                    at,
+                    found: Lsn(0x0100_2000),
+                    expected: at,
+                }),
+                true,
+            ),
+            (
+                WalError::Missing {
+                    file: PathBuf::from("pg_wal/000000010000000000000004"),
+                    lsn: at,
+                },
+                true,
+            ),
+            (
+                invalid(DecodeError::Crc {
+                    at,
+                    stored: 1,
+                    computed: 2,
+                }),
+                true,
+            ),
+            (invalid(DecodeError::RecordLength { at, found: 3 }), true),
+            // The server abandoned a record cut by a crash and wrote on: the WAL goes on.
+            (
+                invalid(DecodeError::Overwritten {
+                    at,
+                    record: Lsn(0x0300_1ff0),
+                }),
+                false,
+            ),
+            (
+                invalid(DecodeError::PageAddress {
+                    at,
+                    found: Lsn(0x0500_2000),
+                    expected: at,
+                }),
+                false,
+            ),
+            (
+                WalError::Io {
+                    file: PathBuf::from("pg_wal/000000010000000000000003"),
+                    source: std::io::Error::from_raw_os_error(5),
+                },
+                false,
+            ),
+            (
+                WalError::Short {
+                    file: PathBuf::from("pg_wal/000000010000000000000003"),
+                    len: 8192,
+                    expected: 16 << 20,
+                },
+                false,
+            ),
+        ];
+        for (stop, expected) in table {
+            assert_eq!(ends_wal(&stop), expected, "{stop}");
+        }
     }
 }

@@ -88,6 +88,7 @@ fn differential(seed: u64, stop: Stop) {
     let source_ops = Workload::draw(seed, Side::Source);
     let target_ops = Workload::draw(seed, Side::Target);
     eprintln!("source: {:?}\ntarget: {:?}", source_ops.ops, target_ops.ops);
+    let mut quiet_file = String::new();
     let lab = lab(
         |pg1| {
             // Standbys need at least the primary's max_prepared_transactions: the base
@@ -128,13 +129,24 @@ fn differential(seed: u64, stop: Stop) {
                 pg1.stop();
                 pg1.start();
                 pg1.psql("CHECKPOINT");
-                pg1.psql_in("quiet", "UPDATE quiet SET v = v + 1 WHERE id % 7 = 0");
+                // Then files made, dropped and cut short past that checkpoint too.
+                pg1.psql_in(
+                    "quiet",
+                    "UPDATE quiet SET v = v + 1 WHERE id % 7 = 0;
+                     CREATE TABLE late AS SELECT g FROM generate_series(1, 3000) g;
+                     CREATE TABLE gone AS SELECT g FROM generate_series(1, 3000) g;
+                     DROP TABLE gone;
+                     DELETE FROM quiet WHERE id > 90000",
+                );
+                pg1.psql_in("quiet", "VACUUM quiet");
+                quiet_file = pg1.psql_in("quiet", "SELECT pg_relation_filepath('quiet')");
             }
         },
         stop,
     );
     if crashed {
         assert_eq!(lab.pg1.control_state(), "in production");
+        assert_written_past_checkpoint(&lab.pg1, &quiet_file);
     }
     // Up to 15 a just-promoted source must have checkpointed (pgha does it too); then a
     // copy of its stopped data directory.
@@ -267,6 +279,19 @@ fn rewind(lab: &Lab, pg: &Pg, engine: &str, source: &str, crashed: bool) {
         "{engine} {source}: {text}"
     );
     eprintln!("{engine} {source}: rewound in {took:?}");
+}
+
+/// The premise of the crashed run: the killed target's `file` holds pages written after its
+/// last checkpoint's redo point, which only its WAL past pg_control's checkpoint describes.
+#[track_caller]
+fn assert_written_past_checkpoint(pg: &Pg, file: &str) {
+    let redo = lsn(&controldata(pg, "Latest checkpoint's REDO location:"));
+    let bytes = fs::read(pg.data().join(file)).unwrap();
+    let newest = bytes.chunks(BLOCK).map(page_lsn).max().unwrap_or(0);
+    assert!(
+        newest > redo,
+        "{file}: no page written after the checkpoint at {redo:#X} (newest page LSN {newest:#X})"
+    );
 }
 
 /// A field of `pg_controldata`'s output for `pg`.
