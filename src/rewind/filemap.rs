@@ -100,7 +100,9 @@ pub struct Rules {
     /// WAL segments whose name (past the timeline) is above this one, the segment of the
     /// source's end of WAL, are files the source recycled ahead of its end: taken as absent
     /// from the source (not copied; the target's own file of that name removed). pg_rewind
-    /// copies them whole; recovery reads nothing of them.
+    /// copies them whole. WAL the source writes into them after its end was read (during
+    /// the rewind) comes to the rewound node by streaming, as the WAL pg_rewind's copy of
+    /// the last segment misses does.
     pub skip_wal_after: Option<String>,
 }
 
