@@ -582,8 +582,10 @@ path_native() {
 }
 
 # native_phases LOG RETURNED: the phases of a native run, from its stamped log, appended to
-# PHASES[setting.phase]: checks (to the first decision), crash recovery, decide (the
-# target's WAL read, both listings, the file map, the discarded WAL kept, the marker),
+# PHASES[setting.phase]: checks (to the first decision), recovery (crash recovery, or
+# the crashed target's WAL read to its end when the native engine skips it, then the
+# target's changes read from its WAL, both listings and the file map: the engine's view),
+# decide (the discarded WAL kept, the marker),
 # engine (its own logged time: fetch, write, fsync, backup_label and pg_control), finish
 # (configuration put back, marker removed, until the command returned), start (pg_ctl
 # start -w: replay to consistency), stream (until B shows A streaming).
@@ -591,7 +593,11 @@ NATIVE_PHASES=(checks recovery decide engine finish start stream)
 log_at() { sed -nE "s/^ *\+([0-9.]+) .*$1.*/\1/p" "$2" | head -n 1; } # pattern stamped-log
 native_phases() {
     local t_cr t_dec t_mark t_eng v
+    # Crash recovery, or where the native engine starts reading the crashed target's WAL
+    # to its end instead ("crash recovery skipped").
     t_cr=$(log_at 'INFO: rewind: crash recovery: ' "$1")
+    [[ -n $t_cr ]] || ! grep -q 'crash recovery skipped' "$1" ||
+        t_cr=$(log_at 'INFO: rewind: .*stopped uncleanly as a primary' "$1")
     t_dec=$(log_at 'INFO: rewind: .*needs a rewind' "$1")
     t_mark=$(log_at 'wrote the rewind marker' "$1")
     t_eng=$(log_at 'INFO: rewind: (native rewind: |pg_rewind done in)' "$1")
@@ -825,7 +831,7 @@ native_verdict() {
 
 native_phase_table() {
     local s ph row
-    echo "| setting | checks | crash recovery | decide: WAL read, listings, file map, WAL kept, marker | engine: fetch, write, fsync, backup_label, pg_control | finish: configuration, marker | pg_ctl start -w (replay) | until B shows A streaming |"
+    echo "| setting | checks | crash recovery (or the WAL read to its end), then the target's changes, listings, file map | WAL kept, marker | engine: fetch, write, fsync, backup_label, pg_control | finish: configuration, marker | pg_ctl start -w (replay) | until B shows A streaming |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|"
     for s in "${SETTINGS[@]}"; do
         row="| $(setting_label "$s") |"
