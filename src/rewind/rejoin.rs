@@ -336,14 +336,18 @@ pub fn rejoin(
         }
         decision => (target, decision, false, None),
     };
-    let estimate = estimate_for(
-        instance,
-        &decision,
-        &target,
-        &source_facts,
-        session.as_ref(),
-        deadline,
-    );
+    // The native engine chosen on a crashed target has its estimate already.
+    let estimate = match &native_unrecovered {
+        Some(chosen) => chosen.estimate,
+        None => estimate_for(
+            instance,
+            &decision,
+            &target,
+            &source_facts,
+            session.as_ref(),
+            deadline,
+        ),
+    };
     // An unfinished attempt is re-cloned or refused, and a manual rejoin refused: no engine.
     let chosen = native_unrecovered.or_else(|| {
         (marker.is_none() && settings.automatic)
