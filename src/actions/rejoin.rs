@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::error::{Error, Result};
 use super::Ctx;
+use crate::deadline::Deadline;
 use crate::instance::conninfo;
 use crate::instance::state::InstanceState;
 use crate::instance::Instance;
@@ -146,10 +147,34 @@ pub fn divergence(ctx: &Ctx, instance: &Instance) -> Option<String> {
             "diverged from the primary at {host}: {} ({})",
             check.decision, check.plan
         )),
-        Ok(_) => None,
+        Ok(check) => replayed_past_fork(
+            instance,
+            &check.source.history,
+            &ctx.deadline.at_most(DIVERGENCE_CHECK_BUDGET),
+        )
+        .map(|why| format!("diverged from the primary at {host}: {why}")),
         Err(e) => {
             log::debug!("could not compare this standby with {host}: {e}");
             None
         }
     }
+}
+
+/// The divergence pg_control cannot show on a running standby (it lags replay): WAL
+/// replayed or received past the point where the primary's history leaves its timeline.
+fn replayed_past_fork(
+    instance: &Instance,
+    source_history: &rewind::decision::History,
+    deadline: &Deadline,
+) -> Option<String> {
+    let position = instance
+        .replayed_position(deadline)
+        .map_err(|e| log::debug!("could not read how far this standby replayed: {e}"))
+        .ok()?;
+    let fork =
+        rewind::decision::replayed_past_fork(position.timeline, position.lsn, source_history)?;
+    Some(format!(
+        "it holds WAL of timeline {} up to {}, past the fork at {fork} (needs a rewind)",
+        position.timeline, position.lsn
+    ))
 }

@@ -273,6 +273,21 @@ impl Instance {
     /// what it replayed (after a restart the received position is only the start of the
     /// segment streaming resumes from: PAF #225/#228), on the latest timeline it is on.
     pub fn wal_position(&self, deadline: &Deadline) -> Result<crate::election::Position> {
+        self.position(deadline, TimelineCheck::BestEffort)
+    }
+
+    /// [`Instance::wal_position`], failing rather than giving a timeline that may lag what
+    /// was replayed (the restartpoint that brings pg_control up to replay failed): for a
+    /// judgement that restarts the node when the timeline is an old one.
+    pub fn replayed_position(&self, deadline: &Deadline) -> Result<crate::election::Position> {
+        self.position(deadline, TimelineCheck::Exact)
+    }
+
+    fn position(
+        &self,
+        deadline: &Deadline,
+        check: TimelineCheck,
+    ) -> Result<crate::election::Position> {
         const SQL: &str = "SELECT pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), \
              (SELECT received_tli FROM pg_stat_wal_receiver)::bigint";
         let session = self.connect(deadline)?;
@@ -315,8 +330,12 @@ impl Instance {
             .newest_history()
             .is_some_and(|newest| newest > known(&control))
         {
-            if let Err(e) = session.execute("CHECKPOINT", deadline) {
-                log::warn!("CHECKPOINT before reading the WAL position failed: {e}");
+            match (session.execute("CHECKPOINT", deadline), check) {
+                (Ok(_), _) => {}
+                (Err(e), TimelineCheck::BestEffort) => {
+                    log::warn!("CHECKPOINT before reading the WAL position failed: {e}")
+                }
+                (Err(e), TimelineCheck::Exact) => return Err(e.into()),
             }
             control = self.control()?;
         }
@@ -495,6 +514,15 @@ fn default_bindir(major: u32) -> PathBuf {
 
 fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// How sure [`Instance::wal_position`] must be of the timeline it reads from pg_control.
+#[derive(Clone, Copy)]
+enum TimelineCheck {
+    /// The election's view: a lagging timeline only costs a worse rank.
+    BestEffort,
+    /// A divergence judgement: a lagging timeline would restart a healthy node.
+    Exact,
 }
 
 #[cfg(test)]

@@ -172,6 +172,17 @@ pub fn common_ancestor(target: &History, source: &History) -> Option<Fork> {
     })
 }
 
+/// Where a running standby that replayed (or received) WAL of `timeline` up to `lsn` went
+/// past the point where the source's history leaves that timeline: the WAL it holds there
+/// is not the source's, and it can never stream again (the server logs "new timeline …
+/// forked off current database system timeline … before current recovery point"). A
+/// healed network can deliver a demoted primary's last WAL to a standby after another one
+/// was promoted (scenario 31). pg_control lags replay on a running standby, so [`decide`]
+/// cannot see this. Returns the fork point.
+pub fn replayed_past_fork(timeline: TimelineId, lsn: Lsn, source: &History) -> Option<Lsn> {
+    source.switchpoint_of(timeline).filter(|&fork| lsn > fork)
+}
+
 /// What the local data directory says, gathered by `target.rs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetFacts {

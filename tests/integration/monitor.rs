@@ -302,3 +302,81 @@ fn corrupt_pg_control_is_refused_and_changes_nothing() {
         agent().on(&pg).action("start").expect_reason(1, reason);
     });
 }
+
+/// A standby of `primary` that serves on `port` through its socket only, started and
+/// streaming: standbys that share the port of the standby they will follow, as the nodes of
+/// a cluster do (the agent reaches the primary at `primary_conninfo`'s host and its own
+/// `pgport`).
+fn standby_on_port(primary: &Pg, node: &str, port: u16) -> Pg {
+    let mut pg = Pg::base_backup_of(primary, node);
+    pg.port = port;
+    pg.conf(&format!("port = {port}"));
+    pg.conf("listen_addresses = ''");
+    pg.start();
+    primary.wait_streaming(node);
+    pg
+}
+
+/// Scenario 31 failed once (Debian 13, stop 19): the healed network delivered the demoted
+/// primary's last WAL to node3 after node2 was promoted. node3 replayed it, past the fork,
+/// and could never stream from node2 again; its pg_control (minRecoveryPoint, last
+/// restartpoint) lagged replay, so its monitor saw no divergence and it stayed stuck. Its
+/// monitor must fail so that start rewinds it; a standby that followed the promotion and
+/// does not stream for another reason must not. pg3 here is node3; pg4 followed in time.
+#[test]
+fn scenario_31_standby_that_replayed_past_the_fork_fails_its_monitor() {
+    let pg1 = running_primary();
+    pg1.psql("CREATE TABLE t31 (i int); INSERT INTO t31 VALUES (1)");
+    let pg2 = Pg::base_backup_of(&pg1, "pg2");
+    pg2.start();
+    pg1.wait_streaming("pg2");
+    let pg3 = standby_on_port(&pg1, "pg3", pg2.port);
+    let pg4 = standby_on_port(&pg1, "pg4", pg2.port);
+    pg2.promote();
+    pg4.follow(&pg2);
+    pg2.psql("INSERT INTO t31 SELECT generate_series(2, 100)");
+    pg2.wait_streaming("pg4");
+    pg4.wait_replayed("pg2's rows", &pg2.psql("SELECT pg_current_wal_lsn()"));
+    // pg1 goes on writing: pg3 still streams from it.
+    pg1.psql("INSERT INTO t31 SELECT -generate_series(1, 10)");
+    pg3.wait_replayed("pg1's rows past the fork", &pg1.psql("SELECT pg_current_wal_lsn()"));
+    pg1.stop();
+    pg3.follow(&pg2);
+    pg3.wait_for("the server to see the fork", Duration::from_secs(30), || {
+        std::fs::read_to_string(pg3.root().join("server.log"))
+            .unwrap()
+            .contains("before current recovery point")
+    });
+    // pg2 stops serving WAL: pg4's receiver cannot reconnect.
+    let hba = pg2.data().join("pg_hba.conf");
+    let rest = std::fs::read_to_string(&hba).unwrap();
+    std::fs::write(&hba, format!("host replication all 127.0.0.1/32 reject\n{rest}")).unwrap();
+    pg2.psql("SELECT pg_reload_conf()");
+    pg2.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_replication");
+    pg4.wait_for("its WAL receiver to stop streaming", Duration::from_secs(30), || {
+        pg4.psql("SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'") == "0"
+    });
+
+    agent()
+        .on(&pg4)
+        .action("monitor")
+        .recurring()
+        .expect(0);
+    agent()
+        .on(&pg3)
+        .action("monitor")
+        .recurring()
+        .expect_reason(1, "past the fork");
+    // Pacemaker then stops it, and start's decision, made on pg_control, sees the fork (a
+    // rewind, or a re-clone where the WAL before the fork is recycled, as here).
+    agent().on(&pg3).action("stop").expect(0);
+    let source = format!("--source-server={}", crate::rewind::conninfo(&pg2));
+    let (code, text, _) = crate::rewind::pgha_rewind(&pg3, &[&source, "--check"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        ["plan: rewind", "plan: re-clone"]
+            .iter()
+            .any(|plan| text.contains(plan)),
+        "{text}"
+    );
+}

@@ -412,12 +412,39 @@ impl Pg {
             "port = {port}\n\
              unix_socket_directories = '{sock}'\n\
              cluster_name = '{node}'\n\
-             primary_conninfo = 'host=127.0.0.1 port={upstream} application_name={node}'\n",
+             {conninfo}\n",
             port = self.port,
             sock = self.sock().display(),
             node = self.node,
+            conninfo = self.primary_conninfo(upstream),
         );
         fs::write(self.instance_conf(), text).unwrap();
+    }
+
+    fn primary_conninfo(&self, upstream: u16) -> String {
+        format!(
+            "primary_conninfo = 'host=127.0.0.1 port={upstream} application_name={}'",
+            self.node
+        )
+    }
+
+    /// Points `primary_conninfo` at `upstream`, as a VIP that moved to another node does, and
+    /// reloads a running server (13 and later restart the WAL receiver). The rest of
+    /// `instance.conf` stays.
+    pub fn follow(&self, upstream: &Pg) {
+        let text: String = fs::read_to_string(self.instance_conf())
+            .unwrap()
+            .lines()
+            .map(|line| match line.starts_with("primary_conninfo") {
+                true => self.primary_conninfo(upstream.port),
+                false => line.to_owned(),
+            })
+            .map(|line| line + "\n")
+            .collect();
+        fs::write(self.instance_conf(), text).unwrap();
+        if self.is_running() {
+            self.psql("SELECT pg_reload_conf()");
+        }
     }
 
     fn touch_standby_signal(&self) {

@@ -641,3 +641,29 @@ fn finding_native_final_pg_control_of_another_source_is_refused() {
         );
     }
 }
+
+#[test]
+fn replayed_past_fork_only_beyond_the_sources_switchpoint_scenario_31() {
+    // The source's timeline 3 left timeline 2 at 0/403C8D0 (the failed run of scenario 31).
+    let source = history(3, "1\t0/4000000\tpromoted\n2\t0/403C8D0\tpromoted\n");
+    let table: [(TimelineId, &str, Option<&str>); 6] = [
+        // The standby of scenario 31: the old primary's WAL past the fork.
+        (2, "0/403CD08", Some("0/403C8D0")),
+        // Up to the fork exactly, or before it: it follows timeline 3.
+        (2, "0/403C8D0", None),
+        (2, "0/4000100", None),
+        // Already on the source's timeline, or on one the source never left.
+        (3, "0/5000000", None),
+        // An older timeline the source left earlier.
+        (1, "0/4000001", Some("0/4000000")),
+        // A timeline the source does not know: not this judgement's to make.
+        (4, "0/9000000", None),
+    ];
+    for (tli, at, fork) in table {
+        assert_eq!(
+            replayed_past_fork(tli, lsn(at), &source),
+            fork.map(lsn),
+            "{tli}#{at}"
+        );
+    }
+}
