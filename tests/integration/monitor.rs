@@ -339,29 +339,38 @@ fn scenario_31_standby_that_replayed_past_the_fork_fails_its_monitor() {
     pg4.wait_replayed("pg2's rows", &pg2.psql("SELECT pg_current_wal_lsn()"));
     // pg1 goes on writing: pg3 still streams from it.
     pg1.psql("INSERT INTO t31 SELECT -generate_series(1, 10)");
-    pg3.wait_replayed("pg1's rows past the fork", &pg1.psql("SELECT pg_current_wal_lsn()"));
+    pg3.wait_replayed(
+        "pg1's rows past the fork",
+        &pg1.psql("SELECT pg_current_wal_lsn()"),
+    );
     pg1.stop();
     pg3.follow(&pg2);
-    pg3.wait_for("the server to see the fork", Duration::from_secs(30), || {
-        std::fs::read_to_string(pg3.root().join("server.log"))
-            .unwrap()
-            .contains("before current recovery point")
-    });
+    pg3.wait_for(
+        "the server to see the fork",
+        Duration::from_secs(30),
+        || {
+            std::fs::read_to_string(pg3.root().join("server.log"))
+                .unwrap()
+                .contains("before current recovery point")
+        },
+    );
     // pg2 stops serving WAL: pg4's receiver cannot reconnect.
     let hba = pg2.data().join("pg_hba.conf");
     let rest = std::fs::read_to_string(&hba).unwrap();
-    std::fs::write(&hba, format!("host replication all 127.0.0.1/32 reject\n{rest}")).unwrap();
+    std::fs::write(
+        &hba,
+        format!("host replication all 127.0.0.1/32 reject\n{rest}"),
+    )
+    .unwrap();
     pg2.psql("SELECT pg_reload_conf()");
     pg2.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_replication");
-    pg4.wait_for("its WAL receiver to stop streaming", Duration::from_secs(30), || {
-        pg4.psql("SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'") == "0"
-    });
+    pg4.wait_for(
+        "its WAL receiver to stop streaming",
+        Duration::from_secs(30),
+        || pg4.psql("SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'") == "0",
+    );
 
-    agent()
-        .on(&pg4)
-        .action("monitor")
-        .recurring()
-        .expect(0);
+    agent().on(&pg4).action("monitor").recurring().expect(0);
     agent()
         .on(&pg3)
         .action("monitor")

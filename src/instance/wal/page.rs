@@ -65,8 +65,12 @@ pub(super) fn field_at(page_lsn: Lsn, offset: u64) -> Lsn {
     Lsn(page_lsn.0 + offset)
 }
 
+/// A page's bytes, shared: a reader hands the same page to every record on it without
+/// copying it (a copy per record was most of the time a WAL scan took).
+pub(super) type PageBytes = std::rc::Rc<[u8]>;
+
 /// Gives the page that starts at an LSN: `None` when the source does not have it.
-pub(super) type PageSource<'a, E> = dyn FnMut(Lsn) -> Result<Option<Vec<u8>>, E> + 'a;
+pub(super) type PageSource<'a, E> = dyn FnMut(Lsn) -> Result<Option<PageBytes>, E> + 'a;
 
 /// The reader's parameters.
 pub(super) struct Wal {
@@ -85,7 +89,7 @@ pub(super) struct Seen {
 
 /// A validated page header, with its page.
 pub(super) struct Page {
-    bytes: Vec<u8>,
+    bytes: PageBytes,
     pub(super) info: u16,
     pub(super) rem_len: u32,
     pub(super) header_len: u64,
@@ -131,7 +135,7 @@ impl Wal {
     /// `XLogReaderValidatePageHeader`'s checks, in its order, on a page at `page_lsn`.
     fn check_page(
         &self,
-        bytes: Vec<u8>,
+        bytes: PageBytes,
         page_lsn: Lsn,
         seen: &mut Seen,
     ) -> Result<Page, DecodeError> {

@@ -13,7 +13,7 @@ use crate::lsn::{Lsn, TimelineId};
 use super::decode::WalRecord;
 use super::error::{Failure, WalError};
 use super::format::WAL_PAGE_SIZE;
-use super::page::{segment_file_name, Wal};
+use super::page::{segment_file_name, PageBytes, Wal};
 use super::record;
 
 /// The segment sizes `initdb --wal-segsize` allows: powers of two from 1 MiB to 1 GiB.
@@ -45,7 +45,7 @@ pub fn read_record(
 pub(super) struct CachedReader<'a> {
     wal: Wal,
     files: SegmentFiles<'a>,
-    recent: Vec<(Lsn, Vec<u8>)>,
+    recent: Vec<(Lsn, PageBytes)>,
 }
 
 impl<'a> CachedReader<'a> {
@@ -77,11 +77,11 @@ impl<'a> CachedReader<'a> {
     /// The record that starts at `lsn`; an invalid one names the file and offset at fault.
     pub(super) fn read(&mut self, lsn: Lsn) -> Result<WalRecord, WalError> {
         let (files, recent) = (&mut self.files, &mut self.recent);
-        let mut pages = |page: Lsn| -> Result<Option<Vec<u8>>, WalError> {
+        let mut pages = |page: Lsn| -> Result<Option<PageBytes>, WalError> {
             if let Some((_, bytes)) = recent.iter().find(|(at, _)| *at == page) {
-                return Ok(Some(bytes.clone()));
+                return Ok(Some(PageBytes::clone(bytes)));
             }
-            let bytes = files.page(page)?;
+            let bytes = PageBytes::from(files.page(page)?);
             if recent.len() == 4 {
                 recent.remove(0);
             }

@@ -12,7 +12,7 @@ use super::format::{
     align, xlp, Bytes, CRC_OFFSET, MAX_ALIGN, MAX_RECORD_LEN, PAGE, RECORD_HEADER, WAL_PAGE_SIZE,
 };
 use super::major::Major;
-use super::page::{field_at, Page, PageSource, Seen, Wal};
+use super::page::{field_at, Page, PageBytes, PageSource, Seen, Wal};
 
 /// `RM_MIN_CUSTOM_ID`: custom resource managers, where the major has them, use ids from
 /// here to 255.
@@ -37,13 +37,13 @@ pub fn decode_record(
         timeline,
         segment_size: u64::from(segment_size.max(1)),
     };
-    let mut pages = |page: Lsn| -> Result<Option<Vec<u8>>, DecodeError> {
+    let mut pages = |page: Lsn| -> Result<Option<PageBytes>, DecodeError> {
         let Some(offset) = page.0.checked_sub(start.0) else {
             return Ok(None);
         };
         let from = usize::try_from(offset).unwrap_or(usize::MAX);
         let to = from.saturating_add(WAL_PAGE_SIZE as usize);
-        Ok(wal.get(from..to).map(<[u8]>::to_vec))
+        Ok(wal.get(from..to).map(PageBytes::from))
     };
     read(&wal_reader, lsn, &mut pages).map_err(|e| match e {
         Failure::Source(e) | Failure::Invalid(e) => e,
