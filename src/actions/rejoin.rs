@@ -130,7 +130,8 @@ const DIVERGENCE_CHECK_BUDGET: Duration = Duration::from_millis(500);
 
 /// Called by monitor on a standby that does not stream: `Some(reason)` when it diverged from
 /// the primary its `primary_conninfo` points at, so that Pacemaker restarts it and start
-/// brings it back in line.
+/// brings it back in line. A standby that cascades from another standby is not judged: the
+/// session to its upstream asks for a read-write server and is refused.
 pub fn divergence(ctx: &Ctx, instance: &Instance) -> Option<String> {
     let primary_conninfo = instance
         .configured("primary_conninfo", &ctx.deadline)
@@ -147,10 +148,12 @@ pub fn divergence(ctx: &Ctx, instance: &Instance) -> Option<String> {
             "diverged from the primary at {host}: {} ({})",
             check.decision, check.plan
         )),
+        // The primary answered: what is left is local, but may take restartpoints that
+        // write out dirty buffers, hence more than the remote check's budget.
         Ok(check) => replayed_past_fork(
             instance,
             &check.source.history,
-            &ctx.deadline.at_most(DIVERGENCE_CHECK_BUDGET),
+            &ctx.deadline.at_most(ctx.deadline.remaining() / 2),
         )
         .map(|why| format!("diverged from the primary at {host}: {why}")),
         Err(e) => {
@@ -161,7 +164,8 @@ pub fn divergence(ctx: &Ctx, instance: &Instance) -> Option<String> {
 }
 
 /// The divergence pg_control cannot show on a running standby (it lags replay): WAL
-/// replayed or received past the point where the primary's history leaves its timeline.
+/// replayed past the point where the primary's history leaves its timeline. WAL only
+/// received is judged once replayed, by a later monitor.
 fn replayed_past_fork(
     instance: &Instance,
     source_history: &rewind::decision::History,

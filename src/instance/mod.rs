@@ -44,6 +44,10 @@ pub const HISTORY_FILE: u64 = 16 * 1024 * 1024;
 /// How often transitional states are looked at again.
 const POLL: Duration = Duration::from_millis(100);
 
+/// Restartpoints asked for before pg_control's timeline is trusted to be that of the WAL a
+/// standby replayed ([`Instance::replayed_position`]).
+const RESTARTPOINT_TRIES: usize = 2;
+
 /// The instance as configured on this node, with what was found on disk.
 #[derive(Debug, Clone)]
 pub struct Instance {
@@ -276,9 +280,11 @@ impl Instance {
         self.position(deadline, TimelineCheck::BestEffort)
     }
 
-    /// [`Instance::wal_position`], failing rather than giving a timeline that may lag what
-    /// was replayed (the restartpoint that brings pg_control up to replay failed): for a
-    /// judgement that restarts the node when the timeline is an old one.
+    /// How far this standby replayed, on the timeline it replayed it on, for a judgement that
+    /// restarts the node when that timeline is an old one (a divergence): the replay
+    /// position alone (not what was received), and a timeline taken from pg_control only
+    /// once a restartpoint brought its minimum recovery point up to that position. Fails
+    /// rather than give a timeline that may lag.
     pub fn replayed_position(&self, deadline: &Deadline) -> Result<crate::election::Position> {
         self.position(deadline, TimelineCheck::Exact)
     }
@@ -288,35 +294,15 @@ impl Instance {
         deadline: &Deadline,
         check: TimelineCheck,
     ) -> Result<crate::election::Position> {
-        const SQL: &str = "SELECT pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), \
-             (SELECT received_tli FROM pg_stat_wal_receiver)::bigint";
         let session = self.connect(deadline)?;
-        let (lsn, received_tli) = {
-            let rows = session.query(SQL, &[], deadline)?;
-            let row = rows
-                .first()
-                .ok_or_else(|| Error::Internal(format!("{SQL} returned no row")))?;
-            let column = |i: usize| -> Result<Option<tokio_postgres::types::PgLsn>> {
-                row.try_get(i)
-                    .map_err(|e| Error::Internal(format!("{SQL}: {e}")))
-            };
-            let lsn = column(0)?
-                .into_iter()
-                .chain(column(1)?)
-                .map(crate::lsn::Lsn::from)
-                .max();
-            let received_tli: Option<i64> = row
-                .try_get(2)
-                .map_err(|e| Error::Internal(format!("{SQL}: {e}")))?;
-            (lsn, received_tli.and_then(|t| u32::try_from(t).ok()))
-        };
+        let seen = WalSeen::query(&session, deadline)?;
         let known = |control: &ControlFile| {
             [
                 control.checkpoint_timeline,
                 control.min_recovery_point_timeline,
             ]
             .into_iter()
-            .chain(received_tli)
+            .chain(seen.received_tli)
             .max()
             .unwrap_or(control.checkpoint_timeline)
         };
@@ -330,24 +316,57 @@ impl Instance {
             .newest_history()
             .is_some_and(|newest| newest > known(&control))
         {
-            match (session.execute("CHECKPOINT", deadline), check) {
-                (Ok(_), _) => {}
-                (Err(e), TimelineCheck::BestEffort) => {
-                    log::warn!("CHECKPOINT before reading the WAL position failed: {e}")
+            control = match check {
+                TimelineCheck::BestEffort => {
+                    if let Err(e) = session.execute("CHECKPOINT", deadline) {
+                        log::warn!("CHECKPOINT before reading the WAL position failed: {e}")
+                    }
+                    self.control()?
                 }
-                (Err(e), TimelineCheck::Exact) => return Err(e.into()),
-            }
-            control = self.control()?;
+                TimelineCheck::Exact => self.control_covering(&session, seen.replayed, deadline)?,
+            };
         }
         let timeline = known(&control);
-        let mut lsn = lsn.unwrap_or(control.min_recovery_point.max(control.checkpoint));
-        if received_tli.is_none() {
+        let from_control = control.min_recovery_point.max(control.checkpoint);
+        if let TimelineCheck::Exact = check {
+            let lsn = seen.replayed.unwrap_or(from_control);
+            return Ok(crate::election::Position { timeline, lsn });
+        }
+        let mut lsn = seen.received.max(seen.replayed).unwrap_or(from_control);
+        if seen.received_tli.is_none() {
             // No WAL receiver: the node may still be replaying WAL of its own (a primary that
             // crashed and was started as a standby, after a whole-cluster power cut). Its
             // true position is where that WAL ends, not how far replay got.
             lsn = lsn.max(self.end_of_local_wal(timeline, lsn, &control, deadline));
         }
         Ok(crate::election::Position { timeline, lsn })
+    }
+
+    /// pg_control once a restartpoint brought its minimum recovery point up to `replayed`,
+    /// so that its timeline is that of the replayed WAL. A restartpoint that writes out
+    /// buffers moves that point only as far as the pages it flushes; the one after it, with
+    /// no new checkpoint record replayed, is skipped and moves it to where replay is.
+    fn control_covering(
+        &self,
+        session: &Session,
+        replayed: Option<Lsn>,
+        deadline: &Deadline,
+    ) -> Result<ControlFile> {
+        let mut control = None;
+        for _ in 0..RESTARTPOINT_TRIES {
+            session.execute("CHECKPOINT", deadline)?;
+            let read = self.control()?;
+            if replayed.is_none_or(|lsn| read.min_recovery_point >= lsn) {
+                return Ok(read);
+            }
+            control = Some(read);
+        }
+        let lagging = control.map(|c| c.min_recovery_point).unwrap_or_default();
+        Err(Error::Internal(format!(
+            "pg_control's minimum recovery point ({lagging}) still lags the replayed WAL ({}) \
+             after {RESTARTPOINT_TRIES} restartpoints: its timeline may be an old one",
+            replayed.unwrap_or_default()
+        )))
     }
 
     /// Where the valid WAL in pg_wal that continues from `from` ends (`from` itself when
@@ -514,6 +533,38 @@ fn default_bindir(major: u32) -> PathBuf {
 
 fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// What a standby's WAL receiver and startup process report of its WAL.
+struct WalSeen {
+    received: Option<Lsn>,
+    replayed: Option<Lsn>,
+    /// The timeline of the last WAL received; none without a WAL receiver.
+    received_tli: Option<TimelineId>,
+}
+
+impl WalSeen {
+    fn query(session: &Session, deadline: &Deadline) -> Result<WalSeen> {
+        const SQL: &str = "SELECT pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), \
+             (SELECT received_tli FROM pg_stat_wal_receiver)::bigint";
+        let rows = session.query(SQL, &[], deadline)?;
+        let row = rows
+            .first()
+            .ok_or_else(|| Error::Internal(format!("{SQL} returned no row")))?;
+        let lsn = |i: usize| -> Result<Option<Lsn>> {
+            row.try_get::<_, Option<tokio_postgres::types::PgLsn>>(i)
+                .map(|lsn| lsn.map(Lsn::from))
+                .map_err(|e| Error::Internal(format!("{SQL}: {e}")))
+        };
+        let received_tli: Option<i64> = row
+            .try_get(2)
+            .map_err(|e| Error::Internal(format!("{SQL}: {e}")))?;
+        Ok(WalSeen {
+            received: lsn(0)?,
+            replayed: lsn(1)?,
+            received_tli: received_tli.and_then(|t| u32::try_from(t).ok()),
+        })
+    }
 }
 
 /// How sure [`Instance::wal_position`] must be of the timeline it reads from pg_control.

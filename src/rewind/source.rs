@@ -425,9 +425,10 @@ impl SourceSession {
 /// The startup options of a source session: the user's, then JIT off. The file listing's
 /// recursive query is estimated at millions of rows: with JIT on (the default where
 /// PostgreSQL is built with LLVM) it was compiled for 0.37 s and ran in 6 ms (benchmark,
-/// PostgreSQL 15). No query here is worth compiling.
+/// PostgreSQL 15). No query here is worth compiling. The user's options are kept as they
+/// are: trimming could cut an escaped space (`-c x=a\ `) from their last value.
 fn without_jit(given: Option<&str>) -> String {
-    match given.map(str::trim).filter(|o| !o.is_empty()) {
+    match given.filter(|o| !o.trim().is_empty()) {
         Some(given) => format!("{given} -c jit=off"),
         None => "-c jit=off".to_owned(),
     }
@@ -627,6 +628,12 @@ mod tests {
             (Some("-c work_mem=7MB"), "-c work_mem=7MB -c jit=off"),
             // The user's own jit=on loses: later settings win.
             (Some("-c jit=on"), "-c jit=on -c jit=off"),
+            (Some("  "), "-c jit=off"),
+            // An escaped trailing space belongs to the user's value.
+            (
+                Some("-c application_name=a\\ "),
+                "-c application_name=a\\  -c jit=off",
+            ),
         ] {
             assert_eq!(without_jit(given), options, "{given:?}");
         }

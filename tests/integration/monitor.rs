@@ -307,13 +307,13 @@ fn corrupt_pg_control_is_refused_and_changes_nothing() {
 /// streaming: standbys that share the port of the standby they will follow, as the nodes of
 /// a cluster do (the agent reaches the primary at `primary_conninfo`'s host and its own
 /// `pgport`).
-fn standby_on_port(primary: &Pg, node: &str, port: u16) -> Pg {
-    let mut pg = Pg::base_backup_of(primary, node);
+fn standby_on_port(upstream: &Pg, node: &str, port: u16) -> Pg {
+    let mut pg = Pg::base_backup_of(upstream, node);
     pg.port = port;
     pg.conf(&format!("port = {port}"));
     pg.conf("listen_addresses = ''");
     pg.start();
-    primary.wait_streaming(node);
+    upstream.wait_streaming(node);
     pg
 }
 
@@ -322,7 +322,8 @@ fn standby_on_port(primary: &Pg, node: &str, port: u16) -> Pg {
 /// and could never stream from node2 again; its pg_control (minRecoveryPoint, last
 /// restartpoint) lagged replay, so its monitor saw no divergence and it stayed stuck. Its
 /// monitor must fail so that start rewinds it; a standby that followed the promotion and
-/// does not stream for another reason must not. pg3 here is node3; pg4 followed in time.
+/// does not stream for another reason must not. pg3 here is node3; pg4 cascades from pg2,
+/// so that nothing of pg1's past the fork can reach it.
 #[test]
 fn scenario_31_standby_that_replayed_past_the_fork_fails_its_monitor() {
     let pg1 = running_primary();
@@ -331,9 +332,9 @@ fn scenario_31_standby_that_replayed_past_the_fork_fails_its_monitor() {
     pg2.start();
     pg1.wait_streaming("pg2");
     let pg3 = standby_on_port(&pg1, "pg3", pg2.port);
-    let pg4 = standby_on_port(&pg1, "pg4", pg2.port);
+    let pg4 = standby_on_port(&pg2, "pg4", pg2.port);
+    pg2.wait_replayed("pg1's WAL", &pg1.psql("SELECT pg_current_wal_lsn()"));
     pg2.promote();
-    pg4.follow(&pg2);
     pg2.psql("INSERT INTO t31 SELECT generate_series(2, 100)");
     pg2.wait_streaming("pg4");
     pg4.wait_replayed("pg2's rows", &pg2.psql("SELECT pg_current_wal_lsn()"));
@@ -354,6 +355,21 @@ fn scenario_31_standby_that_replayed_past_the_fork_fails_its_monitor() {
                 .contains("before current recovery point")
         },
     );
+    // What this test is about: pg3's pg_control does not show the divergence (no
+    // restartpoint since the fork), only its replay position does.
+    let fork = std::fs::read_to_string(pg2.data().join("pg_wal/00000002.history")).unwrap();
+    let fork = fork.split_whitespace().nth(1).expect("a switchpoint");
+    for field in [
+        "Minimum recovery ending location",
+        "Latest checkpoint location",
+    ] {
+        let at = pg3.control_field(field);
+        let lags = pg2.psql(&format!("SELECT '{at}'::pg_lsn <= '{fork}'::pg_lsn"));
+        assert_eq!(
+            lags, "t",
+            "precondition: pg3's {field} {at} is past the fork {fork}"
+        );
+    }
     // pg2 stops serving WAL: pg4's receiver cannot reconnect.
     let hba = pg2.data().join("pg_hba.conf");
     let rest = std::fs::read_to_string(&hba).unwrap();

@@ -636,14 +636,19 @@ impl Pg {
 
     /// "Database cluster state" from `pg_controldata`.
     pub fn control_state(&self) -> String {
+        self.control_field("Database cluster state")
+    }
+
+    /// The value of one line of `pg_controldata`, such as "Latest checkpoint location".
+    pub fn control_field(&self, field: &str) -> String {
         let out = run(Command::new(bin("pg_controldata"))
             .env("LC_ALL", "C")
             .arg(self.data()));
         String::from_utf8_lossy(&out.stdout)
             .lines()
-            .find_map(|l| l.strip_prefix("Database cluster state:"))
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .map(|s| s.trim().to_owned())
-            .expect("pg_controldata prints the cluster state")
+            .unwrap_or_else(|| panic!("pg_controldata prints no {field:?}"))
     }
 
     /// Every file of the data directory: path, type, mode, owner, size and content hash.
