@@ -368,7 +368,7 @@ impl Job<'_> {
             Ok(applied) => {
                 let line = format!(
                     "native rewind: {} MB fetched for {} entries from the last common \
-                     checkpoint at {} in {elapsed:.1?}",
+                     checkpoint at {} in {elapsed:.1?} ({applied})",
                     applied.fetched >> 20,
                     applied.entries,
                     view.changes.checkpoint

@@ -15,7 +15,8 @@ mod fetch;
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::changes::TargetChanges;
 use super::error::RewindError;
@@ -54,16 +55,33 @@ pub(super) fn unsupported(view: &NativeView, source_in_recovery: bool) -> Option
     })
 }
 
-/// What a run moved.
+/// What a run moved, and where its time went.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Applied {
     pub fetched: u64,
     pub entries: usize,
+    /// Waiting for the source's replies.
+    pub reading: Duration,
+    /// Writing the replies in place.
+    pub writing: Duration,
+    /// Making what was written durable, with its directories.
+    pub syncing: Duration,
+}
+
+impl std::fmt::Display for Applied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "source reads {:.2?}, writes {:.2?}, sync {:.2?}",
+            self.reading, self.writing, self.syncing
+        )
+    }
 }
 
 /// Runs the map against the data directory `data`, in pg_rewind's order: each entry's
-/// changed blocks, then its action; the reads from the source go in batches. Then what was
-/// written is made durable ([`sync_written`]), with the directories whose entries changed.
+/// changed blocks, then its action; the reads from the source go in batches, each written by
+/// a second thread while the next is read. Then what was written is made durable
+/// ([`sync_written`]), with the directories whose entries changed.
 pub(super) fn apply(
     data: &Dir,
     owner: Option<Owner>,
@@ -76,33 +94,43 @@ pub(super) fn apply(
         .try_clone()
         .and_then(|root| Tree::open(root, owner))
         .map_err(|e| io("open", data.path(), e))?;
-    let mut fetcher = Fetcher::new(source);
     let plan = view.map.plan();
-    for (done, entry) in plan.iter().enumerate() {
-        if done == plan.len() / 2 {
-            fetcher.flush(&tree, deadline)?;
-            failpoint::hit("native-mid-apply");
+    std::thread::scope(|scope| {
+        let mut fetcher = Fetcher::start(scope, &tree, source);
+        for (done, entry) in plan.iter().enumerate() {
+            if done == plan.len() / 2 {
+                fetcher.flush(deadline)?;
+                failpoint::hit("native-mid-apply");
+            }
+            if deadline.expired() {
+                return Err(RewindError::Expired(Expired {
+                    what: format!("the native rewind, at {}", entry.path),
+                    waited: deadline.elapsed(),
+                }));
+            }
+            apply_entry(&tree, owner, entry, &mut fetcher, deadline)?;
         }
-        if deadline.expired() {
-            return Err(RewindError::Expired(Expired {
-                what: format!("the native rewind, at {}", entry.path),
-                waited: deadline.elapsed(),
-            }));
+        let reading = fetcher.reading;
+        let mut files = std::mem::take(&mut fetcher.touched);
+        let written = fetcher.finish(deadline)?;
+        let syncing = Instant::now();
+        files.extend(written.files);
+        files.retain(|path| !written.gone.contains(path));
+        let mut dirs = dirs_to_sync(&plan);
+        dirs.extend(written.gone.iter().map(|path| parent(path)));
+        sync_written(&tree, &files, sync)?;
+        for dir in dirs {
+            tree.dir_at(&dir)
+                .and_then(|d| d.sync())
+                .map_err(|e| io("sync", &data.join(&dir), e))?;
         }
-        apply_entry(&tree, owner, entry, &mut fetcher, deadline)?;
-    }
-    fetcher.flush(&tree, deadline)?;
-    let mut dirs = dirs_to_sync(&plan);
-    dirs.extend(fetcher.gone.iter().map(|path| parent(path)));
-    sync_written(&tree, &fetcher.written, sync)?;
-    for dir in dirs {
-        tree.dir_at(&dir)
-            .and_then(|d| d.sync())
-            .map_err(|e| io("sync", &data.join(&dir), e))?;
-    }
-    Ok(Applied {
-        fetched: fetcher.fetched,
-        entries: plan.len(),
+        Ok(Applied {
+            fetched: written.fetched,
+            entries: plan.len(),
+            reading,
+            writing: written.writing,
+            syncing: syncing.elapsed(),
+        })
     })
 }
 
@@ -199,19 +227,13 @@ fn apply_entry(
         let file = dir
             .open_writable(name, create, FILE_MODE, owner)
             .map_err(|e| io("open", &shown, e))?;
-        Ok(Rc::new((entry.path.clone(), file)))
+        Ok(Arc::new((entry.path.clone(), file)))
     };
     if !entry.blocks.is_empty() {
         let file = open(false)?;
         for (first, count) in runs(&entry.blocks) {
             let at = u64::from(first) * BLOCK_SIZE;
-            fetcher.queue(
-                tree,
-                &file,
-                at,
-                at + u64::from(count) * BLOCK_SIZE,
-                deadline,
-            )?;
+            fetcher.queue(&file, at, at + u64::from(count) * BLOCK_SIZE, deadline)?;
         }
     }
     match entry.action {
@@ -229,15 +251,15 @@ fn apply_entry(
             } else {
                 target_size
             };
-            fetcher.written.insert(entry.path.clone());
-            fetcher.queue(tree, &file, from, source_size, deadline)?;
+            fetcher.touched.insert(entry.path.clone());
+            fetcher.queue(&file, from, source_size, deadline)?;
         }
         Action::Truncate => {
             let file = open(false)?;
             file.1
                 .set_len(source_size)
                 .map_err(|e| io("truncate", &shown, e))?;
-            fetcher.written.insert(entry.path.clone());
+            fetcher.touched.insert(entry.path.clone());
         }
         Action::Remove => {
             let removed = if is_dir(entry) {

@@ -422,7 +422,7 @@ native_facts() {
         / (fsync|fdatasync)\(/ { n++; if (match($0, /<[0-9.]+>$/)) t += substr($0, RSTART + 1, RLENGTH - 2) }
         / sendto\(/ { m++ }
         END { printf "%.2f %d %d\n", t, n, m }' "$trace")
-    TRACED_S[$1]=$(duration_s "$(sed -nE 's/.*native rewind: .* in ([0-9.]+[µnum]?s)$/\1/p' \
+    TRACED_S[$1]=$(duration_s "$(sed -nE 's/.*native rewind: .* in ([0-9.]+[µnum]?s)( \(.*\))?$/\1/p' \
         "$LOGDIR/native-traced-$1.log" | tail -n 1)")
     rm -rf "$check"
 }
@@ -571,7 +571,7 @@ path_native() {
         "$(secs "$t0" "$t1")" "$T_UP" "$T_TOTAL" |
         cat "$log" - | sed "s@$RUN/@@g" >"$LOGDIR/native-$CURRENT.log"
     [[ -n ${NATIVE_LOG[$SETTING]:-} ]] || NATIVE_LOG[$SETTING]=$LOGDIR/native-$CURRENT.log
-    T_TOOL=$(duration_s "$(sed -nE 's/.*native rewind: .* in ([0-9.]+[µnum]?s)$/\1/p' "$log" | tail -n 1)")
+    T_TOOL=$(duration_s "$(sed -nE 's/.*native rewind: .* in ([0-9.]+[µnum]?s)( \(.*\))?$/\1/p' "$log" | tail -n 1)")
     if grep -q 'native rewind: [0-9]* MB fetched' "$log"; then
         CHOSE=native
     elif grep -q 'hands over to pg_rewind' "$log"; then
