@@ -60,7 +60,9 @@ pub(super) fn unsupported(view: &NativeView, source_in_recovery: bool) -> Option
 pub struct Applied {
     pub fetched: u64,
     pub entries: usize,
-    /// Waiting for the source's replies.
+    /// Connections the source was read on.
+    pub connections: usize,
+    /// Waiting for the source's replies, summed over the connections.
     pub reading: Duration,
     /// Writing the replies in place.
     pub writing: Duration,
@@ -72,8 +74,8 @@ impl std::fmt::Display for Applied {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "source reads {:.2?}, writes {:.2?}, sync {:.2?}",
-            self.reading, self.writing, self.syncing
+            "source reads {:.2?} on {} connection(s), writes {:.2?}, sync {:.2?}",
+            self.reading, self.connections, self.writing, self.syncing
         )
     }
 }
@@ -96,7 +98,7 @@ pub(super) fn apply(
         .map_err(|e| io("open", data.path(), e))?;
     let plan = view.map.plan();
     std::thread::scope(|scope| {
-        let mut fetcher = Fetcher::start(scope, &tree, source);
+        let mut fetcher = Fetcher::start(scope, &tree, source, deadline);
         for (done, entry) in plan.iter().enumerate() {
             if done == plan.len() / 2 {
                 fetcher.flush(deadline)?;
@@ -110,9 +112,9 @@ pub(super) fn apply(
             }
             apply_entry(&tree, owner, entry, &mut fetcher, deadline)?;
         }
-        let reading = fetcher.reading;
+        let connections = fetcher.connections();
         let mut files = std::mem::take(&mut fetcher.touched);
-        let written = fetcher.finish(deadline)?;
+        let (written, reading) = fetcher.finish(deadline)?;
         let syncing = Instant::now();
         files.extend(written.files);
         files.retain(|path| !written.gone.contains(path));
@@ -127,6 +129,7 @@ pub(super) fn apply(
         Ok(Applied {
             fetched: written.fetched,
             entries: plan.len(),
+            connections,
             reading,
             writing: written.writing,
             syncing: syncing.elapsed(),

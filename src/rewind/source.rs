@@ -43,6 +43,9 @@ const MAX_CONNECT: Duration = Duration::from_secs(10);
 pub struct SourceSession {
     session: Session,
     shown: String,
+    /// How it was made, for [`SourceSession::another`].
+    config: Config,
+    tls: TlsSettings,
 }
 
 impl SourceSession {
@@ -86,13 +89,60 @@ impl SourceSession {
             source_conninfo: shown.clone(),
             what: e.to_string(),
         })?;
-        let session = Session::open(config, &tls, shown.clone(), deadline).map_err(|e| {
-            RewindError::Source {
-                source_conninfo: shown.clone(),
-                what: e.to_string(),
-            }
-        })?;
-        Ok(SourceSession { session, shown })
+        SourceSession::open(config, tls, shown, deadline)
+    }
+
+    fn open(
+        config: Config,
+        tls: TlsSettings,
+        shown: String,
+        deadline: &Deadline,
+    ) -> Result<SourceSession, RewindError> {
+        let session =
+            Session::open(config.clone(), &tls, shown.clone(), deadline).map_err(|e| {
+                RewindError::Source {
+                    source_conninfo: shown.clone(),
+                    what: e.to_string(),
+                }
+            })?;
+        Ok(SourceSession {
+            session,
+            shown,
+            config,
+            tls,
+        })
+    }
+
+    /// A second connection to the same server, made as this one was. A connection string
+    /// can reach another server the second time (a moved address, a list of hosts): the
+    /// postmaster's start time, to the microsecond, must be this one's, or it is refused.
+    pub fn another(&self, deadline: &Deadline) -> Result<SourceSession, RewindError> {
+        let other = SourceSession::open(
+            self.config.clone(),
+            self.tls.clone(),
+            self.shown.clone(),
+            deadline,
+        )?;
+        let (ours, theirs) = (self.started_at(deadline)?, other.started_at(deadline)?);
+        if ours != theirs {
+            return Err(RewindError::Source {
+                source_conninfo: self.shown.clone(),
+                what: format!(
+                    "a second connection reached another server (started at {theirs}, not \
+                     {ours})"
+                ),
+            });
+        }
+        Ok(other)
+    }
+
+    /// When the server's postmaster started: which server this is, among those a
+    /// connection string may reach.
+    fn started_at(&self, deadline: &Deadline) -> Result<String, RewindError> {
+        const SQL: &str = "SELECT pg_catalog.pg_postmaster_start_time()::text";
+        self.one_row(SQL, deadline)?
+            .try_get(0)
+            .map_err(|e| column_error(SQL, &e))
     }
 
     fn query(

@@ -30,7 +30,8 @@
 #   PGHA_BIN        the binary to measure (default target/release/pgha)
 #
 # Run as root on Debian 12. Prints the tables and writes them, with the machine and the
-# method, to tests/bench/results-rewind-pgN.md (N: the major).
+# method, to tests/bench/results-rewind-pgN.md (N: the major; -scaleS.md added at another
+# scale than 70).
 #
 # Per setting, built once: node A, a primary (initdb, wal_log_hints=on), and node B, its
 # streaming standby, both on one TCP port, A on 127.0.0.1 and B on 127.0.0.2, and each on its
@@ -107,7 +108,8 @@ read -r -a SETTINGS <<<"${BENCH_SETTINGS:-small large}"
 STOP=${BENCH_STOP:-crash}
 SETTLE=${BENCH_SETTLE:-1}
 FAST=${BENCH_FAST:-0}
-RESULTS=$ROOT/tests/bench/results-rewind-pg$MAJOR.md
+# The default scale's results are results-rewind-pgN.md; another scale's name it (…-scale700.md).
+RESULTS=$ROOT/tests/bench/results-rewind-pg$MAJOR$([[ $SCALE == 70 ]] || echo "-scale$SCALE").md
 PATHS=(pgha native pg_rewind basebackup)
 IP_A=127.0.0.1
 IP_B=127.0.0.2

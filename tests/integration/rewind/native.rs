@@ -285,7 +285,7 @@ fn rewind(lab: &Lab, pg: &Pg, engine: &str, source: &str, crashed: bool) {
 /// last checkpoint's redo point, which only its WAL past pg_control's checkpoint describes.
 #[track_caller]
 fn assert_written_past_checkpoint(pg: &Pg, file: &str) {
-    let redo = lsn(&controldata(pg, "Latest checkpoint's REDO location:"));
+    let redo = lsn(&pg.control_field("Latest checkpoint's REDO location"));
     let bytes = fs::read(pg.data().join(file)).unwrap();
     let newest = bytes.chunks(BLOCK).map(page_lsn).max().unwrap_or(0);
     assert!(
@@ -294,30 +294,17 @@ fn assert_written_past_checkpoint(pg: &Pg, file: &str) {
     );
 }
 
-/// A field of `pg_controldata`'s output for `pg`.
-fn controldata(pg: &Pg, field: &str) -> String {
-    let out = run(std::process::Command::new(bin("pg_controldata"))
-        .env("LC_ALL", "C")
-        .arg(pg.data()));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .unwrap_or_else(|| panic!("pg_controldata prints no {field:?}"))
-        .trim()
-        .to_owned()
-}
-
 /// Whether `pg`'s pg_control says data checksums are on.
 fn checksums_on(pg: &Pg) -> bool {
-    controldata(pg, "Data page checksum version:") != "0"
+    pg.control_field("Data page checksum version") != "0"
 }
 
 /// What the workloads must have made on both sides, lest the suite prove less than it says:
 /// multixacts, a prepared transaction left open, visibility-map and free-space-map forks.
 fn assert_workloads_covered(lab: &Lab) {
-    let multixacts = "Latest checkpoint's NextMultiXactId:";
+    let multixacts = "Latest checkpoint's NextMultiXactId";
     for pg in [&lab.pg1, &lab.pg2] {
-        let next: u64 = controldata(pg, multixacts).parse().unwrap();
+        let next: u64 = pg.control_field(multixacts).parse().unwrap();
         assert!(next > 1, "{}: no multixact made", pg.node);
     }
     assert_ne!(lab.pg2.psql("SELECT count(*) FROM pg_prepared_xacts"), "0");
@@ -685,5 +672,37 @@ fn native_engine_hands_tablespaces_over_to_pg_rewind() {
             .next()
             .is_none(),
         "pg_rewind left the tablespace the source does not have"
+    );
+}
+
+/// The native engine reads the source on a second connection too: that one must reach the
+/// server the first one did. A connection string that lists two primaries, one picked at
+/// random each time, reaches the other one about half the time: refused then, never used.
+#[test]
+fn second_connection_to_another_server_is_refused() {
+    use pgha::deadline::Deadline;
+    use pgha::rewind::source::SourceSession;
+    let (a, b) = (Pg::primary("pga"), Pg::primary("pgb"));
+    a.start();
+    b.start();
+    let conninfo = format!(
+        "postgresql://postgres@127.0.0.1:{},127.0.0.1:{}/postgres?load_balance_hosts=random",
+        a.port, b.port
+    );
+    let deadline = Deadline::after(std::time::Duration::from_secs(60));
+    let first = SourceSession::connect(&conninfo, None, &deadline).unwrap();
+    let (mut same, mut refused) = (0, 0);
+    for _ in 0..40 {
+        match first.another(&deadline) {
+            Ok(_) => same += 1,
+            Err(e) => {
+                assert!(e.to_string().contains("reached another server"), "{e}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        same > 0 && refused > 0,
+        "{same} reached the same server, {refused} another"
     );
 }
