@@ -343,30 +343,19 @@ impl Instance {
     }
 
     /// pg_control once a restartpoint brought its minimum recovery point up to `replayed`,
-    /// so that its timeline is that of the replayed WAL. A restartpoint that writes out
-    /// buffers moves that point only as far as the pages it flushes; the one after it, with
-    /// no new checkpoint record replayed, is skipped and moves it to where replay is.
+    /// so that its timeline is that of the replayed WAL ([`covering`]).
     fn control_covering(
         &self,
         session: &Session,
         replayed: Option<Lsn>,
         deadline: &Deadline,
     ) -> Result<ControlFile> {
-        let mut control = None;
-        for _ in 0..RESTARTPOINT_TRIES {
-            session.execute("CHECKPOINT", deadline)?;
-            let read = self.control()?;
-            if replayed.is_none_or(|lsn| read.min_recovery_point >= lsn) {
-                return Ok(read);
-            }
-            control = Some(read);
-        }
-        let lagging = control.map(|c| c.min_recovery_point).unwrap_or_default();
-        Err(Error::Internal(format!(
-            "pg_control's minimum recovery point ({lagging}) still lags the replayed WAL ({}) \
-             after {RESTARTPOINT_TRIES} restartpoints: its timeline may be an old one",
-            replayed.unwrap_or_default()
-        )))
+        covering(
+            replayed,
+            || Ok(session.execute("CHECKPOINT", deadline)?),
+            || Ok(self.control()?),
+            |control| control.min_recovery_point,
+        )
     }
 
     /// Where the valid WAL in pg_wal that continues from `from` ends (`from` itself when
@@ -535,6 +524,36 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// Asks for restartpoints until pg_control, as `read` gives it, has a minimum recovery point
+/// at or past `replayed` (its timeline is then that of the replayed WAL), at most
+/// [`RESTARTPOINT_TRIES`] times. A restartpoint raises that point to replay only when a page
+/// it writes out is newer than it; otherwise to the end of its checkpoint record, which may
+/// lag replay. The next one, with no new checkpoint record replayed in between, is skipped
+/// ("already performed"), and a skipped one moves the point to where replay is. When a new
+/// checkpoint record was replayed in between, it is a full restartpoint again: `Err`, and
+/// the caller makes no judgement.
+fn covering<C>(
+    replayed: Option<Lsn>,
+    mut restartpoint: impl FnMut() -> Result<()>,
+    mut read: impl FnMut() -> Result<C>,
+    min_recovery_point: impl Fn(&C) -> Lsn,
+) -> Result<C> {
+    let mut lagging = Lsn::default();
+    for _ in 0..RESTARTPOINT_TRIES {
+        restartpoint()?;
+        let control = read()?;
+        lagging = min_recovery_point(&control);
+        if replayed.is_none_or(|lsn| lagging >= lsn) {
+            return Ok(control);
+        }
+    }
+    Err(Error::Internal(format!(
+        "pg_control's minimum recovery point ({lagging}) still lags the replayed WAL ({}) \
+         after {RESTARTPOINT_TRIES} restartpoints: its timeline may be an old one",
+        replayed.unwrap_or_default()
+    )))
+}
+
 /// What a standby's WAL receiver and startup process report of its WAL.
 struct WalSeen {
     received: Option<Lsn>,
@@ -579,6 +598,52 @@ enum TimelineCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Review of scenario 31's fix: pg_control's timeline is trusted only once its minimum
+    /// recovery point covers the replayed WAL, after at most two restartpoints.
+    #[test]
+    fn pg_control_is_trusted_once_a_restartpoint_covers_replay() {
+        // (replayed, what pg_control shows after each restartpoint, restartpoints asked,
+        // the point trusted)
+        type Case = (Option<u64>, &'static [u64], usize, Option<u64>);
+        let cases: &[Case] = &[
+            (Some(0x500), &[0x500], 1, Some(0x500)),
+            (Some(0x500), &[0x600], 1, Some(0x600)),
+            (Some(0x500), &[0x400, 0x500], 2, Some(0x500)),
+            (Some(0x500), &[0x400, 0x480], 2, None),
+            (None, &[0x100], 1, Some(0x100)),
+        ];
+        for &(replayed, shown, asked, trusted) in cases {
+            let mut restartpoints = 0;
+            let mut reads = shown.iter();
+            let got = covering(
+                replayed.map(Lsn),
+                || {
+                    restartpoints += 1;
+                    Ok(())
+                },
+                || {
+                    Ok(Lsn(*reads
+                        .next()
+                        .expect("no more restartpoints than shown")))
+                },
+                |lsn| *lsn,
+            );
+            assert_eq!(got.ok().map(|l| l.0), trusted, "{replayed:?} {shown:?}");
+            assert_eq!(restartpoints, asked, "{replayed:?} {shown:?}");
+        }
+    }
+
+    #[test]
+    fn a_failed_restartpoint_is_no_judgement() {
+        let failed = covering(
+            Some(Lsn(0x500)),
+            || Err(Error::Internal("CHECKPOINT: canceled".into())),
+            || -> Result<Lsn> { panic!("pg_control read after a failed CHECKPOINT") },
+            |lsn| *lsn,
+        );
+        assert!(failed.is_err());
+    }
 
     #[test]
     fn major_versions() {

@@ -98,9 +98,10 @@ pub(super) fn apply(
         .map_err(|e| io("open", data.path(), e))?;
     let plan = view.map.plan();
     std::thread::scope(|scope| {
-        let mut fetcher = Fetcher::start(scope, &tree, source, deadline);
+        let mut fetcher = Fetcher::start(scope, &tree, source, deadline)?;
         for (done, entry) in plan.iter().enumerate() {
             if done == plan.len() / 2 {
+                // Killed here, with batches in flight: some written, some not.
                 fetcher.flush(deadline)?;
                 failpoint::hit("native-mid-apply");
             }
@@ -155,11 +156,20 @@ fn sync_written(
     }
     let paths: Vec<&String> = written.iter().collect();
     let per_thread = paths.len().div_ceil(SYNC_THREADS).max(1);
+    let sync_chunk = |chunk: &[&String]| chunk.iter().try_for_each(|p| sync_file(tree, p));
     std::thread::scope(|scope| {
+        // A thread the system refuses (a pids limit) leaves its share to this one.
+        let mut here = Vec::new();
         let workers: Vec<_> = paths
             .chunks(per_thread)
-            .map(|chunk| scope.spawn(move || chunk.iter().try_for_each(|p| sync_file(tree, p))))
+            .filter_map(|chunk| {
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, move || sync_chunk(chunk))
+                    .map_err(|_| here.push(chunk))
+                    .ok()
+            })
             .collect();
+        here.into_iter().try_for_each(sync_chunk)?;
         workers
             .into_iter()
             .try_for_each(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
@@ -232,11 +242,20 @@ fn apply_entry(
             .map_err(|e| io("open", &shown, e))?;
         Ok(Arc::new((entry.path.clone(), file)))
     };
-    if !entry.blocks.is_empty() {
-        let file = open(false)?;
+    // Opened once for the blocks and the action after them: the writer thread may remove
+    // the file meanwhile (gone from the source), and a second open would then fail.
+    let with_blocks = match entry.blocks.is_empty() {
+        true => None,
+        false => Some(open(false)?),
+    };
+    let reopen = |create: bool| match &with_blocks {
+        Some(file) if !create => Ok(Arc::clone(file)),
+        _ => open(create),
+    };
+    if let Some(file) = &with_blocks {
         for (first, count) in runs(&entry.blocks) {
             let at = u64::from(first) * BLOCK_SIZE;
-            fetcher.queue(&file, at, at + u64::from(count) * BLOCK_SIZE, deadline)?;
+            fetcher.queue(file, at, at + u64::from(count) * BLOCK_SIZE, deadline)?;
         }
     }
     match entry.action {
@@ -247,7 +266,7 @@ fn apply_entry(
         }
         Action::Copy | Action::CopyTail => {
             let whole = entry.action == Action::Copy;
-            let file = open(whole)?;
+            let file = reopen(whole)?;
             let from = if whole {
                 file.1.set_len(0).map_err(|e| io("truncate", &shown, e))?;
                 0
@@ -258,7 +277,7 @@ fn apply_entry(
             fetcher.queue(&file, from, source_size, deadline)?;
         }
         Action::Truncate => {
-            let file = open(false)?;
+            let file = reopen(false)?;
             file.1
                 .set_len(source_size)
                 .map_err(|e| io("truncate", &shown, e))?;

@@ -645,6 +645,8 @@ fn finding_crash_recovery_kept_the_last_common_checkpoints_wal_for_the_native_en
     assert!(text.contains("crash recovery first"), "{text}");
     assert!(!text.contains("hands over to pg_rewind"), "{text}");
     assert!(text.contains("native rewind: "), "{text}");
+    // Read on two connections to the source, the second pinned to the same server.
+    assert!(text.contains("on 2 connection(s)"), "{text}");
     assert_back_as_standby(&lab);
 }
 
@@ -1223,6 +1225,8 @@ fn finding_3_password_absent_with_the_native_engine() {
     let lab = password_lab();
     let (text, argv) = rewind_with_password(&lab, &["--no-fallback", "--engine", "native"]);
     assert!(text.contains("native rewind: "), "{text}");
+    // The second connection authenticates as the first did.
+    assert!(text.contains("on 2 connection(s)"), "{text}");
     assert!(text.contains("\nrewound in"), "{text}");
     assert_password_nowhere(&text, &argv, &["postgres"]);
     assert_back_as_standby(&lab);

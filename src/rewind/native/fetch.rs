@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::FileExt;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
-use std::thread::{Scope, ScopedJoinHandle};
+use std::thread::{self, Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
 use super::super::error::RewindError;
@@ -137,7 +137,7 @@ impl<'a> Fetcher<'a> {
         tree: &'a Tree,
         source: &'a SourceFiles<'a>,
         deadline: &Deadline,
-    ) -> Self {
+    ) -> Result<Self, RewindError> {
         let (to_writer, batches) = mpsc::sync_channel(BATCHES_IN_FLIGHT);
         let second = match source {
             SourceFiles::Server(session) => session
@@ -146,15 +146,22 @@ impl<'a> Fetcher<'a> {
                 .ok(),
             SourceFiles::Pgdata(_) => None,
         }
-        .map(|session| {
+        .and_then(|session| {
             let (asks, asked) = mpsc::sync_channel(0);
             let to_writer = to_writer.clone();
             let deadline = *deadline;
-            let thread = scope.spawn(move || read_batches(&session, &asked, &to_writer, &deadline));
-            SecondReader { asks, thread }
+            thread::Builder::new()
+                .spawn_scoped(scope, move || {
+                    read_batches(&session, &asked, &to_writer, &deadline)
+                })
+                .map_err(|e| log::info!("the native rewind reads on one connection: {e}"))
+                .ok()
+                .map(|thread| SecondReader { asks, thread })
         });
-        let writer = scope.spawn(move || write_batches(tree, batches));
-        Fetcher {
+        let writer = thread::Builder::new()
+            .spawn_scoped(scope, move || write_batches(tree, batches))
+            .map_err(|e| RewindError::io("could not start the native rewind's writer", e))?;
+        Ok(Fetcher {
             source,
             queued: Vec::new(),
             bytes: 0,
@@ -164,7 +171,7 @@ impl<'a> Fetcher<'a> {
             its_turn: false,
             touched: BTreeSet::new(),
             reading: Duration::ZERO,
-        }
+        })
     }
 
     /// How many connections read from the source.
@@ -367,7 +374,7 @@ mod tests {
             SourceFiles::Pgdata(Tree::open(Dir::open(source.path()).unwrap(), None).unwrap());
         let deadline = Deadline::after(Duration::from_secs(30));
         std::thread::scope(|scope| {
-            let mut fetcher = Fetcher::start(scope, &tree, &from, &deadline);
+            let mut fetcher = Fetcher::start(scope, &tree, &from, &deadline).unwrap();
             let fetched = (0..10)
                 .try_for_each(|_| fetcher.queue(&file, 0, 5 << 20, &deadline))
                 .and_then(|()| fetcher.finish(&deadline).map(|_| ()));
