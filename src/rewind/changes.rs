@@ -182,31 +182,79 @@ pub fn read(
     major: u32,
     deadline: &Deadline,
 ) -> Result<TargetChanges, ChangesError> {
-    let (checkpoint, fields) =
-        wal::checkpoint_before(pg_wal, timeline, fork, segment_size, deadline)?;
-    let mut changes = TargetChanges {
-        checkpoint: checkpoint.lsn,
-        checkpoint_redo: fields.redo,
-        checkpoint_timeline: fields.timeline,
-        ..TargetChanges::default()
-    };
-    let mut unclassified = None;
-    wal::records_between(
-        pg_wal,
-        timeline,
-        checkpoint.lsn,
-        end,
-        segment_size,
-        deadline,
-        |record| {
-            if unclassified.is_none() {
-                unclassified = changes.add(major, record).err();
-            }
-        },
-    )?;
-    match unclassified {
-        Some(e) => Err(e.into()),
-        None => Ok(changes),
+    let mut reading = Reading::start(pg_wal, timeline, fork, segment_size, major, deadline)?;
+    let from = reading.changes.checkpoint;
+    wal::records_between(pg_wal, timeline, from, end, segment_size, deadline, |r| {
+        reading.visit(r)
+    })?;
+    reading.done()
+}
+
+/// [`read`] of a target that stopped uncleanly, in the same pass as the search for where
+/// its crash recovery would stop ([`wal::end_of_wal_for_recovery`]): the changes from the
+/// last checkpoint before `fork` to that end, and the end. `Ok(None)` when recovery would
+/// not certainly stop there.
+pub fn read_to_recovery_end(
+    pg_wal: &Path,
+    timeline: TimelineId,
+    fork: Lsn,
+    segment_size: u32,
+    major: u32,
+    deadline: &Deadline,
+) -> Result<Option<(TargetChanges, Lsn)>, ChangesError> {
+    let mut reading = Reading::start(pg_wal, timeline, fork, segment_size, major, deadline)?;
+    let from = reading.changes.checkpoint;
+    let end =
+        wal::records_to_end_for_recovery(pg_wal, timeline, from, segment_size, deadline, |r| {
+            reading.visit(r)
+        });
+    let changes = reading.done()?;
+    Ok(end.map(|end| (changes, end)))
+}
+
+/// Changes being read from the last checkpoint before a fork; the first record no rule
+/// covers is kept, and fails the reading at its end.
+struct Reading {
+    changes: TargetChanges,
+    major: u32,
+    unclassified: Option<Unclassified>,
+}
+
+impl Reading {
+    fn start(
+        pg_wal: &Path,
+        timeline: TimelineId,
+        fork: Lsn,
+        segment_size: u32,
+        major: u32,
+        deadline: &Deadline,
+    ) -> Result<Reading, ChangesError> {
+        let (checkpoint, fields) =
+            wal::checkpoint_before(pg_wal, timeline, fork, segment_size, deadline)?;
+        let changes = TargetChanges {
+            checkpoint: checkpoint.lsn,
+            checkpoint_redo: fields.redo,
+            checkpoint_timeline: fields.timeline,
+            ..TargetChanges::default()
+        };
+        Ok(Reading {
+            changes,
+            major,
+            unclassified: None,
+        })
+    }
+
+    fn visit(&mut self, record: &WalRecord) {
+        if self.unclassified.is_none() {
+            self.unclassified = self.changes.add(self.major, record).err();
+        }
+    }
+
+    fn done(self) -> Result<TargetChanges, ChangesError> {
+        match self.unclassified {
+            Some(e) => Err(e.into()),
+            None => Ok(self.changes),
+        }
     }
 }
 

@@ -123,6 +123,8 @@ pub(super) fn estimate_for(
 /// last common checkpoint (read from its WAL with pg_rewind's rules) and the file map over
 /// both listings. `Err` says why it is not known (the native engine would hand over to
 /// pg_rewind there).
+// The target's three facts, the source's three, the changes read ahead and the deadline.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn native_view(
     instance: &Instance,
     decision: &Decision,
@@ -130,6 +132,7 @@ pub(super) fn native_view(
     source: &Source,
     session: Option<&SourceSession>,
     source_end: Option<Lsn>,
+    ahead: Option<ReadAhead>,
     deadline: &Deadline,
 ) -> Option<Result<NativeView, String>> {
     let Decision::Rewind {
@@ -149,15 +152,19 @@ pub(super) fn native_view(
     {
         return Some(Err(why));
     }
-    let changes = match changes::read(
-        &datadir.join("pg_wal"),
-        target.timeline(),
-        *fork_point,
-        *target_end,
-        segment_size,
-        instance.major,
-        deadline,
-    ) {
+    let read = match ahead.filter(|a| a.fork == *fork_point && a.end == *target_end) {
+        Some(ahead) => Ok(ahead.changes),
+        None => changes::read(
+            &datadir.join("pg_wal"),
+            target.timeline(),
+            *fork_point,
+            *target_end,
+            segment_size,
+            instance.major,
+            deadline,
+        ),
+    };
+    let changes = match read {
         Ok(changes) => changes,
         Err(e) => return Some(Err(e.to_string())),
     };
@@ -220,31 +227,57 @@ fn filemap_rules(
     }
 }
 
+/// The target's changes, read ahead of the native view for the fork and end they were read
+/// to (in the pass that found where a crashed target's WAL ends).
+pub(super) struct ReadAhead {
+    fork: Lsn,
+    end: Lsn,
+    changes: TargetChanges,
+}
+
 /// A target that stopped uncleanly as a primary on the timeline it shares with the source,
-/// as crash recovery would leave it: its WAL read natively from the fork to where recovery
-/// would stop too, and the decision on that. `None` when that is not certain: no valid
-/// record at the fork, a stop that is not an end of WAL ([`wal::end_of_wal_for_recovery`]),
-/// an end before pg_control's last checkpoint record (unreadable, or read past), the target
-/// on a later timeline of its own, the deadline's share spent.
+/// as crash recovery would leave it: its WAL read natively from the last checkpoint before
+/// the fork to where recovery would stop too, the decision on that, and the changes read on
+/// the way (for the native engine, which is what runs on such a target). `None` when that
+/// is not certain: no checkpoint before the fork or a record no rule covers (the native
+/// engine could not run), a stop that is not an end of WAL
+/// ([`wal::end_of_wal_for_recovery`]), an end before pg_control's last checkpoint record
+/// (unreadable, or read past), the target on a later timeline of its own, the deadline's
+/// share spent.
 pub(super) fn as_recovered(
     instance: &Instance,
     target: &TargetFacts,
     source: &SourceFacts,
     deadline: &Deadline,
-) -> Option<(TargetFacts, Decision)> {
+) -> Option<(TargetFacts, Decision, ReadAhead)> {
     let fork = decision::common_ancestor(&target.history, &source.history)?;
     let at = fork.at.filter(|_| fork.target_on_common)?;
     let segment_size = u32::try_from(target.wal_segments.segment_size).ok()?;
     let pg_wal = instance.datadir().join("pg_wal");
     let budget = deadline.at_most(deadline.remaining() / 4);
-    let end = wal::end_of_wal_for_recovery(&pg_wal, target.timeline(), at, segment_size, &budget)?;
+    let read = changes::read_to_recovery_end(
+        &pg_wal,
+        target.timeline(),
+        at,
+        segment_size,
+        instance.major,
+        &budget,
+    );
+    let (changes, end) = read
+        .map_err(|e| log::debug!("the target's WAL, read to its end: {e}"))
+        .ok()??;
     let checkpoint_end = target.checkpoint_end?;
     if end < checkpoint_end {
         return None;
     }
     let recovered = target.as_if_recovered(end);
     let decision = decision::decide(&recovered, source);
-    Some((recovered, decision))
+    let ahead = ReadAhead {
+        fork: at,
+        end,
+        changes,
+    };
+    Some((recovered, decision, ahead))
 }
 
 /// Before the crash recovery of a target that stopped uncleanly as a primary: when its WAL,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::decision::{self, CostEstimate, Decision, TargetFacts};
 use super::engine::{self, EngineChoice};
 use super::error::RewindError;
-use super::facts::{as_recovered, connect, estimate_for, gather, native_view};
+use super::facts::{as_recovered, connect, estimate_for, gather, native_view, ReadAhead};
 use super::filemap::NativeView;
 use super::job::Job;
 use super::major::pg_rewind;
@@ -149,7 +149,7 @@ fn check_with(
         deadline,
     };
     let chosen = native
-        .then(|| choose_engine(&job, &target, &decision, estimate, true))
+        .then(|| choose_engine(&job, &target, &decision, estimate, true, None))
         .flatten();
     let (engine, native, estimate) = match chosen {
         Some(c) => (Some(c.choice), c.view, c.estimate),
@@ -194,13 +194,15 @@ impl Chosen {
 }
 
 /// The engine of a rewind `decision`, gathering the native engine's view only where it may
-/// be used (or `always`, for `--check`); `None` for any other decision.
+/// be used (or `always`, for `--check`), from the changes read `ahead` where they were;
+/// `None` for any other decision.
 fn choose_engine(
     job: &Job,
     target: &TargetFacts,
     decision: &Decision,
     estimate: Option<CostEstimate>,
     always: bool,
+    ahead: Option<ReadAhead>,
 ) -> Option<Chosen> {
     if !matches!(decision, Decision::Rewind { .. }) {
         return None;
@@ -215,6 +217,7 @@ fn choose_engine(
                 job.source,
                 job.session,
                 (!job.source_facts.in_recovery).then_some(job.source_facts.insert_lsn),
+                ahead,
                 job.deadline,
             )
         })
@@ -258,7 +261,8 @@ fn native_without_recovery(
     {
         return None;
     }
-    let (recovered, decision) = as_recovered(job.instance, target, job.source_facts, job.deadline)?;
+    let (recovered, decision, ahead) =
+        as_recovered(job.instance, target, job.source_facts, job.deadline)?;
     let estimate = estimate_for(
         job.instance,
         &decision,
@@ -267,7 +271,7 @@ fn native_without_recovery(
         job.session,
         job.deadline,
     );
-    let chosen = choose_engine(job, &recovered, &decision, estimate, false)?;
+    let chosen = choose_engine(job, &recovered, &decision, estimate, false, Some(ahead))?;
     chosen.native()?;
     log::info!(
         "{}: crash recovery skipped: the native engine reads its WAL to the end ({})",
@@ -351,7 +355,7 @@ pub fn rejoin(
     // An unfinished attempt is re-cloned or refused, and a manual rejoin refused: no engine.
     let chosen = native_unrecovered.or_else(|| {
         (marker.is_none() && settings.automatic)
-            .then(|| choose_engine(&job, &target, &decision, estimate, false))
+            .then(|| choose_engine(&job, &target, &decision, estimate, false, None))
             .flatten()
     });
     let estimate = chosen.as_ref().map_or(estimate, |c| c.estimate);

@@ -405,7 +405,10 @@ native_facts() {
     local check=$RUN/A.check out trace=$LOGDIR/native-strace-$1
     restore
     cp -a --reflink=auto "$RUN/A" "$check"
-    as_pg "$PGBIN/postgres" --single -F -D "$check" -c archive_mode=off template1 </dev/null \
+    # As pgha runs it: all WAL kept (at 10 GB the end-of-recovery checkpoint removed the
+    # segments from the fork on, which the rewind reads).
+    as_pg "$PGBIN/postgres" --single -F -D "$check" -c archive_mode=off \
+        -c wal_keep_size=2147483647 template1 </dev/null \
         >"$LOGDIR/check-recovery-$1.log" 2>&1 || die "crash recovery of a copy of A failed"
     out=$("$PGHA" rewind --check --target-pgdata "$check" --engine native --bindir "$PGBIN" \
         --source-server "host=$IP_B port=$PORT user=postgres dbname=postgres" 2>&1) ||

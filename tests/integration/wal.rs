@@ -6,8 +6,9 @@ use std::process::Command;
 use pgha::deadline::Deadline;
 use pgha::instance::wal::{end_of_valid_wal, end_of_wal_for_recovery};
 use pgha::lsn::Lsn;
+use pgha::rewind::changes::{read, read_to_recovery_end};
 
-use crate::pg::{bin, Pg};
+use crate::pg::{bin, major, Pg};
 
 /// Where `pg_waldump` from `start` says the valid WAL ends ("invalid record length at X").
 fn waldump_end(pg: &Pg, start: Lsn) -> Lsn {
@@ -38,6 +39,10 @@ fn end_of_valid_wal_after_a_crash_is_where_pg_waldump_stops() {
         .unwrap();
     // Several segments, full-page images, a segment switch, then a crash.
     pg.psql("CREATE TABLE t (v int, pad text); INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(1, 60000) g");
+    let fork: Lsn = pg
+        .psql("SELECT pg_current_wal_insert_lsn()")
+        .parse()
+        .unwrap();
     pg.psql("SELECT pg_switch_wal()");
     pg.psql("UPDATE t SET v = v + 1 WHERE v % 7 = 0");
     let written: Lsn = pg
@@ -74,6 +79,18 @@ fn end_of_valid_wal_after_a_crash_is_where_pg_waldump_stops() {
         end.0 / u64::from(segment) > start.0 / u64::from(segment),
         "the scan crossed no segment"
     );
+    // The one pass the native engine makes on a crashed target: the same end, and the same
+    // changes as read from the last checkpoint before a fork to that end.
+    let (changes, one_pass_end) =
+        read_to_recovery_end(&pg_wal, 1, fork, segment, major(), &deadline)
+            .unwrap()
+            .expect("an end for recovery");
+    assert_eq!(one_pass_end, end);
+    assert_eq!(
+        changes,
+        read(&pg_wal, 1, fork, end, segment, major(), &deadline).unwrap()
+    );
+    assert!(changes.block_count() > 100, "{changes}");
 
     // Not a record start, and the end itself: nothing valid there.
     assert_eq!(

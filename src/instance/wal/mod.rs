@@ -62,5 +62,6 @@ pub use page::{parse_segment_name, past_page_header, segment_file_name, segno_fi
 pub use reader::read_record;
 pub use record::decode_record;
 pub use scan::{
-    checkpoint_before, end_of_valid_wal, end_of_wal_for_recovery, record_ending_at, records_between,
+    checkpoint_before, end_of_valid_wal, end_of_wal_for_recovery, record_ending_at,
+    records_between, records_to_end_for_recovery,
 };

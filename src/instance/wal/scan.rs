@@ -31,7 +31,7 @@ pub fn end_of_valid_wal(
     segment_size: u32,
     deadline: &Deadline,
 ) -> Option<Lsn> {
-    walk_to_end(pg_wal, timeline, from, segment_size, deadline).map(|(end, _)| end)
+    walk(pg_wal, timeline, from, segment_size, deadline, |_| {}).map(|(end, _)| end)
 }
 
 /// [`end_of_valid_wal`], only where crash recovery would stop there too: the WAL ends in
@@ -46,9 +46,7 @@ pub fn end_of_wal_for_recovery(
     segment_size: u32,
     deadline: &Deadline,
 ) -> Option<Lsn> {
-    walk_to_end(pg_wal, timeline, from, segment_size, deadline)
-        .filter(|(_, stop)| stop.as_ref().is_none_or(ends_wal))
-        .map(|(end, _)| end)
+    records_to_end_for_recovery(pg_wal, timeline, from, segment_size, deadline, |_| {})
 }
 
 /// Whether an error reading the next record is the end of the WAL for crash recovery.
@@ -67,14 +65,31 @@ fn ends_wal(stop: &WalError) -> bool {
     }
 }
 
-/// The end of the last record of the chain from `from`, and the error that stopped it
-/// (`None`: the next record's `xl_prev` broke the chain).
-fn walk_to_end(
+/// [`end_of_wal_for_recovery`], calling `visit` with each record of the chain on the way:
+/// one pass where a caller wants both the records and where recovery would stop.
+pub fn records_to_end_for_recovery(
     pg_wal: &Path,
     timeline: TimelineId,
     from: Lsn,
     segment_size: u32,
     deadline: &Deadline,
+    visit: impl FnMut(&WalRecord),
+) -> Option<Lsn> {
+    walk(pg_wal, timeline, from, segment_size, deadline, visit)
+        .filter(|(_, stop)| stop.as_ref().is_none_or(ends_wal))
+        .map(|(end, _)| end)
+}
+
+/// The end of the last record of the chain from `from`, and the error that stopped it
+/// (`None`: the next record's `xl_prev` broke the chain); `visit` sees each record of the
+/// chain.
+fn walk(
+    pg_wal: &Path,
+    timeline: TimelineId,
+    from: Lsn,
+    segment_size: u32,
+    deadline: &Deadline,
+    mut visit: impl FnMut(&WalRecord),
 ) -> Option<(Lsn, Option<WalError>)> {
     let mut reader = CachedReader::new(pg_wal, timeline, segment_size).ok()?;
     let mut at = past_page_header(from, segment_size);
@@ -91,6 +106,7 @@ fn walk_to_end(
         if last.as_ref().is_some_and(|l| record.prev != l.lsn) {
             break;
         }
+        visit(&record);
         at = next_record_start(&record, segment_size);
         last = Some(record);
     }
