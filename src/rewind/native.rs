@@ -33,7 +33,7 @@ use crate::lsn::{Lsn, TimelineId};
 use crate::ocf::params::SyncMethod;
 use crate::safe_fs::{Dir, Owner};
 pub(super) use fetch::SourceFiles;
-use fetch::{Fetcher, Target, CHUNK};
+use fetch::{joined, Fetcher, Target, CHUNK};
 
 /// Mode of the files the engine creates (PostgreSQL's default).
 const FILE_MODE: u32 = 0o600;
@@ -170,9 +170,7 @@ fn sync_written(
             })
             .collect();
         here.into_iter().try_for_each(sync_chunk)?;
-        workers
-            .into_iter()
-            .try_for_each(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        workers.into_iter().try_for_each(joined)
     })
 }
 

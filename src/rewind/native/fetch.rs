@@ -106,8 +106,8 @@ pub(super) struct Fetcher<'a> {
     its_turn: bool,
     /// Files the engine wrote itself (truncated, or emptied for a copy).
     pub touched: BTreeSet<String>,
-    /// Time spent waiting for the source's replies, on each connection.
-    pub reading: Duration,
+    /// Time spent waiting for the source's replies, summed over the connections.
+    reading: Duration,
 }
 
 /// A thread reading batches on its own connection to the source.
@@ -262,7 +262,8 @@ impl<'a> Fetcher<'a> {
     }
 }
 
-fn joined<T>(thread: ScopedJoinHandle<'_, T>) -> T {
+/// What a scoped thread returned; its panic goes on in the caller.
+pub(super) fn joined<T>(thread: ScopedJoinHandle<'_, T>) -> T {
     thread
         .join()
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
