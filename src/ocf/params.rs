@@ -150,11 +150,11 @@ pub const PARAMS: &[ParamDef] = &[
         reloadable: true,
         shortdesc: "Bring a diverged former primary back by itself",
         longdesc: "When a node that was a primary has diverged from the current primary (it \
-                   wrote WAL the new primary never received), pgha rewinds it with PostgreSQL's \
-                   own pg_rewind, or re-clones it (rewind_fallback), and starts it as a \
-                   standby. The transactions it discards are kept (rewind_keep_dir). Off \
-                   (false, no, off or 0): such a node is refused, as PAF does, and the operator \
-                   decides. Needs wal_log_hints = on or data checksums.",
+                   wrote WAL the new primary never received), pgha rewinds it (rewind_engine: \
+                   its own engine or PostgreSQL's pg_rewind), or re-clones it \
+                   (rewind_fallback), and starts it as a standby. The transactions it discards \
+                   are kept (rewind_keep_dir). Off (false, no, off or 0): such a node is \
+                   refused, as PAF does, and the operator decides. Needs wal_log_hints = on or data checksums.",
     },
     ParamDef {
         name: "rewind_user",
@@ -224,11 +224,11 @@ pub const PARAMS: &[ParamDef] = &[
         longdesc: "native: pgha's own engine, which fetches only the blocks changed since the \
                    last common checkpoint and the files pg_rewind copies whole, and hands over \
                    to pg_rewind where it does not run (tablespaces, links, a standby source, a \
-                   WAL record it cannot classify). pg_rewind: PostgreSQL's own. auto: the \
-                   native engine on the majors where its differential suite proves it equal \
-                   to pg_rewind (13 to 19), where it runs, and when it moves fewer bytes than \
-                   a re-clone (or no re-clone is allowed); pg_rewind otherwise. The default is \
-                   pg_rewind: the native engine moves fewer bytes but is not yet faster.",
+                   WAL record it cannot classify). pg_rewind: PostgreSQL's own. auto, the \
+                   default: the native engine on the majors where its differential suite \
+                   proves it equal to pg_rewind (13 to 19), where it runs, and when it moves \
+                   fewer bytes than a re-clone (or no re-clone is allowed); pg_rewind \
+                   otherwise.",
     },
     ParamDef {
         name: "rewind_fallback",
@@ -607,10 +607,11 @@ pub enum Engine {
     Auto,
 }
 
-/// The engine when `rewind_engine` is unset.
-/// pg_rewind until the native engine is faster than it on this project's benchmark
-/// (`tests/bench/results-rewind-pg*.md`: not yet) and has run in the soak.
-pub const DEFAULT_REWIND_ENGINE: Engine = Engine::PgRewind;
+/// The engine when `rewind_engine` is unset: the native engine where it is proven and
+/// cheaper. It is the fastest path on this project's benchmark
+/// (`tests/bench/results-rewind-pg*.md`) and has run through the soak's faults
+/// (`tests/soak/results.md`).
+pub const DEFAULT_REWIND_ENGINE: Engine = Engine::Auto;
 
 impl Engine {
     pub const fn as_str(self) -> &'static str {

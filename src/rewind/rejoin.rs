@@ -367,12 +367,13 @@ pub fn rejoin(
         job.fallback,
     );
     let engine = chosen.as_ref().map(|c| c.choice.clone());
+    // A re-clone planned for a rewind decision is the cheaper one: the engine says why.
     log::info!(
         "{}: {decision}; plan: {plan}{}",
         datadir.display(),
         engine
             .as_ref()
-            .filter(|_| plan == Plan::Rewind)
+            .filter(|_| matches!(plan, Plan::Rewind | Plan::Reclone(_)))
             .map_or(String::new(), |e| format!("; engine: {e}"))
     );
     let saved_in = marker.as_ref().and_then(|m| m.saved_in.clone());

@@ -317,6 +317,7 @@ fn the_estimate_counts_the_wal_this_majors_pg_rewind_copies() {
         &lab,
         &RewindSettings {
             fallback: Fallback::None,
+            engine: Engine::PgRewind,
             ..settings(&lab.pg2)
         },
     );
@@ -508,12 +509,17 @@ fn no_rewind_required_trap_of_a_just_promoted_source() {
     assert_streams_without_t7(&lab);
 }
 
-/// pg1 killed after t7 (pg_control: "in production"): crash recovery first, then the rewind.
+/// pg1 killed after t7 (pg_control: "in production"): crash recovery first, then
+/// pg_rewind (the native engine rewinds such a target without it: `rewind::native`).
 #[test]
 fn uncleanly_stopped_old_primary_is_recovered_then_rewound() {
     let lab = lab(|_| {}, |_| {}, |_| {}, Stop::Kill9);
     assert_eq!(lab.pg1.control_state(), "in production");
-    let report = rejoin(&lab, &settings(&lab.pg2));
+    let by_pg_rewind = RewindSettings {
+        engine: Engine::PgRewind,
+        ..settings(&lab.pg2)
+    };
+    let report = rejoin(&lab, &by_pg_rewind);
     assert!(report.crash_recovery);
     assert_eq!(report.outcome, Outcome::Rewound);
     assert_back_keeping_t7(&lab, &report);
@@ -911,12 +917,12 @@ fn command_line_check_dry_run_and_rewind() {
     assert!(text.contains("target changes: "), "{text}");
     assert!(!text.contains("target changes: not known"), "{text}");
     before.assert_same(&lab.pg1.snapshot(), "pgha rewind --check");
-    // The default engine is pg_rewind; auto says what it picks and why.
-    assert!(text.contains("engine: pg_rewind (asked for)"), "{text}");
-    let (code, text) = pgha(&["-n", "-P", "--engine", "auto"]);
+    // The default engine is auto, which says what it picks and why.
+    assert!(text.contains(" (auto: "), "{text}");
+    let (code, text) = pgha(&["-n", "-P", "--engine", "pg_rewind"]);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("need to copy"), "{text}");
-    assert!(text.contains(" (auto: "), "{text}");
+    assert!(text.contains("engine: pg_rewind (asked for)"), "{text}");
     before.assert_same(&lab.pg1.snapshot(), "pgha rewind -n");
     let upstream = format!("--primary-conninfo={}", conninfo(&lab.pg2));
     let (code, text) = pgha(&["-R", "--node", "pg1", &upstream]);

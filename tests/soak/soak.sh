@@ -26,7 +26,10 @@
 #
 # Settings: the harness's (a soak runs on its own instance by default, next to the tests':
 # PGHA_CLUSTER_ROOT=/var/tmp/pgha-soak PGHA_NET=10.201.0 PGHA_NS_PREFIX=pghs, set by the
-# Makefile), PGHA_PGDISK=3G.
+# Makefile), PGHA_PGDISK=3G, SOAK_DATA_MB=256: a table of that size written before the load,
+# so that a former primary costs less to rewind than to re-clone, as in a real cluster (the
+# load writes about 2 MB of WAL a second; with a smaller database the re-clone is cheaper).
+# The round ends with what the agents' rejoins did (rejoins.txt: plan, engine, outcome).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SOAKPY=$HERE/soak.py
@@ -191,6 +194,8 @@ inject() {             # inject KIND key=value...
 LOAD_PIDS=()
 start_load() {
   local n
+  vip_sql "create table soak_data as select g as id, repeat('d', 1000) as pad
+             from generate_series(1, ${SOAK_DATA_MB:-256} * 1000) g" || fatal "soak_data through the VIP"
   vip_sql "create table soak_rows(id bigint primary key, t timestamptz default now());
            create table soak_bulk(id int, pad text); create table soak_health(t timestamptz)" \
     || fatal "tables through the VIP"
@@ -207,6 +212,17 @@ stop_load() {
   LOAD_PIDS=()
 }
 
+# rejoins: how many of the agents' rejoins (every node's log) planned what, with which engine,
+# and how they ended
+# shellcheck disable=SC2317 # called through final_check and the EXIT trap
+rejoins() {
+  local n
+  for n in node1 node2 node3; do cat "$(agent_log "$n")" 2>/dev/null; done \
+    | sed -n 's/.*; plan: \(rewind; engine: [a-z_]*\|[a-z-]*\).*/plan: \1/p
+              s/.*: \(Rewound\|Recloned\|Streamable\) in [0-9.]*[mµn]*s$/outcome: \1/p' \
+    | sort | uniq -c | tee "$OUT/rejoins.txt"
+}
+
 # verdict: the rows of every node that answers, then soak.py check (also for a failed round:
 # what was lost so far)
 # shellcheck disable=SC2317 # called through final_check and the EXIT trap
@@ -216,6 +232,7 @@ verdict() {
     client timeout 120 "$PY" "$SOAKPY" rows "$(ip_of "$n")" > "$OUT/rows-$n.txt" 2>>"$OUT/clients.err" \
       || { say "no rows from $n"; rm -f "$OUT/rows-$n.txt"; }
   done
+  say "the agents' rejoins:"; rejoins
   "$PY" "$SOAKPY" check "$OUT" node1 node2 node3 | tee "$OUT/report.txt"
   [ "${PIPESTATUS[0]}" = 0 ]
 }
