@@ -28,7 +28,8 @@
 # PGHA_CLUSTER_ROOT=/var/tmp/pgha-soak PGHA_NET=10.201.0 PGHA_NS_PREFIX=pghs, set by the
 # Makefile), PGHA_PGDISK=3G, SOAK_DATA_MB=256: a table of that size written before the load,
 # so that a former primary costs less to rewind than to re-clone, as in a real cluster (the
-# load writes about 2 MB of WAL a second; with a smaller database the re-clone is cheaper).
+# load writes about 2 MB of WAL a second; with a smaller database the re-clone is cheaper),
+# and a checkpoint (else a rewind before the next one fetches the whole table back).
 # The round ends with what the agents' rejoins did (rejoins.txt: plan, engine, outcome).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -196,6 +197,7 @@ start_load() {
   local n
   vip_sql "create table soak_data as select g as id, repeat('d', 1000) as pad
              from generate_series(1, ${SOAK_DATA_MB:-256} * 1000) g" || fatal "soak_data through the VIP"
+  vip_sql "checkpoint" || fatal "a checkpoint through the VIP"
   vip_sql "create table soak_rows(id bigint primary key, t timestamptz default now());
            create table soak_bulk(id int, pad text); create table soak_health(t timestamptz)" \
     || fatal "tables through the VIP"
