@@ -2,6 +2,8 @@
 //! the source over SQL or its stopped data directory), and what a rejoin would cost. Reads
 //! only: [`decision`] judges what is gathered here, and `plan.rs` plans from it.
 
+use std::collections::BTreeSet;
+
 use super::changes::{self, TargetChanges};
 use super::decision::{self, CostEstimate, Decision, SourceFacts, TargetFacts};
 use super::error::RewindError;
@@ -18,7 +20,7 @@ use super::target;
 use crate::deadline::Deadline;
 use crate::instance::control::{self, ControlFile};
 use crate::instance::{wal, Instance};
-use crate::lsn::Lsn;
+use crate::lsn::{Lsn, TimelineId};
 
 /// A session on the source server; `None` for a stopped data directory.
 pub(super) fn connect(
@@ -192,15 +194,12 @@ fn filemap_rules(
     source_end: Option<Lsn>,
 ) -> Rules {
     let segment_size = target.wal_segments.segment_size.max(1);
-    let timeline = target.timeline();
-    let keep_wal = (changes.checkpoint.0 / segment_size..=fork.0 / segment_size)
-        .map(|segno| {
-            format!(
-                "pg_wal/{}",
-                wal::segno_file_name(timeline, segno, segment_size)
-            )
-        })
-        .collect();
+    let keep_wal = wal_for_recovery(
+        target.timeline(),
+        changes.checkpoint_redo,
+        fork,
+        segment_size,
+    );
     // 19's pg_rewind rule, on every major: the segments before the fork's are the same
     // WAL on both sides (the source streamed them from the target), and replay reads the
     // target's own. Before 19, pg_rewind copies them all (944 of 1005 MB in the benchmark).
@@ -225,6 +224,25 @@ fn filemap_rules(
         skip_wal_before,
         skip_wal_after,
     }
+}
+
+/// The target's WAL files that recovery after a rewind reads: from the last common
+/// checkpoint's redo point, where replay starts (a spread checkpoint's is often several
+/// segments before its record), to the fork's.
+fn wal_for_recovery(
+    timeline: TimelineId,
+    redo: Lsn,
+    fork: Lsn,
+    segment_size: u64,
+) -> BTreeSet<String> {
+    (redo.0 / segment_size..=fork.0 / segment_size)
+        .map(|segno| {
+            format!(
+                "pg_wal/{}",
+                wal::segno_file_name(timeline, segno, segment_size)
+            )
+        })
+        .collect()
 }
 
 /// The target's changes, read ahead of the native view for the fork and end they were read
@@ -344,4 +362,33 @@ pub(super) fn reclone_preview(
     )?;
     (matches!(preview, Decision::Rewind { .. }) && estimate.prefers_reclone())
         .then_some((recovered, preview))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEGMENT: u64 = 16 << 20;
+
+    /// Found in review: the WAL kept for recovery began at the checkpoint record's segment,
+    /// so a target-only segment between the redo point and the record (a spread checkpoint)
+    /// was removed, and the rewound node waited for WAL it no longer had.
+    #[test]
+    fn wal_from_the_redo_point_is_kept_not_only_from_the_checkpoint_record() {
+        let kept = |redo: u64, fork: u64| -> Vec<String> {
+            wal_for_recovery(1, Lsn(redo), Lsn(fork), SEGMENT)
+                .into_iter()
+                .collect()
+        };
+        let name = |segno: u64| format!("pg_wal/{}", wal::segno_file_name(1, segno, SEGMENT));
+        // Redo in segment 3, fork in segment 7: 3 to 7.
+        assert_eq!(
+            kept(3 * SEGMENT + 0x28, 7 * SEGMENT + 0x100),
+            (3..=7).map(name).collect::<Vec<_>>()
+        );
+        // Redo and fork in one segment: that one.
+        assert_eq!(kept(5 * SEGMENT + 8, 5 * SEGMENT + 0x2000), vec![name(5)]);
+        // A fork on a segment boundary keeps the segment it begins.
+        assert_eq!(kept(2 * SEGMENT, 3 * SEGMENT), vec![name(2), name(3)]);
+    }
 }

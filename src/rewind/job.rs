@@ -420,16 +420,19 @@ impl Job<'_> {
                 Ok(applied)
             }
             (Source::Pgdata(dir), None) => {
-                let root = Dir::open_owned(dir, owner)
+                let root = Dir::open_owned(dir, owner).map_err(|e| io("open", dir, e))?;
+                let read_control = || {
+                    root.open_dir("global")
+                        .and_then(|g| g.read("pg_control", PG_CONTROL_LIMIT))
+                        .map_err(|e| io("read", &dir.join("global/pg_control"), e))
+                };
+                let control = read_control()?;
+                let decoded = self.same_source(&control)?;
+                let tree = root
+                    .try_clone()
                     .and_then(|root| Tree::open(root, owner))
                     .map_err(|e| io("open", dir, e))?;
-                let control = root
-                    .root()
-                    .open_dir("global")
-                    .and_then(|g| g.read("pg_control", PG_CONTROL_LIMIT))
-                    .map_err(|e| io("read", &dir.join("global/pg_control"), e))?;
-                let decoded = self.same_source(&control)?;
-                let files = native::SourceFiles::Pgdata(root);
+                let files = native::SourceFiles::Pgdata(tree);
                 let applied = native::apply(
                     data,
                     owner,
@@ -438,6 +441,7 @@ impl Job<'_> {
                     self.settings.sync_method,
                     self.deadline,
                 )?;
+                still_stopped(&control, &read_control()?).map_err(|why| self.refused(why))?;
                 let end = (decoded.checkpoint, decoded.checkpoint_timeline);
                 native::finish(data, owner, view, &control, end, segment_size)?;
                 Ok(applied)
@@ -493,4 +497,33 @@ fn config_file(instance: &Instance) -> Option<PathBuf> {
         (instance.params.pgdata != instance.params.datadir)
             .then(|| instance.params.pgdata.join("postgresql.conf"))
     })
+}
+
+/// A stopped source's pg_control, read again after the native engine copied from it: the
+/// same bytes, or the source ran meanwhile, what was copied may be newer than the end replay
+/// is held to (its last checkpoint), and nothing more is written (pg_rewind stops there too).
+fn still_stopped(before: &[u8], after: &[u8]) -> Result<(), String> {
+    (before == after).then_some(()).ok_or_else(|| {
+        "the source's data directory changed during the rewind (its pg_control is not the \
+         same): was its server started?"
+            .into()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found in review: a stopped source's pg_control was read once, before the copy, so a
+    /// source started during a native rewind went unseen (pg_rewind compares it after).
+    #[test]
+    fn a_stopped_source_must_keep_the_same_pg_control_through_the_copy() {
+        let before = vec![7u8; 8192];
+        assert_eq!(still_stopped(&before, &before.clone()), Ok(()));
+        let mut started = before.clone();
+        started[16] ^= 1;
+        let why = still_stopped(&before, &started).unwrap_err();
+        assert!(why.contains("changed during the rewind"), "{why}");
+        assert!(still_stopped(&before, &before[..512]).is_err());
+    }
 }
