@@ -248,6 +248,21 @@ impl WalError {
         }
     }
 
+    /// The record that did not read because its own bytes are wrong (a bad length, CRC or
+    /// back link), where a crash's torn last record would be.
+    pub fn failed_record(&self) -> Option<Lsn> {
+        match self {
+            WalError::Invalid {
+                source:
+                    source @ (DecodeError::Crc { .. }
+                    | DecodeError::RecordLength { .. }
+                    | DecodeError::PrevLink { .. }),
+                ..
+            } => Some(source.at()),
+            _ => None,
+        }
+    }
+
     /// The segment file the error is about.
     pub fn file(&self) -> Option<&Path> {
         match self {

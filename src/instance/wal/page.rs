@@ -10,7 +10,7 @@ use super::format::{xlp, Bytes, PAGE, WAL_PAGE_SIZE};
 use super::major::{self, Major};
 
 /// `SizeOfXLogShortPHD` and `SizeOfXLogLongPHD`.
-const SHORT_PAGE_HEADER: u64 = 24;
+pub(super) const SHORT_PAGE_HEADER: u64 = 24;
 const LONG_PAGE_HEADER: u64 = 40;
 
 /// The segment file holding `lsn`, named as PostgreSQL names it: timeline, then the segment

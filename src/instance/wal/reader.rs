@@ -13,7 +13,7 @@ use crate::lsn::{Lsn, TimelineId};
 use super::decode::WalRecord;
 use super::error::{Failure, WalError};
 use super::format::WAL_PAGE_SIZE;
-use super::page::{segment_file_name, PageBytes, Wal};
+use super::page::{segment_file_name, Page, PageBytes, Seen, Wal};
 use super::record;
 
 /// The segment sizes `initdb --wal-segsize` allows: powers of two from 1 MiB to 1 GiB.
@@ -105,6 +105,18 @@ impl<'a> CachedReader<'a> {
                 })
             }
         }
+    }
+}
+
+impl CachedReader<'_> {
+    /// The page starting at `page`, checked as a record's pages are (its segment's first
+    /// page too); `None` when it is not a page of this WAL (unwritten, recycled, another
+    /// timeline, unreadable).
+    pub(super) fn checked_page(&mut self, page: Lsn) -> Option<Page> {
+        let files = &mut self.files;
+        let mut pages =
+            |at: Lsn| -> Result<Option<PageBytes>, WalError> { Ok(Some(files.page(at)?.into())) };
+        self.wal.page(page, &mut Seen::default(), &mut pages).ok()
     }
 }
 

@@ -11,8 +11,10 @@ use crate::lsn::{Lsn, TimelineId};
 
 use super::decode::{CheckpointRecord, WalRecord};
 use super::error::{DecodeError, WalError, WalkError};
-use super::format::{MAX_ALIGN, RMGR_INFO_MASK, RM_XLOG_ID, XLOG_SWITCH};
-use super::page::past_page_header;
+use super::format::{
+    xlp, MAX_ALIGN, MAX_RECORD_LEN, RMGR_INFO_MASK, RM_XLOG_ID, WAL_PAGE_SIZE, XLOG_SWITCH,
+};
+use super::page::{past_page_header, SHORT_PAGE_HEADER};
 use super::reader::CachedReader;
 
 /// Where the valid WAL that continues from the record at `from` ends, as crash recovery
@@ -75,9 +77,44 @@ pub fn records_to_end_for_recovery(
     deadline: &Deadline,
     visit: impl FnMut(&WalRecord),
 ) -> Option<Lsn> {
-    walk(pg_wal, timeline, from, segment_size, deadline, visit)
-        .filter(|(_, stop)| stop.as_ref().is_none_or(ends_wal))
-        .map(|(end, _)| end)
+    let (end, stop) = walk(pg_wal, timeline, from, segment_size, deadline, visit)?;
+    let trusted = match &stop {
+        None => true,
+        Some(stop) if !ends_wal(stop) => false,
+        Some(stop) => {
+            let mut reader = CachedReader::new(pg_wal, timeline, segment_size).ok()?;
+            stop.failed_record()
+                .is_none_or(|at| !goes_on_after(&mut reader, at, deadline))
+        }
+    };
+    trusted.then_some(end)
+}
+
+/// Whether this WAL goes on past the record at `at`, which did not read (a bad length, CRC
+/// or back link): a later page of this WAL (its address, its timeline) where a record
+/// starts, found past the pages that only continue the one at `at`. A crash leaves none
+/// after its torn last record (the pages after it are zeros or an older use of the file);
+/// a reader that misread a valid record would, and its end is not believed (crash
+/// recovery then runs: a guard against this reader's own mistakes).
+fn goes_on_after(reader: &mut CachedReader, at: Lsn, deadline: &Deadline) -> bool {
+    let payload = u64::from(WAL_PAGE_SIZE) - SHORT_PAGE_HEADER;
+    let most_pages = u64::from(MAX_RECORD_LEN) / payload + 2;
+    let mut page = Lsn(at.0 - at.0 % u64::from(WAL_PAGE_SIZE));
+    for _ in 0..most_pages {
+        if deadline.expired() {
+            return true;
+        }
+        page = Lsn(page.0 + u64::from(WAL_PAGE_SIZE));
+        let Some(next) = reader.checked_page(page) else {
+            return false;
+        };
+        let continued = next.info & xlp::FIRST_IS_CONTRECORD != 0;
+        let room = u64::from(WAL_PAGE_SIZE) - next.header_len;
+        if !continued || u64::from(next.rem_len) < room {
+            return true;
+        }
+    }
+    true
 }
 
 /// The end of the last record of the chain from `from`, and the error that stopped it
