@@ -30,7 +30,8 @@
 # so that a former primary costs less to rewind than to re-clone, as in a real cluster (the
 # load writes about 2 MB of WAL a second; with a smaller database the re-clone is cheaper),
 # and a checkpoint (else a rewind before the next one fetches the whole table back).
-# The round ends with what the agents' rejoins did (rejoins.txt: plan, engine, outcome).
+# The round ends with what the agents' rejoins did (rejoins.txt: plan, engine, outcome;
+# rejoin-plans.txt: each plan's line).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SOAKPY=$HERE/soak.py
@@ -215,10 +216,13 @@ stop_load() {
 }
 
 # rejoins: how many of the agents' rejoins (every node's log) planned what, with which engine,
-# and how they ended
+# and how they ended; their plan lines (with the costs compared) in rejoin-plans.txt
 # shellcheck disable=SC2317 # called through final_check and the EXIT trap
 rejoins() {
   local n
+  for n in node1 node2 node3; do
+    grep -h '; plan: ' "$(agent_log "$n")" 2>/dev/null | sed "s/^/$n: /"
+  done > "$OUT/rejoin-plans.txt"
   for n in node1 node2 node3; do cat "$(agent_log "$n")" 2>/dev/null; done \
     | sed -n 's/.*; plan: \(rewind; engine: [a-z_]*\|[a-z-]*\).*/plan: \1/p
               s/.*: \(Rewound\|Recloned\|Streamable\) in [0-9.]*[mµn]*s$/outcome: \1/p' \
