@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::changes::{self, TargetChanges};
-use super::decision::{self, CostEstimate, Decision, SourceFacts, TargetFacts};
+use super::decision::{self, CostEstimate, Decision, History, SourceFacts, TargetFacts};
 use super::error::RewindError;
 use super::filemap::NativeView;
 use super::filemap::{self, Rules};
@@ -20,7 +20,7 @@ use super::target;
 use crate::deadline::Deadline;
 use crate::instance::control::{self, ControlFile};
 use crate::instance::{wal, Instance};
-use crate::lsn::{Lsn, TimelineId};
+use crate::lsn::Lsn;
 
 /// A session on the source server; `None` for a stopped data directory.
 pub(super) fn connect(
@@ -194,12 +194,7 @@ fn filemap_rules(
     source_end: Option<Lsn>,
 ) -> Rules {
     let segment_size = target.wal_segments.segment_size.max(1);
-    let keep_wal = wal_for_recovery(
-        target.timeline(),
-        changes.checkpoint_redo,
-        fork,
-        segment_size,
-    );
+    let keep_wal = wal_for_recovery(&target.history, changes.checkpoint_redo, fork, segment_size);
     // 19's pg_rewind rule, on every major: the segments before the fork's are the same
     // WAL on both sides (the source streamed them from the target), and replay reads the
     // target's own. Before 19, pg_rewind copies them all (944 of 1005 MB in the benchmark).
@@ -228,21 +223,26 @@ fn filemap_rules(
 
 /// The target's WAL files that recovery after a rewind reads: from the last common
 /// checkpoint's redo point, where replay starts (a spread checkpoint's is often several
-/// segments before its record), to the fork's.
+/// segments before its record), to the fork's, each named by every timeline of the target's
+/// `history` that wrote in it (a segment where the target switched timelines has a file of
+/// each).
 fn wal_for_recovery(
-    timeline: TimelineId,
+    history: &History,
     redo: Lsn,
     fork: Lsn,
     segment_size: u64,
 ) -> BTreeSet<String> {
-    (redo.0 / segment_size..=fork.0 / segment_size)
-        .map(|segno| {
-            format!(
-                "pg_wal/{}",
-                wal::segno_file_name(timeline, segno, segment_size)
-            )
-        })
-        .collect()
+    let mut files = BTreeSet::new();
+    for segno in redo.0 / segment_size..=fork.0 / segment_size {
+        let (first, next) = (segno * segment_size, (segno + 1) * segment_size);
+        for entry in history.entries() {
+            if entry.begin.0 < next && entry.end.is_none_or(|end| end.0 > first) {
+                let name = wal::segno_file_name(entry.tli, segno, segment_size);
+                files.insert(format!("pg_wal/{name}"));
+            }
+        }
+    }
+    files
 }
 
 /// The target's changes, read ahead of the native view for the fork and end they were read
@@ -375,8 +375,9 @@ mod tests {
     /// was removed, and the rewound node waited for WAL it no longer had.
     #[test]
     fn wal_from_the_redo_point_is_kept_not_only_from_the_checkpoint_record() {
+        let timeline_1 = History::parse(1, "").unwrap();
         let kept = |redo: u64, fork: u64| -> Vec<String> {
-            wal_for_recovery(1, Lsn(redo), Lsn(fork), SEGMENT)
+            wal_for_recovery(&timeline_1, Lsn(redo), Lsn(fork), SEGMENT)
                 .into_iter()
                 .collect()
         };
@@ -390,5 +391,25 @@ mod tests {
         assert_eq!(kept(5 * SEGMENT + 8, 5 * SEGMENT + 0x2000), vec![name(5)]);
         // A fork on a segment boundary keeps the segment it begins.
         assert_eq!(kept(2 * SEGMENT, 3 * SEGMENT), vec![name(2), name(3)]);
+    }
+
+    /// Found in review: every file was named with the target's latest timeline, so the
+    /// files of the timeline it left (before its own switch) were not kept.
+    #[test]
+    fn wal_kept_for_recovery_is_named_by_the_timelines_that_wrote_it() {
+        // Timeline 2 began at 0/5000100, in segment 5.
+        let history = History::parse(2, "1\t0/5000100\tno recovery target specified\n").unwrap();
+        let kept: Vec<String> = wal_for_recovery(
+            &history,
+            Lsn(4 * SEGMENT + 0x28),
+            Lsn(6 * SEGMENT + 8),
+            SEGMENT,
+        )
+        .into_iter()
+        .collect();
+        let name = |tli, segno| format!("pg_wal/{}", wal::segno_file_name(tli, segno, SEGMENT));
+        let mut expected = vec![name(1, 4), name(1, 5), name(2, 5), name(2, 6)];
+        expected.sort();
+        assert_eq!(kept, expected);
     }
 }

@@ -428,6 +428,12 @@ impl Job<'_> {
                 };
                 let control = read_control()?;
                 let decoded = self.same_source(&control)?;
+                // Still the stopped source the file map was made from.
+                if decoded.state != DbState::ShutDown
+                    || decoded.checkpoint != self.source_facts.insert_lsn
+                {
+                    return Err(self.refused(SOURCE_RAN.into()));
+                }
                 let tree = root
                     .try_clone()
                     .and_then(|root| Tree::open(root, owner))
@@ -503,12 +509,16 @@ fn config_file(instance: &Instance) -> Option<PathBuf> {
 /// same bytes, or the source ran meanwhile, what was copied may be newer than the end replay
 /// is held to (its last checkpoint), and nothing more is written (pg_rewind stops there too).
 fn still_stopped(before: &[u8], after: &[u8]) -> Result<(), String> {
-    (before == after).then_some(()).ok_or_else(|| {
-        "the source's data directory changed during the rewind (its pg_control is not the \
-         same): was its server started?"
-            .into()
-    })
+    (before == after)
+        .then_some(())
+        .ok_or_else(|| SOURCE_RAN.into())
 }
+
+/// Why a stopped source is not copied from: its pg_control changed after the rewind was
+/// decided on it.
+const SOURCE_RAN: &str = "the source's data directory changed during the rewind (its \
+                          pg_control is not the one the rewind was decided on): was its server \
+                          started?";
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,10 @@
 use std::process::Command;
 
 use pgha::deadline::Deadline;
-use pgha::instance::wal::{end_of_valid_wal, end_of_wal_for_recovery, segment_file_name};
+use pgha::instance::wal::{
+    end_of_valid_wal, end_of_wal_for_recovery, read_record, record_ending_at, segment_file_name,
+    DecodeError, WalError,
+};
 use pgha::lsn::Lsn;
 use pgha::rewind::changes::{read, read_to_recovery_end};
 
@@ -43,7 +46,7 @@ fn end_of_valid_wal_after_a_crash_is_where_pg_waldump_stops() {
         .psql("SELECT pg_current_wal_insert_lsn()")
         .parse()
         .unwrap();
-    pg.psql("SELECT pg_switch_wal()");
+    let switched: Lsn = pg.psql("SELECT pg_switch_wal()").parse().unwrap();
     let after_switch: Lsn = pg
         .psql("SELECT pg_current_wal_insert_lsn()")
         .parse()
@@ -105,22 +108,52 @@ fn end_of_valid_wal_after_a_crash_is_where_pg_waldump_stops() {
 
     // A bad CRC in the middle, with valid WAL after it: crash recovery would stop there
     // too, but a crash leaves no valid WAL after its torn last record, so this reader's end
-    // is not believed (a guard against its own misreadings: found in review).
-    let file = pg_wal.join(segment_file_name(1, after_switch, segment));
-    let crc_at = after_switch.0 % u64::from(segment) + 20;
+    // is not believed (a guard against its own misreadings: found in review). The switch
+    // record's own damage too: the rest of its segment is zeros, the WAL goes on in the next.
+    let switch = record_ending_at(&pg_wal, 1, switched, segment, 256)
+        .unwrap_or_else(|| panic!("no record ends at {switched}"));
+    for damaged in [switch.lsn, after_switch] {
+        let flip = || flip_crc_byte(&pg_wal, damaged, segment);
+        flip();
+        assert!(
+            matches!(
+                read_record(&pg_wal, 1, damaged, segment),
+                Err(WalError::Invalid {
+                    source: DecodeError::Crc { .. },
+                    ..
+                })
+            ),
+            "the record at {damaged} is not the one damaged"
+        );
+        let stop = end_of_valid_wal(&pg_wal, 1, start, segment, &deadline).unwrap();
+        assert!(
+            stop <= damaged,
+            "{stop} past the damaged record at {damaged}"
+        );
+        assert_eq!(
+            end_of_wal_for_recovery(&pg_wal, 1, start, segment, &deadline),
+            None,
+            "valid WAL goes on after {damaged}"
+        );
+        flip();
+    }
+    assert_eq!(
+        end_of_wal_for_recovery(&pg_wal, 1, start, segment, &deadline),
+        Some(end)
+    );
+}
+
+/// Flips a byte of the CRC of the record at `at`.
+fn flip_crc_byte(pg_wal: &std::path::Path, at: Lsn, segment: u32) {
+    use std::os::unix::fs::FileExt;
+    let file = pg_wal.join(segment_file_name(1, at, segment));
+    let crc_at = at.0 % u64::from(segment) + 20;
     let handle = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(&file)
         .unwrap();
     let mut byte = [0u8];
-    std::os::unix::fs::FileExt::read_exact_at(&handle, &mut byte, crc_at).unwrap();
-    std::os::unix::fs::FileExt::write_all_at(&handle, &[byte[0] ^ 0xFF], crc_at).unwrap();
-    let damaged = end_of_valid_wal(&pg_wal, 1, start, segment, &deadline).unwrap();
-    assert!(damaged <= after_switch, "{damaged} past the damaged record");
-    assert_eq!(
-        end_of_wal_for_recovery(&pg_wal, 1, start, segment, &deadline),
-        None,
-        "valid WAL goes on after {after_switch}"
-    );
+    handle.read_exact_at(&mut byte, crc_at).unwrap();
+    handle.write_all_at(&[byte[0] ^ 0xFF], crc_at).unwrap();
 }

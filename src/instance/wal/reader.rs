@@ -109,6 +109,10 @@ impl<'a> CachedReader<'a> {
 }
 
 impl CachedReader<'_> {
+    pub(super) fn segment_size(&self) -> u64 {
+        self.wal.segment_size
+    }
+
     /// The page starting at `page`, checked as a record's pages are (its segment's first
     /// page too); `None` when it is not a page of this WAL (unwritten, recycled, another
     /// timeline, unreadable).

@@ -78,16 +78,22 @@ pub fn records_to_end_for_recovery(
     visit: impl FnMut(&WalRecord),
 ) -> Option<Lsn> {
     let (end, stop) = walk(pg_wal, timeline, from, segment_size, deadline, visit)?;
-    let trusted = match &stop {
-        None => true,
-        Some(stop) if !ends_wal(stop) => false,
-        Some(stop) => {
-            let mut reader = CachedReader::new(pg_wal, timeline, segment_size).ok()?;
-            stop.failed_record()
-                .is_none_or(|at| !goes_on_after(&mut reader, at, deadline))
-        }
+    let failed = match &stop {
+        Stop::Read(e) if !ends_wal(e) => return None,
+        Stop::Read(e) => e.failed_record(),
+        Stop::Chain(at) => Some(*at),
     };
-    trusted.then_some(end)
+    let mut reader = CachedReader::new(pg_wal, timeline, segment_size).ok()?;
+    let goes_on = failed.is_some_and(|at| goes_on_after(&mut reader, at, deadline));
+    (!goes_on).then_some(end)
+}
+
+/// Why the chain of records ended.
+enum Stop {
+    /// The next record did not read.
+    Read(WalError),
+    /// The record at this position read, but its `xl_prev` is not the record before.
+    Chain(Lsn),
 }
 
 /// Whether this WAL goes on past the record at `at`, which did not read (a bad length, CRC
@@ -106,7 +112,11 @@ fn goes_on_after(reader: &mut CachedReader, at: Lsn, deadline: &Deadline) -> boo
         }
         page = Lsn(page.0 + u64::from(WAL_PAGE_SIZE));
         let Some(next) = reader.checked_page(page) else {
-            return false;
+            // Zeros or an older page here; but an XLOG_SWITCH record (or damage to one)
+            // leaves the rest of its segment zeroed, and the WAL goes on in the next.
+            let segment_size = reader.segment_size();
+            let next_segment = Lsn((page.0 / segment_size + 1) * segment_size);
+            return next_segment.0 > page.0 && reader.checked_page(next_segment).is_some();
         };
         let continued = next.info & xlp::FIRST_IS_CONTRECORD != 0;
         let room = u64::from(WAL_PAGE_SIZE) - next.header_len;
@@ -117,9 +127,8 @@ fn goes_on_after(reader: &mut CachedReader, at: Lsn, deadline: &Deadline) -> boo
     true
 }
 
-/// The end of the last record of the chain from `from`, and the error that stopped it
-/// (`None`: the next record's `xl_prev` broke the chain); `visit` sees each record of the
-/// chain.
+/// The end of the last record of the chain from `from`, and why the chain stopped there;
+/// `visit` sees each record of the chain.
 fn walk(
     pg_wal: &Path,
     timeline: TimelineId,
@@ -127,29 +136,25 @@ fn walk(
     segment_size: u32,
     deadline: &Deadline,
     mut visit: impl FnMut(&WalRecord),
-) -> Option<(Lsn, Option<WalError>)> {
+) -> Option<(Lsn, Stop)> {
     let mut reader = CachedReader::new(pg_wal, timeline, segment_size).ok()?;
     let mut at = past_page_header(from, segment_size);
     let mut last: Option<WalRecord> = None;
-    let mut stop = None;
-    while !deadline.expired() {
+    let stop = loop {
+        if deadline.expired() {
+            return None;
+        }
         let record = match reader.read(at) {
             Ok(record) => record,
-            Err(e) => {
-                stop = Some(e);
-                break;
-            }
+            Err(e) => break Stop::Read(e),
         };
         if last.as_ref().is_some_and(|l| record.prev != l.lsn) {
-            break;
+            break Stop::Chain(at);
         }
         visit(&record);
         at = next_record_start(&record, segment_size);
         last = Some(record);
-    }
-    if deadline.expired() {
-        return None;
-    }
+    };
     last.map(|r| (r.end, stop))
 }
 
