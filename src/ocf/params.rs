@@ -154,7 +154,8 @@ pub const PARAMS: &[ParamDef] = &[
                    its own engine or PostgreSQL's pg_rewind), or re-clones it \
                    (rewind_fallback), and starts it as a standby. The transactions it discards \
                    are kept (rewind_keep_dir). Off (false, no, off or 0): such a node is \
-                   refused, as PAF does, and the operator decides. Needs wal_log_hints = on or data checksums.",
+                   refused, as PAF does, and the operator decides. Needs wal_log_hints = on \
+                   or data checksums.",
     },
     ParamDef {
         name: "rewind_user",

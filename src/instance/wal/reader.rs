@@ -106,9 +106,7 @@ impl<'a> CachedReader<'a> {
             }
         }
     }
-}
 
-impl CachedReader<'_> {
     pub(super) fn segment_size(&self) -> u64 {
         self.wal.segment_size
     }

@@ -83,8 +83,10 @@ pub fn records_to_end_for_recovery(
         Stop::Read(e) => e.failed_record(),
         Stop::Chain(at) => Some(*at),
     };
-    let mut reader = CachedReader::new(pg_wal, timeline, segment_size).ok()?;
-    let goes_on = failed.is_some_and(|at| goes_on_after(&mut reader, at, deadline));
+    let goes_on = failed.is_some_and(|at| {
+        CachedReader::new(pg_wal, timeline, segment_size)
+            .map_or(true, |mut reader| goes_on_after(&mut reader, at, deadline))
+    });
     (!goes_on).then_some(end)
 }
 
