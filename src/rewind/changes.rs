@@ -87,6 +87,14 @@ pub fn classify(major: u32, rmid: u8, info: u8) -> Result<Effect, &'static str> 
     }
 }
 
+/// Whether a record of `rmid` that [`classify`] calls file-level only drops files: a
+/// commit or an abort, which lists the relations it drops. The file comparison does all its
+/// work (the files are gone from the source); a record that creates, truncates or copies
+/// files leaves pages that no block reference names, which only its replay redoes.
+pub fn only_drops_files(rmid: u8) -> bool {
+    rmid == RM_XACT_ID
+}
+
 /// The database records that create or drop a whole database: `XLOG_DBASE_CREATE` (0x00)
 /// and `XLOG_DBASE_DROP` (0x10) up to 14; from 15 `CREATE_FILE_COPY` (0x00),
 /// `CREATE_WAL_LOG` (0x10) and `DROP` (0x20).

@@ -49,7 +49,9 @@ pub fn native_cost(
     Some(match view? {
         Ok(view) => match native::unsupported(view, source_in_recovery) {
             Some(why) => Err(why),
-            None => Ok(view.map.bytes_to_fetch()),
+            // The source's WAL read to start replay at its checkpoint costs too.
+            None => Ok(view.map.bytes_to_fetch()
+                + view.replay.from_source.as_ref().map_or(0, |f| f.wal_read)),
         },
         Err(why) => Err(why.clone()),
     })

@@ -14,6 +14,7 @@ use super::kept;
 use super::listing::local_file_list;
 use super::major::pg_rewind;
 use super::marker;
+use super::replay::{self, Replay, SourceWal, TargetWal};
 use super::settings::{Fallback, RewindSettings, Source};
 use super::source::{self, SourceSession};
 use super::target;
@@ -133,7 +134,7 @@ pub(super) fn native_view(
     target: &TargetFacts,
     source: &Source,
     session: Option<&SourceSession>,
-    source_end: Option<Lsn>,
+    source_facts: &SourceFacts,
     ahead: Option<ReadAhead>,
     deadline: &Deadline,
 ) -> Option<Result<NativeView, String>> {
@@ -170,54 +171,93 @@ pub(super) fn native_view(
         Ok(changes) => changes,
         Err(e) => return Some(Err(e.to_string())),
     };
+    let source_wal = match (source, session) {
+        (_, Some(s)) => Some(SourceWal::Server(s)),
+        (Source::Pgdata(dir), None) => Some(SourceWal::Pgdata(dir)),
+        (Source::Server(_), None) => None,
+    };
+    let target_wal = TargetWal {
+        pg_wal: &datadir.join("pg_wal"),
+        timeline: target.timeline(),
+        segment_size,
+        major: instance.major,
+    };
+    let replay = match source_wal {
+        Some(wal) => replay::choose(
+            &target_wal,
+            &changes,
+            *fork_point,
+            &wal,
+            source_facts,
+            deadline,
+        ),
+        None => Replay::from_last_common(&changes),
+    };
     let source_list = match (source, session) {
         (_, Some(s)) => s.file_list(deadline).map_err(|e| e.to_string()),
         (Source::Pgdata(dir), None) => local_file_list(dir, owner).map_err(|e| e.to_string()),
         (Source::Server(_), None) => Err("no connection to the source".into()),
     };
     let target_list = local_file_list(datadir, owner).map_err(|e| e.to_string());
-    let rules = filemap_rules(instance, target, &changes, *fork_point, source_end);
+    let source_end = (!source_facts.in_recovery).then_some(source_facts.insert_lsn);
+    // Replay from the source's checkpoint reads none of its older WAL.
+    let replay_from = replay.from_source.as_ref().map(|_| replay.start.redo);
+    let rules = filemap_rules(
+        instance,
+        target,
+        &changes,
+        *fork_point,
+        replay_from,
+        source_end,
+    );
+    let blocks = replay.blocks(&changes);
     let map = source_list
-        .and_then(|s| filemap::build(s, target_list?, &changes, &rules).map_err(|e| e.to_string()));
-    Some(map.map(|map| NativeView { changes, map }))
+        .and_then(|s| filemap::build(s, target_list?, &blocks, &rules).map_err(|e| e.to_string()));
+    Some(map.map(|map| NativeView {
+        changes,
+        map,
+        replay,
+    }))
 }
 
 /// The facts of this pair the file map's rules need: the tablespace directory of the
 /// target's major and catalog, the WAL from the last common checkpoint to the fork (kept
 /// for recovery), and the WAL the native engine copies: from the fork's segment (as 19's
-/// pg_rewind does) to the segment of the source's end of WAL (`source_end`).
+/// pg_rewind does), or from the segment of `replay_from` (the redo point of the source's
+/// checkpoint, where replay starts), to the segment of the source's end (`source_end`).
 fn filemap_rules(
     instance: &Instance,
     target: &TargetFacts,
     changes: &TargetChanges,
     fork: Lsn,
+    replay_from: Option<Lsn>,
     source_end: Option<Lsn>,
 ) -> Rules {
     let segment_size = target.wal_segments.segment_size.max(1);
     let keep_wal = wal_for_recovery(&target.history, changes.checkpoint_redo, fork, segment_size);
-    // 19's pg_rewind rule, on every major: the segments before the fork's are the same
-    // WAL on both sides (the source streamed them from the target), and replay reads the
-    // target's own. Before 19, pg_rewind copies them all (944 of 1005 MB in the benchmark).
-    let skip_wal_before = wal::segno_file_name(0, fork.0 / segment_size, segment_size)
-        .get(8..)
-        .map(str::to_owned);
+    // The log and segment part of a segment's name, the part these rules compare.
+    let segment = |segno: u64| {
+        wal::segno_file_name(0, segno, segment_size)
+            .get(8..)
+            .map(str::to_owned)
+    };
     // The segments past the one holding the source's end are files it recycled ahead:
     // their bytes are old WAL, which recovery stops at. `source_end` is a primary's insert
     // position, or a stopped one's shutdown checkpoint, whose record ends within a page;
     // `None` for a standby, whose received WAL may be ahead of what it replayed.
-    let skip_wal_after = source_end
-        .filter(|end| end.0 > 0)
-        .map(|end| end.0.saturating_add(u64::from(wal::WAL_PAGE_SIZE)) / segment_size)
-        .and_then(|segno| {
-            wal::segno_file_name(0, segno, segment_size)
-                .get(8..)
-                .map(str::to_owned)
-        });
+    let skip_wal_after = source_end.filter(|end| end.0 > 0).and_then(|end| {
+        segment(end.0.saturating_add(u64::from(wal::WAL_PAGE_SIZE)) / segment_size)
+    });
     Rules {
         tablespace_dir: format!("PG_{}_{}", instance.major, target.catalog_version),
         keep_wal,
-        skip_wal_before,
+        // 19's pg_rewind rule, on every major: the segments before the fork's are the same
+        // WAL on both sides (the source streamed them from the target), and replay reads
+        // the target's own. Before 19, pg_rewind copies them all (944 of 1005 MB in the
+        // benchmark).
+        skip_wal_before: segment(fork.0 / segment_size),
         skip_wal_after,
+        skip_source_wal_before: replay_from.and_then(|redo| segment(redo.0 / segment_size)),
     }
 }
 

@@ -15,6 +15,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::changes::{Relation, TargetChanges};
+use super::replay::Replay;
+
+/// Changed main-fork block numbers per relation.
+pub type Blocks = BTreeMap<Relation, BTreeSet<u32>>;
 
 /// `BLCKSZ` and `RELSEG_SIZE` (blocks per segment file) of a default build.
 pub const BLOCK_SIZE: u64 = 8192;
@@ -104,6 +108,11 @@ pub struct Rules {
     /// the rewind) comes to the rewound node by streaming, as the WAL pg_rewind's copy of
     /// the last segment misses does.
     pub skip_wal_after: Option<String>,
+    /// A source's WAL segment whose name (past the timeline) is below this one, where
+    /// replay starts after the rewind, is not copied when the target has no file of that
+    /// name (the source's timeline's older segments). `None` where replay starts at the
+    /// last common checkpoint: the source's WAL from the fork on is copied.
+    pub skip_source_wal_before: Option<String>,
 }
 
 /// Why no map can be made (pg_rewind stops on these too).
@@ -124,6 +133,8 @@ pub enum FileMapError {
 pub struct NativeView {
     pub changes: TargetChanges,
     pub map: FileMap,
+    /// Where replay starts after the rewind; it may add blocks to fetch.
+    pub replay: Replay,
 }
 
 /// The map: every path either side has, with what the rewind does to it.
@@ -212,12 +223,12 @@ fn index(
     Ok(map)
 }
 
-/// The map of a rewind from `source` to `target` (their listings), with the blocks the
-/// target changed.
+/// The map of a rewind from `source` to `target` (their listings), with the changed blocks
+/// to fetch (the target's, and those the start of replay adds: [`Replay::blocks`]).
 pub fn build(
     source: Vec<FileEntry>,
     target: Vec<FileEntry>,
-    changes: &TargetChanges,
+    changes: &Blocks,
     rules: &Rules,
 ) -> Result<FileMap, FileMapError> {
     let mut source = index(source, "source")?;
@@ -252,12 +263,12 @@ pub fn build(
 /// lie inside both sides' copies (`shorter` bytes): a truncation or a tail copy covers the
 /// rest.
 fn changed_blocks(
-    changes: &TargetChanges,
+    changes: &Blocks,
     relation: &Relation,
     segno: u32,
     shorter: u64,
 ) -> BTreeSet<u32> {
-    let Some(blocks) = changes.blocks.get(relation) else {
+    let Some(blocks) = changes.get(relation) else {
         return BTreeSet::new();
     };
     let first = u64::from(segno) * u64::from(SEGMENT_BLOCKS);
@@ -292,6 +303,7 @@ fn decide(
     }
     let source = source.filter(|s| !recycled_wal(path, s, rules));
     let (s, t) = match (source, target) {
+        (Some(s), None) if before_replay(path, s, rules) => return Ok(Action::None),
         (Some(s), None) if s.file_type == FileType::Regular => return Ok(Action::Copy),
         (Some(_), None) => return Ok(Action::Create),
         (None, Some(_)) if rules.keep_wal.contains(path) => return Ok(Action::None),
@@ -325,6 +337,15 @@ fn spared_wal(path: &str, source: &FileEntry, target: &FileEntry, rules: &Rules)
         return false;
     };
     source.size == target.size && wal_segment(path).is_some_and(|n| n < fork.as_str())
+}
+
+/// A source's WAL segment older than the one replay starts in
+/// ([`Rules::skip_source_wal_before`]).
+fn before_replay(path: &str, source: &FileEntry, rules: &Rules) -> bool {
+    let Some(replay) = &rules.skip_source_wal_before else {
+        return false;
+    };
+    source.file_type == FileType::Regular && wal_segment(path).is_some_and(|n| n < replay.as_str())
 }
 
 /// A source's WAL segment past the segment of its end of WAL ([`Rules::skip_wal_after`]).

@@ -367,11 +367,11 @@ impl Job<'_> {
         match ran {
             Ok(applied) => {
                 let line = format!(
-                    "native rewind: {} MB fetched for {} entries from the last common \
-                     checkpoint at {} in {elapsed:.1?} ({applied})",
+                    "native rewind: {} MB fetched for {} entries, replay from {}, in \
+                     {elapsed:.1?} ({applied})",
                     applied.fetched >> 20,
                     applied.entries,
-                    view.changes.checkpoint
+                    view.replay
                 );
                 log::info!("{line}");
                 let out = RewindOutput {

@@ -53,6 +53,7 @@ mod plan;
 mod preflight;
 mod reclone;
 mod rejoin;
+pub mod replay;
 pub mod runner;
 mod settings;
 pub mod source;

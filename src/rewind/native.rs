@@ -18,12 +18,12 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::changes::TargetChanges;
 use super::error::RewindError;
 use super::filemap::NativeView;
 use super::filemap::{Action, FileType, MapEntry, BLOCK_SIZE};
 use super::forensics::io;
 use super::listing::Tree;
+use super::replay::ReplayStart;
 use crate::clock;
 use crate::deadline::{Deadline, Expired};
 use crate::failpoint;
@@ -306,11 +306,11 @@ fn runs(blocks: &BTreeSet<u32>) -> Vec<(u32, u32)> {
     runs
 }
 
-/// The `backup_label` pg_rewind writes (`createBackupLabel`) for `changes`, at `now`
+/// The `backup_label` pg_rewind writes (`createBackupLabel`) for replay from `start`, at `now`
 /// (`clock::utc_now`'s form). One word after BACKUP METHOD (the server reads one);
 /// pg_rewind's, which the server treats as it treats ours. 19's prints the low half of an
 /// LSN in 8 digits (`%X/%08X`), as 19 prints every LSN; the server reads either.
-fn backup_label(changes: &TargetChanges, segment_size: u32, major: u32, now: &str) -> String {
+fn backup_label(start: &ReplayStart, segment_size: u32, major: u32, now: &str) -> String {
     let lsn = |lsn: Lsn| {
         if major >= 19 {
             format!("{:X}/{:08X}", lsn.0 >> 32, lsn.0 & 0xFFFF_FFFF)
@@ -321,19 +321,15 @@ fn backup_label(changes: &TargetChanges, segment_size: u32, major: u32, now: &st
     format!(
         "START WAL LOCATION: {} (file {})\nCHECKPOINT LOCATION: {}\nBACKUP METHOD: pg_rewind\n\
          BACKUP FROM: standby\nSTART TIME: {}\n",
-        lsn(changes.checkpoint_redo),
-        segment_file_name(
-            changes.checkpoint_timeline,
-            changes.checkpoint_redo,
-            segment_size
-        ),
-        lsn(changes.checkpoint),
+        lsn(start.redo),
+        segment_file_name(start.timeline, start.redo, segment_size),
+        lsn(start.checkpoint),
         now.replace('T', " ").replace('Z', " UTC"),
     )
 }
 
-/// The end of a native rewind: the `backup_label` that starts replay at the last common
-/// checkpoint's redo point, then the source's `pg_control` (`source_control`, read last) in
+/// The end of a native rewind: the `backup_label` that starts replay where the view says
+/// (the last common checkpoint's redo point, or the source's checkpoint's), then the source's `pg_control` (`source_control`, read last) in
 /// archive recovery up to `end` on `timeline`.
 pub(super) fn finish(
     data: &Dir,
@@ -350,7 +346,7 @@ pub(super) fn finish(
             what: format!("its global/pg_control: {e}"),
         })?;
     let (now, _) = clock::utc_now();
-    let label = backup_label(&view.changes, segment_size, major, &now);
+    let label = backup_label(&view.replay.start, segment_size, major, &now);
     data.write_file("backup_label", label.as_bytes(), FILE_MODE, owner)
         .map_err(|e| io("write", &data.join("backup_label"), e))?;
     failpoint::hit("native-before-control");
@@ -448,11 +444,13 @@ mod tests {
         let mut kept = entry("base/5/2345", Action::Copy, FileType::Regular);
         copied.source.as_mut().unwrap().size = 8192;
         kept.source.as_mut().unwrap().size = 300;
+        let changes = crate::rewind::changes::TargetChanges::default();
         let view = NativeView {
-            changes: TargetChanges::default(),
             map: crate::rewind::filemap::FileMap {
                 entries: vec![copied, kept],
             },
+            replay: crate::rewind::replay::Replay::from_last_common(&changes),
+            changes,
         };
         let from =
             SourceFiles::Pgdata(Tree::open(Dir::open(source.path()).unwrap(), None).unwrap());
@@ -473,13 +471,12 @@ mod tests {
     /// digits after the slash, as 19 prints every LSN; the native engine wrote them as 18's.
     #[test]
     fn backup_label_lsns_are_written_as_each_majors_pg_rewind_writes_them() {
-        let changes = TargetChanges {
+        let start = ReplayStart {
             checkpoint: Lsn(0x1_0012_3458),
-            checkpoint_redo: Lsn(0x1_0012_3420),
-            checkpoint_timeline: 1,
-            ..TargetChanges::default()
+            redo: Lsn(0x1_0012_3420),
+            timeline: 1,
         };
-        let label = |major| backup_label(&changes, 1 << 20, major, "2026-12-05T11:20:00Z");
+        let label = |major| backup_label(&start, 1 << 20, major, "2026-12-05T11:20:00Z");
         assert_eq!(
             label(18),
             "START WAL LOCATION: 1/123420 (file 000000010000000100000001)\n\

@@ -167,6 +167,7 @@ impl fmt::Display for Check {
             Some(Ok(native)) => {
                 writeln!(f, "target changes: {}", native.changes)?;
                 writeln!(f, "native file map: {}", native.map)?;
+                writeln!(f, "replay after a native rewind: from {}", native.replay)?;
             }
             Some(Err(why)) => writeln!(f, "target changes: not known: {why}")?,
             None => {}

@@ -216,7 +216,7 @@ fn choose_engine(
                 target,
                 job.source,
                 job.session,
-                (!job.source_facts.in_recovery).then_some(job.source_facts.insert_lsn),
+                job.source_facts,
                 ahead,
                 job.deadline,
             )

@@ -59,9 +59,9 @@ pub use decode::{BlockRef, CheckpointRecord, WalRecord};
 pub use error::{BodyProblem, DecodeError, WalError, WalkError};
 pub use format::{RM_XLOG_ID, WAL_PAGE_SIZE, XLOG_CHECKPOINT_ONLINE, XLOG_CHECKPOINT_SHUTDOWN};
 pub use page::{parse_segment_name, past_page_header, segment_file_name, segno_file_name};
-pub use reader::read_record;
+pub use reader::{read_record, FetchRange, Segments, FETCH_CHUNK};
 pub use record::decode_record;
 pub use scan::{
-    checkpoint_before, end_of_valid_wal, end_of_wal_for_recovery, record_ending_at,
+    checkpoint_before, end_of_valid_wal, end_of_wal_for_recovery, record_ending_at, records_before,
     records_between, records_to_end_for_recovery,
 };

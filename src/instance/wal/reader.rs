@@ -39,21 +39,48 @@ pub fn read_record(
     CachedReader::new(pg_wal, timeline, segment_size)?.read(lsn)
 }
 
+/// Fetches up to `len` bytes of a segment file from `offset` (`name`, `offset`, `len`): fewer
+/// only at the file's end, `None` when there is no such file.
+pub type FetchRange<'f> = dyn FnMut(&str, u64, u64) -> io::Result<Option<Vec<u8>>> + 'f;
+
+/// The most bytes of a segment fetched at once (a whole default segment).
+pub const FETCH_CHUNK: u64 = 16 << 20;
+
+/// Where segment files are read from.
+pub enum Segments<'a, 'f> {
+    /// A `pg_wal` directory, read through `safe_fs` (it is the postgres account's).
+    Dir(&'a Path),
+    /// Another server's, fetched in chunks of at most 16 MiB (over SQL); `shown` is the
+    /// directory errors name.
+    Fetched {
+        shown: &'a Path,
+        fetch: &'a mut FetchRange<'f>,
+    },
+}
+
 /// Reads records from the segment files of one timeline, keeping the last few pages: a
 /// record reads its segment's first page and the pages it lies on, and many records share
 /// a page.
-pub(super) struct CachedReader<'a> {
+pub(super) struct CachedReader<'a, 'f> {
     wal: Wal,
-    files: SegmentFiles<'a>,
+    files: SegmentFiles<'a, 'f>,
     recent: Vec<(Lsn, PageBytes)>,
 }
 
-impl<'a> CachedReader<'a> {
+impl<'a, 'f> CachedReader<'a, 'f> {
     pub(super) fn new(
         pg_wal: &'a Path,
         timeline: TimelineId,
         segment_size: u32,
-    ) -> Result<CachedReader<'a>, WalError> {
+    ) -> Result<CachedReader<'a, 'f>, WalError> {
+        Self::over(Segments::Dir(pg_wal), timeline, segment_size)
+    }
+
+    pub(super) fn over(
+        from: Segments<'a, 'f>,
+        timeline: TimelineId,
+        segment_size: u32,
+    ) -> Result<CachedReader<'a, 'f>, WalError> {
         if !segment_size.is_power_of_two()
             || !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&segment_size)
         {
@@ -65,7 +92,7 @@ impl<'a> CachedReader<'a> {
                 segment_size: u64::from(segment_size),
             },
             files: SegmentFiles {
-                dir: pg_wal,
+                from,
                 timeline,
                 segment_size: u64::from(segment_size),
                 open: None,
@@ -95,7 +122,7 @@ impl<'a> CachedReader<'a> {
                 let at = source.at();
                 let segment_size = self.wal.segment_size;
                 Err(WalError::Invalid {
-                    file: files.dir.join(segment_file_name(
+                    file: files.shown().join(segment_file_name(
                         self.wal.timeline,
                         at,
                         u32::try_from(segment_size).unwrap_or(u32::MAX),
@@ -122,47 +149,109 @@ impl<'a> CachedReader<'a> {
     }
 }
 
-/// The segment files of one timeline, opened one at a time.
-struct SegmentFiles<'a> {
-    dir: &'a Path,
+/// The segment files of one timeline, opened (or fetched) one at a time.
+struct SegmentFiles<'a, 'f> {
+    from: Segments<'a, 'f>,
     timeline: TimelineId,
     segment_size: u64,
-    open: Option<(u64, PathBuf, File)>,
+    open: Option<(u64, PathBuf, Opened)>,
 }
 
-impl SegmentFiles<'_> {
+/// The segment being read: a local file, or the chunk of it fetched last (from `at`).
+enum Opened {
+    File(File),
+    Chunk { at: u64, bytes: Vec<u8> },
+}
+
+impl SegmentFiles<'_, '_> {
+    fn shown(&self) -> &Path {
+        match &self.from {
+            Segments::Dir(dir) => dir,
+            Segments::Fetched { shown, .. } => shown,
+        }
+    }
+
     fn page(&mut self, page: Lsn) -> Result<Vec<u8>, WalError> {
         let segment = page.0 / self.segment_size;
-        let (path, file) = match self.open.take() {
-            Some((open, path, file)) if open == segment => (path, file),
+        let offset = page.0 % self.segment_size;
+        let page_len = u64::from(WAL_PAGE_SIZE);
+        let (path, opened) = match self.open.take() {
+            Some((open, path, Opened::File(file))) if open == segment => (path, Opened::File(file)),
+            Some((open, path, Opened::Chunk { at, bytes }))
+                if open == segment
+                    && at <= offset
+                    && offset + page_len <= at + bytes.len() as u64 =>
+            {
+                (path, Opened::Chunk { at, bytes })
+            }
             _ => self.open_segment(page)?,
         };
+        let result = match &opened {
+            Opened::File(file) => self.read_page(&path, file, offset),
+            Opened::Chunk { at, bytes } => {
+                let from = usize::try_from(offset - at).unwrap_or(usize::MAX);
+                bytes
+                    .get(from..from.saturating_add(WAL_PAGE_SIZE as usize))
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| WalError::Short {
+                        file: path.clone(),
+                        len: at + bytes.len() as u64,
+                        expected: self.segment_size,
+                    })
+            }
+        };
+        self.open = Some((segment, path, opened));
+        result
+    }
+
+    fn read_page(&self, path: &Path, file: &File, offset: u64) -> Result<Vec<u8>, WalError> {
         let mut bytes = vec![0; WAL_PAGE_SIZE as usize];
-        let read = file.read_exact_at(&mut bytes, page.0 % self.segment_size);
-        let result = match read {
+        match file.read_exact_at(&mut bytes, offset) {
             Ok(()) => Ok(bytes),
             // The file was full size when opened: someone shortened it since.
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(WalError::Short {
-                file: path.clone(),
+                file: path.to_owned(),
                 len: file.metadata().map_or(0, |m| m.len()),
                 expected: self.segment_size,
             }),
             Err(source) => Err(WalError::Io {
-                file: path.clone(),
+                file: path.to_owned(),
                 source,
             }),
-        };
-        self.open = Some((segment, path, file));
-        result
+        }
     }
 
-    /// Opens the segment file holding `lsn`, which must be a whole segment.
-    fn open_segment(&self, lsn: Lsn) -> Result<(PathBuf, File), WalError> {
-        let path = self.dir.join(segment_file_name(
+    /// Opens the segment file holding `lsn`, which must be a whole segment; a fetched one's
+    /// chunk holding `lsn`'s page.
+    fn open_segment(&mut self, lsn: Lsn) -> Result<(PathBuf, Opened), WalError> {
+        let name = segment_file_name(
             self.timeline,
             lsn,
             u32::try_from(self.segment_size).unwrap_or(u32::MAX),
-        ));
+        );
+        let path = self.shown().join(&name);
+        let fetch = match &mut self.from {
+            Segments::Dir(_) => return self.open_file(path, lsn),
+            Segments::Fetched { fetch, .. } => fetch,
+        };
+        let offset = lsn.0 % self.segment_size;
+        let chunk = FETCH_CHUNK.min(self.segment_size);
+        let at = offset - offset % chunk;
+        match fetch(&name, at, chunk) {
+            Ok(Some(bytes)) if bytes.len() as u64 == chunk => {
+                Ok((path, Opened::Chunk { at, bytes }))
+            }
+            Ok(Some(bytes)) => Err(WalError::Short {
+                file: path,
+                len: at + bytes.len() as u64,
+                expected: self.segment_size,
+            }),
+            Ok(None) => Err(WalError::Missing { file: path, lsn }),
+            Err(source) => Err(WalError::Io { file: path, source }),
+        }
+    }
+
+    fn open_file(&self, path: PathBuf, lsn: Lsn) -> Result<(PathBuf, Opened), WalError> {
         let file = match crate::safe_fs::open_path(&path) {
             Ok((file, _)) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -181,7 +270,7 @@ impl SegmentFiles<'_> {
                 expected: self.segment_size,
             });
         }
-        Ok((path, file))
+        Ok((path, Opened::File(file)))
     }
 }
 

@@ -15,7 +15,7 @@ use super::format::{
     xlp, MAX_ALIGN, MAX_RECORD_LEN, RMGR_INFO_MASK, RM_XLOG_ID, WAL_PAGE_SIZE, XLOG_SWITCH,
 };
 use super::page::{past_page_header, SHORT_PAGE_HEADER};
-use super::reader::CachedReader;
+use super::reader::{CachedReader, Segments};
 
 /// Where the valid WAL that continues from the record at `from` ends, as crash recovery
 /// would find it: records are read one after the other (each one's `xl_prev` must point at
@@ -260,6 +260,49 @@ pub fn records_between(
         prev = Some(record.lsn);
         at = next_record_start(&record, segment_size);
     }
+}
+
+/// Calls `visit` with every record from the one at `from` to the last one before `before`,
+/// where a later record starts (a checkpoint's redo point), in order, each one's `xl_prev`
+/// checked against the one before, from `segments` (another server's WAL may be fetched).
+/// A record that crosses `before` is [`WalkError::PastEnd`]. Returns how many records were
+/// read.
+pub fn records_before(
+    segments: Segments<'_, '_>,
+    timeline: TimelineId,
+    from: Lsn,
+    before: Lsn,
+    segment_size: u32,
+    deadline: &Deadline,
+    mut visit: impl FnMut(&WalRecord),
+) -> Result<u64, WalkError> {
+    let mut reader = CachedReader::over(segments, timeline, segment_size)?;
+    let before = past_page_header(before, segment_size);
+    let mut at = past_page_header(from, segment_size);
+    let mut prev: Option<Lsn> = None;
+    let mut count = 0;
+    while at < before {
+        if deadline.expired() {
+            return Err(WalkError::Expired { at });
+        }
+        let record = reader.read(at)?;
+        if let Some(prev) = prev.filter(|p| *p != record.prev) {
+            return Err(WalkError::Chain { at, prev });
+        }
+        let next = next_record_start(&record, segment_size);
+        if next > before {
+            return Err(WalkError::PastEnd {
+                at,
+                end: record.end,
+                to: before,
+            });
+        }
+        visit(&record);
+        count += 1;
+        prev = Some(record.lsn);
+        at = next;
+    }
+    Ok(count)
 }
 
 #[cfg(test)]

@@ -137,7 +137,7 @@ fn each_path_gets_pg_rewinds_action() {
         keep_wal: ["pg_wal/000000010000000000000002".to_owned()].into(),
         ..rules()
     };
-    let map = build(source, target, &TargetChanges::default(), &rules).unwrap();
+    let map = build(source, target, &Blocks::new(), &rules).unwrap();
     let expected = [
         ("base", Action::None),
         ("base/5/PG_VERSION", Action::None),
@@ -178,7 +178,7 @@ fn changed_blocks_inside_both_copies_are_fetched_the_rest_left_to_the_file_rules
         file("base/5/100.1", 8192 * 5),
         file("base/5/200", 8192),
     ];
-    let map = build(source, target, &changes, &rules()).unwrap();
+    let map = build(source, target, &changes.blocks, &rules()).unwrap();
     let blocks = |path: &str| {
         let entry = map.entries.iter().find(|e| e.path == path).unwrap();
         entry.blocks.iter().copied().collect::<Vec<_>>()
@@ -206,18 +206,12 @@ fn nineteens_pg_rewind_spares_same_size_wal_before_the_forks_segment() {
         wal("000000010000000000000004", 1 << 24),
         wal("000000010000000000000002", 1 << 20),
     ];
-    let before_19 = build(
-        source.clone(),
-        target.clone(),
-        &TargetChanges::default(),
-        &rules(),
-    )
-    .unwrap();
+    let before_19 = build(source.clone(), target.clone(), &Blocks::new(), &rules()).unwrap();
     let rules_19 = Rules {
         skip_wal_before: Some("0000000000000004".into()),
         ..rules()
     };
-    let on_19 = build(source, target, &TargetChanges::default(), &rules_19).unwrap();
+    let on_19 = build(source, target, &Blocks::new(), &rules_19).unwrap();
     let name = |n: &str| format!("pg_wal/{n}");
     assert_eq!(
         action_of(&before_19, &name("000000010000000000000003")),
@@ -262,7 +256,7 @@ fn native_leaves_out_wal_the_source_recycled_past_its_end() {
         skip_wal_after: Some("0000000000000006".into()),
         ..rules()
     };
-    let map = build(source, target, &TargetChanges::default(), &rules).unwrap();
+    let map = build(source, target, &Blocks::new(), &rules).unwrap();
     let table = [
         ("000000020000000000000005", Action::Copy),
         ("000000020000000000000006", Action::Copy),
@@ -279,10 +273,46 @@ fn native_leaves_out_wal_the_source_recycled_past_its_end() {
 }
 
 #[test]
+fn native_copies_no_source_wal_older_than_where_replay_starts() {
+    let wal = |name: &str| file(&format!("pg_wal/{name}"), 1 << 24);
+    let source = vec![
+        wal("000000010000000000000004"), // common, before the fork
+        wal("000000020000000000000005"), // the fork's segment, on the new timeline
+        wal("000000020000000000000006"), // the source's checkpoint's redo point is in it
+        wal("000000020000000000000007"),
+        file("pg_wal/000000010000000000000005.partial", 1 << 24),
+        file("pg_wal/00000002.history", 42),
+    ];
+    let target = vec![
+        wal("000000010000000000000004"),
+        wal("000000010000000000000005"),
+    ];
+    let rules = Rules {
+        skip_wal_before: Some("0000000000000005".into()),
+        skip_source_wal_before: Some("0000000000000006".into()),
+        keep_wal: BTreeSet::from(["pg_wal/000000010000000000000005".to_owned()]),
+        ..rules()
+    };
+    let map = build(source, target, &Blocks::new(), &rules).unwrap();
+    let table = [
+        ("000000010000000000000004", Action::None),
+        ("000000020000000000000005", Action::None),
+        ("000000020000000000000006", Action::Copy),
+        ("000000020000000000000007", Action::Copy),
+        ("000000010000000000000005", Action::None),
+        ("000000010000000000000005.partial", Action::Copy),
+        ("00000002.history", Action::Copy),
+    ];
+    for (name, action) in table {
+        assert_eq!(action_of(&map, &format!("pg_wal/{name}")), action, "{name}");
+    }
+}
+
+#[test]
 fn plan_runs_creations_first_and_removals_last_children_before_parents() {
     let source = vec![dir("a"), file("a/f", 1), dir("n"), file("n/x", 1)];
     let target = vec![dir("a"), dir("old"), file("old/f", 1), dir("old/sub")];
-    let map = build(source, target, &TargetChanges::default(), &rules()).unwrap();
+    let map = build(source, target, &Blocks::new(), &rules()).unwrap();
     let order: Vec<(&str, Action)> = map
         .plan()
         .iter()
@@ -303,7 +333,7 @@ fn plan_runs_creations_first_and_removals_last_children_before_parents() {
 
 #[test]
 fn listings_pg_rewind_would_refuse_are_refused() {
-    let no_changes = TargetChanges::default();
+    let no_changes = Blocks::new();
     let cases: &[(Vec<FileEntry>, Vec<FileEntry>, FileMapError)] = &[
         (
             vec![file("../etc/passwd", 1)],

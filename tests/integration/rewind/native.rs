@@ -34,7 +34,7 @@ use pgha::rewind::filemap::is_excluded;
 
 use super::{conninfo, lsn, pg_checksums, pgha_rewind, wal_segment_start};
 use crate::pg::{append, as_postgres, bin, lab, major, run, Lab, Pg, Stop};
-use workload::{common_schema, Side, Workload};
+use workload::{common_schema, Op, Side, Workload};
 
 /// The seeds CI runs: fixed, so a run is deterministic.
 const SEEDS: [u64; 3] = [1, 2, 3];
@@ -66,9 +66,20 @@ fn native_engine_matches_pg_rewind_on_seeded_workloads() {
     for seed in seeds() {
         eprintln!("seed {seed} (replay it with PGHA_DIFF_SEED={seed})");
         let started = std::time::Instant::now();
-        differential(seed, Stop::Clean);
+        differential(seed, Stop::Clean, SourceChanges::Everything);
         eprintln!("seed {seed}: equal in {:?}", started.elapsed());
     }
+}
+
+/// A source that changed blocks only since the fork (no file created, dropped or
+/// truncated), then checkpointed: the native engine starts replay at that checkpoint,
+/// fetching the blocks the source's WAL names up to it, where pg_rewind replays from the
+/// last common checkpoint. After replay, the same rows and files. The first seed only.
+#[test]
+fn native_engine_replays_from_the_sources_checkpoint_after_block_changes_only() {
+    let seed = seeds()[0];
+    eprintln!("seed {seed}, blocks only on the source (replay it with PGHA_DIFF_SEED={seed})");
+    differential(seed, Stop::Clean, SourceChanges::BlocksOnly);
 }
 
 /// The old primary killed after its workload (pg_control: "in production"): the native
@@ -80,12 +91,27 @@ fn native_engine_matches_pg_rewind_on_seeded_workloads() {
 fn native_engine_matches_pg_rewind_on_a_crashed_old_primary() {
     let seed = seeds()[0];
     eprintln!("seed {seed}, old primary killed (replay it with PGHA_DIFF_SEED={seed})");
-    differential(seed, Stop::Kill9);
+    differential(seed, Stop::Kill9, SourceChanges::Everything);
 }
 
-fn differential(seed: u64, stop: Stop) {
+/// What the source's workload does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SourceChanges {
+    /// Every kind of change ([`Workload::draw`]): the native engine replays from the last
+    /// common checkpoint, as pg_rewind does.
+    Everything,
+    /// Block changes only ([`Op::BLOCKS_ONLY`]): it replays from the source's checkpoint.
+    BlocksOnly,
+}
+
+fn differential(seed: u64, stop: Stop, source_changes: SourceChanges) {
     let crashed = stop == Stop::Kill9;
-    let source_ops = Workload::draw(seed, Side::Source);
+    let blocks_only = source_changes == SourceChanges::BlocksOnly;
+    let source_ops = if blocks_only {
+        Workload::draw_from(seed, Side::Source, &Op::BLOCKS_ONLY)
+    } else {
+        Workload::draw(seed, Side::Source)
+    };
     let target_ops = Workload::draw(seed, Side::Target);
     eprintln!("source: {:?}\ntarget: {:?}", source_ops.ops, target_ops.ops);
     let mut quiet_file = String::new();
@@ -168,9 +194,18 @@ fn differential(seed: u64, stop: Stop) {
     // that may still be in its WAL buffers).
     let first_rewind_lsn = lsn(&lab.pg2.psql("SELECT pg_current_wal_lsn()"));
     let xid_before = next_xid(&lab.pg2);
-    rewind(&lab, &native, "native", &server, crashed);
-    rewind(&lab, &native_dir, "native", &from_dir, crashed);
-    rewind(&lab, &pg_rewind_dir, "pg_rewind", &from_dir, crashed);
+    let native_run = Run {
+        engine: "native",
+        crashed,
+        blocks_only,
+    };
+    let pg_rewind_run = Run {
+        engine: "pg_rewind",
+        ..native_run
+    };
+    rewind(&lab, &native, &native_run, &server);
+    rewind(&lab, &native_dir, &native_run, &from_dir);
+    rewind(&lab, &pg_rewind_dir, &pg_rewind_run, &from_dir);
     assert_eq!(
         next_xid(&lab.pg2),
         xid_before,
@@ -182,7 +217,7 @@ fn differential(seed: u64, stop: Stop) {
         lsn: lsn(&lab.pg2.psql("SELECT pg_current_wal_insert_lsn()")),
         end: first_rewind_lsn,
     };
-    rewind(&lab, &lab.pg1, "pg_rewind", &server, crashed);
+    rewind(&lab, &lab.pg1, &pg_rewind_run, &server);
     // The premise of 13's rule in `explain`: its pg_rewind runs transactions on its source
     // (its temporary table); 14's reads only.
     assert_eq!(
@@ -191,13 +226,15 @@ fn differential(seed: u64, stop: Stop) {
         "pg_rewind ran transactions on its source"
     );
 
-    // Right after the rewinds, each native copy against pg_rewind's from the same source.
+    // Right after the rewinds, each native copy against pg_rewind's from the same source
+    // (not after a crash, nor where the native engine fetched the blocks the source changed
+    // up to its checkpoint: pg_rewind's copy gets them from replay).
     let stopped = Before {
         first_rewind_lsn: u64::MAX,
         lsn: u64::MAX,
         end: copy_end,
     };
-    let right_after = if crashed {
+    let right_after = if crashed || blocks_only {
         Vec::new()
     } else {
         vec![
@@ -249,10 +286,26 @@ fn differential(seed: u64, stop: Stop) {
     }
 }
 
-/// Rewinds `pg` from `source` with `engine`, writing the standby configuration for the
-/// lab's pg2; fails unless it rewound with that engine, after crash recovery when `crashed`
-/// only for pg_rewind.
-fn rewind(lab: &Lab, pg: &Pg, engine: &str, source: &str, crashed: bool) {
+/// How a rewind of the suite runs, and what it must report.
+#[derive(Clone, Copy)]
+struct Run {
+    engine: &'static str,
+    /// The target was killed: pgha runs crash recovery before pg_rewind only.
+    crashed: bool,
+    /// The source changed blocks only: the native engine's replay starts at the source's
+    /// checkpoint, else at the last common one.
+    blocks_only: bool,
+}
+
+/// Rewinds `pg` from `source` as `run` says, writing the standby configuration for the
+/// lab's pg2; fails unless it rewound with that engine, after crash recovery when crashed
+/// only for pg_rewind, and the native engine's replay starts where `run` says.
+fn rewind(lab: &Lab, pg: &Pg, run: &Run, source: &str) {
+    let Run {
+        engine,
+        crashed,
+        blocks_only,
+    } = *run;
     let upstream = format!("--primary-conninfo={}", conninfo(&lab.pg2));
     let args = [
         source,
@@ -278,6 +331,14 @@ fn rewind(lab: &Lab, pg: &Pg, engine: &str, source: &str, crashed: bool) {
         crashed && engine == "pg_rewind",
         "{engine} {source}: {text}"
     );
+    if engine == "native" {
+        let start = if blocks_only {
+            "replay from the source's checkpoint"
+        } else {
+            "replay from the last common checkpoint"
+        };
+        assert!(text.contains(start), "{engine} {source}: {text}");
+    }
     eprintln!("{engine} {source}: rewound in {took:?}");
 }
 

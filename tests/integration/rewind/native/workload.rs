@@ -152,6 +152,23 @@ impl Op {
     ];
 }
 
+impl Op {
+    /// The ops that change blocks only: no file is created, dropped or truncated (a VACUUM
+    /// that empties a table's last pages would truncate it; none of these does).
+    pub const BLOCKS_ONLY: [Op; 10] = [
+        Op::Insert,
+        Op::HotUpdate,
+        Op::ColdUpdate,
+        Op::Delete,
+        Op::Toast,
+        Op::Vacuum,
+        Op::LargeObject,
+        Op::Multixact,
+        Op::Abort,
+        Op::Checkpoint,
+    ];
+}
+
 /// One side's ops, in order, and the rng that sizes them.
 pub struct Workload {
     pub side: Side,
@@ -168,10 +185,15 @@ pub struct Workload {
 impl Workload {
     /// Every op once and 4 to 10 more, shuffled: the order and sizes are the seed's.
     pub fn draw(seed: u64, side: Side) -> Workload {
+        Workload::draw_from(seed, side, &Op::ALL)
+    }
+
+    /// [`Workload::draw`] from `kinds` only.
+    pub fn draw_from(seed: u64, side: Side, kinds: &[Op]) -> Workload {
         let mut rng = Rng::new(seed ^ if side == Side::Source { 0x5 } else { 0x7 });
-        let mut ops = Op::ALL.to_vec();
+        let mut ops = kinds.to_vec();
         for _ in 0..rng.range(4, 10) {
-            ops.push(*rng.pick(&Op::ALL));
+            ops.push(*rng.pick(kinds));
         }
         rng.shuffle(&mut ops);
         Workload {

@@ -1,0 +1,131 @@
+//! The source's WAL read ahead of its decoding: the chunks the reader will ask for, in
+//! order, fetched by two threads on connections of their own while the records of the
+//! chunk before are decoded (one connection reads about 300 MB/s from a PostgreSQL 15
+//! server here, which sends a large value 8 kB at a time; the decoding is about as fast).
+
+use std::io;
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+
+use crate::deadline::Deadline;
+use crate::instance::wal::{self, Segments, FETCH_CHUNK};
+use crate::lsn::{Lsn, TimelineId};
+
+use super::super::source::SourceSession;
+
+/// Connections reading ahead.
+const READERS: usize = 2;
+
+/// One chunk of a segment file: its name, offset and length, as the reader asks for it.
+type Chunk = (String, u64, u64);
+type Reply = Result<Option<Vec<u8>>, String>;
+
+/// The chunks of the files of `timeline` that hold the WAL from `from` to `to`.
+fn chunks(timeline: TimelineId, from: Lsn, to: Lsn, segment_size: u32) -> Vec<Chunk> {
+    let size = FETCH_CHUNK.min(u64::from(segment_size));
+    let first = from.0 - from.0 % size;
+    (first..=to.0)
+        .step_by(usize::try_from(size).unwrap_or(usize::MAX))
+        .map(|at| {
+            let name = wal::segment_file_name(timeline, Lsn(at), segment_size);
+            (name, at % u64::from(segment_size), size)
+        })
+        .collect()
+}
+
+/// Runs `read` over the source's WAL of `timeline` from `from` to `to`, its chunks fetched
+/// ahead; a chunk asked out of that order (or with no second connection) is fetched then.
+pub(super) fn read_ahead<T>(
+    session: &SourceSession,
+    timeline: TimelineId,
+    (from, to): (Lsn, Lsn),
+    segment_size: u32,
+    deadline: &Deadline,
+    read: impl FnOnce(Segments<'_, '_>) -> T,
+) -> T {
+    let plan = chunks(timeline, from, to, segment_size);
+    thread::scope(|scope| {
+        let mut replies: Vec<Receiver<Reply>> = Vec::new();
+        for i in 0..READERS {
+            let Ok(reader) = session.another(deadline) else {
+                break;
+            };
+            let (send, receive) = mpsc::sync_channel(1);
+            let mine: Vec<Chunk> = plan.iter().skip(i).step_by(READERS).cloned().collect();
+            let spawned = thread::Builder::new().spawn_scoped(scope, move || {
+                for (name, offset, len) in mine {
+                    if send
+                        .send(fetch(&reader, &name, offset, len, deadline))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+            if spawned.is_ok() {
+                replies.push(receive);
+            }
+        }
+        let mut next = 0;
+        let mut get = |name: &str, offset: u64, len: u64| {
+            let planned = plan
+                .get(next)
+                .filter(|(n, o, l)| (n.as_str(), *o, *l) == (name, offset, len));
+            let reply = match (planned, replies.len()) {
+                (Some(_), readers @ 1..) => replies
+                    .get(next % readers)
+                    .and_then(|r| r.recv().ok())
+                    .unwrap_or_else(|| Err("a reader stopped".into())),
+                _ => fetch(session, name, offset, len, deadline),
+            };
+            next += 1;
+            reply.map_err(io::Error::other)
+        };
+        let shown = std::path::Path::new("the source's pg_wal");
+        // `get` (and the receivers) go before the scope waits for the readers, which stop
+        // at their next reply.
+        read(Segments::Fetched {
+            shown,
+            fetch: &mut get,
+        })
+    })
+}
+
+fn fetch(session: &SourceSession, name: &str, offset: u64, len: u64, deadline: &Deadline) -> Reply {
+    let path = format!("pg_wal/{name}");
+    session
+        .read_ranges(&[(&path, offset, len)], deadline)
+        .map(|mut replies| replies.pop().flatten())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chunks_cover_the_wal_from_the_fork_to_the_redo_point_in_order() {
+        let mb = 1u64 << 20;
+        let found = chunks(2, Lsn(0x3900_0000), Lsn(0x3A80_0010), 16 << 20);
+        let names: Vec<(&str, u64)> = found.iter().map(|(n, o, _)| (n.as_str(), *o)).collect();
+        assert_eq!(
+            names,
+            [
+                ("000000020000000000000039", 0),
+                ("00000002000000000000003A", 0)
+            ]
+        );
+        // 64 MB segments: 16 MB chunks, from the one holding the fork.
+        let found = chunks(
+            2,
+            Lsn(0x4100_0000 + 20 * mb),
+            Lsn(0x4400_0000 + 8),
+            64 << 20,
+        );
+        let at: Vec<u64> = found
+            .iter()
+            .map(|(_, o, l)| (o >> 20) + (l >> 20) * 1000)
+            .collect();
+        assert_eq!(at, [16032, 16048, 16000]);
+    }
+}
