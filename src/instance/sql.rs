@@ -20,7 +20,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Row, SimpleQueryMessage};
 
-use super::tls::TlsSettings;
+use super::tls::Connector;
 use crate::deadline::Deadline;
 use crate::process::RunAs;
 
@@ -75,9 +75,6 @@ pub enum SqlError {
         pid: Option<i32>,
         expected: u32,
     },
-    /// The TLS settings cannot be used (a missing root certificate, an unreadable key).
-    #[error("TLS to {target}: {message}")]
-    Tls { target: String, message: String },
     #[error("gave up after {after:?} waiting for {what} on {target}")]
     Timeout {
         target: String,
@@ -207,16 +204,18 @@ impl Session {
     /// with TLS as `tls` says; `shown` names it in errors and must not hold a password.
     pub fn open(
         mut config: Config,
-        tls: &TlsSettings,
+        tls: &Connector,
         shown: String,
         deadline: &Deadline,
     ) -> Result<Session, SqlError> {
-        let connector = tls.connector().map_err(|e| SqlError::Tls {
-            target: shown.clone(),
-            message: e.to_string(),
-        })?;
-        config.ssl_mode(tls.tokio_mode());
-        Session::establish(config, Link::Network(connector), shown, None, deadline)
+        config.ssl_mode(tls.mode);
+        Session::establish(
+            config,
+            Link::Network(tls.make.clone()),
+            shown,
+            None,
+            deadline,
+        )
     }
 
     fn establish(

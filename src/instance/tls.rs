@@ -98,6 +98,14 @@ pub enum Roots {
     System,
 }
 
+/// The TLS of connections made with one [`TlsSettings`]: the mode tokio-postgres enforces
+/// (whether TLS is used at all), and the connector that checks the server.
+#[derive(Clone)]
+pub struct Connector {
+    pub mode: tokio_postgres::config::SslMode,
+    pub make: Option<MakeTlsConnector>,
+}
+
 /// The TLS part of one connection string, resolved against the system user's home.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsSettings {
@@ -207,14 +215,19 @@ impl TlsSettings {
         })
     }
 
-    /// The mode tokio-postgres enforces (whether TLS is used at all).
-    pub fn tokio_mode(&self) -> tokio_postgres::config::SslMode {
-        self.mode.tokio()
+    /// What connections made with these settings use, built once: building it loads the
+    /// system's roots and the client's files (about 30 ms here, for each connection the
+    /// native rewind engine opens when built each time).
+    pub fn build(&self) -> Result<Connector, TlsError> {
+        Ok(Connector {
+            mode: self.mode.tokio(),
+            make: self.connector()?,
+        })
     }
 
     /// The connector that checks the server as the settings say, and shows the client
     /// certificate; `None` for `disable`.
-    pub fn connector(&self) -> Result<Option<MakeTlsConnector>, TlsError> {
+    fn connector(&self) -> Result<Option<MakeTlsConnector>, TlsError> {
         if self.mode == SslMode::Disable {
             return Ok(None);
         }

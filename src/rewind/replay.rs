@@ -166,9 +166,9 @@ fn from_source_checkpoint(
             refused = match read.add(target.major, record) {
                 Err(e) => Some(e.to_string()),
                 Ok(()) if read.file_records > 0 && !only_drops_files(record.rmid) => Some(format!(
-                    "the record at {} (resource manager {}) creates, truncates or copies \
-                         files",
-                    record.lsn, record.rmid
+                    "the record at {} (resource manager {}, info {:#04X}) creates, \
+                     truncates or copies files",
+                    record.lsn, record.rmid, record.info
                 )),
                 Ok(()) => None,
             };

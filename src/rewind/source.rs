@@ -28,7 +28,7 @@ use crate::deadline::{Deadline, Expired};
 use crate::instance::conninfo::{self, redact};
 use crate::instance::control::{self, ControlFile, DbState};
 use crate::instance::sql::{Session, SqlError};
-use crate::instance::tls::{self, TlsSettings};
+use crate::instance::tls::{self, Connector, TlsSettings};
 use crate::instance::wal::segno_file_name;
 use crate::lsn::Lsn;
 
@@ -45,7 +45,7 @@ pub struct SourceSession {
     shown: String,
     /// How it was made, for [`SourceSession::another`].
     config: Config,
-    tls: TlsSettings,
+    tls: Connector,
 }
 
 impl SourceSession {
@@ -85,16 +85,18 @@ impl SourceSession {
                 config.password(password);
             }
         }
-        let tls = TlsSettings::from_conninfo(conninfo, home).map_err(|e| RewindError::Source {
-            source_conninfo: shown.clone(),
-            what: e.to_string(),
-        })?;
+        let tls = TlsSettings::from_conninfo(conninfo, home)
+            .and_then(|settings| settings.build())
+            .map_err(|e| RewindError::Source {
+                source_conninfo: shown.clone(),
+                what: e.to_string(),
+            })?;
         SourceSession::open(config, tls, shown, deadline)
     }
 
     fn open(
         config: Config,
-        tls: TlsSettings,
+        tls: Connector,
         shown: String,
         deadline: &Deadline,
     ) -> Result<SourceSession, RewindError> {

@@ -1132,6 +1132,26 @@ pub fn lab(
     diverge: impl FnOnce(&Pg),
     stop: Stop,
 ) -> Lab {
+    lab_of(before, promoted, diverge, stop, Source::MakesT8)
+}
+
+/// What the new primary does after `promoted` in [`lab_of`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Creates t8, as the course's lab does.
+    MakesT8,
+    /// Nothing more: only what `promoted` did (a source that changed blocks only).
+    AsPromotedLeftIt,
+}
+
+/// [`lab`], where the new primary may leave t8 out.
+pub fn lab_of(
+    before: impl FnOnce(&Pg),
+    promoted: impl FnOnce(&Pg),
+    diverge: impl FnOnce(&Pg),
+    stop: Stop,
+    source: Source,
+) -> Lab {
     let pg1 = Pg::primary("pg1");
     // pg_rewind reads pg1's WAL back to the last checkpoint before the fork; a clean stop's
     // checkpoint recycles it unless kept (the brief's measurement: without retention the
@@ -1156,7 +1176,9 @@ pub fn lab(
     let t7_filenode = pg1.psql("SELECT pg_relation_filenode('t7')");
     diverge(&pg1);
     // ... t8 on the new one.
-    pg2.psql("CREATE TABLE t8 (c1 int); INSERT INTO t8 VALUES (1)");
+    if source == Source::MakesT8 {
+        pg2.psql("CREATE TABLE t8 (c1 int); INSERT INTO t8 VALUES (1)");
+    }
     match stop {
         Stop::Clean => pg1.stop(),
         Stop::Kill9 => pg1.kill9(),

@@ -44,7 +44,7 @@ pub fn read_record(
 pub type FetchRange<'f> = dyn FnMut(&str, u64, u64) -> io::Result<Option<Vec<u8>>> + 'f;
 
 /// The most bytes of a segment fetched at once (a whole default segment).
-pub const FETCH_CHUNK: u64 = 16 << 20;
+pub const FETCH_CHUNK: u64 = 4 << 20;
 
 /// Where segment files are read from.
 pub enum Segments<'a, 'f> {
@@ -96,6 +96,7 @@ impl<'a, 'f> CachedReader<'a, 'f> {
                 timeline,
                 segment_size: u64::from(segment_size),
                 open: None,
+                first_page: None,
             },
             recent: Vec::new(),
         })
@@ -155,6 +156,37 @@ struct SegmentFiles<'a, 'f> {
     timeline: TimelineId,
     segment_size: u64,
     open: Option<(u64, PathBuf, Opened)>,
+    /// A fetched segment's first page, which every record's read checks, kept apart from
+    /// the chunk being read (fetched alone when that chunk is another).
+    first_page: Option<(u64, Vec<u8>)>,
+}
+
+/// `len` bytes of segment file `name` from `at`, fetched: all of them, or the error that
+/// names the file (`path`) for `lsn`.
+fn fetched(
+    fetch: &mut FetchRange<'_>,
+    name: &str,
+    lsn: Lsn,
+    (at, len): (u64, u64),
+    path: &Path,
+    segment_size: u64,
+) -> Result<Vec<u8>, WalError> {
+    match fetch(name, at, len) {
+        Ok(Some(bytes)) if bytes.len() as u64 == len => Ok(bytes),
+        Ok(Some(bytes)) => Err(WalError::Short {
+            file: path.to_owned(),
+            len: at + bytes.len() as u64,
+            expected: segment_size,
+        }),
+        Ok(None) => Err(WalError::Missing {
+            file: path.to_owned(),
+            lsn,
+        }),
+        Err(source) => Err(WalError::Io {
+            file: path.to_owned(),
+            source,
+        }),
+    }
 }
 
 /// The segment being read: a local file, or the chunk of it fetched last (from `at`).
@@ -175,6 +207,9 @@ impl SegmentFiles<'_, '_> {
         let segment = page.0 / self.segment_size;
         let offset = page.0 % self.segment_size;
         let page_len = u64::from(WAL_PAGE_SIZE);
+        if offset == 0 && matches!(self.from, Segments::Fetched { .. }) {
+            return self.first_page(segment, page);
+        }
         let (path, opened) = match self.open.take() {
             Some((open, path, Opened::File(file))) if open == segment => (path, Opened::File(file)),
             Some((open, path, Opened::Chunk { at, bytes }))
@@ -237,18 +272,35 @@ impl SegmentFiles<'_, '_> {
         let offset = lsn.0 % self.segment_size;
         let chunk = FETCH_CHUNK.min(self.segment_size);
         let at = offset - offset % chunk;
-        match fetch(&name, at, chunk) {
-            Ok(Some(bytes)) if bytes.len() as u64 == chunk => {
-                Ok((path, Opened::Chunk { at, bytes }))
-            }
-            Ok(Some(bytes)) => Err(WalError::Short {
-                file: path,
-                len: at + bytes.len() as u64,
-                expected: self.segment_size,
-            }),
-            Ok(None) => Err(WalError::Missing { file: path, lsn }),
-            Err(source) => Err(WalError::Io { file: path, source }),
+        let bytes = fetched(fetch, &name, lsn, (at, chunk), &path, self.segment_size)?;
+        if at == 0 {
+            self.first_page = bytes
+                .get(..WAL_PAGE_SIZE as usize)
+                .map(|first| (lsn.0 / self.segment_size, first.to_vec()));
         }
+        Ok((path, Opened::Chunk { at, bytes }))
+    }
+
+    fn first_page(&mut self, segment: u64, page: Lsn) -> Result<Vec<u8>, WalError> {
+        if let Some((_, bytes)) = self.first_page.as_ref().filter(|(s, _)| *s == segment) {
+            return Ok(bytes.clone());
+        }
+        let name = segment_file_name(
+            self.timeline,
+            page,
+            u32::try_from(self.segment_size).unwrap_or(u32::MAX),
+        );
+        let path = self.shown().join(&name);
+        let Segments::Fetched { fetch, .. } = &mut self.from else {
+            return Err(WalError::Missing {
+                file: path,
+                lsn: page,
+            });
+        };
+        let range = (0, u64::from(WAL_PAGE_SIZE));
+        let bytes = fetched(fetch, &name, page, range, &path, self.segment_size)?;
+        self.first_page = Some((segment, bytes.clone()));
+        Ok(bytes)
     }
 
     fn open_file(&self, path: PathBuf, lsn: Lsn) -> Result<(PathBuf, Opened), WalError> {

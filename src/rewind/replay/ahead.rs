@@ -72,13 +72,16 @@ pub(super) fn read_ahead<T>(
                 .get(next)
                 .filter(|(n, o, l)| (n.as_str(), *o, *l) == (name, offset, len));
             let reply = match (planned, replies.len()) {
-                (Some(_), readers @ 1..) => replies
-                    .get(next % readers)
-                    .and_then(|r| r.recv().ok())
-                    .unwrap_or_else(|| Err("a reader stopped".into())),
+                (Some(_), readers @ 1..) => {
+                    let reply = replies
+                        .get(next % readers)
+                        .and_then(|r| r.recv().ok())
+                        .unwrap_or_else(|| Err("a reader stopped".into()));
+                    next += 1;
+                    reply
+                }
                 _ => fetch(session, name, offset, len, deadline),
             };
-            next += 1;
             reply.map_err(io::Error::other)
         };
         let shown = std::path::Path::new("the source's pg_wal");
@@ -105,27 +108,22 @@ mod tests {
 
     #[test]
     fn the_chunks_cover_the_wal_from_the_fork_to_the_redo_point_in_order() {
+        assert_eq!(FETCH_CHUNK, 4 << 20, "the table below is in 4 MB chunks");
         let mb = 1u64 << 20;
         let found = chunks(2, Lsn(0x3900_0000), Lsn(0x3A80_0010), 16 << 20);
-        let names: Vec<(&str, u64)> = found.iter().map(|(n, o, _)| (n.as_str(), *o)).collect();
+        let names: Vec<(&str, u64)> = found.iter().map(|(n, o, _)| (n.as_str(), o / mb)).collect();
+        let (a, b) = ("000000020000000000000039", "00000002000000000000003A");
         assert_eq!(
             names,
-            [
-                ("000000020000000000000039", 0),
-                ("00000002000000000000003A", 0)
-            ]
+            [(a, 0), (a, 4), (a, 8), (a, 12), (b, 0), (b, 4), (b, 8)]
         );
-        // 64 MB segments: 16 MB chunks, from the one holding the fork.
-        let found = chunks(
-            2,
-            Lsn(0x4100_0000 + 20 * mb),
-            Lsn(0x4400_0000 + 8),
-            64 << 20,
-        );
+        // 64 MB segments: from the chunk holding the fork (36 MB into segment 16) to the one
+        // holding the redo point (the start of segment 17).
+        let found = chunks(2, Lsn(1060 * mb + 8), Lsn(1088 * mb + 8), 64 << 20);
         let at: Vec<u64> = found
             .iter()
-            .map(|(_, o, l)| (o >> 20) + (l >> 20) * 1000)
+            .map(|(_, o, l)| o / mb + l / mb * 1000)
             .collect();
-        assert_eq!(at, [16032, 16048, 16000]);
+        assert_eq!(at, [4036, 4040, 4044, 4048, 4052, 4056, 4060, 4000]);
     }
 }

@@ -153,15 +153,14 @@ impl Op {
 }
 
 impl Op {
-    /// The ops that change blocks only: no file is created, dropped or truncated (a VACUUM
-    /// that empties a table's last pages would truncate it; none of these does).
-    pub const BLOCKS_ONLY: [Op; 10] = [
+    /// The ops that change blocks only: no file is created, dropped or truncated (VACUUM
+    /// may cut a table's empty last pages off, and then does).
+    pub const BLOCKS_ONLY: [Op; 9] = [
         Op::Insert,
         Op::HotUpdate,
         Op::ColdUpdate,
         Op::Delete,
         Op::Toast,
-        Op::Vacuum,
         Op::LargeObject,
         Op::Multixact,
         Op::Abort,
