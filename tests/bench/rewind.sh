@@ -67,10 +67,11 @@
 #                old one removed; pg_ctl start -w.
 # The paths run in turn, their order rotating from one round to the next.
 #
-# For the native engine, also: the bytes that must move (the target's changed blocks, from
-# `pgha rewind --check` on a crash-recovered copy of A, plus the source's WAL from the last
-# common checkpoint's redo point, read from the backup_label the engine wrote, to the
-# source's end), this disk's sequential direct-write throughput (dd), and so the physical
+# For the native engine, also: the bytes that must move (the changed blocks of its file map,
+# from `pgha rewind --check` on a crash-recovered copy of A: the target's, and the source's
+# up to its checkpoint when replay starts there; plus the source's WAL from the redo point
+# where replay starts, read from the backup_label the engine wrote, to the source's end),
+# this disk's sequential direct-write throughput (dd), and so the physical
 # limit; the phases of each native run from its stamped log; and one untimed native run
 # under strace for the time spent in fsync and the number of requests sent to the source.
 # shellcheck source-path=SCRIPTDIR
@@ -416,7 +417,10 @@ native_facts() {
     printf '%s\n' "$out" >"$LOGDIR/check-$1.log"
     CHANGED_BLOCKS[$1]=$(sed -nE 's/^target changes: ([0-9]+) changed blocks.*/\1/p' <<<"$out")
     NATIVE_MAP[$1]=$(sed -nE 's/^native file map: //p' <<<"$out")
-    [[ -n ${CHANGED_BLOCKS[$1]} ]] || die "pgha rewind --check did not show the target's changes: $out"
+    MAP_BLOCKS[$1]=$(sed -nE 's/^native file map: .* ([0-9]+) changed blocks.*/\1/p' <<<"$out")
+    REPLAY_FROM[$1]=$(sed -nE 's/^replay after a native rewind: from //p' <<<"$out")
+    [[ -n ${CHANGED_BLOCKS[$1]} && -n ${MAP_BLOCKS[$1]} ]] ||
+        die "pgha rewind --check did not show the target's changes and the file map: $out"
     strace -f -qq --seccomp-bpf -T -e trace=fsync,fdatasync,sendto -o "$trace" \
         "$PGHA" rewind --target-pgdata "$check" --engine native --no-fallback --bindir "$PGBIN" \
         --source-server "host=$IP_B port=$PORT user=postgres dbname=postgres" \
@@ -677,7 +681,7 @@ check_result() {
 
 # --- 5. Runs ----------------------------------------------------------------------------------
 declare -A TOTALS TOOLS UPS COPY CHOICES SRC_WAL DBSIZE SETTLED FORKWAL PGHA_LOG NATIVE_LOG \
-    WAL_NEED PHASES CHANGED_BLOCKS NATIVE_MAP FSYNC_S FSYNC_N SENDS TRACED_S LOADS
+    WAL_NEED PHASES CHANGED_BLOCKS MAP_BLOCKS REPLAY_FROM NATIVE_MAP FSYNC_S FSYNC_N SENDS TRACED_S LOADS
 disk_throughput
 say "disk: ${DISK_MBS} MB/s sequential direct writes (runs: $DISK_RUNS)"
 for SETTING in "${SETTINGS[@]}"; do
@@ -809,8 +813,8 @@ beyond() { # setting path: median of (total - tool) over the runs
 }
 
 # The native engine against the issue's target (≥ 3× faster than the faster bare path) and
-# against the physical limit: the bytes that must move (the target's changed blocks, and the
-# source's WAL from the last common checkpoint's redo point to its end) at DISK_MBS.
+# against the physical limit: the bytes that must move (the changed blocks of the file map,
+# and the source's WAL from the redo point where replay starts to its end) at DISK_MBS.
 native_verdict() {
     local s nat mn mx best fetched blocks_mb wal_mb must limit speedup ok
     echo "| setting | faster bare path, s | native, s (median, min–max) | faster bare ÷ native (target ≥ 3×) | engine ran | fetched MB | must move MB (changed blocks + WAL from redo) | physical limit s (at ${DISK_MBS} MB/s) | native ÷ limit |"
@@ -824,7 +828,7 @@ native_verdict() {
             wal_mb=$(printf '%s\n' ${WAL_NEED[$s]} | awk '{ printf "%.2f\n", $1 / 1048576 }' | sort -g |
                 awk '{ v[NR] = $1 } END { printf "%.0f", v[int((NR + 1) / 2)] }')
         }
-        blocks_mb=$(awk -v b="${CHANGED_BLOCKS[$s]}" 'BEGIN { printf "%.0f", b * 8192 / 1048576 }')
+        blocks_mb=$(awk -v b="${MAP_BLOCKS[$s]}" 'BEGIN { printf "%.0f", b * 8192 / 1048576 }')
         must=$((blocks_mb + wal_mb))
         limit=$(awk -v m="$must" -v d="$DISK_MBS" 'BEGIN { printf "%.2f", m / d }')
         speedup=$(ratio "$best" "$nat")
@@ -854,7 +858,8 @@ native_phase_table() {
 native_traced() {
     local s
     for s in "${SETTINGS[@]}"; do
-        echo "- $(setting_label "$s"): the target changed ${CHANGED_BLOCKS[$s]} blocks; native file map:"
+        echo "- $(setting_label "$s"): the target changed ${CHANGED_BLOCKS[$s]} blocks; replay from"
+        echo "  ${REPLAY_FROM[$s]:-?}; native file map:"
         echo "  ${NATIVE_MAP[$s]}. Traced run: the engine took ${TRACED_S[$s]} s under strace,"
         echo "  of which ${FSYNC_S[$s]} s in ${FSYNC_N[$s]} fsync/fdatasync calls; ${SENDS[$s]} requests"
         echo "  sent to the source (sendto). Load average over the setting's timed runs: ${LOADS[$s]}."
