@@ -12,10 +12,10 @@
 use std::fmt;
 
 use super::decision::CostEstimate;
-use super::filemap::NativeView;
 use super::major::native_proven;
 use super::native;
 use super::settings::Engine;
+use super::view::NativeView;
 
 /// The engine that runs (pg_rewind or native, never auto), and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,8 +1,8 @@
 //! What a rewind does to each file: pg_rewind's file map, decided natively from the two
-//! listings and the target's changed blocks ([`TargetChanges`]). Pure: listings in, map
-//! out. The second part of a native rewind (issue 14); `pgha rewind --check` reports the
-//! bytes it would move, and the integration tests prove the map equal to pg_rewind's own
-//! (`--dry-run --debug`) on every major.
+//! listings and the changed blocks (the target's, and those the start of replay adds).
+//! Pure: listings in, map out. The second part of a native rewind (issue 14); `pgha rewind
+//! --check` reports the bytes it would move, and the integration tests prove the map equal
+//! to pg_rewind's own (`--dry-run --debug`) on every major.
 //!
 //! The rules are pg_rewind's (`rewind.md` §2): some paths are never copied (excluded: the
 //! target's copies are removed); a file only the source has is copied; one only the target
@@ -14,8 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::changes::{Relation, TargetChanges};
-use super::replay::Replay;
+use super::changes::Relation;
 
 /// Changed main-fork block numbers per relation.
 pub type Blocks = BTreeMap<Relation, BTreeSet<u32>>;
@@ -128,15 +127,6 @@ pub enum FileMapError {
     NotRegular(String),
 }
 
-/// What a native rewind would do: the target's changes and the file map.
-#[derive(Debug, Clone)]
-pub struct NativeView {
-    pub changes: TargetChanges,
-    pub map: FileMap,
-    /// Where replay starts after the rewind; it may add blocks to fetch.
-    pub replay: Replay,
-}
-
 /// The map: every path either side has, with what the rewind does to it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileMap {
@@ -224,7 +214,7 @@ fn index(
 }
 
 /// The map of a rewind from `source` to `target` (their listings), with the changed blocks
-/// to fetch (the target's, and those the start of replay adds: [`Replay::blocks`]).
+/// to fetch (the target's, and those the start of replay adds).
 pub fn build(
     source: Vec<FileEntry>,
     target: Vec<FileEntry>,

@@ -10,7 +10,6 @@ use super::config::{self, SavedConfig};
 use super::decision::{self, Decision, SourceFacts, TargetFacts};
 use super::error::RewindError;
 use super::facts::reclone_preview;
-use super::filemap::NativeView;
 use super::forensics::{self, io, PG_CONTROL_LIMIT};
 use super::kept;
 use super::listing::Tree;
@@ -21,6 +20,7 @@ use super::runner::{self, RewindFailure, RewindOptions, RewindOutput, RewindSour
 use super::settings::{Fallback, RewindSettings, Source};
 use super::source::SourceSession;
 use super::target;
+use super::view::NativeView;
 use crate::deadline::Deadline;
 use crate::failpoint;
 use crate::instance::control::{self, ControlFile, DbState};

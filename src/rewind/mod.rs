@@ -59,13 +59,14 @@ mod settings;
 pub mod source;
 pub mod swap;
 pub mod target;
+mod view;
 
 pub use decision::{CostEstimate, Decision, Refusal};
 pub use engine::EngineChoice;
 pub use error::RewindError;
-pub use filemap::NativeView;
 pub use marker::is_marked;
 pub use plan::{plan, Check, Plan};
 pub use preflight::{ensure_startable, ensure_supported, preflight};
 pub use rejoin::{check, check_in_full, rejoin, Outcome, RejoinReport};
 pub use settings::{Engine, Fallback, RewindSettings, Source, SourceConninfo};
+pub use view::NativeView;

@@ -19,11 +19,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::RewindError;
-use super::filemap::NativeView;
 use super::filemap::{Action, FileType, MapEntry, BLOCK_SIZE};
 use super::forensics::io;
 use super::listing::Tree;
 use super::replay::ReplayStart;
+use super::view::NativeView;
 use crate::clock;
 use crate::deadline::{Deadline, Expired};
 use crate::failpoint;

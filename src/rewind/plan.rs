@@ -6,9 +6,9 @@ use std::fmt;
 
 use super::decision::{self, CostEstimate, Decision, SourceFacts, TargetFacts};
 use super::engine::EngineChoice;
-use super::filemap::NativeView;
 use super::marker::Marker;
 use super::settings::{Fallback, RewindSettings, Source};
+use super::view::NativeView;
 use crate::lsn::Lsn;
 
 /// What will be done, from the decision, the marker and the settings (pure).

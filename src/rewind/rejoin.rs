@@ -10,7 +10,6 @@ use super::decision::{self, CostEstimate, Decision, TargetFacts};
 use super::engine::{self, EngineChoice};
 use super::error::RewindError;
 use super::facts::{as_recovered, connect, estimate_for, gather, native_view, ReadAhead};
-use super::filemap::NativeView;
 use super::job::Job;
 use super::major::pg_rewind;
 use super::marker::{self, Marker};
@@ -19,6 +18,7 @@ use super::preflight::{ensure_supported, unfinished};
 use super::runner::RewindOutput;
 use super::settings::{Engine, Fallback, RewindSettings, Source};
 use super::swap;
+use super::view::NativeView;
 use crate::deadline::Deadline;
 use crate::instance::Instance;
 

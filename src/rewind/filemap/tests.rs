@@ -1,4 +1,5 @@
 use super::*;
+use crate::rewind::changes::TargetChanges;
 
 const TS_DIR: &str = "PG_15_202209061";
 
