@@ -37,6 +37,9 @@ const XACT_DROPS: [u8; 4] = [0x00, 0x20, 0x30, 0x40];
 const SMGR_FILE_LEVEL: [u8; 2] = [0x10, 0x20];
 const MAIN_FORK: u8 = 0;
 
+/// Main-fork block numbers per relation.
+pub type Blocks = BTreeMap<Relation, BTreeSet<u32>>;
+
 /// A relation's main fork: tablespace, database and relation file number, as block
 /// references name it (`RelFileLocator`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -119,7 +122,7 @@ pub struct TargetChanges {
     /// Records left to the file comparison.
     pub file_records: u64,
     /// Main-fork block numbers per relation (over all its 1 GB segment files).
-    pub blocks: BTreeMap<Relation, BTreeSet<u32>>,
+    pub blocks: Blocks,
 }
 
 impl TargetChanges {

@@ -13,7 +13,7 @@ use super::kept;
 use super::listing::local_file_list;
 use super::major::pg_rewind;
 use super::marker;
-use super::replay::{self, Replay, SourceWal, TargetWal};
+use super::replay::{self, SourceWal, TargetWal};
 use super::settings::{Fallback, RewindSettings, Source};
 use super::source::{self, SourceSession};
 use super::target;
@@ -149,12 +149,16 @@ pub(super) fn native_view(
     let segment_size = u32::try_from(target.wal_segments.segment_size).ok()?;
     let datadir = instance.datadir();
     let owner = instance.user.owner();
-    if let Err(why) = control::read(datadir)
+    let own = control::read(datadir)
         .map_err(|e| e.to_string())
-        .and_then(|c| filemap::native_geometry(c.block_size, c.relseg_size))
-    {
-        return Some(Err(why));
-    }
+        .and_then(|c| {
+            filemap::native_geometry(c.block_size, c.relseg_size)?;
+            Ok(c.checkpoint_redo)
+        });
+    let own_redo = match own {
+        Ok(redo) => redo,
+        Err(why) => return Some(Err(why)),
+    };
     let read = match ahead.filter(|a| a.fork == *fork_point && a.end == *target_end) {
         Some(ahead) => Ok(ahead.changes),
         None => changes::read(
@@ -181,6 +185,7 @@ pub(super) fn native_view(
         timeline: target.timeline(),
         segment_size,
         major: instance.major,
+        own_redo,
     };
     let replay = match source_wal {
         Some(wal) => replay::choose(
@@ -191,7 +196,11 @@ pub(super) fn native_view(
             source_facts,
             deadline,
         ),
-        None => Replay::from_last_common(&changes),
+        None => Err("no connection to the source".into()),
+    };
+    let replay = match replay {
+        Ok(replay) => replay,
+        Err(e) => return Some(Err(e)),
     };
     let source_list = match (source, session) {
         (_, Some(s)) => s.file_list(deadline).map_err(|e| e.to_string()),

@@ -14,10 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::changes::Relation;
-
-/// Changed main-fork block numbers per relation.
-pub type Blocks = BTreeMap<Relation, BTreeSet<u32>>;
+use super::changes::{Blocks, Relation};
 
 /// `BLCKSZ` and `RELSEG_SIZE` (blocks per segment file) of a default build.
 pub const BLOCK_SIZE: u64 = 8192;

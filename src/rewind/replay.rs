@@ -21,11 +21,11 @@
 
 mod ahead;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
 
-use super::changes::{only_drops_files, Relation, TargetChanges};
+use super::changes::{only_drops_files, Blocks, TargetChanges};
 use super::decision::{History, SourceFacts};
 use super::source::SourceSession;
 use crate::deadline::Deadline;
@@ -49,6 +49,9 @@ pub struct Replay {
     /// From the source's latest checkpoint, what reading up to it found; `None`: from the
     /// last common checkpoint.
     pub from_source: Option<FromSource>,
+    /// The target's blocks changed before where its change set starts (the last common
+    /// checkpoint's record) that replay from this start does not rewrite.
+    pub target_before: Blocks,
 }
 
 /// What replay from the source's checkpoint adds to a native rewind.
@@ -58,9 +61,8 @@ pub struct FromSource {
     /// their bytes (read over SQL from a running source: a cost of the engine's too).
     pub records: u64,
     pub wal_read: u64,
-    /// Blocks to fetch: the source's since the fork, and the target's between the last
-    /// common checkpoint's redo point and its record.
-    pub blocks: BTreeMap<Relation, BTreeSet<u32>>,
+    /// The blocks the source changed since the fork.
+    pub blocks: Blocks,
 }
 
 impl Replay {
@@ -73,13 +75,15 @@ impl Replay {
                 timeline: changes.checkpoint_timeline,
             },
             from_source: None,
+            target_before: Blocks::new(),
         }
     }
 
     /// The blocks to fetch: the target's `changes`, and the ones this start adds.
-    pub fn blocks(&self, changes: &TargetChanges) -> BTreeMap<Relation, BTreeSet<u32>> {
+    pub fn blocks(&self, changes: &TargetChanges) -> Blocks {
         let mut blocks = changes.blocks.clone();
-        for (relation, more) in self.from_source.iter().flat_map(|f| &f.blocks) {
+        let source = self.from_source.iter().flat_map(|f| &f.blocks);
+        for (relation, more) in source.chain(&self.target_before) {
             blocks.entry(*relation).or_default().extend(more);
         }
         blocks
@@ -89,7 +93,15 @@ impl Replay {
 impl fmt::Display for Replay {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.from_source {
-            None => write!(f, "the last common checkpoint at {}", self.start.checkpoint),
+            None if self.target_before.is_empty() => {
+                write!(f, "the last common checkpoint at {}", self.start.checkpoint)
+            }
+            None => write!(
+                f,
+                "the last common checkpoint at {} (and {} blocks the target changed before it)",
+                self.start.checkpoint,
+                count(&self.target_before)
+            ),
             Some(from) => write!(
                 f,
                 "the source's checkpoint at {} (its {} records since the fork read, {} MB: \
@@ -97,10 +109,14 @@ impl fmt::Display for Replay {
                 self.start.checkpoint,
                 from.records,
                 from.wal_read >> 20,
-                from.blocks.values().map(BTreeSet::len).sum::<usize>()
+                count(&from.blocks) + count(&self.target_before)
             ),
         }
     }
+}
+
+fn count(blocks: &Blocks) -> usize {
+    blocks.values().map(BTreeSet::len).sum()
 }
 
 /// Where the source's WAL is read.
@@ -116,10 +132,15 @@ pub(super) struct TargetWal<'a> {
     pub timeline: TimelineId,
     pub segment_size: u32,
     pub major: u32,
+    /// The redo point of the target's own latest checkpoint (its pg_control's): its disk
+    /// holds every change before it, and of later ones only what its WAL names.
+    pub own_redo: Lsn,
 }
 
 /// Where replay starts after a native rewind of a target whose `changes` are known, forked
-/// from `source` at `fork`; why not from the source's checkpoint is logged.
+/// from `source` at `fork`, and the blocks of the target's that it adds; why not from the
+/// source's checkpoint is logged. `Err` when the target's own WAL does not say which blocks
+/// a start at the last common checkpoint would leave stale (the engine then hands over).
 pub(super) fn choose(
     target: &TargetWal,
     changes: &TargetChanges,
@@ -127,32 +148,94 @@ pub(super) fn choose(
     source: &SourceWal,
     facts: &SourceFacts,
     deadline: &Deadline,
-) -> Replay {
-    match from_source_checkpoint(target, changes, fork, source, facts, deadline) {
-        Ok(replay) => replay,
+) -> Result<Replay, String> {
+    // Reading the source's WAL is worth a quarter of the time left at most.
+    let budget = deadline.at_most(deadline.remaining() / 4);
+    let from_source =
+        from_source_checkpoint(target, fork, source, facts, &budget).and_then(|(start, from)| {
+            // Replay no longer passes the last common checkpoint's redo point: the target's
+            // blocks from there (or from its own older checkpoint) to that record.
+            let from_redo = changes.checkpoint_redo.min(target.own_redo);
+            let before = target_blocks(target, from_redo, changes.checkpoint, deadline)?;
+            Ok(Replay {
+                start,
+                from_source: Some(from),
+                target_before: before,
+            })
+        });
+    match from_source {
+        Ok(replay) => Ok(replay),
         Err(why) => {
             log::info!(
                 "replay after a native rewind would start at the last common checkpoint: {why}"
             );
-            Replay::from_last_common(changes)
+            // A target that stopped uncleanly before its first checkpoint past the last
+            // common one holds, before that one's redo point, only what its own wrote.
+            let before = if target.own_redo < changes.checkpoint_redo {
+                target_blocks(target, target.own_redo, changes.checkpoint_redo, deadline)?
+            } else {
+                Blocks::new()
+            };
+            Ok(Replay {
+                target_before: before,
+                ..Replay::from_last_common(changes)
+            })
         }
     }
 }
 
+/// The main-fork blocks the target's records from `from` to `before` name (those that
+/// create, drop or truncate files are before the fork: the source did the same).
+fn target_blocks(
+    target: &TargetWal,
+    from: Lsn,
+    before: Lsn,
+    deadline: &Deadline,
+) -> Result<Blocks, String> {
+    let (mut read, mut unclassified) = (TargetChanges::default(), None);
+    wal::records_before(
+        Segments::Dir(target.pg_wal),
+        target.timeline,
+        from,
+        before,
+        target.segment_size,
+        deadline,
+        |record| {
+            let added = read.add(target.major, record);
+            added.map_err(|e| unclassified = Some(e)).is_ok()
+        },
+    )
+    .map_err(|e| format!("the target's WAL from {from} to {before}: {e}"))?;
+    match unclassified {
+        Some(e) => Err(format!("the target's WAL from {from} to {before}: {e}")),
+        None => Ok(read.blocks),
+    }
+}
+
+/// The source's latest checkpoint, where it may be where replay starts, and what its WAL
+/// from the fork to that checkpoint's redo point changed; `Err` says why not.
 fn from_source_checkpoint(
     target: &TargetWal,
-    changes: &TargetChanges,
     fork: Lsn,
     source: &SourceWal,
     facts: &SourceFacts,
     deadline: &Deadline,
-) -> Result<Replay, String> {
+) -> Result<(ReplayStart, FromSource), String> {
     if facts.in_recovery {
         return Err("the source is a standby".into());
     }
-    let control = match source {
-        SourceWal::Server(session) => session.control(deadline).map_err(|e| e.to_string())?,
-        SourceWal::Pgdata(dir) => control::read(dir).map_err(|e| e.to_string())?,
+    let (control, end) = match source {
+        SourceWal::Server(session) => {
+            let control = session.control(deadline).map_err(|e| e.to_string())?;
+            // Asked after pg_control: its checkpoint is behind this, as a real one is.
+            let end = session.insert_lsn(deadline).map_err(|e| e.to_string())?;
+            (control, end)
+        }
+        SourceWal::Pgdata(dir) => {
+            let control = control::read(dir).map_err(|e| e.to_string())?;
+            let end = control.checkpoint;
+            (control, end)
+        }
     };
     let start = ReplayStart {
         checkpoint: control.checkpoint,
@@ -160,20 +243,30 @@ fn from_source_checkpoint(
         timeline: control.checkpoint_timeline,
     };
     usable(fork, &facts.history, &start)?;
+    if start.checkpoint > end {
+        return Err(format!(
+            "the source's pg_control names a checkpoint at {}, past its end of WAL at {end}",
+            start.checkpoint
+        ));
+    }
+    // A page read while the source writes it is made whole by replay only from the full
+    // page image its first change after the checkpoint writes.
+    if !control.checkpoint_full_page_writes {
+        return Err("the source's checkpoint was made with full_page_writes off".into());
+    }
     let (mut read, mut refused) = (TargetChanges::default(), None);
     let mut visit = |record: &wal::WalRecord| {
-        if refused.is_none() {
-            refused = match read.add(target.major, record) {
-                Err(e) => Some(e.to_string()),
-                Ok(()) if read.file_records > 0 && !only_drops_files(record.rmid) => Some(format!(
-                    "the record at {} (resource manager {}, info {:#04X}) creates, \
-                     truncates or copies files",
-                    record.lsn, record.rmid, record.info
-                )),
-                Ok(()) => None,
-            };
-            read.file_records = 0;
-        }
+        refused = match read.add(target.major, record) {
+            Err(e) => Some(e.to_string()),
+            Ok(()) if read.file_records > 0 && !only_drops_files(record.rmid) => Some(format!(
+                "the record at {} (resource manager {}, info {:#04X}) creates, truncates or \
+                 copies files",
+                record.lsn, record.rmid, record.info
+            )),
+            Ok(()) => None,
+        };
+        read.file_records = 0;
+        refused.is_none()
     };
     let records = match source {
         SourceWal::Server(session) => ahead::read_ahead(
@@ -186,55 +279,20 @@ fn from_source_checkpoint(
         ),
         SourceWal::Pgdata(dir) => {
             let pg_wal = dir.join("pg_wal");
-            source_records(
-                Segments::Dir(&pg_wal),
-                &start,
-                fork,
-                target,
-                deadline,
-                &mut visit,
-            )
+            let segments = Segments::Dir(&pg_wal);
+            source_records(segments, &start, fork, target, deadline, &mut visit)
         }
     }
     .map_err(|e| format!("the source's WAL from the fork: {e}"))?;
     if let Some(why) = refused {
         return Err(format!("the source's WAL from the fork: {why}"));
     }
-    // The target's own records between the last common checkpoint's redo point and its
-    // record, which replay from there would have redone (those that create, drop or
-    // truncate files are before the fork: the source did the same).
-    let (mut early, mut unclassified) = (TargetChanges::default(), None);
-    wal::records_before(
-        Segments::Dir(target.pg_wal),
-        target.timeline,
-        changes.checkpoint_redo,
-        changes.checkpoint,
-        target.segment_size,
-        deadline,
-        |record| {
-            if let Err(e) = early.add(target.major, record) {
-                unclassified.get_or_insert(e);
-            }
-        },
-    )
-    .map_err(|e| format!("the target's WAL before the last common checkpoint: {e}"))?;
-    if let Some(e) = unclassified {
-        return Err(format!(
-            "the target's WAL before the last common checkpoint: {e}"
-        ));
-    }
-    let mut blocks = read.blocks;
-    for (relation, more) in early.blocks {
-        blocks.entry(relation).or_default().extend(more);
-    }
-    Ok(Replay {
-        start,
-        from_source: Some(FromSource {
-            records,
-            wal_read: start.redo.0 - fork.0,
-            blocks,
-        }),
-    })
+    let from = FromSource {
+        records,
+        wal_read: start.redo.0 - fork.0,
+        blocks: read.blocks,
+    };
+    Ok((start, from))
 }
 
 fn source_records(
@@ -243,7 +301,7 @@ fn source_records(
     fork: Lsn,
     target: &TargetWal,
     deadline: &Deadline,
-    visit: &mut dyn FnMut(&wal::WalRecord),
+    visit: &mut dyn FnMut(&wal::WalRecord) -> bool,
 ) -> Result<u64, wal::WalkError> {
     wal::records_before(
         segments,
@@ -342,7 +400,9 @@ mod tests {
     }
 
     #[test]
-    fn the_blocks_to_fetch_are_the_targets_and_those_the_source_start_adds() {
+    fn the_blocks_to_fetch_are_the_targets_and_those_the_start_of_replay_adds() {
+        use crate::rewind::changes::Relation;
+        use std::collections::BTreeMap;
         let rel = |number| Relation {
             tablespace: 1663,
             database: 5,
@@ -352,16 +412,15 @@ mod tests {
         changes.blocks.insert(rel(1), BTreeSet::from([1, 2]));
         let last_common = Replay::from_last_common(&changes);
         assert_eq!(last_common.blocks(&changes), changes.blocks);
+        assert!(last_common.to_string().ends_with("checkpoint at 0/0"));
         let from_source = Replay {
             start: ReplayStart::default(),
             from_source: Some(FromSource {
                 records: 9,
                 wal_read: 3 << 20,
-                blocks: BTreeMap::from([
-                    (rel(1), BTreeSet::from([2, 3])),
-                    (rel(2), BTreeSet::from([0])),
-                ]),
+                blocks: BTreeMap::from([(rel(1), BTreeSet::from([2, 3]))]),
             }),
+            target_before: BTreeMap::from([(rel(2), BTreeSet::from([0]))]),
         };
         assert_eq!(
             from_source.blocks(&changes),
@@ -373,5 +432,17 @@ mod tests {
         assert!(from_source
             .to_string()
             .contains("9 records since the fork read, 3 MB: 3 blocks more"));
+        // A target stopped before its first checkpoint past the last common one.
+        let older = Replay {
+            target_before: BTreeMap::from([(rel(3), BTreeSet::from([7, 8]))]),
+            ..Replay::from_last_common(&changes)
+        };
+        assert_eq!(
+            older.blocks(&changes).get(&rel(3)),
+            Some(&BTreeSet::from([7, 8]))
+        );
+        assert!(older
+            .to_string()
+            .contains("and 2 blocks the target changed before it"));
     }
 }

@@ -43,15 +43,16 @@ pub fn read_record(
 /// only at the file's end, `None` when there is no such file.
 pub type FetchRange<'f> = dyn FnMut(&str, u64, u64) -> io::Result<Option<Vec<u8>>> + 'f;
 
-/// The most bytes of a segment fetched at once (a whole default segment).
+/// The most bytes of a segment fetched at once: a quarter of a default segment, so that
+/// the first arrives soon.
 pub const FETCH_CHUNK: u64 = 4 << 20;
 
 /// Where segment files are read from.
 pub enum Segments<'a, 'f> {
     /// A `pg_wal` directory, read through `safe_fs` (it is the postgres account's).
     Dir(&'a Path),
-    /// Another server's, fetched in chunks of at most 16 MiB (over SQL); `shown` is the
-    /// directory errors name.
+    /// Another server's, fetched in chunks of at most [`FETCH_CHUNK`] (over SQL); `shown`
+    /// is the directory errors name.
     Fetched {
         shown: &'a Path,
         fetch: &'a mut FetchRange<'f>,
@@ -285,6 +286,14 @@ impl SegmentFiles<'_, '_> {
         if let Some((_, bytes)) = self.first_page.as_ref().filter(|(s, _)| *s == segment) {
             return Ok(bytes.clone());
         }
+        if !matches!(&self.open, Some((open, _, _)) if *open == segment) {
+            // A segment not read yet: its first chunk, which holds the page, is read next.
+            let opened = self.open_segment(page)?;
+            self.open = Some((segment, opened.0, opened.1));
+            if let Some((_, bytes)) = self.first_page.as_ref().filter(|(s, _)| *s == segment) {
+                return Ok(bytes.clone());
+            }
+        }
         let name = segment_file_name(
             self.timeline,
             page,
@@ -332,7 +341,96 @@ mod tests {
 
     use super::*;
     use crate::instance::wal::error::DecodeError;
-    use crate::instance::wal::fixtures::{invalid, listed_lsn, patch, pg_wal, read};
+    use crate::instance::wal::fixtures::{
+        invalid, listed_lsn, listed_of, patch, pg_wal, read, MIB,
+    };
+
+    /// Another server's segment files, as the source's are fetched over SQL: ranges of the
+    /// files in `dir`, each request recorded.
+    fn fetched_from<'d>(
+        dir: &'d Path,
+        asked: &'d mut Vec<(String, u64, u64)>,
+    ) -> impl FnMut(&str, u64, u64) -> io::Result<Option<Vec<u8>>> + 'd {
+        move |name, offset, len| {
+            asked.push((name.to_owned(), offset, len));
+            match std::fs::read(dir.join(name)) {
+                Ok(bytes) => Ok(bytes
+                    .get(offset as usize..)
+                    .map(|rest| rest.iter().take(len as usize).copied().collect())),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
+    }
+
+    #[test]
+    fn fetched_segments_give_the_records_the_files_give() {
+        let dir = pg_wal();
+        for timeline in [1, 2] {
+            let mut asked = Vec::new();
+            let mut fetch = fetched_from(dir.path(), &mut asked);
+            let from = Segments::Fetched {
+                shown: Path::new("the source's pg_wal"),
+                fetch: &mut fetch,
+            };
+            let mut reader = CachedReader::over(from, timeline, MIB).unwrap();
+            let listed = listed_of(15);
+            let mine: Vec<_> = listed.iter().filter(|l| l.timeline == timeline).collect();
+            assert!(!mine.is_empty());
+            for record in mine {
+                let expected = read(dir.path(), timeline, record.lsn).unwrap();
+                assert_eq!(
+                    reader.read(record.lsn).unwrap(),
+                    expected,
+                    "{}",
+                    record.name
+                );
+            }
+            drop(reader);
+            drop(fetch);
+            // A 1 MiB segment is one chunk: each first page comes with its chunk.
+            assert!(asked
+                .iter()
+                .all(|(_, offset, len)| *offset == 0 && *len == 1 << 20));
+        }
+    }
+
+    #[test]
+    fn a_fetched_segment_missing_or_short_is_named() {
+        let dir = pg_wal();
+        let lsn = listed_lsn("checkpoint-shutdown");
+        let mut asked = Vec::new();
+        let mut fetch = fetched_from(dir.path(), &mut asked);
+        let mut none = |_: &str, _: u64, _: u64| Ok(None);
+        let from = Segments::Fetched {
+            shown: Path::new("src"),
+            fetch: &mut none,
+        };
+        let error = CachedReader::over(from, 1, MIB)
+            .unwrap()
+            .read(lsn)
+            .unwrap_err();
+        assert!(
+            matches!(&error, WalError::Missing { file, .. }
+                if file == Path::new("src/000000010000000000000009")),
+            "{error}"
+        );
+        let mut short = |name: &str, offset: u64, len: u64| {
+            fetch(name, offset, len).map(|b| b.map(|b| b.into_iter().take(4096).collect()))
+        };
+        let from = Segments::Fetched {
+            shown: Path::new("src"),
+            fetch: &mut short,
+        };
+        let error = CachedReader::over(from, 1, MIB)
+            .unwrap()
+            .read(lsn)
+            .unwrap_err();
+        assert!(
+            matches!(error, WalError::Short { len: 4096, .. }),
+            "{error}"
+        );
+    }
 
     #[test]
     fn missing_short_and_unwritten_segments() {

@@ -265,8 +265,8 @@ pub fn records_between(
 /// Calls `visit` with every record from the one at `from` to the last one before `before`,
 /// where a later record starts (a checkpoint's redo point), in order, each one's `xl_prev`
 /// checked against the one before, from `segments` (another server's WAL may be fetched).
-/// A record that crosses `before` is [`WalkError::PastEnd`]. Returns how many records were
-/// read.
+/// A record that crosses `before` is [`WalkError::PastEnd`]. `visit` returning `false` ends
+/// the walk there. Returns how many records were read.
 pub fn records_before(
     segments: Segments<'_, '_>,
     timeline: TimelineId,
@@ -274,7 +274,7 @@ pub fn records_before(
     before: Lsn,
     segment_size: u32,
     deadline: &Deadline,
-    mut visit: impl FnMut(&WalRecord),
+    mut visit: impl FnMut(&WalRecord) -> bool,
 ) -> Result<u64, WalkError> {
     let mut reader = CachedReader::over(segments, timeline, segment_size)?;
     let before = past_page_header(before, segment_size);
@@ -297,8 +297,10 @@ pub fn records_before(
                 to: before,
             });
         }
-        visit(&record);
         count += 1;
+        if !visit(&record) {
+            break;
+        }
         prev = Some(record.lsn);
         at = next;
     }

@@ -34,7 +34,8 @@ fn chunks(timeline: TimelineId, from: Lsn, to: Lsn, segment_size: u32) -> Vec<Ch
 }
 
 /// Runs `read` over the source's WAL of `timeline` from `from` to `to`, its chunks fetched
-/// ahead; a chunk asked out of that order (or with no second connection) is fetched then.
+/// ahead. A chunk asked past planned ones (after a segment switch) drops their replies; one
+/// asked out of the plan, or with no second connection, is fetched then.
 pub(super) fn read_ahead<T>(
     session: &SourceSession,
     timeline: TimelineId,
@@ -44,14 +45,20 @@ pub(super) fn read_ahead<T>(
     read: impl FnOnce(Segments<'_, '_>) -> T,
 ) -> T {
     let plan = chunks(timeline, from, to, segment_size);
+    let readers: Vec<SourceSession> = (0..READERS)
+        .map_while(|_| {
+            session
+                .another(deadline)
+                .map_err(|e| log::info!("the source's WAL is read ahead on fewer connections: {e}"))
+                .ok()
+        })
+        .collect();
     thread::scope(|scope| {
+        let count = readers.len();
         let mut replies: Vec<Receiver<Reply>> = Vec::new();
-        for i in 0..READERS {
-            let Ok(reader) = session.another(deadline) else {
-                break;
-            };
+        for (i, reader) in readers.into_iter().enumerate() {
             let (send, receive) = mpsc::sync_channel(1);
-            let mine: Vec<Chunk> = plan.iter().skip(i).step_by(READERS).cloned().collect();
+            let mine: Vec<Chunk> = plan.iter().skip(i).step_by(count).cloned().collect();
             let spawned = thread::Builder::new().spawn_scoped(scope, move || {
                 for (name, offset, len) in mine {
                     if send
@@ -62,25 +69,38 @@ pub(super) fn read_ahead<T>(
                     }
                 }
             });
-            if spawned.is_ok() {
-                replies.push(receive);
+            if spawned.is_err() {
+                // Each reader has its share of the plan: without one, none reads ahead.
+                replies.clear();
+                break;
             }
+            replies.push(receive);
         }
         let mut next = 0;
         let mut get = |name: &str, offset: u64, len: u64| {
-            let planned = plan
-                .get(next)
-                .filter(|(n, o, l)| (n.as_str(), *o, *l) == (name, offset, len));
-            let reply = match (planned, replies.len()) {
-                (Some(_), readers @ 1..) => {
-                    let reply = replies
-                        .get(next % readers)
-                        .and_then(|r| r.recv().ok())
-                        .unwrap_or_else(|| Err("a reader stopped".into()));
-                    next += 1;
-                    reply
+            let readers = replies.len();
+            let ahead = (readers > 0)
+                .then(|| plan.get(next..))
+                .flatten()
+                .and_then(|rest| {
+                    rest.iter()
+                        .position(|(n, o, l)| (n.as_str(), *o, *l) == (name, offset, len))
+                });
+            let reply = match ahead {
+                Some(skipped) => {
+                    let receive = |at: usize| {
+                        replies
+                            .get(at % readers)
+                            .and_then(|r| r.recv().ok())
+                            .unwrap_or_else(|| Err("a reader stopped".into()))
+                    };
+                    for at in next..next + skipped {
+                        let _ = receive(at);
+                    }
+                    next += skipped + 1;
+                    receive(next - 1)
                 }
-                _ => fetch(session, name, offset, len, deadline),
+                None => fetch(session, name, offset, len, deadline),
             };
             reply.map_err(io::Error::other)
         };
