@@ -28,7 +28,7 @@ use crate::clock;
 use crate::deadline::{Deadline, Expired};
 use crate::failpoint;
 use crate::instance::control;
-use crate::instance::wal::segment_file_name;
+use crate::instance::wal::{self, segment_file_name};
 use crate::lsn::{Lsn, TimelineId};
 use crate::ocf::params::SyncMethod;
 use crate::safe_fs::{Dir, Owner};
@@ -345,6 +345,21 @@ pub(super) fn finish(
             source_conninfo: String::new(),
             what: format!("its global/pg_control: {e}"),
         })?;
+    if view.replay.from_source.is_some() {
+        // The source may have recycled that WAL after it was listed: the node would then
+        // not start ("could not locate a valid checkpoint record").
+        let start = &view.replay.start;
+        let pg_wal = data.path().join("pg_wal");
+        wal::read_record(&pg_wal, start.timeline, start.checkpoint, segment_size).map_err(|e| {
+            RewindError::Source {
+                source_conninfo: String::new(),
+                what: format!(
+                    "its checkpoint at {}, where replay starts, is not in the WAL copied: {e}",
+                    start.checkpoint
+                ),
+            }
+        })?;
+    }
     let (now, _) = clock::utc_now();
     let label = backup_label(&view.replay.start, segment_size, major, &now);
     data.write_file("backup_label", label.as_bytes(), FILE_MODE, owner)
