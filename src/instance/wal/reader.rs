@@ -401,15 +401,17 @@ mod tests {
         let lsn = listed_lsn("checkpoint-shutdown");
         let mut asked = Vec::new();
         let mut fetch = fetched_from(dir.path(), &mut asked);
-        let mut none = |_: &str, _: u64, _: u64| Ok(None);
-        let from = Segments::Fetched {
-            shown: Path::new("src"),
-            fetch: &mut none,
+        let fails = |fetch: &mut FetchRange<'_>| {
+            let from = Segments::Fetched {
+                shown: Path::new("src"),
+                fetch,
+            };
+            CachedReader::over(from, 1, MIB)
+                .unwrap()
+                .read(lsn)
+                .unwrap_err()
         };
-        let error = CachedReader::over(from, 1, MIB)
-            .unwrap()
-            .read(lsn)
-            .unwrap_err();
+        let error = fails(&mut |_: &str, _: u64, _: u64| Ok(None));
         assert!(
             matches!(&error, WalError::Missing { file, .. }
                 if file == Path::new("src/000000010000000000000009")),
@@ -418,14 +420,7 @@ mod tests {
         let mut short = |name: &str, offset: u64, len: u64| {
             fetch(name, offset, len).map(|b| b.map(|b| b.into_iter().take(4096).collect()))
         };
-        let from = Segments::Fetched {
-            shown: Path::new("src"),
-            fetch: &mut short,
-        };
-        let error = CachedReader::over(from, 1, MIB)
-            .unwrap()
-            .read(lsn)
-            .unwrap_err();
+        let error = fails(&mut short);
         assert!(
             matches!(error, WalError::Short { len: 4096, .. }),
             "{error}"
