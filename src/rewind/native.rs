@@ -2,8 +2,22 @@
 //! (the target's changed blocks and the file map): fetches from the source only the changed
 //! blocks, the missing tails and the files pg_rewind copies whole, writes them in place, and
 //! leaves a `backup_label` and a `pg_control` that make the server replay from the last
-//! common checkpoint to a consistent point on the source's timeline. Only what was written
-//! is synced, with the directories whose entries changed.
+//! common checkpoint (or the source's, [`super::replay`]) to a consistent point on the
+//! source's timeline. Only what was written is synced, with the directories whose entries
+//! changed.
+//!
+//! That is also every file the stopped server may have left unsynced, so `pg_control` says
+//! "shut down in recovery" and PostgreSQL skips its fsync of the whole directory at start
+//! ([`control::for_rewound_target`]). The server's own last checkpoint synced everything
+//! written before its redo point. Each page it wrote after that changed in its WAL from there
+//! on (with `wal_log_hints` or checksums, a hint too), and the engine reads that WAL: the
+//! block is fetched, so its file is written and synced, or (between the last common
+//! checkpoint's redo point and its record, when replay starts there) replay rewrites it
+//! from the full-page image of its first change. Files outside relations' main forks
+//! are copied whole, or removed. What is left are files PostgreSQL empties or rebuilds at
+//! start (unlogged relations' main forks, `pg_stat_tmp`, `pg_subtrans` and the others
+//! pg_rewind excludes). The target's WAL kept for replay precedes the fork, so the source
+//! received it, and a server sends only WAL it has flushed.
 //!
 //! It runs where pg_rewind would, inside the rejoin's steps (`job.rs`): the discarded WAL and
 //! the node's configuration are kept first, the marker is written before the first byte

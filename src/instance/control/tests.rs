@@ -883,6 +883,7 @@ fn every_state_and_its_pg_controldata_words() {
     for (raw, state, text) in words {
         let bytes = patched(SHUT_DOWN.bin, &[(AT_STATE, &u32::to_le_bytes(raw))]);
         assert_eq!(decoded(&bytes).state, state);
+        assert_eq!(state.raw(), raw);
         assert_eq!(state.to_string(), text);
     }
 }
@@ -1080,10 +1081,11 @@ proptest! {
 }
 
 /// What a native rewind writes, from each major's shut-down primary: the source's file with
-/// the state, the minimum recovery point and its timeline changed, which decodes again with
-/// every other field as it was.
+/// the state ("shut down in recovery": the engine synced what the server would at start),
+/// the minimum recovery point and its timeline changed, which decodes again with every
+/// other field as it was.
 #[test]
-fn rewound_targets_pg_control_is_the_sources_in_archive_recovery() {
+fn rewound_targets_pg_control_is_the_sources_shut_down_in_recovery() {
     for major in 13..=19 {
         let (name, source, _) = files_of(major)
             .into_iter()
@@ -1095,7 +1097,7 @@ fn rewound_targets_pg_control_is_the_sources_in_archive_recovery() {
         assert_eq!(bytes.len(), FILE_SIZE, "{name}");
         let after = decoded(&bytes);
         let expected = ControlFile {
-            state: DbState::InArchiveRecovery,
+            state: DbState::ShutDownInRecovery,
             time: 1_700_000_000,
             min_recovery_point: point,
             min_recovery_point_timeline: 7,

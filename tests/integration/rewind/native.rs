@@ -358,6 +358,12 @@ fn rewind(lab: &Lab, pg: &Pg, run: &Run, source: &str) {
         };
         assert!(text.contains(start), "{engine} {source}: {text}");
     }
+    // The native engine synced what the server would sync at start: it says so.
+    let state = match engine {
+        "native" => "shut down in recovery",
+        _ => "in archive recovery",
+    };
+    assert_eq!(pg.control_state(), state, "{engine} {source}");
     eprintln!("{engine} {source}: rewound in {took:?}");
 }
 
