@@ -588,16 +588,16 @@ fn known_layout(version: u32) -> Option<&'static Layout> {
 }
 
 /// The `pg_control` a natively rewound directory starts from: the source's file, checked as
-/// [`decode`] checks it, with replay required up to `min_recovery_point` on `timeline`,
-/// `time` now, the CRC made again, and zeros up to the file's 8192 bytes (as pg_rewind
-/// writes it), but with `state` "shut down in recovery" where pg_rewind writes "in archive
-/// recovery". Any other state makes the server fsync the whole data directory when it
-/// starts (0.1 s of a 1 s failback at 1 GB), in case the stopped server left writes
-/// unsynced; the native engine has synced every file that can hold such writes (see
-/// `rewind::native`). Every major since 9.2 accepts either state with a backup label taken
-/// from a standby, which is what the rewound directory carries.
+/// [`decode`] checks it, with `state`, replay required up to `min_recovery_point` on
+/// `timeline`, `time` now, the CRC made again, and zeros up to the file's 8192 bytes.
+/// pg_rewind writes "in archive recovery", which makes the server fsync the whole data
+/// directory when it starts (0.1 s of a 1 s failback at 1 GB), in case the stopped server
+/// left writes unsynced; "shut down in recovery" spares that where the rewind synced all
+/// such files itself. Every major since 9.2 accepts either with a backup label taken from a
+/// standby, which is what the rewound directory carries.
 pub fn for_rewound_target(
     source: &[u8],
+    state: DbState,
     min_recovery_point: Lsn,
     timeline: TimelineId,
     now: i64,
@@ -612,10 +612,7 @@ pub fn for_rewound_target(
             field.copy_from_slice(value);
         }
     };
-    put(
-        offset::STATE,
-        &DbState::ShutDownInRecovery.raw().to_le_bytes(),
-    );
+    put(offset::STATE, &state.raw().to_le_bytes());
     put(offset::TIME, &now.to_le_bytes());
     put(
         layout.min_recovery_point,

@@ -239,13 +239,18 @@ impl Instance {
         }
         let postmaster = self.postmaster();
         let control = self.control()?;
-        let backup_label = self.datadir().join("backup_label").exists();
         Ok(state::decide_offline(
             &sql,
             postmaster,
             control.state,
-            backup_label,
+            self.has_backup_label(),
         ))
+    }
+
+    /// Whether the data directory holds a `backup_label`: restored from a base backup or
+    /// rewound, and not started since (the server renames it once replay is under way).
+    pub fn has_backup_label(&self) -> bool {
+        self.datadir().join("backup_label").exists()
     }
 
     /// Observes until the state is not transitional, within the deadline.

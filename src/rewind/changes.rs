@@ -121,6 +121,8 @@ pub struct TargetChanges {
     pub records: u64,
     /// Records left to the file comparison.
     pub file_records: u64,
+    /// The first of them.
+    pub first_file_record: Option<Lsn>,
     /// Main-fork block numbers per relation (over all its 1 GB segment files).
     pub blocks: Blocks,
 }
@@ -137,6 +139,7 @@ impl TargetChanges {
         })?;
         if effect == Effect::Files {
             self.file_records += 1;
+            self.first_file_record.get_or_insert(record.lsn);
             return Ok(());
         }
         for block in record.blocks.iter().filter(|b| b.fork == MAIN_FORK) {

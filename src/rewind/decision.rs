@@ -206,6 +206,9 @@ pub struct TargetFacts {
     pub wal_segments: WalSegments,
     /// `restore_command` is set: pg_rewind can fetch missing WAL (`--restore-target-wal`).
     pub restore_command: bool,
+    /// A `backup_label` is there: the directory was restored or rewound and has not replayed
+    /// to a consistent point since.
+    pub backup_label: bool,
 }
 
 /// The WAL segments present in the target's `pg_wal`: `(timeline, segment number)`.
@@ -368,6 +371,11 @@ pub enum Refusal {
     /// Same timeline, and the target's WAL goes past the source's: two primaries wrote on one
     /// timeline. pg_rewind cannot see this ("no rewind required").
     TargetAheadOnSameTimeline { target_end: Lsn, source_lsn: Lsn },
+    /// The target holds a `backup_label`: restored or rewound, it never replayed to a
+    /// consistent point, so its disk is a mix of pages its WAL and pg_control do not describe
+    /// (pg_control is the one the backup or rewind copied). Starting it would replay; a
+    /// rewind cannot know what to fetch.
+    NeverReplayed,
     /// The target sits on a timeline the source's history does not contain, without WAL past
     /// the fork: pg_rewind would change nothing and the server would refuse to follow.
     TimelineNotInSourceHistory { target: TimelineId },
@@ -405,6 +413,7 @@ impl Refusal {
             | Refusal::MissingWal { .. }
             | Refusal::NoCommonTimeline { .. }
             | Refusal::TargetAheadOnSameTimeline { .. }
+            | Refusal::NeverReplayed
             | Refusal::TimelineNotInSourceHistory { .. } => true,
         }
     }
@@ -444,6 +453,10 @@ impl fmt::Display for Refusal {
                 f,
                 "the target's WAL ends at {target_end}, past the source's {source_lsn}, on the \
                  same timeline"
+            ),
+            Refusal::NeverReplayed => f.write_str(
+                "the target holds a backup_label: restored or rewound, it has not replayed to a \
+                 consistent point since, so its WAL does not say what to fetch",
             ),
             Refusal::TimelineNotInSourceHistory { target } => write!(
                 f,
@@ -566,6 +579,9 @@ pub fn decide(target: &TargetFacts, source: &SourceFacts) -> Decision {
     }
     if !source.full_page_writes {
         return Decision::Refuse(Refusal::SourceNoFullPageWrites);
+    }
+    if target.backup_label {
+        return Decision::Refuse(Refusal::NeverReplayed);
     }
     if !target.restore_command {
         if !exact {

@@ -159,26 +159,34 @@ pub(super) fn native_view(
         Ok(redo) => redo,
         Err(why) => return Some(Err(why)),
     };
-    let read = match ahead.filter(|a| a.fork == *fork_point && a.end == *target_end) {
-        Some(ahead) => Ok(ahead.changes),
-        None => changes::read(
-            &datadir.join("pg_wal"),
-            target.timeline(),
-            *fork_point,
-            *target_end,
+    let source_wal = source_wal(source, session);
+    let read_source = || {
+        let wal = source_wal.as_ref();
+        replay::read_source(
             segment_size,
             instance.major,
+            *fork_point,
+            wal,
+            source_facts,
             deadline,
-        ),
+        )
+    };
+    let (read, source_read) = match ahead.filter(|a| a.fork == *fork_point && a.end == *target_end)
+    {
+        Some(ahead) => (Ok(ahead.changes), ahead.source),
+        None => {
+            let (pg_wal, timeline, major) =
+                (datadir.join("pg_wal"), target.timeline(), instance.major);
+            let (fork, end) = (*fork_point, *target_end);
+            alongside(
+                || changes::read(&pg_wal, timeline, fork, end, segment_size, major, deadline),
+                read_source,
+            )
+        }
     };
     let changes = match read {
         Ok(changes) => changes,
         Err(e) => return Some(Err(e.to_string())),
-    };
-    let source_wal = match (source, session) {
-        (_, Some(s)) => Some(SourceWal::Server(s)),
-        (Source::Pgdata(dir), None) => Some(SourceWal::Pgdata(dir)),
-        (Source::Server(_), None) => None,
     };
     let target_wal = TargetWal {
         pg_wal: &datadir.join("pg_wal"),
@@ -187,18 +195,7 @@ pub(super) fn native_view(
         major: instance.major,
         own_redo,
     };
-    let replay = match source_wal {
-        Some(wal) => replay::choose(
-            &target_wal,
-            &changes,
-            *fork_point,
-            &wal,
-            source_facts,
-            deadline,
-        ),
-        None => Err("no connection to the source".into()),
-    };
-    let replay = match replay {
+    let replay = match replay::choose(&target_wal, &changes, source_read, deadline) {
         Ok(replay) => replay,
         Err(e) => return Some(Err(e)),
     };
@@ -223,6 +220,7 @@ pub(super) fn native_view(
     let map = source_list
         .and_then(|s| filemap::build(s, target_list?, &blocks, &rules).map_err(|e| e.to_string()));
     Some(map.map(|map| NativeView {
+        fork: *fork_point,
         changes,
         map,
         replay,
@@ -294,12 +292,47 @@ fn wal_for_recovery(
     files
 }
 
+/// Where the source's WAL is read: over the `session`, or in a stopped source's `pg_wal`.
+pub(super) fn source_wal<'a>(
+    source: &'a Source,
+    session: Option<&'a SourceSession>,
+) -> Option<SourceWal<'a>> {
+    match (source, session) {
+        (_, Some(s)) => Some(SourceWal::Server(s)),
+        (Source::Pgdata(dir), None) => Some(SourceWal::Pgdata(dir)),
+        (Source::Server(_), None) => None,
+    }
+}
+
+/// Runs `read_target` (the target's WAL, from its own disk) on a thread of its own while
+/// `read_source` (the source's WAL, mostly over SQL) runs here: each takes 0.1–0.2 s at
+/// 1 GB in the benchmark. Both run here, one after the other, when the system refuses a
+/// thread.
+fn alongside<T: Send, S>(
+    read_target: impl Fn() -> T + Sync,
+    read_source: impl FnOnce() -> S,
+) -> (T, S) {
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new().spawn_scoped(scope, &read_target);
+        let source = read_source();
+        let target = match thread {
+            Ok(thread) => thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => read_target(),
+        };
+        (target, source)
+    })
+}
+
 /// The target's changes, read ahead of the native view for the fork and end they were read
-/// to (in the pass that found where a crashed target's WAL ends).
+/// to (in the pass that found where a crashed target's WAL ends), with the source's WAL
+/// read meanwhile.
 pub(super) struct ReadAhead {
     fork: Lsn,
     end: Lsn,
     changes: TargetChanges,
+    source: replay::SourceRead,
 }
 
 /// A target that stopped uncleanly as a primary on the timeline it shares with the source,
@@ -315,6 +348,7 @@ pub(super) fn as_recovered(
     instance: &Instance,
     target: &TargetFacts,
     source: &SourceFacts,
+    source_wal: Option<&SourceWal>,
     deadline: &Deadline,
 ) -> Option<(TargetFacts, Decision, ReadAhead)> {
     let fork = decision::common_ancestor(&target.history, &source.history)?;
@@ -322,13 +356,19 @@ pub(super) fn as_recovered(
     let segment_size = u32::try_from(target.wal_segments.segment_size).ok()?;
     let pg_wal = instance.datadir().join("pg_wal");
     let budget = deadline.at_most(deadline.remaining() / 4);
-    let read = changes::read_to_recovery_end(
-        &pg_wal,
-        target.timeline(),
-        at,
-        segment_size,
-        instance.major,
-        &budget,
+    let (timeline, major) = (target.timeline(), instance.major);
+    let (read, source_read) = alongside(
+        || changes::read_to_recovery_end(&pg_wal, timeline, at, segment_size, major, &budget),
+        || {
+            replay::read_source(
+                segment_size,
+                instance.major,
+                at,
+                source_wal,
+                source,
+                deadline,
+            )
+        },
     );
     let (changes, end) = read
         .map_err(|e| log::debug!("the target's WAL, read to its end: {e}"))
@@ -343,6 +383,7 @@ pub(super) fn as_recovered(
         fork: at,
         end,
         changes,
+        source: source_read,
     };
     Some((recovered, decision, ahead))
 }
@@ -416,6 +457,28 @@ pub(super) fn reclone_preview(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_targets_wal_is_read_on_a_thread_of_its_own_while_the_sources_is_read_here() {
+        use std::sync::mpsc;
+        use std::time::Duration;
+        let (started, seen) = mpsc::channel();
+        let started = std::sync::Mutex::new(started);
+        let here = std::thread::current().id();
+        let (target, source) = alongside(
+            || {
+                started.lock().unwrap().send(()).unwrap();
+                std::thread::current().id()
+            },
+            // Returns only once the target's read has begun: both run at once.
+            || seen.recv_timeout(Duration::from_secs(10)).is_ok(),
+        );
+        assert_ne!(target, here);
+        assert!(
+            source,
+            "the target's read did not run while the source's did"
+        );
+    }
 
     const SEGMENT: u64 = 16 << 20;
 

@@ -6,18 +6,30 @@
 //! source's timeline. Only what was written is synced, with the directories whose entries
 //! changed.
 //!
-//! That is also every file the stopped server may have left unsynced, so `pg_control` says
-//! "shut down in recovery" and PostgreSQL skips its fsync of the whole directory at start
-//! ([`control::for_rewound_target`]). The server's own last checkpoint synced everything
-//! written before its redo point. Each page it wrote after that changed in its WAL from there
-//! on (with `wal_log_hints` or checksums, a hint too), and the engine reads that WAL: the
-//! block is fetched, so its file is written and synced, or (between the last common
-//! checkpoint's redo point and its record, when replay starts there) replay rewrites it
-//! from the full-page image of its first change. Files outside relations' main forks
-//! are copied whole, or removed. What is left are files PostgreSQL empties or rebuilds at
-//! start (unlogged relations' main forks, `pg_stat_tmp`, `pg_subtrans` and the others
-//! pg_rewind excludes). The target's WAL kept for replay precedes the fork, so the source
-//! received it, and a server sends only WAL it has flushed.
+//! Where replay starts at the source's checkpoint, that is also every file the stopped
+//! server may have left unsynced, unless its WAL before the fork created, truncated or
+//! dropped a file ([`NativeView::why_the_server_syncs`]). `pg_control` then says "shut down
+//! in recovery", and PostgreSQL skips its fsync of the whole directory at start
+//! ([`control::for_rewound_target`]). Why that holds:
+//! - The server's own last checkpoint synced everything written before its redo point.
+//! - Each page it wrote after that changed in its WAL from there on (with `wal_log_hints` or
+//!   checksums, a hint too; a standby dirties no page for a hint). The engine reads that WAL
+//!   from the older of that redo point and the last common checkpoint's, so the block is
+//!   fetched and its file written and synced.
+//! - Files outside relations' main forks are copied whole, or removed. What is left are files
+//!   PostgreSQL empties or rebuilds at start (unlogged relations' main forks, `pg_stat_tmp`,
+//!   `pg_subtrans` and the others pg_rewind excludes).
+//! - WAL the target keeps for replay precedes the fork: a primary sends and archives only
+//!   WAL it has flushed, and a standby replays only WAL it has flushed.
+//! - A file the target made or cut past the fork differs from the source's, which made or
+//!   cut none (or replay would start at the last common checkpoint): it is removed or
+//!   copied. One it dropped is copied back, or the source dropped it too (left over at
+//!   worst, as PostgreSQL leaves files after a crash).
+//!
+//! Otherwise it says "in archive recovery", as pg_rewind's does. Replay from the last common
+//! checkpoint relies on full-page images to rewrite the target's pages between its redo point
+//! and its record, which `full_page_writes = off` leaves out; and a truncation before the fork
+//! leaves both sides the same size, so its file is not written.
 //!
 //! It runs where pg_rewind would, inside the rejoin's steps (`job.rs`): the discarded WAL and
 //! the node's configuration are kept first, the marker is written before the first byte
@@ -41,7 +53,7 @@ use super::view::NativeView;
 use crate::clock;
 use crate::deadline::{Deadline, Expired};
 use crate::failpoint;
-use crate::instance::control;
+use crate::instance::control::{self, DbState};
 use crate::instance::wal::{self, segment_file_name};
 use crate::lsn::{Lsn, TimelineId};
 use crate::ocf::params::SyncMethod;
@@ -343,8 +355,8 @@ fn backup_label(start: &ReplayStart, segment_size: u32, major: u32, now: &str) -
 }
 
 /// The end of a native rewind: the `backup_label` that starts replay where the view says
-/// (the last common checkpoint's redo point, or the source's checkpoint's), then the source's `pg_control` (`source_control`, read last) in
-/// archive recovery up to `end` on `timeline`.
+/// (the last common checkpoint's redo point, or the source's checkpoint's), then the
+/// source's `pg_control` (`source_control`, read last) recovering up to `end` on `timeline`.
 pub(super) fn finish(
     data: &Dir,
     owner: Option<Owner>,
@@ -382,8 +394,18 @@ pub(super) fn finish(
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    let state = match view.why_the_server_syncs() {
+        None => DbState::ShutDownInRecovery,
+        Some(why) => {
+            log::info!(
+                "pg_control says \"in archive recovery\": the server syncs the whole data \
+                 directory when it starts ({why})"
+            );
+            DbState::InArchiveRecovery
+        }
+    };
     let bytes =
-        control::for_rewound_target(source_control, end.0, end.1, seconds).map_err(|e| {
+        control::for_rewound_target(source_control, state, end.0, end.1, seconds).map_err(|e| {
             RewindError::Source {
                 source_conninfo: String::new(),
                 what: format!("its global/pg_control: {e}"),
@@ -475,6 +497,7 @@ mod tests {
         kept.source.as_mut().unwrap().size = 300;
         let changes = crate::rewind::changes::TargetChanges::default();
         let view = NativeView {
+            fork: Lsn(0),
             map: crate::rewind::filemap::FileMap {
                 entries: vec![copied, kept],
             },

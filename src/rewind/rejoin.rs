@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use super::decision::{self, CostEstimate, Decision, TargetFacts};
 use super::engine::{self, EngineChoice};
 use super::error::RewindError;
-use super::facts::{as_recovered, connect, estimate_for, gather, native_view, ReadAhead};
+use super::facts::{
+    as_recovered, connect, estimate_for, gather, native_view, source_wal, ReadAhead,
+};
 use super::job::Job;
 use super::major::pg_rewind;
 use super::marker::{self, Marker};
@@ -261,8 +263,13 @@ fn native_without_recovery(
     {
         return None;
     }
-    let (recovered, decision, ahead) =
-        as_recovered(job.instance, target, job.source_facts, job.deadline)?;
+    let (recovered, decision, ahead) = as_recovered(
+        job.instance,
+        target,
+        job.source_facts,
+        source_wal(job.source, job.session).as_ref(),
+        job.deadline,
+    )?;
     let estimate = estimate_for(
         job.instance,
         &decision,

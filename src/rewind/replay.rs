@@ -52,6 +52,8 @@ pub struct Replay {
     /// The target's blocks changed before where its change set starts (the last common
     /// checkpoint's record) that replay from this start does not rewrite.
     pub target_before: Blocks,
+    /// The first record among those that creates, truncates or drops files.
+    pub target_before_file_record: Option<Lsn>,
 }
 
 /// What replay from the source's checkpoint adds to a native rewind.
@@ -76,6 +78,7 @@ impl Replay {
             },
             from_source: None,
             target_before: Blocks::new(),
+            target_before_file_record: None,
         }
     }
 
@@ -137,32 +140,52 @@ pub(super) struct TargetWal<'a> {
     pub own_redo: Lsn,
 }
 
-/// Where replay starts after a native rewind of a target whose `changes` are known, forked
-/// from `source` at `fork`, and the blocks of the target's that it adds; why not from the
-/// source's checkpoint is logged. `Err` when the target's own WAL does not say which blocks
-/// a start at the last common checkpoint would leave stale (the engine then hands over).
+/// The source's WAL read from the fork to its latest checkpoint ([`read_source`]): where
+/// replay may start and the blocks that adds, or why replay cannot start there.
+pub(super) struct SourceRead(Result<(ReplayStart, FromSource), String>);
+
+/// Reads the source's WAL of a target forked at `fork` up to the source's latest checkpoint,
+/// in a quarter of the time left at most. It needs nothing of the target's but its WAL's
+/// geometry, so it runs while the target's own WAL is read.
+pub(super) fn read_source(
+    segment_size: u32,
+    major: u32,
+    fork: Lsn,
+    source: Option<&SourceWal>,
+    facts: &SourceFacts,
+    deadline: &Deadline,
+) -> SourceRead {
+    let budget = deadline.at_most(deadline.remaining() / 4);
+    let read = match source {
+        Some(source) => from_source_checkpoint(segment_size, major, fork, source, facts, &budget),
+        None => Err("no connection to the source".into()),
+    };
+    SourceRead(read)
+}
+
+/// Where replay starts after a native rewind of a target whose `changes` are known, from
+/// what reading the `source`'s WAL found, and the blocks of the target's that it adds; why
+/// not from the source's checkpoint is logged. `Err` when the target's own WAL does not say
+/// which blocks a start at the last common checkpoint would leave stale (the engine then
+/// hands over).
 pub(super) fn choose(
     target: &TargetWal,
     changes: &TargetChanges,
-    fork: Lsn,
-    source: &SourceWal,
-    facts: &SourceFacts,
+    source: SourceRead,
     deadline: &Deadline,
 ) -> Result<Replay, String> {
-    // Reading the source's WAL is worth a quarter of the time left at most.
-    let budget = deadline.at_most(deadline.remaining() / 4);
-    let from_source =
-        from_source_checkpoint(target, fork, source, facts, &budget).and_then(|(start, from)| {
-            // Replay no longer passes the last common checkpoint's redo point: the target's
-            // blocks from there (or from its own older checkpoint) to that record.
-            let from_redo = changes.checkpoint_redo.min(target.own_redo);
-            let before = target_blocks(target, from_redo, changes.checkpoint, deadline)?;
-            Ok(Replay {
-                start,
-                from_source: Some(from),
-                target_before: before,
-            })
-        });
+    let from_source = source.0.and_then(|(start, from)| {
+        // Replay no longer passes the last common checkpoint's redo point: the target's
+        // blocks from there (or from its own older checkpoint) to that record.
+        let from_redo = changes.checkpoint_redo.min(target.own_redo);
+        let before = target_changes(target, from_redo, changes.checkpoint, deadline)?;
+        Ok(Replay {
+            start,
+            from_source: Some(from),
+            target_before: before.blocks,
+            target_before_file_record: before.first_file_record,
+        })
+    });
     match from_source {
         Ok(replay) => Ok(replay),
         Err(why) => {
@@ -172,26 +195,27 @@ pub(super) fn choose(
             // A target that stopped uncleanly before its first checkpoint past the last
             // common one holds, before that one's redo point, only what its own wrote.
             let before = if target.own_redo < changes.checkpoint_redo {
-                target_blocks(target, target.own_redo, changes.checkpoint_redo, deadline)?
+                target_changes(target, target.own_redo, changes.checkpoint_redo, deadline)?
             } else {
-                Blocks::new()
+                TargetChanges::default()
             };
             Ok(Replay {
-                target_before: before,
+                target_before: before.blocks,
+                target_before_file_record: before.first_file_record,
                 ..Replay::from_last_common(changes)
             })
         }
     }
 }
 
-/// The main-fork blocks the target's records from `from` to `before` name (those that
-/// create, drop or truncate files are before the fork: the source did the same).
-fn target_blocks(
+/// The main-fork blocks the target's records from `from` to `before` name, and how many of
+/// them create, drop or truncate files (before the fork: the source did the same).
+fn target_changes(
     target: &TargetWal,
     from: Lsn,
     before: Lsn,
     deadline: &Deadline,
-) -> Result<Blocks, String> {
+) -> Result<TargetChanges, String> {
     let (mut read, mut unclassified) = (TargetChanges::default(), None);
     wal::records_before(
         Segments::Dir(target.pg_wal),
@@ -208,14 +232,15 @@ fn target_blocks(
     .map_err(|e| format!("the target's WAL from {from} to {before}: {e}"))?;
     match unclassified {
         Some(e) => Err(format!("the target's WAL from {from} to {before}: {e}")),
-        None => Ok(read.blocks),
+        None => Ok(read),
     }
 }
 
 /// The source's latest checkpoint, where it may be where replay starts, and what its WAL
 /// from the fork to that checkpoint's redo point changed; `Err` says why not.
 fn from_source_checkpoint(
-    target: &TargetWal,
+    segment_size: u32,
+    major: u32,
     fork: Lsn,
     source: &SourceWal,
     facts: &SourceFacts,
@@ -256,7 +281,7 @@ fn from_source_checkpoint(
     }
     let (mut read, mut refused) = (TargetChanges::default(), None);
     let mut visit = |record: &wal::WalRecord| {
-        refused = match read.add(target.major, record) {
+        refused = match read.add(major, record) {
             Err(e) => Some(e.to_string()),
             Ok(()) if read.file_records > 0 && !only_drops_files(record.rmid) => Some(format!(
                 "the record at {} (resource manager {}, info {:#04X}) creates, truncates or \
@@ -273,14 +298,14 @@ fn from_source_checkpoint(
             session,
             start.timeline,
             (fork, start.redo),
-            target.segment_size,
+            segment_size,
             deadline,
-            |segments| source_records(segments, &start, fork, target, deadline, &mut visit),
+            |segments| source_records(segments, &start, fork, segment_size, deadline, &mut visit),
         ),
         SourceWal::Pgdata(dir) => {
             let pg_wal = dir.join("pg_wal");
             let segments = Segments::Dir(&pg_wal);
-            source_records(segments, &start, fork, target, deadline, &mut visit)
+            source_records(segments, &start, fork, segment_size, deadline, &mut visit)
         }
     }
     .map_err(|e| format!("the source's WAL from the fork: {e}"))?;
@@ -299,7 +324,7 @@ fn source_records(
     segments: Segments<'_, '_>,
     start: &ReplayStart,
     fork: Lsn,
-    target: &TargetWal,
+    segment_size: u32,
     deadline: &Deadline,
     visit: &mut dyn FnMut(&wal::WalRecord) -> bool,
 ) -> Result<u64, wal::WalkError> {
@@ -308,7 +333,7 @@ fn source_records(
         start.timeline,
         fork,
         start.redo,
-        target.segment_size,
+        segment_size,
         deadline,
         visit,
     )
@@ -421,6 +446,7 @@ mod tests {
                 blocks: BTreeMap::from([(rel(1), BTreeSet::from([2, 3]))]),
             }),
             target_before: BTreeMap::from([(rel(2), BTreeSet::from([0]))]),
+            target_before_file_record: None,
         };
         assert_eq!(
             from_source.blocks(&changes),

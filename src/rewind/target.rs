@@ -55,6 +55,7 @@ pub fn facts_from(
         history,
         wal_segments,
         restore_command,
+        backup_label: instance.has_backup_label(),
     };
     Ok((control, facts))
 }

@@ -1081,11 +1081,10 @@ proptest! {
 }
 
 /// What a native rewind writes, from each major's shut-down primary: the source's file with
-/// the state ("shut down in recovery": the engine synced what the server would at start),
-/// the minimum recovery point and its timeline changed, which decodes again with every
-/// other field as it was.
+/// the state (either of the two it writes), the minimum recovery point and its timeline
+/// changed, which decodes again with every other field as it was.
 #[test]
-fn rewound_targets_pg_control_is_the_sources_shut_down_in_recovery() {
+fn rewound_targets_pg_control_is_the_sources_in_the_state_asked() {
     for major in 13..=19 {
         let (name, source, _) = files_of(major)
             .into_iter()
@@ -1093,22 +1092,24 @@ fn rewound_targets_pg_control_is_the_sources_shut_down_in_recovery() {
             .unwrap();
         let before = decoded(&source);
         let point: Lsn = "5/2A000060".parse().unwrap();
-        let bytes = for_rewound_target(&source, point, 7, 1_700_000_000).unwrap();
-        assert_eq!(bytes.len(), FILE_SIZE, "{name}");
-        let after = decoded(&bytes);
-        let expected = ControlFile {
-            state: DbState::ShutDownInRecovery,
-            time: 1_700_000_000,
-            min_recovery_point: point,
-            min_recovery_point_timeline: 7,
-            ..before
-        };
-        assert_eq!(after, expected, "{name}");
+        for state in [DbState::ShutDownInRecovery, DbState::InArchiveRecovery] {
+            let bytes = for_rewound_target(&source, state, point, 7, 1_700_000_000).unwrap();
+            assert_eq!(bytes.len(), FILE_SIZE, "{name}");
+            let after = decoded(&bytes);
+            let expected = ControlFile {
+                state,
+                time: 1_700_000_000,
+                min_recovery_point: point,
+                min_recovery_point_timeline: 7,
+                ..before.clone()
+            };
+            assert_eq!(after, expected, "{name}");
+        }
     }
     let mut corrupt = SHUT_DOWN.bin.to_vec();
     corrupt[100] ^= 1;
     assert!(matches!(
-        for_rewound_target(&corrupt, Lsn(1), 1, 0),
+        for_rewound_target(&corrupt, DbState::InArchiveRecovery, Lsn(1), 1, 0),
         Err(DecodeError::Crc { .. })
     ));
 }

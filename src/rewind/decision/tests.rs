@@ -30,6 +30,7 @@ fn target(tli: TimelineId, hist: History, end: &str) -> TargetFacts {
             present: (0..4096).map(|s| (1, s)).collect(),
         },
         restore_command: false,
+        backup_label: false,
     }
 }
 
@@ -174,6 +175,29 @@ fn old_primary_that_wrote_after_the_promotion_needs_a_rewind() {
             target_end: lsn("0/3100000")
         }
     );
+}
+
+/// Found in review: a rewound directory never started since (its `pg_control` the one the
+/// rewind copied, its pages a mix awaiting replay) was rewound again after a second
+/// failover, from WAL and a checkpoint that do not describe its disk. It streams where it
+/// can (starting it replays), and is re-cloned where it diverged.
+#[test]
+fn a_target_never_replayed_since_its_backup_label_is_not_rewound() {
+    let mut t = target(2, history(2, "1\t0/30000A0\tr\n"), "0/3100000");
+    t.state = DbState::ShutDownInRecovery;
+    t.backup_label = true;
+    let behind = source(2, history(2, "1\t0/30000A0\tr\n"), "0/3200000");
+    assert_eq!(decide(&t, &behind), Decision::Stream);
+    let forked = source(
+        3,
+        history(3, "1\t0/30000A0\tr\n2\t0/3080000\tr\n"),
+        "0/3200000",
+    );
+    let decision = decide(&t, &forked);
+    assert_eq!(decision, Decision::Refuse(Refusal::NeverReplayed));
+    assert!(Refusal::NeverReplayed.reclone_allowed());
+    t.backup_label = false;
+    assert!(matches!(decide(&t, &forked), Decision::Rewind { .. }));
 }
 
 #[test]

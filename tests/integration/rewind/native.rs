@@ -67,7 +67,7 @@ fn native_engine_matches_pg_rewind_on_seeded_workloads() {
     for seed in seeds() {
         eprintln!("seed {seed} (replay it with PGHA_DIFF_SEED={seed})");
         let started = std::time::Instant::now();
-        differential(seed, Stop::Clean, SourceChanges::Everything);
+        differential(seed, Stop::Clean, Changes::Everything);
         eprintln!("seed {seed}: equal in {:?}", started.elapsed());
     }
 }
@@ -80,7 +80,18 @@ fn native_engine_matches_pg_rewind_on_seeded_workloads() {
 fn native_engine_replays_from_the_sources_checkpoint_after_block_changes_only() {
     let seed = seeds()[0];
     eprintln!("seed {seed}, blocks only on the source (replay it with PGHA_DIFF_SEED={seed})");
-    differential(seed, Stop::Clean, SourceChanges::BlocksOnly);
+    differential(seed, Stop::Clean, Changes::SourceBlocksOnly);
+}
+
+/// Both sides changed blocks only since the fork, and the source checkpointed: the native
+/// engine fetches every block the target changed since its own checkpoint and syncs it, so
+/// its pg_control says "shut down in recovery" and the server starts without syncing the
+/// whole data directory. After replay, the same rows and files. The first seed only.
+#[test]
+fn native_engine_spares_the_servers_sync_at_start_after_block_changes_only_on_both_sides() {
+    let seed = seeds()[0];
+    eprintln!("seed {seed}, blocks only on both sides (replay it with PGHA_DIFF_SEED={seed})");
+    differential(seed, Stop::Clean, Changes::BlocksOnly);
 }
 
 /// The old primary killed after its workload (pg_control: "in production"): the native
@@ -92,28 +103,31 @@ fn native_engine_replays_from_the_sources_checkpoint_after_block_changes_only() 
 fn native_engine_matches_pg_rewind_on_a_crashed_old_primary() {
     let seed = seeds()[0];
     eprintln!("seed {seed}, old primary killed (replay it with PGHA_DIFF_SEED={seed})");
-    differential(seed, Stop::Kill9, SourceChanges::Everything);
+    differential(seed, Stop::Kill9, Changes::Everything);
 }
 
-/// What the source's workload does.
+/// What the workloads do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SourceChanges {
-    /// Every kind of change ([`Workload::draw`]): the native engine replays from the last
-    /// common checkpoint, as pg_rewind does.
+enum Changes {
+    /// Every kind of change on both sides ([`Workload::draw`]): the native engine replays
+    /// from the last common checkpoint, as pg_rewind does.
     Everything,
-    /// Block changes only ([`Op::BLOCKS_ONLY`]): it replays from the source's checkpoint.
+    /// Block changes only ([`Op::BLOCKS_ONLY`]) on the source: it replays from the source's
+    /// checkpoint.
+    SourceBlocksOnly,
+    /// Block changes only on both sides: and the server skips its sync at start.
     BlocksOnly,
 }
 
-fn differential(seed: u64, stop: Stop, source_changes: SourceChanges) {
+fn differential(seed: u64, stop: Stop, changes: Changes) {
     let crashed = stop == Stop::Kill9;
-    let blocks_only = source_changes == SourceChanges::BlocksOnly;
-    let source_ops = if blocks_only {
-        Workload::draw_from(seed, Side::Source, &Op::BLOCKS_ONLY)
-    } else {
-        Workload::draw(seed, Side::Source)
+    let blocks_only = changes != Changes::Everything;
+    let draw = |side, only_blocks| match only_blocks {
+        true => Workload::draw_from(seed, side, &Op::BLOCKS_ONLY),
+        false => Workload::draw(seed, side),
     };
-    let target_ops = Workload::draw(seed, Side::Target);
+    let source_ops = draw(Side::Source, blocks_only);
+    let target_ops = draw(Side::Target, changes == Changes::BlocksOnly);
     eprintln!("source: {:?}\ntarget: {:?}", source_ops.ops, target_ops.ops);
     let mut quiet_file = String::new();
     let lab = lab_of(
@@ -151,6 +165,10 @@ fn differential(seed: u64, stop: Stop, source_changes: SourceChanges) {
             source_ops.run(pg2);
         },
         |pg1| {
+            if changes == Changes::BlocksOnly {
+                pg1.psql("ALTER SYSTEM SET autovacuum = off");
+                pg1.psql("SELECT pg_reload_conf()");
+            }
             target_ops.run(pg1);
             if crashed {
                 // Blocks changed after the target's own last checkpoint and written before
@@ -207,7 +225,7 @@ fn differential(seed: u64, stop: Stop, source_changes: SourceChanges) {
     let native_run = Run {
         engine: "native",
         crashed,
-        blocks_only,
+        changes,
     };
     let pg_rewind_run = Run {
         engine: "pg_rewind",
@@ -311,9 +329,10 @@ struct Run {
     engine: &'static str,
     /// The target was killed: pgha runs crash recovery before pg_rewind only.
     crashed: bool,
-    /// The source changed blocks only: the native engine's replay starts at the source's
-    /// checkpoint, else at the last common one.
-    blocks_only: bool,
+    /// What the workloads did: where the source changed blocks only, the native engine's
+    /// replay starts at the source's checkpoint, else at the last common one; where both
+    /// did, the server need not sync the data directory at start.
+    changes: Changes,
 }
 
 /// Rewinds `pg` from `source` as `run` says, writing the standby configuration for the
@@ -323,7 +342,7 @@ fn rewind(lab: &Lab, pg: &Pg, run: &Run, source: &str) {
     let Run {
         engine,
         crashed,
-        blocks_only,
+        changes,
     } = *run;
     let upstream = format!("--primary-conninfo={}", conninfo(&lab.pg2));
     let args = [
@@ -351,19 +370,27 @@ fn rewind(lab: &Lab, pg: &Pg, run: &Run, source: &str) {
         "{engine} {source}: {text}"
     );
     if engine == "native" {
-        let start = if blocks_only {
+        let start = if changes != Changes::Everything {
             "replay from the source's checkpoint"
         } else {
             "replay from the last common checkpoint"
         };
         assert!(text.contains(start), "{engine} {source}: {text}");
     }
-    // The native engine synced what the server would sync at start: it says so.
-    let state = match engine {
-        "native" => "shut down in recovery",
-        _ => "in archive recovery",
+    // Where the native engine synced all the server would sync at start, it says so.
+    let synced = engine == "native" && !text.contains("pg_control says \"in archive recovery\"");
+    let state = match synced {
+        true => "shut down in recovery",
+        false => "in archive recovery",
     };
-    assert_eq!(pg.control_state(), state, "{engine} {source}");
+    assert_eq!(pg.control_state(), state, "{engine} {source}: {text}");
+    if engine == "native" {
+        match changes {
+            Changes::Everything => assert!(!synced, "{source}: {text}"),
+            Changes::BlocksOnly => assert!(synced, "{source}: {text}"),
+            Changes::SourceBlocksOnly => {}
+        }
+    }
     eprintln!("{engine} {source}: rewound in {took:?}");
 }
 
