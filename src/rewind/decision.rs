@@ -206,9 +206,10 @@ pub struct TargetFacts {
     pub wal_segments: WalSegments,
     /// `restore_command` is set: pg_rewind can fetch missing WAL (`--restore-target-wal`).
     pub restore_command: bool,
-    /// A `backup_label` is there: the directory was restored or rewound and has not replayed
-    /// to a consistent point since.
-    pub backup_label: bool,
+    /// The directory was restored or rewound and has not replayed to a consistent point
+    /// since: a `backup_label` is there, or pg_control names where its backup's recovery
+    /// began (the server renames the label early in a first start that may be killed).
+    pub never_replayed: bool,
 }
 
 /// The WAL segments present in the target's `pg_wal`: `(timeline, segment number)`.
@@ -371,10 +372,10 @@ pub enum Refusal {
     /// Same timeline, and the target's WAL goes past the source's: two primaries wrote on one
     /// timeline. pg_rewind cannot see this ("no rewind required").
     TargetAheadOnSameTimeline { target_end: Lsn, source_lsn: Lsn },
-    /// The target holds a `backup_label`: restored or rewound, it never replayed to a
-    /// consistent point, so its disk is a mix of pages its WAL and pg_control do not describe
-    /// (pg_control is the one the backup or rewind copied). Starting it would replay; a
-    /// rewind cannot know what to fetch.
+    /// The target was restored or rewound and never replayed to a consistent point since
+    /// ([`TargetFacts::never_replayed`]), and the source is not on its timeline: its disk is
+    /// a mix of pages its WAL and pg_control do not describe (pg_control is the one the
+    /// backup or rewind copied), so a rewind cannot know what to fetch.
     NeverReplayed,
     /// The target sits on a timeline the source's history does not contain, without WAL past
     /// the fork: pg_rewind would change nothing and the server would refuse to follow.
@@ -455,8 +456,9 @@ impl fmt::Display for Refusal {
                  same timeline"
             ),
             Refusal::NeverReplayed => f.write_str(
-                "the target holds a backup_label: restored or rewound, it has not replayed to a \
-                 consistent point since, so its WAL does not say what to fetch",
+                "the target was restored or rewound and has not replayed to a consistent point \
+                 since (a backup_label, or pg_control's backup start point), and the source is \
+                 not on its timeline: its WAL does not say what to fetch",
             ),
             Refusal::TimelineNotInSourceHistory { target } => write!(
                 f,
@@ -528,6 +530,18 @@ pub fn decide(target: &TargetFacts, source: &SourceFacts) -> Decision {
     if let Some(why) = implausible_source_history(source) {
         return Decision::Refuse(why);
     }
+    if target.never_replayed {
+        // Its pages wait for replay to a point its WAL and pg_control do not describe (a
+        // base backup's pg_control even says "in production"): started, it replays; on the
+        // source's own timeline only, where that WAL is the source's.
+        let same_timeline = common_ancestor(&target.history, &source.history)
+            .is_some_and(|fork| fork.at.is_none() && fork.target_on_common);
+        return if same_timeline && target.checkpoint <= source.insert_lsn {
+            Decision::Stream
+        } else {
+            Decision::Refuse(Refusal::NeverReplayed)
+        };
+    }
     if !target.is_clean() && target.ran_as_primary() {
         return Decision::CrashRecoveryFirst(target.state);
     }
@@ -579,9 +593,6 @@ pub fn decide(target: &TargetFacts, source: &SourceFacts) -> Decision {
     }
     if !source.full_page_writes {
         return Decision::Refuse(Refusal::SourceNoFullPageWrites);
-    }
-    if target.backup_label {
-        return Decision::Refuse(Refusal::NeverReplayed);
     }
     if !target.restore_command {
         if !exact {

@@ -205,10 +205,14 @@ pub(super) fn native_view(
         (Source::Server(_), None) => Err("no connection to the source".into()),
     };
     let target_list = local_file_list(datadir, owner).map_err(|e| e.to_string());
-    let source_end = (!source_facts.in_recovery).then_some(source_facts.insert_lsn);
+    // The source's end of WAL: the later of the two read (a checkpoint may have come
+    // between).
+    let read_end = replay.from_source.as_ref().map(|f| f.source_end);
+    let source_end = (!source_facts.in_recovery)
+        .then_some(source_facts.insert_lsn.max(read_end.unwrap_or_default()));
     // Replay from the source's checkpoint reads none of its older WAL.
     let replay_from = replay.from_source.as_ref().map(|_| replay.start.redo);
-    let rules = filemap_rules(
+    let mut rules = filemap_rules(
         instance,
         target,
         &changes,
@@ -216,6 +220,10 @@ pub(super) fn native_view(
         replay_from,
         source_end,
     );
+    // A running source's: a stopped one's end is its checkpoint record's start.
+    if session.is_some() {
+        rules.wal_copy_end = source_end.and_then(|end| wal_copy_end(end, segment_size));
+    }
     let blocks = replay.blocks(&changes);
     let map = source_list
         .and_then(|s| filemap::build(s, target_list?, &blocks, &rules).map_err(|e| e.to_string()));
@@ -265,7 +273,20 @@ fn filemap_rules(
         skip_wal_before: segment(fork.0 / segment_size),
         skip_wal_after,
         skip_source_wal_before: replay_from.and_then(|redo| segment(redo.0 / segment_size)),
+        wal_copy_end: None,
     }
+}
+
+/// The segment (its name past the timeline) that holds `end`, a running source's end of WAL,
+/// and its bytes to the end of the page after the one that holds it
+/// ([`Rules::wal_copy_end`]).
+fn wal_copy_end(end: Lsn, segment_size: u32) -> Option<(String, u64)> {
+    let (size, page) = (u64::from(segment_size), u64::from(wal::WAL_PAGE_SIZE));
+    let name = wal::segno_file_name(0, end.0 / size, size)
+        .get(8..)?
+        .to_owned();
+    let len = ((end.0 % size) / page + 2) * page;
+    Some((name, len.min(size)))
 }
 
 /// The target's WAL files that recovery after a rewind reads: from the last common
@@ -481,6 +502,25 @@ mod tests {
     }
 
     const SEGMENT: u64 = 16 << 20;
+
+    #[test]
+    fn a_sources_last_segment_is_copied_to_the_end_of_the_page_after_its_end_of_wal() {
+        let page = u64::from(wal::WAL_PAGE_SIZE);
+        let at = |segno: u64, offset: u64| Lsn(segno * SEGMENT + offset);
+        let table = [
+            (at(0x72, 0x4C10), "0000000000000072", 4 * page),
+            // At a page's first byte: that page and the next.
+            (at(0x72, 2 * page), "0000000000000072", 4 * page),
+            // Right after a segment switch: its first two pages.
+            (at(0x73, 0), "0000000000000073", 2 * page),
+            // In the last page: the whole segment.
+            (at(0x72, SEGMENT - 8), "0000000000000072", SEGMENT),
+        ];
+        for (end, segment, len) in table {
+            let found = wal_copy_end(end, SEGMENT as u32);
+            assert_eq!(found, Some((segment.to_owned(), len)), "{end}");
+        }
+    }
 
     /// Found in review: the WAL kept for recovery began at the checkpoint record's segment,
     /// so a target-only segment between the redo point and the record (a spread checkpoint)

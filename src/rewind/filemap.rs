@@ -82,6 +82,9 @@ pub struct MapEntry {
     pub target: Option<FileEntry>,
     /// Blocks (numbers within this file) to fetch from the source, for relation files.
     pub blocks: BTreeSet<u32>,
+    /// For a file copied whole: the bytes fetched, zeros after them to the source's size
+    /// (the source's last WAL segment, [`Rules::wal_copy_end`]); `None`: all of it.
+    pub copy_len: Option<u64>,
 }
 
 /// The facts of the pair the rules depend on.
@@ -109,6 +112,13 @@ pub struct Rules {
     /// name (the source's timeline's older segments). `None` where replay starts at the
     /// last common checkpoint: the source's WAL from the fork on is copied.
     pub skip_source_wal_before: Option<String>,
+    /// A running source's WAL segment that holds its end of WAL (its name past the
+    /// timeline), and the bytes of it to the end of the page after that end's: copied only
+    /// that far, zeros after. pg_rewind copies it whole, but past its end of WAL a segment
+    /// holds zeros, or old WAL of the segment it was recycled from, which recovery reads none
+    /// of; WAL the source writes there meanwhile comes by streaming, as what pg_rewind's copy
+    /// misses does. 16 MB less to fetch for a few kB of WAL, in the benchmark.
+    pub wal_copy_end: Option<(String, u64)>,
 }
 
 /// Why no map can be made (pg_rewind stops on these too).
@@ -235,12 +245,18 @@ pub fn build(
             }
             _ => BTreeSet::new(),
         };
+        let copy_len = rules
+            .wal_copy_end
+            .as_ref()
+            .filter(|(segment, _)| action == Action::Copy && wal_segment(&path) == Some(segment))
+            .and_then(|(_, len)| s.as_ref().filter(|s| s.size > *len).map(|_| *len));
         entries.push(MapEntry {
             path,
             action,
             source: s,
             target: t,
             blocks,
+            copy_len,
         });
     }
     Ok(FileMap { entries })
@@ -377,7 +393,7 @@ impl FileMap {
             .map(|e| {
                 let size = |side: &Option<FileEntry>| side.as_ref().map_or(0, |f| f.size);
                 let whole = match e.action {
-                    Action::Copy => size(&e.source),
+                    Action::Copy => e.copy_len.unwrap_or(size(&e.source)),
                     Action::CopyTail => size(&e.source).saturating_sub(size(&e.target)),
                     _ => 0,
                 };

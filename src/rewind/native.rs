@@ -15,7 +15,10 @@
 //! - Each page it wrote after that changed in its WAL from there on (with `wal_log_hints` or
 //!   checksums, a hint too; a standby dirties no page for a hint). The engine reads that WAL
 //!   from the older of that redo point and the last common checkpoint's, so the block is
-//!   fetched and its file written and synced.
+//!   fetched and its file written and synced. (Zeros a file is extended by without WAL, in a
+//!   bulk extension or a hash index's split, are written later with WAL and so fetched, or
+//!   leave its size unlike the source's, so its tail is cut or copied and the file synced,
+//!   or hold nothing to lose.)
 //! - Files outside relations' main forks are copied whole, or removed. What is left are files
 //!   PostgreSQL empties or rebuilds at start (unlogged relations' main forks, `pg_stat_tmp`,
 //!   `pg_subtrans` and the others pg_rewind excludes).
@@ -298,7 +301,15 @@ fn apply_entry(
                 target_size
             };
             fetcher.touched.insert(entry.path.clone());
-            fetcher.queue(&file, from, source_size, deadline)?;
+            let to = match entry.copy_len.filter(|_| whole) {
+                Some(len) => {
+                    // Zeros past what is fetched, allocated as a server allocates a segment.
+                    fallocate(&file.1, source_size).map_err(|e| io("allocate", &shown, e))?;
+                    len
+                }
+                None => source_size,
+            };
+            fetcher.queue(&file, from, to, deadline)?;
         }
         Action::Truncate => {
             let file = reopen(false)?;
@@ -317,6 +328,13 @@ fn apply_entry(
         }
     }
     Ok(())
+}
+
+/// Allocates `file` (empty) to `size` bytes of zeros.
+fn fallocate(file: &std::fs::File, size: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let size = i64::try_from(size).map_err(std::io::Error::other)?;
+    nix::fcntl::posix_fallocate(file.as_raw_fd(), 0, size).map_err(std::io::Error::from)
 }
 
 /// Consecutive block numbers as runs (first block, count), none longer than a fetch chunk.
@@ -444,6 +462,7 @@ mod tests {
             },
             target: side,
             blocks: BTreeSet::new(),
+            copy_len: None,
         }
     }
 
@@ -517,6 +536,41 @@ mod tests {
                 [2u8; 300]
             );
         }
+    }
+
+    /// A running source's last WAL segment: its bytes to just past the end of WAL, then
+    /// zeros (not what the source's file holds further on).
+    #[test]
+    fn a_copy_of_part_of_a_file_is_zeros_past_that_part() {
+        let (source, target) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for root in [source.path(), target.path()] {
+            std::fs::create_dir_all(root.join("pg_wal")).unwrap();
+        }
+        let name = "pg_wal/000000020000000000000072";
+        std::fs::write(source.path().join(name), [7u8; 65536]).unwrap();
+        let mut segment = entry(name, Action::Copy, FileType::Regular);
+        segment.target = None;
+        segment.source.as_mut().unwrap().size = 65536;
+        segment.copy_len = Some(16384);
+        let changes = crate::rewind::changes::TargetChanges::default();
+        let view = NativeView {
+            fork: Lsn(0),
+            map: crate::rewind::filemap::FileMap {
+                entries: vec![segment],
+            },
+            replay: crate::rewind::replay::Replay::from_last_common(&changes),
+            changes,
+        };
+        let from =
+            SourceFiles::Pgdata(Tree::open(Dir::open(source.path()).unwrap(), None).unwrap());
+        let data = Dir::open(target.path()).unwrap();
+        let deadline = Deadline::after(std::time::Duration::from_secs(30));
+        let applied = apply(&data, None, &view, &from, None, &deadline).unwrap();
+        assert_eq!(applied.fetched, 16384);
+        let copied = std::fs::read(target.path().join(name)).unwrap();
+        assert_eq!(copied.len(), 65536);
+        assert!(copied[..16384].iter().all(|&b| b == 7));
+        assert!(copied[16384..].iter().all(|&b| b == 0));
     }
 
     /// Found by the differential suite on 19: its pg_rewind writes the label's LSNs with 8

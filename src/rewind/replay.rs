@@ -65,6 +65,9 @@ pub struct FromSource {
     pub wal_read: u64,
     /// The blocks the source changed since the fork.
     pub blocks: Blocks,
+    /// A running source's insert position, read after its pg_control (its checkpoint is
+    /// behind it); a stopped source's last checkpoint.
+    pub source_end: Lsn,
 }
 
 impl Replay {
@@ -316,6 +319,7 @@ fn from_source_checkpoint(
         records,
         wal_read: start.redo.0 - fork.0,
         blocks: read.blocks,
+        source_end: end,
     };
     Ok((start, from))
 }
@@ -444,6 +448,7 @@ mod tests {
                 records: 9,
                 wal_read: 3 << 20,
                 blocks: BTreeMap::from([(rel(1), BTreeSet::from([2, 3]))]),
+                source_end: Lsn(0),
             }),
             target_before: BTreeMap::from([(rel(2), BTreeSet::from([0]))]),
             target_before_file_record: None,

@@ -55,7 +55,7 @@ pub fn facts_from(
         history,
         wal_segments,
         restore_command,
-        backup_label: instance.has_backup_label(),
+        never_replayed: instance.has_backup_label() || control.backup_start_point != Lsn::ZERO,
     };
     Ok((control, facts))
 }

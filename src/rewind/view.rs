@@ -65,6 +65,7 @@ mod tests {
                     records: 0,
                     wal_read: 0,
                     blocks: Default::default(),
+                    source_end: Lsn(0),
                 });
             }
             replay.target_before_file_record = before.map(Lsn);

@@ -30,7 +30,7 @@ fn target(tli: TimelineId, hist: History, end: &str) -> TargetFacts {
             present: (0..4096).map(|s| (1, s)).collect(),
         },
         restore_command: false,
-        backup_label: false,
+        never_replayed: false,
     }
 }
 
@@ -179,25 +179,43 @@ fn old_primary_that_wrote_after_the_promotion_needs_a_rewind() {
 
 /// Found in review: a rewound directory never started since (its `pg_control` the one the
 /// rewind copied, its pages a mix awaiting replay) was rewound again after a second
-/// failover, from WAL and a checkpoint that do not describe its disk. It streams where it
-/// can (starting it replays), and is re-cloned where it diverged.
+/// failover, from WAL and a checkpoint that do not describe its disk; and a re-clone never
+/// started (a base backup's pg_control says "in production") went through crash recovery,
+/// without its standby.signal. Both stream on the source's timeline (starting them
+/// replays) and are refused, to be re-cloned, anywhere else.
 #[test]
-fn a_target_never_replayed_since_its_backup_label_is_not_rewound() {
-    let mut t = target(2, history(2, "1\t0/30000A0\tr\n"), "0/3100000");
-    t.state = DbState::ShutDownInRecovery;
-    t.backup_label = true;
-    let behind = source(2, history(2, "1\t0/30000A0\tr\n"), "0/3200000");
-    assert_eq!(decide(&t, &behind), Decision::Stream);
+fn a_target_never_replayed_since_its_backup_streams_on_the_sources_timeline_only() {
+    let on_2 = || history(2, "1\t0/30000A0\tr\n");
+    let mut rewound = target(2, on_2(), "0/3100000");
+    rewound.state = DbState::ShutDownInRecovery;
+    rewound.never_replayed = true;
+    let mut recloned = rewound.clone();
+    recloned.state = DbState::InProduction;
+    let same = source(2, on_2(), "0/3200000");
     let forked = source(
         3,
         history(3, "1\t0/30000A0\tr\n2\t0/3080000\tr\n"),
         "0/3200000",
     );
-    let decision = decide(&t, &forked);
-    assert_eq!(decision, Decision::Refuse(Refusal::NeverReplayed));
+    let behind = source(2, on_2(), "0/3080000");
+    for t in [&rewound, &recloned] {
+        assert_eq!(decide(t, &same), Decision::Stream, "{t:?}");
+        for s in [&forked, &behind] {
+            assert_eq!(
+                decide(t, s),
+                Decision::Refuse(Refusal::NeverReplayed),
+                "{s:?}"
+            );
+        }
+    }
     assert!(Refusal::NeverReplayed.reclone_allowed());
-    t.backup_label = false;
-    assert!(matches!(decide(&t, &forked), Decision::Rewind { .. }));
+    rewound.never_replayed = false;
+    assert!(matches!(decide(&rewound, &forked), Decision::Rewind { .. }));
+    recloned.never_replayed = false;
+    assert!(matches!(
+        decide(&recloned, &same),
+        Decision::CrashRecoveryFirst(_)
+    ));
 }
 
 #[test]

@@ -310,6 +310,32 @@ fn native_copies_no_source_wal_older_than_where_replay_starts() {
 }
 
 #[test]
+fn a_running_sources_last_wal_segment_is_copied_to_just_past_its_end_of_wal() {
+    let wal = |name: &str| file(&format!("pg_wal/{name}"), 1 << 24);
+    let source = vec![
+        wal("000000020000000000000006"),
+        wal("000000020000000000000007"),
+        file("pg_xact/0000", 1 << 24),
+    ];
+    let rules = Rules {
+        wal_copy_end: Some(("0000000000000007".into(), 3 * 8192)),
+        ..rules()
+    };
+    let map = build(source, Vec::new(), &Blocks::new(), &rules).unwrap();
+    let copy_len = |path: &str| {
+        map.entries
+            .iter()
+            .find(|e| e.path == path)
+            .unwrap()
+            .copy_len
+    };
+    assert_eq!(copy_len("pg_wal/000000020000000000000006"), None);
+    assert_eq!(copy_len("pg_wal/000000020000000000000007"), Some(3 * 8192));
+    assert_eq!(copy_len("pg_xact/0000"), None);
+    assert_eq!(map.bytes_to_fetch(), 2 * (1 << 24) + 3 * 8192);
+}
+
+#[test]
 fn plan_runs_creations_first_and_removals_last_children_before_parents() {
     let source = vec![dir("a"), file("a/f", 1), dir("n"), file("n/x", 1)];
     let target = vec![dir("a"), dir("old"), file("old/f", 1), dir("old/sub")];
