@@ -222,11 +222,14 @@ fn killed_during_a_rewind(point: &str, engine: &str) {
         .args(["-w", "-t", "20", "start"])
         .output()
         .unwrap();
+    // Not pg_ctl's exit status: from 18 on, a postmaster that exits at once from a data
+    // directory whose pg_control says "shut down in recovery" (the native engine writes it)
+    // is reported as "server shut down because of recovery target settings", exit 0.
     assert!(
-        !by_hand.status.success(),
-        "pg_ctl started a guarded directory"
+        !lab.pg1.is_running(),
+        "pg_ctl started a guarded directory:\n{}",
+        String::from_utf8_lossy(&by_hand.stdout)
     );
-    assert!(!lab.pg1.is_running());
     let log = fs::read_to_string(lab.pg1.root().join("server.log")).unwrap_or_default()
         + &String::from_utf8_lossy(&by_hand.stdout)
         + &String::from_utf8_lossy(&by_hand.stderr);
