@@ -101,9 +101,10 @@ set_upstream() {
   local name=$1 host=$2
   # tcp_user_timeout: data left unacknowledged for 10 s ends the connection, not the kernel's
   # 15 minutes of retransmissions; the keepalives end an idle one whose peer is gone (after
-  # 5 + 3 × 2 s), not after the kernel's 2 hours. Seen once in the soak (seed 6606, fault 22): a standby
-  # whose reconnection met its primary's power cut stayed silent for 150 s, most likely
-  # connected to a peer that was gone (no line in its log: neither a refusal nor a timeout).
+  # 5 + 3 × 2 s), not after the kernel's 2 hours. Seen once in the soak (seed 6606, fault
+  # 22): a standby whose reconnection met its primary's power cut stayed silent for 150 s,
+  # most likely connected to a peer that was gone (its log had neither a refusal nor a
+  # timeout).
   as_pg tee "$NODE_CONF" >/dev/null <<CONF
 # $name: where this instance streams from when it runs as a standby (pg-setup.sh).
 primary_conninfo = 'host=$host port=$PGPORT user=postgres application_name=$name tcp_user_timeout=10000 keepalives_idle=5 keepalives_interval=2 keepalives_count=3'
