@@ -110,7 +110,7 @@ fn dbase_file_level(major: u32) -> &'static [u8] {
 }
 
 /// The target's changes from the last common checkpoint to the end of its WAL.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct TargetChanges {
     /// The last common checkpoint, where the read starts.
     pub checkpoint: Lsn,
@@ -125,7 +125,29 @@ pub struct TargetChanges {
     pub first_file_record: Option<Lsn>,
     /// Main-fork block numbers per relation (over all its 1 GB segment files).
     pub blocks: Blocks,
+    /// The block added last: most records change the block the one before changed, and
+    /// looking it up again in `blocks` was a fifth of the time spent reading.
+    pub(super) last_block: Option<(Relation, u32)>,
 }
+
+/// Equal changes: the same fields, whichever block was added last.
+impl PartialEq for TargetChanges {
+    fn eq(&self, other: &Self) -> bool {
+        let fields = |c: &TargetChanges| {
+            (
+                c.checkpoint,
+                c.checkpoint_redo,
+                c.checkpoint_timeline,
+                c.records,
+                c.file_records,
+                c.first_file_record,
+            )
+        };
+        fields(self) == fields(other) && self.blocks == other.blocks
+    }
+}
+
+impl Eq for TargetChanges {}
 
 impl TargetChanges {
     /// Adds what `record` changed; `Err` when no rule covers it.
@@ -149,7 +171,9 @@ impl TargetChanges {
                 database,
                 number,
             };
-            self.blocks.entry(relation).or_default().insert(block.block);
+            if self.last_block.replace((relation, block.block)) != Some((relation, block.block)) {
+                self.blocks.entry(relation).or_default().insert(block.block);
+            }
         }
         Ok(())
     }

@@ -142,8 +142,9 @@ fn walk(
     let mut reader = CachedReader::new(pg_wal, timeline, segment_size).ok()?;
     let mut at = past_page_header(from, segment_size);
     let mut last: Option<WalRecord> = None;
+    let mut step = 0u64;
     let stop = loop {
-        if deadline.expired() {
+        if deadline.expired_by_step(step) {
             return None;
         }
         let record = match reader.read(at) {
@@ -156,6 +157,7 @@ fn walk(
         visit(&record);
         at = next_record_start(&record, segment_size);
         last = Some(record);
+        step += 1;
     };
     last.map(|r| (r.end, stop))
 }
@@ -238,7 +240,7 @@ pub fn records_between(
     let mut prev: Option<Lsn> = None;
     let mut count = 0;
     loop {
-        if deadline.expired() {
+        if deadline.expired_by_step(count) {
             return Err(WalkError::Expired { at });
         }
         let record = reader.read(at)?;
@@ -282,7 +284,7 @@ pub fn records_before(
     let mut prev: Option<Lsn> = None;
     let mut count = 0;
     while at < before {
-        if deadline.expired() {
+        if deadline.expired_by_step(count) {
             return Err(WalkError::Expired { at });
         }
         let record = reader.read(at)?;

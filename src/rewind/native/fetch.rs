@@ -19,8 +19,11 @@ use crate::deadline::{Deadline, Expired};
 pub(super) const CHUNK: u64 = 1 << 20;
 /// A batch is sent when it holds this many ranges…
 const BATCH_RANGES: usize = 512;
-/// …or this many bytes: what one reply may hold in memory.
-const BATCH_BYTES: u64 = 16 << 20;
+/// …or this many bytes. Small batches keep both connections and the writer busy from the
+/// first batch to the last: in the benchmark (66 MB), 2 MB batches took the engine from
+/// 0.20 to 0.15 s, where 16 MB ones left the writer waiting for the first and the last
+/// reply alone.
+const BATCH_BYTES: u64 = 2 << 20;
 
 /// Where the source's files are read from.
 pub(in crate::rewind) enum SourceFiles<'a> {
