@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use super::decision::{self, CostEstimate, Decision, TargetFacts};
 use super::engine::{self, EngineChoice};
 use super::error::RewindError;
-use super::facts::{
-    as_recovered, connect, estimate_for, gather, native_view, source_wal, ReadAhead,
-};
+use super::facts::{as_recovered, estimate_for, gather, native_view, source_wal, ReadAhead};
 use super::job::Job;
 use super::major::pg_rewind;
 use super::marker::{self, Marker};
@@ -128,8 +126,7 @@ fn check_with(
     deadline: &Deadline,
     native: bool,
 ) -> Result<Check, RewindError> {
-    let session = connect(instance, source, deadline)?;
-    let (target, source_facts) = gather(instance, source, session.as_ref(), settings, deadline)?;
+    let (session, target, source_facts) = gather(instance, source, settings, deadline)?;
     let decision = decision::decide(&target, &source_facts);
     let estimate = estimate_for(
         instance,
@@ -315,8 +312,7 @@ pub fn rejoin(
     if instance.postmaster().is_running() {
         return Err(RewindError::Running(datadir.to_owned()));
     }
-    let session = connect(instance, source, deadline)?;
-    let (target, source_facts) = gather(instance, source, session.as_ref(), settings, deadline)?;
+    let (session, target, source_facts) = gather(instance, source, settings, deadline)?;
     let job = Job {
         instance,
         source,
