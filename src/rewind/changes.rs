@@ -126,21 +126,33 @@ pub struct TargetChanges {
     /// Main-fork block numbers per relation (over all its 1 GB segment files).
     pub blocks: Blocks,
     /// The block added last: most records change the block the one before changed, and
-    /// looking it up again in `blocks` was a fifth of the time spent reading.
+    /// looking it up again in `blocks` was a fifth of the time spent reading. It is always
+    /// in `blocks`, which only [`TargetChanges::add`] changes, and only adds to.
     pub(super) last_block: Option<(Relation, u32)>,
 }
 
 /// Equal changes: the same fields, whichever block was added last.
 impl PartialEq for TargetChanges {
     fn eq(&self, other: &Self) -> bool {
+        // Every field named: one added later must be compared or left out here.
         let fields = |c: &TargetChanges| {
+            let TargetChanges {
+                checkpoint,
+                checkpoint_redo,
+                checkpoint_timeline,
+                records,
+                file_records,
+                first_file_record,
+                blocks: _,
+                last_block: _,
+            } = *c;
             (
-                c.checkpoint,
-                c.checkpoint_redo,
-                c.checkpoint_timeline,
-                c.records,
-                c.file_records,
-                c.first_file_record,
+                checkpoint,
+                checkpoint_redo,
+                checkpoint_timeline,
+                records,
+                file_records,
+                first_file_record,
             )
         };
         fields(self) == fields(other) && self.blocks == other.blocks

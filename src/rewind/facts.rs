@@ -37,9 +37,9 @@ fn connect(
 }
 
 /// Facts of both sides, and the session on the source they were asked on (`None` for a
-/// stopped data directory). Whether the target restores WAL is asked of its server's
-/// configuration (`postgres -C`, 20 ms here) on a thread of its own while the source is
-/// reached and asked (30–40 ms: the TLS settings loaded, a connection, its questions).
+/// stopped data directory). The source is reached and asked on a thread of its own (30–40 ms:
+/// the TLS settings loaded, a connection, its questions) while the target's server
+/// configuration says here whether it restores WAL (`postgres -C`, 20 ms).
 pub(super) fn gather(
     instance: &Instance,
     source: &Source,

@@ -278,13 +278,20 @@ pub fn records_before(
     deadline: &Deadline,
     mut visit: impl FnMut(&WalRecord) -> bool,
 ) -> Result<u64, WalkError> {
+    // Fetched WAL is asked of another server as it is read, each request given some time
+    // even past the deadline: there, the deadline is looked at before every record.
+    let fetched = matches!(segments, Segments::Fetched { .. });
     let mut reader = CachedReader::over(segments, timeline, segment_size)?;
     let before = past_page_header(before, segment_size);
     let mut at = past_page_header(from, segment_size);
     let mut prev: Option<Lsn> = None;
     let mut count = 0;
     while at < before {
-        if deadline.expired_by_step(count) {
+        let expired = match fetched {
+            true => deadline.expired(),
+            false => deadline.expired_by_step(count),
+        };
+        if expired {
             return Err(WalkError::Expired { at });
         }
         let record = reader.read(at)?;
@@ -387,5 +394,63 @@ mod tests {
         for (stop, expected) in table {
             assert_eq!(ends_wal(&stop), expected, "{stop}");
         }
+    }
+
+    /// Review of the 64 kB rows' change: a walk over fetched WAL (the source's, over SQL,
+    /// whose requests get some time even past the deadline) must not read up to 255 more
+    /// records once the deadline has passed, as a walk over local files may.
+    #[test]
+    fn a_fetched_walk_looks_at_the_deadline_before_every_record() {
+        use super::super::fixtures::{listed_of, pg_wal, MIB};
+        use std::time::Duration;
+        let dir = pg_wal();
+        let long = Deadline::after(Duration::from_secs(30));
+        // Two records in a row: the first, then the one its end leads to.
+        let (from, before) = listed_of(15)
+            .iter()
+            .filter(|l| l.timeline == 1)
+            .find_map(|l| {
+                let mut reader = CachedReader::new(dir.path(), 1, MIB).ok()?;
+                let first = reader.read(l.lsn).ok()?;
+                let second = reader.read(next_record_start(&first, MIB)).ok()?;
+                (second.prev == first.lsn).then(|| (first.lsn, next_record_start(&second, MIB)))
+            })
+            .expect("two records in a row among the fixtures");
+        let local = records_before(
+            Segments::Dir(dir.path()),
+            1,
+            from,
+            before,
+            MIB,
+            &long,
+            |_| true,
+        );
+        assert_eq!(local.unwrap(), 2);
+        // The first request outlives the deadline.
+        let mut first_request = true;
+        let mut fetch = |name: &str, offset: u64, len: u64| -> std::io::Result<Option<Vec<u8>>> {
+            if std::mem::take(&mut first_request) {
+                std::thread::sleep(Duration::from_millis(60));
+            }
+            let bytes = std::fs::read(dir.path().join(name))?;
+            let from = usize::try_from(offset).unwrap();
+            let to = from + usize::try_from(len).unwrap();
+            Ok(bytes.get(from..to.min(bytes.len())).map(<[u8]>::to_vec))
+        };
+        let fetched = Segments::Fetched {
+            shown: std::path::Path::new("the source's pg_wal"),
+            fetch: &mut fetch,
+        };
+        let short = Deadline::after(Duration::from_millis(20));
+        let mut seen = 0;
+        let walked = records_before(fetched, 1, from, before, MIB, &short, |_| {
+            seen += 1;
+            true
+        });
+        assert!(
+            matches!(walked, Err(WalkError::Expired { .. })),
+            "{walked:?}"
+        );
+        assert_eq!(seen, 1);
     }
 }

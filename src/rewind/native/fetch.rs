@@ -87,7 +87,7 @@ pub(super) type Target = Arc<(String, std::fs::File)>;
 type Batch = Vec<(Target, u64, Option<Vec<u8>>)>;
 
 /// Batches fetched but not written yet: the source is read while the previous batch is
-/// written (a batch holds at most [`BATCH_BYTES`]).
+/// written (a batch holds less than [`BATCH_BYTES`] plus one [`CHUNK`]).
 const BATCHES_IN_FLIGHT: usize = 1;
 
 /// Ranges to fetch: the file each goes to, its offset and length.
