@@ -287,9 +287,10 @@ pub fn records_before(
     let mut prev: Option<Lsn> = None;
     let mut count = 0;
     while at < before {
-        let expired = match fetched {
-            true => deadline.expired(),
-            false => deadline.expired_by_step(count),
+        let expired = if fetched {
+            deadline.expired()
+        } else {
+            deadline.expired_by_step(count)
         };
         if expired {
             return Err(WalkError::Expired { at });

@@ -13,7 +13,7 @@ pub(super) const PIECE: u64 = 64 << 10;
 
 /// The pieces of some ranges, as the query's three arrays, and how many belong to each
 /// range (at least one: an empty range still asks whether its file exists).
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub(super) struct Pieces<'a> {
     pub paths: Vec<&'a str>,
     pub offsets: Vec<i64>,
@@ -51,34 +51,28 @@ impl<'a> Pieces<'a> {
     /// bytes after such a piece are not the ones that followed). `Err` names a piece longer
     /// than asked.
     pub(super) fn join(&self, replies: &[Option<&[u8]>]) -> Result<Vec<Option<Vec<u8>>>, String> {
+        let asked = |i: usize| usize::try_from(self.lens.get(i).copied().unwrap_or(0)).unwrap_or(0);
+        let reply = |i: usize| replies.get(i).copied().flatten();
+        if let Some(i) = (0..self.len()).find(|&i| reply(i).is_some_and(|b| b.len() > asked(i))) {
+            let (got, path) = (reply(i).map_or(0, <[u8]>::len), self.paths.get(i).copied());
+            return Err(format!(
+                "{got} bytes of {} where {} were asked",
+                path.unwrap_or_default(),
+                asked(i)
+            ));
+        }
         let mut joined = Vec::with_capacity(self.per_range.len());
         let mut next = 0;
         for &count in &self.per_range {
             let mut range: Option<Vec<u8>> = None;
-            let mut ended = false;
             for i in next..next + count {
-                let asked = usize::try_from(self.lens.get(i).copied().unwrap_or(0)).unwrap_or(0);
-                let reply = replies.get(i).copied().flatten();
-                if let Some(bytes) = reply.filter(|b| b.len() > asked) {
-                    let path = self.paths.get(i).copied().unwrap_or_default();
-                    return Err(format!(
-                        "{} bytes of {path} where {asked} were asked",
-                        bytes.len()
-                    ));
+                let Some(bytes) = reply(i) else { break };
+                range
+                    .get_or_insert_with(|| Vec::with_capacity(asked(i) * count))
+                    .extend_from_slice(bytes);
+                if bytes.len() < asked(i) {
+                    break;
                 }
-                if ended {
-                    continue;
-                }
-                match (reply, &mut range) {
-                    (None, _) => ended = true,
-                    (Some(bytes), Some(so_far)) => so_far.extend_from_slice(bytes),
-                    (Some(bytes), None) => {
-                        let mut first = Vec::with_capacity(asked * count);
-                        first.extend_from_slice(bytes);
-                        range = Some(first);
-                    }
-                }
-                ended |= reply.is_some_and(|b| b.len() < asked);
             }
             next += count;
             joined.push(range);
